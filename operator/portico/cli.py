@@ -12,3 +12,6 @@ def main() -> None:
 
 
 # Subcommands register themselves below (one line each).
+from portico.plan import plan_command  # noqa: E402
+
+main.add_command(plan_command)

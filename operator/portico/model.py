@@ -1,0 +1,218 @@
+"""Typed views of Portal and PortalInstance objects (already defaulted and admitted)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from portico.crds import API_VERSION
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class PfxRef:
+    name: str
+    key: str = "certificate.pfx"
+    password_key: str = "password"
+
+
+@dataclass(frozen=True)
+class IssuerRef:
+    name: str
+    kind: str = "Issuer"
+    group: str = "cert-manager.io"
+
+
+@dataclass(frozen=True)
+class CustomDomain:
+    hostname: str
+    pfx: PfxRef | None = None
+    tls_secret: str | None = None
+    issuer: IssuerRef | None = None
+
+    @property
+    def tls_source(self) -> str:
+        if self.pfx:
+            return "pfxSecretRef"
+        return "secretRef" if self.tls_secret else "issuerRef"
+
+
+@dataclass(frozen=True)
+class CustomerInsights:
+    hub_uri: str
+    policy_name: str
+    shared_key: SecretKeyRef
+    interactions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: SecretKeyRef
+
+
+@dataclass(frozen=True)
+class Authentication:
+    local_sign_in: bool = True
+    registration: str = "InvitationOnly"
+    identity_providers: tuple[IdentityProvider, ...] = ()
+
+
+@dataclass(frozen=True)
+class Runtime:
+    image: str | None = None
+    replicas: int | None = None
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Portal:
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    display_name: str
+    type: str
+    subdomain: str
+    instance: str
+    language: str
+    additional_languages: tuple[str, ...]
+    administrator: str
+    audience: str
+    template: str
+    runtime: Runtime
+    custom_domain: CustomDomain | None
+    customer_insights: CustomerInsights | None
+    authentication: Authentication
+    paused: bool
+    annotations: dict[str, str]
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The default language first, then the additional ones."""
+        return (self.language, *(x for x in self.additional_languages if x != self.language))
+
+    @property
+    def secret_refs(self) -> tuple[SecretKeyRef, ...]:
+        """Secrets the runtime mounts (never copied): analytics key and OIDC client secrets."""
+        refs = [idp.client_secret for idp in self.authentication.identity_providers]
+        if self.customer_insights:
+            refs.insert(0, self.customer_insights.shared_key)
+        return tuple(refs)
+
+    def owner_reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "Portal",
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+@dataclass(frozen=True)
+class PortalInstance:
+    name: str
+    url: str
+    credentials: tuple[str, str]  # (namespace, name) of the credentials Secret
+    languages: tuple[str, ...]
+    solutions: tuple[str, ...]
+    administrators: tuple[str, ...]
+    allowed_from: str = "All"
+    selector: dict[str, Any] = field(default_factory=dict)
+
+
+def _key_ref(raw: dict[str, Any]) -> SecretKeyRef:
+    return SecretKeyRef(name=raw["name"], key=raw["key"])
+
+
+def _custom_domain(raw: dict[str, Any] | None) -> CustomDomain | None:
+    if not raw:
+        return None
+    tls = raw.get("tls", {})
+    pfx = tls.get("pfxSecretRef")
+    issuer = tls.get("issuerRef")
+    return CustomDomain(
+        hostname=raw["hostname"],
+        pfx=PfxRef(pfx["name"], pfx.get("key", "certificate.pfx"), pfx.get("passwordKey", "password"))
+        if pfx
+        else None,
+        tls_secret=tls.get("secretRef", {}).get("name"),
+        issuer=IssuerRef(
+            issuer["name"], issuer.get("kind", "Issuer"), issuer.get("group", "cert-manager.io")
+        )
+        if issuer
+        else None,
+    )
+
+
+def _customer_insights(raw: dict[str, Any] | None) -> CustomerInsights | None:
+    if not raw:
+        return None
+    return CustomerInsights(
+        hub_uri=raw["hubUri"],
+        policy_name=raw["policyName"],
+        shared_key=_key_ref(raw["sharedKeySecretRef"]),
+        interactions=tuple(raw.get("interactions", ())),
+    )
+
+
+def _authentication(raw: dict[str, Any]) -> Authentication:
+    return Authentication(
+        local_sign_in=raw.get("localSignIn", True),
+        registration=raw.get("registration", "InvitationOnly"),
+        identity_providers=tuple(
+            IdentityProvider(p["name"], p["issuer"], p["clientId"], _key_ref(p["clientSecretRef"]))
+            for p in raw.get("identityProviders", ())
+        ),
+    )
+
+
+def parse_portal(obj: dict[str, Any]) -> Portal:
+    meta, spec = obj["metadata"], obj["spec"]
+    runtime = spec.get("runtime", {})
+    return Portal(
+        name=meta["name"],
+        namespace=meta.get("namespace", "default"),
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation", 1)),
+        display_name=spec["displayName"],
+        type=spec.get("type", "Trial"),
+        subdomain=spec["subdomain"],
+        instance=spec["instanceRef"]["name"],
+        language=spec["language"],
+        additional_languages=tuple(spec.get("additionalLanguages", ())),
+        administrator=spec["administrator"],
+        audience=spec["audience"],
+        template=spec["template"],
+        runtime=Runtime(runtime.get("image"), runtime.get("replicas"), runtime.get("resources", {})),
+        custom_domain=_custom_domain(spec.get("customDomain")),
+        customer_insights=_customer_insights(spec.get("analytics", {}).get("customerInsights")),
+        authentication=_authentication(spec.get("authentication", {})),
+        paused=bool(spec.get("paused", False)),
+        annotations=dict(meta.get("annotations") or {}),
+    )
+
+
+def parse_instance(obj: dict[str, Any]) -> PortalInstance:
+    spec = obj["spec"]
+    allowed = spec.get("allowedNamespaces") or {"from": "All"}
+    creds = spec["credentialsSecretRef"]
+    return PortalInstance(
+        name=obj["metadata"]["name"],
+        url=spec["url"],
+        credentials=(creds["namespace"], creds["name"]),
+        languages=tuple(spec.get("languages", ())),
+        solutions=tuple(spec.get("solutions", ())),
+        administrators=tuple(spec.get("administrators", ())),
+        allowed_from=allowed.get("from", "All"),
+        selector=allowed.get("selector", {}),
+    )

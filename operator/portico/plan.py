@@ -1,0 +1,159 @@
+"""`portico plan`: offline admission and rendering, with no cluster.
+
+For every Portal: the CRD's schema, then its CEL rules, then the cross-checks
+against the PortalInstances (and Namespaces) in the same files. Children of
+valid portals go to stdout; one line per problem goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import click
+import yaml
+
+from portico import crds, model, references, render, validation
+from portico.settings import Settings
+
+KINDS = ("Portal", "PortalInstance", "Namespace")
+
+
+class InputError(Exception):
+    """Input that is not a set of Portico objects at all (exit 2)."""
+
+
+@dataclass
+class Documents:
+    portals: list[dict[str, Any]] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _read(name: str, stdin: TextIO) -> str:
+    if name == "-":
+        return stdin.read()
+    try:
+        with open(name, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as err:
+        raise InputError(f"{name}: cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not a text file") from None
+
+
+def load(names: list[str], stdin: TextIO = sys.stdin) -> Documents:
+    docs = Documents()
+    for name in names:
+        try:
+            parsed = [d for d in yaml.safe_load_all(_read(name, stdin)) if d is not None]
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise InputError(f"{name}: not valid YAML{where}") from None
+        for index, doc in enumerate(parsed, 1):
+            kind = doc.get("kind") if isinstance(doc, dict) else None
+            where = f"{name}: document {index}"
+            if kind not in KINDS:
+                raise InputError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+            if kind == "Namespace":
+                meta = doc.get("metadata") or {}
+                docs.namespace_labels[str(meta.get("name"))] = dict(meta.get("labels") or {})
+                continue
+            if doc.get("apiVersion") != crds.API_VERSION:
+                raise InputError(
+                    f"{where}: apiVersion {doc.get('apiVersion')!r} of a {kind} must be "
+                    f"{crds.API_VERSION}"
+                )
+            if not isinstance(doc.get("metadata"), dict) or not doc["metadata"].get("name"):
+                raise InputError(f"{where}: {kind} has no metadata.name")
+            (docs.portals if kind == "Portal" else docs.instances).append(doc)
+    return docs
+
+
+@dataclass
+class Verdict:
+    label: str
+    problems: list[str]
+    children: list[dict[str, Any]]
+
+
+def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
+    verdicts = []
+    instances: dict[str, model.PortalInstance] = {}
+    for raw in docs.instances:
+        label = f"portalinstance/{raw['metadata']['name']}"
+        defaulted, problems = validation.admit("PortalInstance", raw)
+        if problems:
+            verdicts.append(Verdict(label, [f"{label}: {p}" for p in problems], []))
+        else:
+            instance = model.parse_instance(defaulted)
+            instances[instance.name] = instance
+    for raw in docs.portals:
+        raw.setdefault("metadata", {}).setdefault("namespace", "default")
+        label = f"{raw['metadata']['namespace']}/{raw['metadata']['name']}"
+        defaulted, field_problems = validation.admit("Portal", raw)
+        if field_problems:
+            verdicts.append(Verdict(label, [f"{label}: {p}" for p in field_problems], []))
+            continue
+        portal = model.parse_portal(defaulted)
+        instance = instances.get(portal.instance)
+        problems: list[references.Problem] = []
+        if instance or docs.instances:
+            problems = references.check_all(
+                portal, instance, docs.namespace_labels.get(portal.namespace), settings.base_domain
+            )
+        else:
+            problems = references.check_hostname(portal, settings.base_domain)
+        children = [] if problems else render.children(portal, instance, settings)
+        verdicts.append(Verdict(label, [f"{label}: {p}" for p in problems], children))
+    return verdicts
+
+
+def _table(children: list[dict[str, Any]]) -> str:
+    rows = [("KIND", "NAMESPACE", "NAME")] + [
+        (c["kind"], c["metadata"].get("namespace", ""), c["metadata"]["name"]) for c in children
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "".join("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows)
+
+
+def format_children(children: list[dict[str, Any]], output: str) -> str:
+    if output == "json":
+        return json.dumps(children, indent=2, ensure_ascii=False) + "\n"
+    if output == "table":
+        return _table(children)
+    return yaml.safe_dump_all(children, sort_keys=False, allow_unicode=True) if children else ""
+
+
+@click.command("plan")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--base-domain", help="The operator's base domain (default: PORTICO_BASE_DOMAIN).")
+@click.option(
+    "-o", "--output", type=click.Choice(["yaml", "table", "json"]), default="yaml", show_default=True
+)
+def plan_command(files: tuple[str, ...], base_domain: str | None, output: str) -> None:
+    """Validate Portals offline and print the children the operator would apply.
+
+    FILES are YAML files (or - for stdin) holding Portals and, for the
+    cross-checks, PortalInstances and Namespaces. Exit 1 when a Portal is
+    invalid (one line per problem on stderr), 2 when the input is unusable.
+    """
+    try:
+        docs = load(list(files))
+    except InputError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    if not docs.portals and not docs.instances:
+        click.echo("error: no Portal or PortalInstance in the input", err=True)
+        sys.exit(2)
+    verdicts = evaluate(docs, Settings.from_env(base_domain=base_domain))
+    children = [c for v in verdicts for c in v.children]
+    click.echo(format_children(children, output), nl=False)
+    problems = [p for v in verdicts for p in v.problems]
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        sys.exit(1)

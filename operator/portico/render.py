@@ -1,0 +1,237 @@
+"""Desired state: a Portal (plus what was observed) → the children Portico applies.
+
+Pure: the same inputs give byte-identical manifests. Manifests come from the
+jinja2 templates in `portico/templates/`; the runtime configuration is data,
+built here and serialised with sorted keys so its checksum is stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+import yaml
+
+from portico import features
+from portico.model import Portal, PortalInstance
+from portico.settings import Settings
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "portico"}
+CONFIG_DIR = "/etc/portico"
+SECRETS_DIR = f"{CONFIG_DIR}/secrets"
+CONFIG_MOUNTS = {
+    "portal.json": f"{CONFIG_DIR}/portal.json",
+    "runtime.sh": f"{CONFIG_DIR}/runtime.sh",
+    "index.html": "/usr/share/nginx/html/index.html",
+}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the cluster told the operator that shapes the children."""
+
+    attempt: int = 1
+    # The custom host is served only once its domain is verified and claimed.
+    custom_host_ready: bool = False
+    custom_tls_secret: str = ""
+    expired: bool = False
+    # Hash of the versions of every mounted Secret, so a rotation rolls the pods.
+    secrets_checksum: str = ""
+    # Languages to import in translations run N (None: no run wanted).
+    translations_run: int = 0
+    translations_languages: tuple[str, ...] = ()
+
+
+def _quote(value: Any) -> str:
+    """Every value goes into YAML as JSON, so no input can change the document's shape."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("portico", "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters["q"] = _quote
+
+
+def default_url(portal: Portal, settings: Settings) -> str:
+    return f"https://{portal.subdomain}.{settings.base_domain}"
+
+
+def labels(portal: Portal, component: str) -> dict[str, str]:
+    return {
+        **MANAGED_BY,
+        "app.kubernetes.io/name": "portal",
+        "app.kubernetes.io/instance": portal.name,
+        "app.kubernetes.io/component": component,
+        "portico.dev/portal": portal.name,
+    }
+
+
+def _secret_file(secret: str, key: str) -> str:
+    return f"{SECRETS_DIR}/{secret}/{key}"
+
+
+def runtime_config(portal: Portal, instance: PortalInstance | None, settings: Settings) -> dict[str, Any]:
+    """`portal.json`: everything the runtime needs, secrets only as file paths."""
+    config: dict[str, Any] = {
+        "apiVersion": "portico.dev/v1alpha1",
+        "portal": {
+            "name": portal.name,
+            "namespace": portal.namespace,
+            "displayName": portal.display_name,
+            "type": portal.type,
+            "subdomain": portal.subdomain,
+            "url": default_url(portal, settings),
+            "audience": portal.audience,
+            "template": portal.template,
+            "administrator": portal.administrator,
+        },
+        "instance": {
+            "name": portal.instance,
+            "url": instance.url if instance else "",
+            "credentialsDir": f"{SECRETS_DIR}/instance",
+        },
+        "language": portal.language,
+        "languages": list(portal.languages),
+        "features": features.features(portal.template),
+        "solutions": features.solutions(portal.template),
+        "authentication": {
+            "localSignIn": portal.authentication.local_sign_in,
+            "registration": portal.authentication.registration,
+            "identityProviders": [
+                {
+                    "name": idp.name,
+                    "issuer": idp.issuer,
+                    "clientId": idp.client_id,
+                    "clientSecretFile": _secret_file(idp.client_secret.name, idp.client_secret.key),
+                }
+                for idp in portal.authentication.identity_providers
+            ],
+        },
+        "analytics": {},
+    }
+    if portal.custom_domain:
+        config["portal"]["customDomain"] = portal.custom_domain.hostname
+    if ci := portal.customer_insights:
+        config["analytics"]["customerInsights"] = {
+            "hubUri": ci.hub_uri,
+            "policyName": ci.policy_name,
+            "interactions": list(ci.interactions),
+            "sharedKeyFile": _secret_file(ci.shared_key.name, ci.shared_key.key),
+        }
+    return config
+
+
+def _secret_volumes(portal: Portal) -> list[dict[str, Any]]:
+    """One volume per referenced Secret, holding just the keys the runtime reads."""
+    keys: dict[str, set[str]] = {}
+    for ref in portal.secret_refs:
+        keys.setdefault(ref.name, set()).add(ref.key)
+    return [
+        {"volume": f"secret-{i}", "secret": name, "keys": sorted(keys[name])}
+        for i, name in enumerate(sorted(keys))
+    ]
+
+
+def _render(template: str, **context: Any) -> dict[str, Any]:
+    manifest: dict[str, Any] = yaml.safe_load(_env.get_template(template).render(**context))
+    return manifest
+
+
+def provision_job_name(portal: Portal, attempt: int) -> str:
+    return f"{portal.name}-provision-{attempt}"
+
+
+def translations_job_name(portal: Portal, run: int) -> str:
+    return f"{portal.name}-translations-{run}"
+
+
+def checksum(data: Any) -> str:
+    return hashlib.sha256(_quote(data).encode()).hexdigest()
+
+
+def children(
+    portal: Portal,
+    instance: PortalInstance | None,
+    settings: Settings,
+    facts: Facts | None = None,
+) -> list[dict[str, Any]]:
+    """Every child Portico applies for PORTAL, in apply order."""
+    facts = facts or Facts()
+    config = runtime_config(portal, instance, settings)
+    config_json = json.dumps(config, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    default_image = portal.runtime.image is None
+    data = {
+        "portal.json": config_json,
+        "index.html": _env.get_template("start-page.html.j2").render(config=config),
+    }
+    if default_image:
+        data["runtime.sh"] = _env.get_template("runtime.sh").render()
+    replicas = portal.runtime.replicas
+    if replicas is None:
+        replicas = settings.default_replicas
+    ctx: dict[str, Any] = {
+        "portal": portal,
+        "owner": portal.owner_reference(),
+        "settings": settings,
+        "facts": facts,
+        "config_data": data,
+        "config_name": f"{portal.name}-config",
+        "config_checksum": checksum(data),
+        # subPath mounts: a nested mount inside a ConfigMap volume would fail.
+        "config_mounts": [(key, CONFIG_MOUNTS[key]) for key in sorted(data)],
+        "image": portal.runtime.image or settings.runtime_image,
+        "default_image": default_image,
+        "replicas": 0 if facts.expired else replicas,
+        "resources": _resources(portal),
+        "secret_volumes": _secret_volumes(portal),
+        "host": f"{portal.subdomain}.{settings.base_domain}",
+        "custom_host": portal.custom_domain.hostname
+        if portal.custom_domain and facts.custom_host_ready
+        else "",
+    }
+    manifests = [
+        _render("configmap.yaml.j2", labels=labels(portal, "config"), **ctx),
+        _render("deployment.yaml.j2", labels=labels(portal, "runtime"), **ctx),
+        _render("service.yaml.j2", labels=labels(portal, "runtime"), **ctx),
+        _render("ingress.yaml.j2", labels=labels(portal, "runtime"), **ctx),
+        _render(
+            "job.yaml.j2",
+            labels={**labels(portal, "provisioning"), "portico.dev/attempt": str(facts.attempt)},
+            job_name=provision_job_name(portal, facts.attempt),
+            args=["provision"],
+            **ctx,
+        ),
+    ]
+    if facts.translations_run:
+        manifests.append(
+            _render(
+                "job.yaml.j2",
+                labels={
+                    **labels(portal, "translations"),
+                    "portico.dev/translations-run": str(facts.translations_run),
+                },
+                job_name=translations_job_name(portal, facts.translations_run),
+                args=["import-translations", *facts.translations_languages],
+                **ctx,
+            )
+        )
+    return manifests
+
+
+def _resources(portal: Portal) -> dict[str, Any]:
+    resources: dict[str, Any] = {
+        "requests": {"cpu": "50m", "memory": "64Mi"},
+        "limits": {"memory": "256Mi"},
+    }
+    for kind, values in portal.runtime.resources.items():
+        resources[kind] = dict(sorted(values.items()))
+    return resources

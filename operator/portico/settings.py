@@ -1,0 +1,53 @@
+"""Operator settings (DESIGN: Operator settings), from flags or PORTICO_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+DEFAULT_RUNTIME_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.27-alpine"
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_domain: str = "portals.example.com"
+    default_tls_secret: str = ""
+    trial_days: int = 30
+    runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    default_replicas: int = 1
+    ingress_class: str = ""
+    # Comma-separated in the environment; empty means every namespace.
+    namespaces: tuple[str, ...] = ()
+    dns_nameservers: tuple[str, ...] = ()
+    dns_port: int = 53
+    dns_timeout: float = 5.0
+    dns_authoritative: bool = False
+    metrics_port: int = 9090
+    health_port: int = 8081
+    log_format: str = "text"
+    peering: str = ""
+    provision_backoff_limit: int = 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """PORTICO_BASE_DOMAIN, PORTICO_TRIAL_DAYS, ...; explicit overrides win."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get("PORTICO_" + f.name.upper())
+            if raw is None:
+                continue
+            default = f.default
+            if isinstance(default, bool):
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            elif isinstance(default, tuple):
+                values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
