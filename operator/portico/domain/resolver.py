@@ -1,0 +1,209 @@
+"""The I/O edge of domain verification: asynchronous DNS lookups with dnspython.
+
+Every check builds fresh resolvers (dnspython caches nothing unless told to),
+so a failure is never served from a cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass
+
+import dns.asyncresolver
+import dns.exception
+import dns.message
+import dns.name
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
+
+from portico.domain.verdict import MAX_CHAIN, DomainCheck, Observation, judge, normalize_name
+
+
+@dataclass(frozen=True)
+class ResolverSettings:
+    """Operator settings for DNS checks.
+
+    `nameservers` are "IP", "IP:PORT" or "[IPv6]:PORT"; empty means the
+    system's /etc/resolv.conf. `port` applies to servers given without one
+    and, in authoritative mode, to the zone's own servers. `timeout` bounds
+    each lookup, in seconds. `authoritative` asks the zone's NS servers
+    directly (found through the configured resolver), as cert-manager does,
+    so a recursive resolver's stale cache cannot delay a verification.
+    """
+
+    nameservers: tuple[str, ...] = ()
+    port: int = 53
+    timeout: float = 5.0
+    authoritative: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"DNS port out of range: {self.port}")
+        if self.timeout <= 0:
+            raise ValueError(f"DNS timeout must be positive: {self.timeout}")
+        for server in self.nameservers:
+            parse_nameserver(server, self.port)
+
+
+def parse_nameserver(text: str, default_port: int = 53) -> tuple[str, int]:
+    """Split "IP[:PORT]" (IPv6 with a port as "[IP]:PORT"); raise ValueError if invalid."""
+    text = text.strip()
+    host, port = text, default_port
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"invalid nameserver {text!r}")
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        port = int(port_text)
+    ipaddress.ip_address(host)  # nameservers must be addresses, not names
+    if not 0 < port < 65536:
+        raise ValueError(f"invalid port in nameserver {text!r}")
+    return host, port
+
+
+class _Unavailable(Exception):
+    """DNS gave no usable answer; the message says why (never a verdict)."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+def _resolver(servers: list[tuple[str, int]] | None, timeout: float) -> dns.asyncresolver.Resolver:
+    resolver = dns.asyncresolver.Resolver(configure=servers is None)
+    if servers is not None:
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(ip, port) for ip, port in servers]
+    resolver.timeout = timeout
+    resolver.lifetime = timeout
+    return resolver
+
+
+def _describe(resolver: dns.asyncresolver.Resolver) -> str:
+    return ", ".join(str(ns) for ns in resolver.nameservers) or "no nameservers"
+
+
+async def _query(
+    resolver: dns.asyncresolver.Resolver, name: str, rdtype: dns.rdatatype.RdataType
+) -> dns.message.Message | None:
+    """The response for name/rdtype, or None when the name does not exist."""
+    try:
+        answer = await resolver.resolve(
+            dns.name.from_text(name), rdtype, raise_on_no_answer=False, search=False
+        )
+    except dns.resolver.NXDOMAIN:
+        return None
+    except dns.exception.Timeout as error:
+        raise _Unavailable(
+            f"no answer within {resolver.lifetime:g}s from {_describe(resolver)}", timed_out=True
+        ) from error
+    except dns.resolver.NoNameservers as error:
+        # SERVFAIL, REFUSED (a server with no upstream), unreachable servers.
+        raise _Unavailable(f"no nameserver answered ({error})") from error
+    except (dns.exception.DNSException, OSError) as error:
+        raise _Unavailable(f"lookup of {name} failed ({error})") from error
+    return answer.response
+
+
+def _owned(response: dns.message.Message, name: str, rdtype: dns.rdatatype.RdataType) -> list[str]:
+    """Records of rdtype owned by name itself, not by a CNAME target in the answer."""
+    owner = dns.name.from_text(name)
+    return [
+        rdata.to_text()
+        for rrset in response.answer
+        if rrset.name == owner and rrset.rdtype == rdtype
+        for rdata in rrset
+    ]
+
+
+class _Lookup:
+    """One check's lookups; in authoritative mode it remembers each zone's servers."""
+
+    def __init__(self, settings: ResolverSettings) -> None:
+        servers = [parse_nameserver(s, settings.port) for s in settings.nameservers]
+        self.settings = settings
+        self.base = _resolver(servers or None, settings.timeout)
+        self.zones: dict[str, dns.asyncresolver.Resolver] = {}
+
+    async def cname(self, name: str) -> str | None:
+        response = await _query(await self._for(name), name, dns.rdatatype.CNAME)
+        targets = [] if response is None else _owned(response, name, dns.rdatatype.CNAME)
+        return normalize_name(targets[0]) if targets else None
+
+    async def own_addresses(self, name: str) -> tuple[str, ...]:
+        resolver = await self._for(name)
+        rdtypes = (dns.rdatatype.A, dns.rdatatype.AAAA)
+        responses = await asyncio.gather(*(_query(resolver, name, t) for t in rdtypes))
+        return tuple(
+            address
+            for response, rdtype in zip(responses, rdtypes, strict=True)
+            if response is not None
+            for address in _owned(response, name, rdtype)
+        )
+
+    async def _for(self, name: str) -> dns.asyncresolver.Resolver:
+        if not self.settings.authoritative:
+            return self.base
+        zone = await self._zone_of(name)
+        if zone not in self.zones:
+            self.zones[zone] = await self._authority(zone)
+        return self.zones[zone]
+
+    async def _zone_of(self, name: str) -> str:
+        """The closest enclosing zone apex: the first ancestor owning an SOA."""
+        labels = name.split(".")
+        for i in range(len(labels)):
+            candidate = ".".join(labels[i:])
+            try:
+                response = await _query(self.base, candidate, dns.rdatatype.SOA)
+            except _Unavailable as error:
+                if error.timed_out:
+                    raise
+                continue  # an authoritative-only resolver refuses names it does not serve
+            if response is not None and _owned(response, candidate, dns.rdatatype.SOA):
+                return candidate
+        raise _Unavailable(f"could not find the DNS zone that holds {name}")
+
+    async def _authority(self, zone: str) -> dns.asyncresolver.Resolver:
+        response = await _query(self.base, zone, dns.rdatatype.NS)
+        hosts = [] if response is None else _owned(response, zone, dns.rdatatype.NS)
+        addresses: list[str] = []
+        for host in hosts:
+            for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                found = await _query(self.base, normalize_name(host), rdtype)
+                if found is not None:
+                    addresses += _owned(found, normalize_name(host), rdtype)
+        if not addresses:
+            raise _Unavailable(f"found no address for the nameservers of zone {zone}")
+        return _resolver([(ip, self.settings.port) for ip in addresses], self.settings.timeout)
+
+
+async def observe(host: str, target: str, settings: ResolverSettings) -> Observation:
+    """Follow host's CNAME chain (stopping at target) and note A/AAAA beside it."""
+    name, want = normalize_name(host), normalize_name(target)
+    lookup = _Lookup(settings)
+    chain: list[str] = []
+    addresses: tuple[str, ...] = ()
+    try:
+        hop = await lookup.cname(name)
+        while hop is not None:
+            chain.append(hop)
+            if hop == want or len(chain) > MAX_CHAIN or chain.count(hop) > 1:
+                break
+            hop = await lookup.cname(hop)
+        addresses = await lookup.own_addresses(name)
+    except _Unavailable as error:
+        return Observation(name, tuple(chain), addresses, failure=str(error))
+    return Observation(name, tuple(chain), addresses)
+
+
+async def check_domain(
+    host: str, target: str, settings: ResolverSettings | None = None
+) -> DomainCheck:
+    """Check that host resolves by CNAME (directly or via a chain) to target."""
+    observation = await observe(host, target, settings or ResolverSettings())
+    return judge(observation, target)
