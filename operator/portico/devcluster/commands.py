@@ -1,0 +1,158 @@
+"""`portico dev`: build, start, inspect and stop the local control plane."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from portico.devcluster import binaries, procs
+from portico.devcluster.controlplane import ControlPlane
+from portico.devcluster.state import default_state_file
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _running(state_file: Path) -> ControlPlane | None:
+    """The control plane recorded in state_file, or None; a dead one is cleaned up."""
+    plane = ControlPlane.attach(state_file)
+    if plane is None:
+        return None
+    if not any(plane.status().values()):
+        plane.stop()  # stale state from a crash or reboot: nothing left to stop
+        return None
+    return plane
+
+
+@click.group()
+def dev() -> None:
+    """A real local Kubernetes control plane (etcd, kube-apiserver, controllers, kwok)."""
+
+
+@dev.command()
+@click.option("--force", is_flag=True, help="Rebuild even when cached binaries exist.")
+def build(force: bool) -> None:
+    """Build (or reuse) the control-plane binaries and print their directory."""
+    try:
+        bin_dir = binaries.build(_err, force=force)
+    except binaries.BuildFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(bin_dir)
+
+
+@dev.command()
+@click.option("--with-operator", is_flag=True, help="Also run `portico run` against it.")
+@click.option("--nodes", default=3, show_default=True, help="Number of kwok fake nodes.")
+@click.option("--port", type=int, default=None, help="API server port (default: a free one).")
+def up(with_operator: bool, nodes: int, port: int | None) -> None:
+    """Start the control plane (building binaries on first use) and leave it running."""
+    state_file = default_state_file()
+    if with_operator:
+        _require_operator()
+    existing = _running(state_file)
+    if existing is not None:
+        _err("the control plane is already running (`portico dev down` stops it)")
+        _print_usage(existing)
+        return
+    try:
+        bins = binaries.ensure(_err)
+    except binaries.BuildFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    plane = ControlPlane(bins=bins, nodes=nodes, api_port=port, state_file=state_file, log=_err)
+    started = time.monotonic()
+    try:
+        plane.start()
+    except (procs.PortInUse, procs.ProcessDied, TimeoutError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if with_operator:
+        _start_operator(plane)
+    plane.detach()
+    _err(f"up in {time.monotonic() - started:.1f}s")
+    _print_usage(plane)
+
+
+def _require_operator() -> None:
+    from portico.cli import main  # late: cli imports this module
+
+    if "run" not in main.commands:
+        raise click.ClickException(
+            "--with-operator: the operator is not available yet (no `portico run` command)"
+        )
+
+
+def _start_operator(plane: ControlPlane) -> None:
+    log = plane.workdir / "logs" / "operator.log"
+    argv = [sys.executable, "-c", "from portico.cli import main; main()", "run"]
+    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+    component = procs.spawn("operator", argv, log, env)
+    plane.components.append(component)
+    if plane.state is not None:
+        plane.state.processes["operator"] = (component.pid, sys.executable)
+    time.sleep(2)
+    try:
+        component.check()
+    except procs.ProcessDied as exc:
+        plane.stop()
+        raise click.ClickException(f"the operator did not start: {exc}") from exc
+    _err(f"operator running (pid {component.pid}), log: {log}")
+
+
+def _print_usage(plane: ControlPlane) -> None:
+    kubectl = plane.bins.get("kubectl")
+    click.echo(f"API server: {plane.server}")
+    click.echo("Use it with:")
+    click.echo(f"  export KUBECONFIG={plane.kubeconfig}")
+    if kubectl is not None:
+        click.echo(f"  export PATH={kubectl.parent}:$PATH   # the matching kubectl and helm")
+    click.echo("  kubectl get nodes")
+    click.echo("Stop it with: portico dev down")
+
+
+@dev.command()
+def down() -> None:
+    """Stop every process `portico dev up` started and delete its temp state."""
+    plane = ControlPlane.attach(default_state_file())
+    if plane is None:
+        _err("the control plane is not running")
+        return
+    workdir = plane.workdir
+    plane.stop()
+    click.echo(f"stopped; removed {workdir}")
+
+
+@dev.command()
+def status() -> None:
+    """Say what is running and on which ports (exit 1 when nothing is)."""
+    plane = ControlPlane.attach(default_state_file())
+    if plane is None or plane.state is None:
+        click.echo("not running")
+        sys.exit(1)
+    state = plane.state
+    running = plane.status()
+    for name, alive in running.items():
+        pid = state.processes[name][0]
+        click.echo(f"{name:<24} {'running' if alive else 'STOPPED':<8} pid {pid}")
+    ports = ", ".join(f"{name} {port}" for name, port in state.ports.items())
+    click.echo(f"ports (127.0.0.1): {ports}")
+    click.echo(f"kubeconfig: {state.kubeconfig}")
+    click.echo(f"state: {state.workdir}")
+    if not all(running.values()):
+        click.echo("some components stopped: `portico dev down && portico dev up` resets it")
+        sys.exit(1)
+    nodes = plane.kubectl("get", "nodes", "--no-headers", check=False, timeout=10)
+    if nodes.returncode == 0:
+        click.echo(f"nodes: {len(nodes.stdout.splitlines())}")
+
+
+@dev.command()
+def kubeconfig() -> None:
+    """Print the path of the admin kubeconfig of the running control plane."""
+    plane = _running(default_state_file())
+    if plane is None:
+        raise click.ClickException("the control plane is not running (`portico dev up`)")
+    click.echo(plane.kubeconfig)

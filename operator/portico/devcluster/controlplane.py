@@ -1,0 +1,562 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, controller manager,
+scheduler and kwok (fake nodes), driven from Python for `portico dev` and the tests.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import yaml
+
+from portico.devcluster import binaries, kubeconfig, procs
+from portico.devcluster.pki import PKI, CertPair
+from portico.devcluster.state import State
+
+STAGES = Path(__file__).parent / "stages.yaml"
+# Nodes kwok manages carry this annotation; nothing else is touched by kwok.
+KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+Log = Callable[[str], None]
+
+
+class KubectlError(RuntimeError):
+    """kubectl exited non-zero; the message has its stderr."""
+
+
+def default_crds_dir() -> Path | None:
+    """The repository's crds/ when running from a checkout, else the copy in the wheel."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package.parents[1] / "crds", package / "_crds"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _https_get(url: str, ca: Path, client: CertPair, timeout: float = 2.0) -> tuple[int, str]:
+    context = ssl.create_default_context(cafile=str(ca))
+    context.load_cert_chain(str(client.cert), str(client.key))
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=timeout) as response:
+            return int(response.status), response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+class ControlPlane:
+    """One control plane. Use as a context manager, or call start() and stop().
+
+    `detach()` hands the processes over to the state file (for `portico dev up`),
+    after which `ControlPlane.attach(state_file)` can stop them from any process.
+    """
+
+    def __init__(
+        self,
+        *,
+        bins: dict[str, Path] | None = None,
+        workdir: Path | None = None,
+        nodes: int = 3,
+        crds_dir: Path | None = None,
+        install_crds: bool = True,
+        api_port: int | None = None,
+        state_file: Path | None = None,
+        log: Log | None = None,
+        die_with_parent: bool = False,
+    ) -> None:
+        self._bins = bins
+        self._workdir_arg = workdir
+        self.node_count = nodes
+        self.crds_dir = crds_dir if crds_dir is not None else default_crds_dir()
+        self.install_crds_on_start = install_crds
+        self.api_port_arg = api_port
+        self.state_file_arg = state_file
+        self._log = log or (lambda _msg: None)
+        # For in-process users (tests): the kernel kills the components if we die.
+        self.die_with_parent = die_with_parent
+        self.components: list[procs.Component] = []
+        self.state: State | None = None
+        self._owns_workdir = False
+        self._atexit_registered = False
+
+    # -- paths and accessors -------------------------------------------------
+
+    @property
+    def bins(self) -> dict[str, Path]:
+        if self._bins is None:
+            self._bins = binaries.locate()
+        return self._bins
+
+    @property
+    def workdir(self) -> Path:
+        if self.state is None:
+            raise RuntimeError("control plane is not started")
+        return Path(self.state.workdir)
+
+    @property
+    def kubeconfig(self) -> Path:
+        """Admin kubeconfig (client certificate in group system:masters)."""
+        if self.state is None:
+            raise RuntimeError("control plane is not started")
+        return Path(self.state.kubeconfig)
+
+    @property
+    def server(self) -> str:
+        if self.state is None:
+            raise RuntimeError("control plane is not started")
+        return self.state.server
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_file_arg or self.workdir / "state.json"
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start everything and return once nodes are Ready and the CRDs are Established.
+
+        Random ports can be raced by another process between picking and binding;
+        that is retried with fresh ports. Any other failure stops what was started.
+        """
+        bins = self.bins  # fail before creating anything when binaries are missing
+        if self.api_port_arg is not None:
+            procs.check_port_free(self.api_port_arg)
+        attempts = 1 if self.api_port_arg is not None else 3
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once(bins, timeout)
+                return
+            except procs.PortInUse:
+                self.stop()
+                if attempt == attempts:
+                    raise
+                self._log("a port was taken while starting; retrying with new ports")
+            except BaseException:
+                self.stop()
+                raise
+
+    def _start_once(self, bins: dict[str, Path], timeout: float) -> None:
+        started = time.monotonic()
+        deadline = started + timeout
+        atexit.register(self.stop)
+        self._atexit_registered = True
+        if self._workdir_arg is not None:
+            workdir = self._workdir_arg
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(tempfile.mkdtemp(prefix="portico-dev-"))
+            self._owns_workdir = True
+        logs = workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        pki = PKI(workdir / "pki")
+        ports = {
+            "apiserver": self.api_port_arg or procs.free_port(),
+            "etcd": procs.free_port(),
+            "etcd-peer": procs.free_port(),
+        }
+        server = f"https://127.0.0.1:{ports['apiserver']}"
+        self.state = State(
+            workdir=str(workdir),
+            kubeconfig=str(workdir / "kubeconfig"),
+            server=server,
+            ports=ports,
+            owner_pid=os.getpid(),
+        )
+
+        etcd_cert = pki.issue("etcd", "etcd", server=True, client=True)
+        self._spawn(bins, "etcd", self._etcd_args(workdir, ports, pki.ca, etcd_cert), logs)
+        self._wait_http(
+            "etcd", f"https://127.0.0.1:{ports['etcd']}/health", pki.ca.cert, etcd_cert, deadline
+        )
+        self._log(f"etcd healthy ({time.monotonic() - started:.1f}s)")
+
+        sa = pki.service_account_keys()
+        serving = pki.issue("apiserver", "kube-apiserver", server=True)
+        etcd_client = pki.issue("apiserver-etcd-client", "kube-apiserver", client=True)
+        args = self._apiserver_args(ports, pki.ca, serving, etcd_client, sa)
+        self._spawn(bins, "kube-apiserver", args, logs)
+        admin = pki.issue("admin", "portico-admin", organizations=("system:masters",), client=True)
+        self._wait_http("kube-apiserver", f"{server}/readyz", pki.ca.cert, admin, deadline)
+        self._log(f"kube-apiserver ready on {server} ({time.monotonic() - started:.1f}s)")
+
+        kubeconfig.write(
+            Path(self.state.kubeconfig),
+            server=server,
+            ca=pki.ca.cert,
+            user="portico-admin",
+            cert=admin.cert,
+            key=admin.key,
+        )
+        users = {
+            "kube-controller-manager": ("system:kube-controller-manager", ()),
+            "kube-scheduler": ("system:kube-scheduler", ()),
+            # kwok writes node and pod status and node leases for every fake node.
+            "kwok": ("portico-kwok", ("system:masters",)),
+        }
+        configs = {}
+        for name, (user, groups) in users.items():
+            pair = pki.issue(name, user, organizations=groups, client=True)
+            configs[name] = kubeconfig.write(
+                workdir / f"{name}.kubeconfig",
+                server=server,
+                ca=pki.ca.cert,
+                user=user,
+                cert=pair.cert,
+                key=pair.key,
+            )
+        self._spawn(bins, "kube-controller-manager", self._kcm_args(configs, pki, sa), logs)
+        self._spawn(bins, "kube-scheduler", self._scheduler_args(configs), logs)
+        self._spawn(bins, "kwok", self._kwok_args(configs), logs)
+        self._save_state()
+
+        self._create_nodes(deadline)
+        self._log(f"{self.node_count} kwok nodes Ready ({time.monotonic() - started:.1f}s)")
+        if self.install_crds_on_start and self.crds_dir is not None:
+            names = self.install_crds(self.crds_dir, timeout=max(deadline - time.monotonic(), 5))
+            if names:
+                self._log(f"CRDs established: {', '.join(names)}")
+        self.wait_for_service_account("default", "default", deadline - time.monotonic())
+        self._log(f"control plane ready in {time.monotonic() - started:.1f}s")
+
+    # -- component command lines ---------------------------------------------
+
+    @staticmethod
+    def _etcd_args(workdir: Path, ports: dict[str, int], ca: CertPair, cert: CertPair) -> list[str]:
+        client = f"https://127.0.0.1:{ports['etcd']}"
+        peer = f"http://127.0.0.1:{ports['etcd-peer']}"
+        return [
+            "--name=portico",
+            f"--data-dir={workdir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=portico={peer}",
+            f"--cert-file={cert.cert}",
+            f"--key-file={cert.key}",
+            f"--trusted-ca-file={ca.cert}",
+            "--client-cert-auth",
+            # Throw-away data: durability is not worth the fsync latency.
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ]
+
+    @staticmethod
+    def _apiserver_args(
+        ports: dict[str, int], ca: CertPair, serving: CertPair, etcd: CertPair, sa: CertPair
+    ) -> list[str]:
+        return [
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports['apiserver']}",
+            f"--etcd-servers=https://127.0.0.1:{ports['etcd']}",
+            f"--etcd-cafile={ca.cert}",
+            f"--etcd-certfile={etcd.cert}",
+            f"--etcd-keyfile={etcd.key}",
+            f"--client-ca-file={ca.cert}",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            f"--service-account-issuer={SA_ISSUER}",
+            f"--service-account-key-file={sa.cert}",
+            f"--service-account-signing-key-file={sa.key}",
+            "--authorization-mode=RBAC",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--allow-privileged=true",
+            # Endpoints may not be loopback addresses; nothing in-cluster dials the API.
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+        ]
+
+    @staticmethod
+    def _kcm_args(configs: dict[str, Path], pki: PKI, sa: CertPair) -> list[str]:
+        kcfg = configs["kube-controller-manager"]
+        return [
+            f"--kubeconfig={kcfg}",
+            "--secure-port=0",
+            "--leader-elect=false",
+            # Each controller acts as its own ServiceAccount, as in kubeadm clusters.
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={sa.key}",
+            f"--root-ca-file={pki.ca.cert}",
+            f"--cluster-signing-cert-file={pki.ca.cert}",
+            f"--cluster-signing-key-file={pki.ca.key}",
+            "--cluster-name=portico-dev",
+            "--profiling=false",
+        ]
+
+    @staticmethod
+    def _scheduler_args(configs: dict[str, Path]) -> list[str]:
+        kcfg = configs["kube-scheduler"]
+        return [
+            f"--kubeconfig={kcfg}",
+            f"--authentication-kubeconfig={kcfg}",
+            f"--authorization-kubeconfig={kcfg}",
+            "--secure-port=0",
+            "--leader-elect=false",
+            "--profiling=false",
+        ]
+
+    @staticmethod
+    def _kwok_args(configs: dict[str, Path]) -> list[str]:
+        key, value = KWOK_ANNOTATION
+        return [
+            f"--kubeconfig={configs['kwok']}",
+            f"--config={STAGES}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={key}={value}",
+            "--cidr=10.244.0.1/16",
+            "--node-ip=10.240.0.1",
+            "--node-lease-duration-seconds=40",
+        ]
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _spawn(self, bins: dict[str, Path], name: str, args: list[str], logs: Path) -> None:
+        env = {**os.environ, "HOME": str(logs.parent)}  # kwok reads ~/.kwok; keep it private
+        component = procs.spawn(
+            name,
+            [str(bins[name]), *args],
+            logs / f"{name}.log",
+            env,
+            die_with_parent=self.die_with_parent,
+        )
+        self.components.append(component)
+        if self.state is not None:
+            self.state.processes[name] = (component.pid, str(bins[name]))
+
+    def _save_state(self) -> None:
+        if self.state is not None:
+            self.state.save(self.state_file)
+
+    def _check_components(self) -> None:
+        for component in self.components:
+            component.check()
+
+    def _wait_http(self, name: str, url: str, ca: Path, client: CertPair, deadline: float) -> None:
+        last = ""
+        while time.monotonic() < deadline:
+            self._check_components()
+            try:
+                status, body = _https_get(url, ca, client)
+                if status == 200:
+                    return
+                last = f"HTTP {status}: {body[:300]}"
+            except (OSError, ssl.SSLError) as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        log = next((c.log for c in self.components if c.name == name), None)
+        tail = procs.log_tail(log) if log else ""
+        raise TimeoutError(f"{name} did not become ready at {url} ({last}); log tail:\n{tail}")
+
+    def _create_nodes(self, deadline: float) -> None:
+        key, value = KWOK_ANNOTATION
+        names = [f"kwok-node-{i}" for i in range(self.node_count)]
+        docs = [
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {key: value, "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {
+                        "type": "kwok",
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                    },
+                },
+                "spec": {},
+            }
+            for name in names
+        ]
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+        if self.state is not None:
+            self.state.nodes = names
+            self._save_state()
+        self._wait_kubectl(
+            ["wait", "--for=condition=Ready", "node", "-l", "type=kwok"], "nodes Ready", deadline
+        )
+
+    def _wait_kubectl(self, args: list[str], what: str, deadline: float) -> None:
+        # `kubectl wait` fails at once when nothing matches yet, so loop around it.
+        last = ""
+        while time.monotonic() < deadline:
+            self._check_components()
+            remaining = max(int(deadline - time.monotonic()), 1)
+            result = self.kubectl(*args, f"--timeout={min(remaining, 10)}s", check=False)
+            if result.returncode == 0:
+                return
+            last = result.stderr.strip()
+            time.sleep(0.3)
+        raise TimeoutError(f"timed out waiting for {what}: {last}")
+
+    # -- public API --------------------------------------------------------------
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 120.0,
+        kubeconfig_path: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the built kubectl against this control plane (admin unless a kubeconfig is given)."""
+        cmd = [
+            str(self.bins["kubectl"]),
+            f"--kubeconfig={kubeconfig_path or self.kubeconfig}",
+            *args,
+        ]
+        result = subprocess.run(
+            cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and result.returncode != 0:
+            raise KubectlError(
+                f"kubectl {' '.join(args)} failed (exit {result.returncode}): "
+                f"{result.stderr.strip() or result.stdout.strip()}"
+            )
+        return result
+
+    def install_crds(self, crds_dir: Path, timeout: float = 60.0) -> list[str]:
+        """Server-side apply every *.yaml in crds_dir and wait until each CRD is Established."""
+        files = sorted(crds_dir.glob("*.yaml"))
+        if not files:
+            return []
+        args = ["apply", "--server-side", "--force-conflicts", "--field-manager=portico-dev"]
+        for path in files:
+            args += ["-f", str(path)]
+        self.kubectl(*args)
+        names = [
+            f"customresourcedefinition.apiextensions.k8s.io/{doc['metadata']['name']}"
+            for path in files
+            for doc in yaml.safe_load_all(path.read_text())
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+        ]
+        deadline = time.monotonic() + timeout
+        wait = ["wait", "--for=condition=Established", *names]
+        self._wait_kubectl(wait, "CRDs Established", deadline)
+        return [n.split("/", 1)[-1] for n in names]
+
+    def wait_for_service_account(self, namespace: str, name: str, timeout: float = 30.0) -> None:
+        """Pods are only admitted once their ServiceAccount exists (the controller makes it)."""
+        deadline = time.monotonic() + max(timeout, 1)
+        while time.monotonic() < deadline:
+            got = self.kubectl("get", "serviceaccount", name, "-n", namespace, check=False)
+            if got.returncode == 0:
+                return
+            self._check_components()
+            time.sleep(0.2)
+        raise TimeoutError(f"ServiceAccount {namespace}/{name} was not created")
+
+    def serviceaccount_kubeconfig(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        create: bool = True,
+        duration: str = "1h",
+        path: Path | None = None,
+    ) -> Path:
+        """A kubeconfig that authenticates as ServiceAccount namespace/name with a bound token."""
+        if create:
+            exists = self.kubectl("get", "serviceaccount", name, "-n", namespace, check=False)
+            if exists.returncode != 0:
+                self.kubectl("create", "serviceaccount", name, "-n", namespace)
+        token = self.kubectl(
+            "create", "token", name, "-n", namespace, f"--duration={duration}"
+        ).stdout.strip()
+        target = path or self.workdir / f"sa-{namespace}-{name}.kubeconfig"
+        return kubeconfig.write(
+            target,
+            server=self.server,
+            ca=self.workdir / "pki" / "ca.crt",
+            user=f"system:serviceaccount:{namespace}:{name}",
+            token=token,
+            namespace=namespace,
+        )
+
+    def status(self) -> dict[str, bool]:
+        """Component name -> whether its process is still running."""
+        if self.state is None:
+            return {}
+        return {
+            name: procs.pid_alive(pid) and procs.pid_matches(pid, exe)
+            for name, (pid, exe) in self.state.processes.items()
+        }
+
+    def detach(self) -> State:
+        """Leave the processes running after this Python process exits (`portico dev up`)."""
+        if self.state is None:
+            raise RuntimeError("control plane is not started")
+        if self._atexit_registered:
+            atexit.unregister(self.stop)
+            self._atexit_registered = False
+        self.state.owner_pid = 0
+        self._save_state()
+        return self.state
+
+    @classmethod
+    def attach(cls, state_file: Path, log: Log | None = None) -> ControlPlane | None:
+        """A handle on a control plane started by another process, or None if there is none."""
+        state = State.load(state_file)
+        if state is None:
+            return None
+        plane = cls(state_file=state_file, log=log, install_crds=False)
+        plane.state = state
+        plane._owns_workdir = True
+        # Prefer the binaries it was started with; fall back to the usual lookup.
+        apiserver = state.processes.get("kube-apiserver")
+        bin_dir = Path(apiserver[1]).parent if apiserver else None
+        if bin_dir is not None and (bin_dir / "kubectl").is_file():
+            plane._bins = {p.name: p for p in bin_dir.iterdir()}
+        return plane
+
+    def stop(self) -> None:
+        """Stop every process this control plane started and delete its temp state."""
+        if self._atexit_registered:
+            atexit.unregister(self.stop)
+            self._atexit_registered = False
+        pids = [c.pid for c in reversed(self.components) if c.alive()]
+        if self.state is not None:
+            # Processes from the state file (another process started them): only
+            # signal pids that still run the binary we started.
+            pids += [
+                pid
+                for pid, exe in reversed(list(self.state.processes.values()))
+                if pid not in pids and procs.pid_matches(pid, exe)
+            ]
+        procs.terminate(pids)
+        for component in self.components:
+            if component.popen is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    component.popen.wait(timeout=5)
+        self.components = []
+        if self.state is not None:
+            if self._owns_workdir:
+                shutil.rmtree(self.state.workdir, ignore_errors=True)
+            if self.state_file_arg is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self.state_file_arg.unlink()
+            self.state = None
