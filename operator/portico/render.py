@@ -47,7 +47,7 @@ class Facts:
 
 def _quote(value: Any) -> str:
     """Every value goes into YAML as JSON, so no input can change the document's shape."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return json.dumps(value, sort_keys=True)
 
 
 _env = jinja2.Environment(

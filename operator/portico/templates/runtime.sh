@@ -4,7 +4,7 @@
 #   provision                  check the configuration, exit 0 when it is sound
 #   import-translations LANG…  check each language is configured
 set -eu
-config=/etc/portico/portal.json
+config=${PORTICO_CONFIG:-/etc/portico/portal.json}
 command=${1:-serve}
 [ $# -gt 0 ] && shift
 case "$command" in
