@@ -4,6 +4,9 @@
     case = corpus.cases["aes256"]
     convert_pfx(case.data, case.password, hostname=case.hostname)
 
+or, in a test module, `from tests.pfx_corpus import pfx_corpus` (a fixture
+that builds it once per session and skips without the openssl CLI).
+
 Every case names the reason it must be rejected with (`expected`), or None
 when it must convert. Files made with the openssl CLI: 3DES and RC2-40
 (`-legacy`) encodings and the SHA-1 signatures, which cryptography refuses
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -345,3 +349,14 @@ def build_corpus(directory: Path, now: datetime | None = None) -> Corpus:
     shutil.rmtree(directory / "work", ignore_errors=True)
     assert set(m.corpus.cases) == set(EXPECTED), "every EXPECTED case must be generated"
     return m.corpus
+
+
+@pytest.fixture(scope="session")
+def pfx_corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    """The corpus, built once; skips without openssl (fails if PORTICO_REQUIRE_CONTROLPLANE=1)."""
+    if openssl() is None:
+        reason = "the openssl CLI is not installed; run .ci/install-system-packages"
+        if os.environ.get("PORTICO_REQUIRE_CONTROLPLANE") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return build_corpus(tmp_path_factory.mktemp("pfx"))

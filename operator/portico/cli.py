@@ -15,3 +15,7 @@ def main() -> None:
 from portico.plan import plan_command  # noqa: E402
 
 main.add_command(plan_command)
+from portico.domaincli import check_domain_command, inspect_cert_command  # noqa: E402
+
+main.add_command(check_domain_command)
+main.add_command(inspect_cert_command)

@@ -1,8 +1,7 @@
-"""Every file of the generated .pfx corpus ends converted or rejected with its reason."""
+"""Every file of the generated .pfx pfx_corpus ends converted or rejected with its reason."""
 
 from __future__ import annotations
 
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,17 +18,9 @@ from portico.certificates import (
     convert_pfx,
     validate_tls_pair,
 )
-from tests.pfx_corpus import EXPECTED, Corpus, PfxCase, build_corpus, openssl
+from tests.pfx_corpus import EXPECTED, Corpus, PfxCase, pfx_corpus
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
-    if openssl() is None:
-        reason = "the openssl CLI is not installed; run .ci/install-system-packages"
-        if os.environ.get("PORTICO_REQUIRE_CONTROLPLANE") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return build_corpus(tmp_path_factory.mktemp("pfx"))
+__all__ = ["pfx_corpus"]  # a fixture: imported so pytest finds it
 
 
 def verdict(case: PfxCase) -> CertificateVerdict:
@@ -44,8 +35,8 @@ def cns(pem: bytes) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_case_ends_with_its_verdict(corpus: Corpus, name: str) -> None:
-    case = corpus.cases[name]
+def test_case_ends_with_its_verdict(pfx_corpus: Corpus, name: str) -> None:
+    case = pfx_corpus.cases[name]
     result = verdict(case)
     if case.expected is None:
         assert isinstance(result, ConvertedCertificate), getattr(result, "message", "")
@@ -65,8 +56,8 @@ def test_case_ends_with_its_verdict(corpus: Corpus, name: str) -> None:
         assert result.message
 
 
-def test_summary_of_a_valid_file(corpus: Corpus) -> None:
-    result = verdict(corpus.cases["aes256"])
+def test_summary_of_a_valid_file(pfx_corpus: Corpus) -> None:
+    result = verdict(pfx_corpus.cases["aes256"])
     assert isinstance(result, ConvertedCertificate)
     summary = result.summary
     assert summary.dns_names == ("support.contoso.test",)
@@ -82,64 +73,64 @@ def test_summary_of_a_valid_file(corpus: Corpus) -> None:
     assert result.warnings == ()
 
 
-def test_ec_key_summary(corpus: Corpus) -> None:
-    result = verdict(corpus.cases["ec-p256"])
+def test_ec_key_summary(pfx_corpus: Corpus) -> None:
+    result = verdict(pfx_corpus.cases["ec-p256"])
     assert isinstance(result, ConvertedCertificate)
     assert result.summary.public_key == "EC secp256r1"
 
 
-def test_expiring_soon_is_flagged(corpus: Corpus) -> None:
-    result = verdict(corpus.cases["expiring-soon"])
+def test_expiring_soon_is_flagged(pfx_corpus: Corpus) -> None:
+    result = verdict(pfx_corpus.cases["expiring-soon"])
     assert isinstance(result, ConvertedCertificate)
     assert result.expiring_soon and result.days_left in (9, 10)
     assert "days left" in result.expiry_message
 
 
-def test_invalid_pfx_says_both_causes(corpus: Corpus) -> None:
+def test_invalid_pfx_says_both_causes(pfx_corpus: Corpus) -> None:
     for name in ("wrong-password", "corrupt", "pem-not-pfx"):
-        result = verdict(corpus.cases[name])
+        result = verdict(pfx_corpus.cases[name])
         assert isinstance(result, Rejection)
         assert "password is wrong" in result.message and "not a valid PKCS#12" in result.message
-    pem = verdict(corpus.cases["pem-not-pfx"])
+    pem = verdict(pfx_corpus.cases["pem-not-pfx"])
     assert isinstance(pem, Rejection) and "PEM" in pem.message
 
 
-def test_weak_signature_message(corpus: Corpus) -> None:
+def test_weak_signature_message(pfx_corpus: Corpus) -> None:
     for name in ("sha1-leaf", "sha1-intermediate"):
-        result = verdict(corpus.cases[name])
+        result = verdict(pfx_corpus.cases[name])
         assert isinstance(result, Rejection)
         assert "use a SHA-2 certificate" in result.message
         assert "sha1" in result.message.lower()
-    intermediate = verdict(corpus.cases["sha1-intermediate"])
+    intermediate = verdict(pfx_corpus.cases["sha1-intermediate"])
     assert isinstance(intermediate, Rejection)
     assert "intermediate" in intermediate.message and "SHA-1 CA" in intermediate.message
 
 
-def test_rejections_keep_a_summary_when_the_leaf_is_readable(corpus: Corpus) -> None:
-    result = verdict(corpus.cases["expired"])
+def test_rejections_keep_a_summary_when_the_leaf_is_readable(pfx_corpus: Corpus) -> None:
+    result = verdict(pfx_corpus.cases["expired"])
     assert isinstance(result, Rejection) and result.summary is not None
-    assert verdict(corpus.cases["wrong-password"]).summary is None
+    assert verdict(pfx_corpus.cases["wrong-password"]).summary is None
 
 
-def test_password_with_trailing_newline(corpus: Corpus) -> None:
-    case = corpus.cases["aes256"]
+def test_password_with_trailing_newline(pfx_corpus: Corpus) -> None:
+    case = pfx_corpus.cases["aes256"]
     assert convert_pfx(case.data, (case.password or "") + "\n").ok
 
 
-def test_no_password_file_accepts_none_or_empty(corpus: Corpus) -> None:
-    case = corpus.cases["no-password"]
+def test_no_password_file_accepts_none_or_empty(pfx_corpus: Corpus) -> None:
+    case = pfx_corpus.cases["no-password"]
     assert convert_pfx(case.data, None).ok and convert_pfx(case.data, "").ok
 
 
-def test_hostname_is_optional(corpus: Corpus) -> None:
-    case = corpus.cases["san-mismatch"]
+def test_hostname_is_optional(pfx_corpus: Corpus) -> None:
+    case = pfx_corpus.cases["san-mismatch"]
     assert convert_pfx(case.data, case.password).ok
 
 
-def test_no_secret_in_any_message_or_summary(corpus: Corpus) -> None:
+def test_no_secret_in_any_message_or_summary(pfx_corpus: Corpus) -> None:
     """Neither a password nor any PEM body appears in what is shown to people."""
     shown: list[str] = []
-    for case in corpus.cases.values():
+    for case in pfx_corpus.cases.values():
         result = verdict(case)
         shown.append(repr(result))
         if isinstance(result, Rejection):
@@ -149,9 +140,9 @@ def test_no_secret_in_any_message_or_summary(corpus: Corpus) -> None:
             shown += [*result.warnings, result.expiry_message, repr(result.summary.as_status())]
     text = "\n".join(shown)
     assert "-----BEGIN" not in text
-    leaks = [secret for secret in corpus.forbidden if secret in text]
+    leaks = [secret for secret in pfx_corpus.forbidden if secret in text]
     assert not leaks
-    assert len(corpus.forbidden) > 100  # the check really compared passwords and PEM lines
+    assert len(pfx_corpus.forbidden) > 100  # the check really compared passwords and PEM lines
 
 
 @pytest.mark.parametrize(
@@ -171,9 +162,9 @@ def test_no_secret_in_any_message_or_summary(corpus: Corpus) -> None:
         "expiring-soon",
     ],
 )
-def test_tls_pair_gives_the_same_verdict(corpus: Corpus, name: str) -> None:
-    crt, key = corpus.pem_pairs[name]
-    case = corpus.cases[name]
+def test_tls_pair_gives_the_same_verdict(pfx_corpus: Corpus, name: str) -> None:
+    crt, key = pfx_corpus.pem_pairs[name]
+    case = pfx_corpus.cases[name]
     result = validate_tls_pair(crt, key, hostname=case.hostname)
     expected = verdict(case)
     assert result.ok == expected.ok
@@ -184,9 +175,9 @@ def test_tls_pair_gives_the_same_verdict(corpus: Corpus, name: str) -> None:
         assert result.summary == expected.summary
 
 
-def test_tls_pair_problems(corpus: Corpus, tmp_path: Path) -> None:
-    crt, key = corpus.pem_pairs["aes256"]
-    other_crt, _ = corpus.pem_pairs["ec-p256"]
+def test_tls_pair_problems(pfx_corpus: Corpus, tmp_path: Path) -> None:
+    crt, key = pfx_corpus.pem_pairs["aes256"]
+    other_crt, _ = pfx_corpus.pem_pairs["ec-p256"]
     assert validate_tls_pair(other_crt, key).reason == "KeyMismatch"  # type: ignore[union-attr]
     assert validate_tls_pair(crt, b"").reason == "MissingPrivateKey"  # type: ignore[union-attr]
     assert validate_tls_pair(b"nonsense", key).reason == "InvalidCertificate"  # type: ignore[union-attr]
@@ -202,9 +193,9 @@ def test_tls_pair_problems(corpus: Corpus, tmp_path: Path) -> None:
     assert "encrypted" in result.message
 
 
-def test_callable_from_threads(corpus: Corpus) -> None:
+def test_callable_from_threads(pfx_corpus: Corpus) -> None:
     """The operator converts off the event loop; parallel calls give the same verdicts."""
-    cases = list(corpus.cases.values()) * 2
+    cases = list(pfx_corpus.cases.values()) * 2
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(verdict, cases))
     for case, result in zip(cases, results, strict=True):

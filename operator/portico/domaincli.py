@@ -1,0 +1,152 @@
+"""`portico check-domain` and `portico inspect-cert`: the operator's own checks, run by hand.
+
+Exit codes: 0 ready, 1 must be fixed, 3 DNS could not answer (try again).
+Nothing secret is printed: no password, no key, no PEM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import IO
+
+import click
+
+from portico.certificates import (
+    CertificateSummary,
+    ConvertedCertificate,
+    Rejection,
+    convert_pfx,
+    validate_tls_pair,
+)
+from portico.domain import DomainState, ResolverSettings, check_domain, parse_nameserver
+
+EXIT_FAILED = 1
+EXIT_UNKNOWN = 3
+
+
+def _nameserver(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    for value in values:
+        try:
+            parse_nameserver(value)
+        except ValueError as error:
+            raise click.BadParameter(f"{value!r} is not IP[:PORT] ({error})") from error
+    return values
+
+
+@click.command("check-domain")
+@click.argument("host")
+@click.option("--target", required=True, help="What HOST must point to: <subdomain>.<baseDomain>.")
+@click.option(
+    "--nameserver",
+    "nameservers",
+    multiple=True,
+    metavar="IP[:PORT]",
+    callback=_nameserver,
+    help="DNS server to ask (repeatable; IPv6 with a port as [IP]:PORT); default: the "
+    "system's. With --authoritative, a port shared by all also applies to the zone's servers.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for DNS.",
+)
+@click.option(
+    "--authoritative",
+    is_flag=True,
+    help="Ask the zone's own nameservers directly, bypassing resolver caches.",
+)
+def check_domain_command(
+    host: str, target: str, nameservers: tuple[str, ...], timeout: float, authoritative: bool
+) -> None:
+    """Check that HOST has a CNAME (directly or through a chain) to --target.
+
+    Exit 0 when verified, 1 when the DNS records must be fixed, 3 when DNS
+    could not answer (try again).
+    """
+    # One port for every given server also reaches the zone's own servers in
+    # --authoritative mode (a test server on a high port serves both roles).
+    ports = {parse_nameserver(ns)[1] for ns in nameservers}
+    settings = ResolverSettings(
+        nameservers=nameservers,
+        port=ports.pop() if len(ports) == 1 else 53,
+        timeout=timeout,
+        authoritative=authoritative,
+    )
+    result = asyncio.run(check_domain(host, target, settings))
+    click.echo(f"{result.host}: {result.state.value} ({result.reason.value})")
+    click.echo(f"  {result.message}")
+    if result.chain:
+        click.echo(f"  CNAME chain: {' -> '.join((result.host, *result.chain))}")
+    if result.state is DomainState.MISCONFIGURED:
+        sys.exit(EXIT_FAILED)
+    if result.state is DomainState.UNKNOWN:
+        sys.exit(EXIT_UNKNOWN)
+
+
+def _print_summary(summary: CertificateSummary) -> None:
+    click.echo(f"  Subject:    {summary.subject}")
+    click.echo(f"  Issuer:     {summary.issuer}")
+    click.echo(f"  DNS names:  {', '.join(summary.dns_names) or '(none)'}")
+    click.echo(
+        f"  Valid:      {summary.not_before:%Y-%m-%d %H:%M} to "
+        f"{summary.not_after:%Y-%m-%d %H:%M} UTC"
+    )
+    click.echo(f"  Signature:  {summary.signature_algorithm}")
+    click.echo(f"  Public key: {summary.public_key}")
+    click.echo(f"  SHA-256:    {summary.sha256_fingerprint}")
+
+
+@click.command("inspect-cert")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--password-file",
+    type=click.File("rb"),
+    help="File holding the .pfx password ('-' for standard input).",
+)
+@click.option("--host", "hostname", help="Custom hostname the certificate must cover.")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Check FILE as a PEM tls.crt with this tls.key instead of a .pfx.",
+)
+def inspect_cert_command(
+    file: Path,
+    password_file: IO[bytes] | None,
+    hostname: str | None,
+    key_file: Path | None,
+) -> None:
+    """Check a .pfx (or a PEM pair with --key) exactly as the operator would.
+
+    Exit 0 when the certificate is usable, 1 when it is rejected.
+    """
+    if key_file is not None:
+        result = validate_tls_pair(file.read_bytes(), key_file.read_bytes(), hostname=hostname)
+    else:
+        password = password_file.read() if password_file is not None else None
+        result = convert_pfx(file.read_bytes(), password, hostname=hostname)
+    if isinstance(result, Rejection):
+        click.echo(f"{file.name}: rejected ({result.reason.value})")
+        for problem in result.problems:
+            click.echo(f"  {problem.reason.value}: {problem.message}")
+        if result.summary is not None:
+            _print_summary(result.summary)
+        sys.exit(EXIT_FAILED)
+    _report(file, result)
+
+
+def _report(file: Path, result: ConvertedCertificate) -> None:
+    chain = result.certificate_pem.count(b"-----BEGIN CERTIFICATE-----")
+    click.echo(f"{file.name}: OK, ready for a kubernetes.io/tls Secret ({chain} in chain)")
+    _print_summary(result.summary)
+    click.echo(f"  Expires in: {result.days_left} days")
+    if result.expiring_soon:
+        click.echo(f"  Warning (CertificateExpiringSoon): {result.expiry_message}")
+    for note in result.warnings:
+        click.echo(f"  Note: {note}")
