@@ -165,3 +165,15 @@ def test_fixture_lifecycle(dns_server: AuthoritativeDNS) -> None:
     dns_server.start()
     result = asyncio.run(check_domain("shop.fabrikam.test", TARGET, dns_server.settings()))
     assert result.verified, result.message
+
+
+def test_missing_binary_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.dnsserver as module
+
+    monkeypatch.setattr(module, "find_nsd", lambda: None)
+    monkeypatch.delenv("PORTICO_REQUIRE_CONTROLPLANE", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="nsd"):
+        module.require_nsd()
+    monkeypatch.setenv("PORTICO_REQUIRE_CONTROLPLANE", "1")
+    with pytest.raises(pytest.fail.Exception, match="required"):
+        module.require_nsd()
