@@ -89,7 +89,9 @@ def _case(raw: dict[str, Any], bases: dict[str, Any]) -> Case:
     instance_patch = raw.pop("instance_patch", None)
     instances = raw.pop("instances", None)
     if instances is None:
-        instances = [merge_patch(bases["instance"], instance_patch or {})] if kind == "Portal" else []
+        instances = (
+            [merge_patch(bases["instance"], instance_patch or {})] if kind == "Portal" else []
+        )
     return Case(
         kind=kind,
         obj=merge_patch(base, patch),

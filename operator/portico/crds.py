@@ -25,7 +25,7 @@ def crds_dir() -> Path:
 @functools.cache
 def documents() -> tuple[dict[str, Any], ...]:
     """Every CRD document, sorted by file name."""
-    docs = []
+    docs: list[dict[str, Any]] = []
     for path in sorted(crds_dir().glob("*.yaml")):
         docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
     return tuple(docs)

@@ -142,7 +142,9 @@ def _custom_domain(raw: dict[str, Any] | None) -> CustomDomain | None:
     issuer = tls.get("issuerRef")
     return CustomDomain(
         hostname=raw["hostname"],
-        pfx=PfxRef(pfx["name"], pfx.get("key", "certificate.pfx"), pfx.get("passwordKey", "password"))
+        pfx=PfxRef(
+            pfx["name"], pfx.get("key", "certificate.pfx"), pfx.get("passwordKey", "password")
+        )
         if pfx
         else None,
         tls_secret=tls.get("secretRef", {}).get("name"),
@@ -193,7 +195,9 @@ def parse_portal(obj: dict[str, Any]) -> Portal:
         administrator=spec["administrator"],
         audience=spec["audience"],
         template=spec["template"],
-        runtime=Runtime(runtime.get("image"), runtime.get("replicas"), runtime.get("resources", {})),
+        runtime=Runtime(
+            runtime.get("image"), runtime.get("replicas"), runtime.get("resources", {})
+        ),
         custom_domain=_custom_domain(spec.get("customDomain")),
         customer_insights=_customer_insights(spec.get("analytics", {}).get("customerInsights")),
         authentication=_authentication(spec.get("authentication", {})),

@@ -44,8 +44,9 @@ def _read(name: str, stdin: TextIO) -> str:
         raise InputError(f"{name}: not a text file") from None
 
 
-def load(names: list[str], stdin: TextIO = sys.stdin) -> Documents:
+def load(names: list[str], stdin: TextIO | None = None) -> Documents:
     docs = Documents()
+    stdin = stdin or sys.stdin  # looked up per call: click swaps it in tests
     for name in names:
         try:
             parsed = [d for d in yaml.safe_load_all(_read(name, stdin)) if d is not None]
@@ -85,9 +86,9 @@ def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
     instances: dict[str, model.PortalInstance] = {}
     for raw in docs.instances:
         label = f"portalinstance/{raw['metadata']['name']}"
-        defaulted, problems = validation.admit("PortalInstance", raw)
-        if problems:
-            verdicts.append(Verdict(label, [f"{label}: {p}" for p in problems], []))
+        defaulted, instance_problems = validation.admit("PortalInstance", raw)
+        if instance_problems:
+            verdicts.append(Verdict(label, [f"{label}: {p}" for p in instance_problems], []))
         else:
             instance = model.parse_instance(defaulted)
             instances[instance.name] = instance
@@ -99,15 +100,14 @@ def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
             verdicts.append(Verdict(label, [f"{label}: {p}" for p in field_problems], []))
             continue
         portal = model.parse_portal(defaulted)
-        instance = instances.get(portal.instance)
-        problems: list[references.Problem] = []
-        if instance or docs.instances:
+        linked = instances.get(portal.instance)
+        if linked or docs.instances:
             problems = references.check_all(
-                portal, instance, docs.namespace_labels.get(portal.namespace), settings.base_domain
+                portal, linked, docs.namespace_labels.get(portal.namespace), settings.base_domain
             )
         else:
             problems = references.check_hostname(portal, settings.base_domain)
-        children = [] if problems else render.children(portal, instance, settings)
+        children = [] if problems else render.children(portal, linked, settings)
         verdicts.append(Verdict(label, [f"{label}: {p}" for p in problems], children))
     return verdicts
 
@@ -117,7 +117,9 @@ def _table(children: list[dict[str, Any]]) -> str:
         (c["kind"], c["metadata"].get("namespace", ""), c["metadata"]["name"]) for c in children
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "".join("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows)
+    return "".join(
+        "   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows
+    )
 
 
 def format_children(children: list[dict[str, Any]], output: str) -> str:
@@ -132,7 +134,11 @@ def format_children(children: list[dict[str, Any]], output: str) -> str:
 @click.argument("files", nargs=-1, required=True)
 @click.option("--base-domain", help="The operator's base domain (default: PORTICO_BASE_DOMAIN).")
 @click.option(
-    "-o", "--output", type=click.Choice(["yaml", "table", "json"]), default="yaml", show_default=True
+    "-o",
+    "--output",
+    type=click.Choice(["yaml", "table", "json"]),
+    default="yaml",
+    show_default=True,
 )
 def plan_command(files: tuple[str, ...], base_domain: str | None, output: str) -> None:
     """Validate Portals offline and print the children the operator would apply.

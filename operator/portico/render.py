@@ -79,7 +79,9 @@ def _secret_file(secret: str, key: str) -> str:
     return f"{SECRETS_DIR}/{secret}/{key}"
 
 
-def runtime_config(portal: Portal, instance: PortalInstance | None, settings: Settings) -> dict[str, Any]:
+def runtime_config(
+    portal: Portal, instance: PortalInstance | None, settings: Settings
+) -> dict[str, Any]:
     """`portal.json`: everything the runtime needs, secrets only as file paths."""
     config: dict[str, Any] = {
         "apiVersion": "portico.dev/v1alpha1",

@@ -11,10 +11,12 @@ import copy
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import celpy
 import jsonschema
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 from portico import crds
 
@@ -82,14 +84,17 @@ def _join(parts: list[str | int]) -> str:
 def _describe(error: jsonschema.ValidationError) -> tuple[list[str | int], str]:
     """Path and wording close to the API server's for one schema error."""
     path: list[str | int] = list(error.absolute_path)
-    kind, limit = error.validator, error.validator_value
+    # jsonschema types these as possibly Unset; on a reported error they are set.
+    kind, limit, schema = error.validator, cast(Any, error.validator_value), error.schema
+    instance = cast(Any, error.instance)
+    assert isinstance(schema, dict)
     if kind == "required":
-        missing = [p for p in limit if p not in error.instance]
-        return path + [missing[0]], "Required value"
+        missing = [p for p in limit if p not in instance]
+        return [*path, missing[0]], "Required value"
     if kind == "additionalProperties":
-        known = error.schema.get("properties", {})
-        extra = sorted(k for k in error.instance if k not in known)
-        return path + [extra[0]], "unknown field"
+        known = schema.get("properties", {})
+        extra = sorted(k for k in instance if k not in known)
+        return [*path, extra[0]], "unknown field"
     if kind == "enum":
         allowed = ", ".join(f'"{v}"' for v in limit)
         return path, f'Unsupported value: "{error.instance}": supported values: {allowed}'
@@ -143,19 +148,21 @@ def _rules(
             yield from _rules(schema["items"], item, None, [*path, index])
 
 
-def cel_problems(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[FieldProblem]:
+def cel_problems(
+    kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None
+) -> list[FieldProblem]:
     """Evaluate the CRD's CEL rules. Transition rules (oldSelf) run only where OLD has the field."""
     problems = []
     for path, rule, value, old_value in _rules(crds.schema_for(kind), obj, old, []):
         expression = rule["rule"]
-        activation = {"self": celpy.json_to_cel(value)}
+        activation = {"self": json_to_cel(value)}
         if "oldSelf" in expression:
             if old_value is None:
                 continue
-            activation["oldSelf"] = celpy.json_to_cel(old_value)
+            activation["oldSelf"] = json_to_cel(old_value)
         try:
             ok = bool(_program(expression).evaluate(activation))
-        except celpy.CELEvalError:
+        except CELEvalError:
             ok = False
         if not ok:
             field = (_join(path) + rule.get("fieldPath", "")).lstrip(".") or "<root>"
@@ -164,9 +171,9 @@ def cel_problems(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = No
     return problems
 
 
-def admit(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None) -> tuple[
-    dict[str, Any], list[FieldProblem]
-]:
+def admit(
+    kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[FieldProblem]]:
     """Default, then validate like admission: schema first, CEL rules only on a sound object."""
     schema = crds.schema_for(kind)
     defaulted = apply_defaults(schema, copy.deepcopy(obj))

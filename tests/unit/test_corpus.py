@@ -72,7 +72,9 @@ def _message(rule: dict) -> str:
 def test_every_cel_rule_has_a_passing_and_a_failing_case(kind: str) -> None:
     rules = _declared_rules(kind)
     assert all(r.get("message") for r in rules), "every rule needs a human message"
-    reached = set().union(*(_reached_rules(kind, c.obj) for c in CASES if c.valid and c.kind == kind))
+    reached = set().union(
+        *(_reached_rules(kind, c.obj) for c in CASES if c.valid and c.kind == kind)
+    )
     assert {r["rule"] for r in rules} <= reached
     broken = {
         _message(r)

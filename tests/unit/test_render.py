@@ -50,8 +50,14 @@ def test_golden(path: Path) -> None:
 
 
 ALLOWED = {
-    "Partner": ["CustomerSelfService", "Custom", "Partner", "PartnerProjectService",
-                "PartnerFieldService", "Community"],
+    "Partner": [
+        "CustomerSelfService",
+        "Custom",
+        "Partner",
+        "PartnerProjectService",
+        "PartnerFieldService",
+        "Community",
+    ],
     "Customer": ["CustomerSelfService", "Custom", "Community"],
     "Employee": ["EmployeeSelfService"],
 }
@@ -73,11 +79,16 @@ def portals(draw: st.DrawFn) -> dict:
         "template": draw(st.sampled_from(ALLOWED[audience])),
     }
     if draw(st.booleans()):
-        spec["customDomain"] = {"hostname": f"{draw(label)}.contoso.com",
-                                "tls": {"secretRef": {"name": "tls"}}}
-    return {"apiVersion": "portico.dev/v1alpha1", "kind": "Portal",
-            "metadata": {"name": draw(label), "namespace": draw(label), "uid": "u-1"},
-            "spec": spec}
+        spec["customDomain"] = {
+            "hostname": f"{draw(label)}.contoso.com",
+            "tls": {"secretRef": {"name": "tls"}},
+        }
+    return {
+        "apiVersion": "portico.dev/v1alpha1",
+        "kind": "Portal",
+        "metadata": {"name": draw(label), "namespace": draw(label), "uid": "u-1"},
+        "spec": spec,
+    }
 
 
 @settings(max_examples=60, deadline=None)
@@ -101,19 +112,30 @@ def test_config_change_rolls_the_deployment() -> None:
     raw["spec"]["displayName"] = "Renamed"
     after = render.children(portal_from(raw), instance(), SETTINGS)[1]
     key = "portico.dev/config-checksum"
-    assert before["spec"]["template"]["metadata"]["annotations"][key] != \
-        after["spec"]["template"]["metadata"]["annotations"][key]
+    assert (
+        before["spec"]["template"]["metadata"]["annotations"][key]
+        != after["spec"]["template"]["metadata"]["annotations"][key]
+    )
 
 
 def test_custom_host_only_once_ready_and_secrets_never_in_config() -> None:
     raw = yaml.safe_load((ROOT / "examples" / "customer-customerselfservice.yaml").read_text())
     portal = portal_from(raw)
-    hosts = lambda facts: [r["host"] for r in  # noqa: E731
-                           render.children(portal, instance(), SETTINGS, facts)[3]["spec"]["rules"]]
+
+    def hosts(facts: render.Facts) -> list[str]:
+        return [
+            r["host"]
+            for r in render.children(portal, instance(), SETTINGS, facts)[3]["spec"]["rules"]
+        ]
+
     assert hosts(render.Facts()) == ["contoso-support.portals.example.com"]
-    assert "support.contoso.com" in hosts(render.Facts(custom_host_ready=True, custom_tls_secret="t"))
+    assert "support.contoso.com" in hosts(
+        render.Facts(custom_host_ready=True, custom_tls_secret="t")
+    )
     config = json.loads(render.children(portal, instance(), SETTINGS)[0]["data"]["portal.json"])
-    assert config["analytics"]["customerInsights"]["sharedKeyFile"].startswith("/etc/portico/secrets/")
+    assert config["analytics"]["customerInsights"]["sharedKeyFile"].startswith(
+        "/etc/portico/secrets/"
+    )
     assert "clientSecretRef" not in json.dumps(config)
 
 
@@ -127,8 +149,12 @@ def test_feature_matrix() -> None:
 
 @pytest.mark.parametrize(
     ("args", "code"),
-    [(["provision"], 0), (["import-translations", "de-DE"], 0),
-     (["import-translations", "it-IT"], 1), (["dance"], 64)],
+    [
+        (["provision"], 0),
+        (["import-translations", "de-DE"], 0),
+        (["import-translations", "it-IT"], 1),
+        (["dance"], 64),
+    ],
 )
 def test_default_runtime_script(tmp_path: Path, args: list[str], code: int) -> None:
     raw = yaml.safe_load((ROOT / "examples" / "customer-customerselfservice.yaml").read_text())
@@ -145,5 +171,9 @@ def test_runtime_script_refuses_missing_config(tmp_path: Path) -> None:
     script = render.children(portal_from(raw), instance(), SETTINGS)[0]["data"]["runtime.sh"]
     (tmp_path / "runtime.sh").write_text(script)
     env = {"PORTICO_CONFIG": str(tmp_path / "missing.json"), "PATH": "/usr/bin:/bin"}
-    assert subprocess.run(["sh", str(tmp_path / "runtime.sh"), "provision"], env=env,
-                          check=False).returncode == 1
+    assert (
+        subprocess.run(
+            ["sh", str(tmp_path / "runtime.sh"), "provision"], env=env, check=False
+        ).returncode
+        == 1
+    )
