@@ -69,10 +69,6 @@ def parse_nameserver(text: str, default_port: int = 53) -> tuple[str, int]:
 class _Unavailable(Exception):
     """DNS gave no usable answer; the message says why (never a verdict)."""
 
-    def __init__(self, message: str, *, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
-
 
 def _resolver(servers: list[tuple[str, int]] | None, timeout: float) -> dns.asyncresolver.Resolver:
     resolver = dns.asyncresolver.Resolver(configure=servers is None)
@@ -99,7 +95,7 @@ async def _query(
         return None
     except dns.exception.Timeout as error:
         raise _Unavailable(
-            f"no answer within {resolver.lifetime:g}s from {_describe(resolver)}", timed_out=True
+            f"no answer within {resolver.lifetime:g}s from {_describe(resolver)}"
         ) from error
     except dns.resolver.NoNameservers as error:
         # SERVFAIL, REFUSED (a server with no upstream), unreachable servers.
@@ -154,16 +150,15 @@ class _Lookup:
         return self.zones[zone]
 
     async def _zone_of(self, name: str) -> str:
-        """The closest enclosing zone apex: the first ancestor owning an SOA."""
+        """The closest enclosing zone apex: the first ancestor owning an SOA.
+
+        Any failure ends the walk: skipping a zone that failed to answer would
+        ask its parent, whose referral reads like "no such record".
+        """
         labels = name.split(".")
         for i in range(len(labels)):
             candidate = ".".join(labels[i:])
-            try:
-                response = await _query(self.base, candidate, dns.rdatatype.SOA)
-            except _Unavailable as error:
-                if error.timed_out:
-                    raise
-                continue  # an authoritative-only resolver refuses names it does not serve
+            response = await _query(self.base, candidate, dns.rdatatype.SOA)
             if response is not None and _owned(response, candidate, dns.rdatatype.SOA):
                 return candidate
         raise _Unavailable(f"could not find the DNS zone that holds {name}")
@@ -172,11 +167,14 @@ class _Lookup:
         response = await _query(self.base, zone, dns.rdatatype.NS)
         hosts = [] if response is None else _owned(response, zone, dns.rdatatype.NS)
         addresses: list[str] = []
-        for host in hosts:
+        for host in map(normalize_name, hosts):
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-                found = await _query(self.base, normalize_name(host), rdtype)
+                try:
+                    found = await _query(self.base, host, rdtype)
+                except _Unavailable:
+                    continue  # one silent nameserver name must not hide the others
                 if found is not None:
-                    addresses += _owned(found, normalize_name(host), rdtype)
+                    addresses += _owned(found, host, rdtype)
         if not addresses:
             raise _Unavailable(f"found no address for the nameservers of zone {zone}")
         return _resolver([(ip, self.settings.port) for ip in addresses], self.settings.timeout)
