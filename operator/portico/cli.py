@@ -19,3 +19,6 @@ from portico.domaincli import check_domain_command, inspect_cert_command  # noqa
 
 main.add_command(check_domain_command)
 main.add_command(inspect_cert_command)
+from portico.runner import run_command  # noqa: E402
+
+main.add_command(run_command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ class Facts:
     """What the cluster told the operator that shapes the children."""
 
     attempt: int = 1
+    # False while the attempt has finished or cannot start (a missing prerequisite).
+    provision: bool = True
     # The custom host is served only once its domain is verified and claimed.
     custom_host_ready: bool = False
     custom_tls_secret: str = ""
@@ -43,6 +46,9 @@ class Facts:
     # Languages to import in translations run N (None: no run wanted).
     translations_run: int = 0
     translations_languages: tuple[str, ...] = ()
+    # The instance's credentials (base64 values), copied next to the portal because
+    # a pod cannot mount a Secret from another namespace. None: not observed (plan).
+    instance_credentials: Mapping[str, str] | None = None
 
 
 def _quote(value: Any) -> str:
@@ -148,6 +154,10 @@ def _render(template: str, **context: Any) -> dict[str, Any]:
     return manifest
 
 
+def instance_secret_name(portal: Portal) -> str:
+    return f"{portal.name}-instance"
+
+
 def provision_job_name(portal: Portal, attempt: int) -> str:
     return f"{portal.name}-provision-{attempt}"
 
@@ -205,14 +215,30 @@ def children(
         _render("deployment.yaml.j2", labels=labels(portal, "runtime"), **ctx),
         _render("service.yaml.j2", labels=labels(portal, "runtime"), **ctx),
         _render("ingress.yaml.j2", labels=labels(portal, "runtime"), **ctx),
-        _render(
-            "job.yaml.j2",
-            labels={**labels(portal, "provisioning"), "portico.dev/attempt": str(facts.attempt)},
-            job_name=provision_job_name(portal, facts.attempt),
-            args=["provision"],
-            **ctx,
-        ),
     ]
+    if facts.instance_credentials is not None:
+        manifests.insert(
+            0,
+            _render(
+                "secret-instance.yaml.j2",
+                labels=labels(portal, "credentials"),
+                data=dict(sorted(facts.instance_credentials.items())),
+                **ctx,
+            ),
+        )
+    if facts.provision:
+        manifests.append(
+            _render(
+                "job.yaml.j2",
+                labels={
+                    **labels(portal, "provisioning"),
+                    "portico.dev/attempt": str(facts.attempt),
+                },
+                job_name=provision_job_name(portal, facts.attempt),
+                args=["provision"],
+                **ctx,
+            )
+        )
     if facts.translations_run:
         manifests.append(
             _render(

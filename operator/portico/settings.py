@@ -28,6 +28,8 @@ class Settings:
     log_format: str = "text"
     peering: str = ""
     provision_backoff_limit: int = 1
+    # Every portal is reconciled at least this often (drift, expiry, re-checks).
+    resync_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

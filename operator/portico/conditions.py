@@ -1,0 +1,122 @@
+"""Conditions and phase from what was observed (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+# The order in which a not-ready portal explains itself.
+ORDER = (
+    "InstanceLinked",
+    "SolutionsInstalled",
+    "RuntimeAvailable",
+    "DomainVerified",
+    "CertificateReady",
+    "TranslationsImported",
+    "AnalyticsConfigured",
+)
+
+# Reasons only a person can fix: the phase is Failed until the spec or a
+# referenced object changes. Anything else is still Configuring.
+FAILED_REASONS = frozenset(
+    {
+        "InstanceNotFound",
+        "NamespaceNotAllowed",
+        "LanguageNotInstalled",
+        "AdministratorNotAllowed",
+        "CredentialsNotFound",
+        "PrerequisiteMissing",
+        "InstallFailed",
+        "ImportFailed",
+        "SubdomainTaken",
+        "DomainTaken",
+        "HostnameNotAllowed",
+        "SecretNotFound",
+        "SecretKeyMissing",
+        "InvalidPfx",
+        "InvalidCertificate",
+        "MissingPrivateKey",
+        "KeyMismatch",
+        "WeakSignature",
+        "WeakKey",
+        "MissingServerAuth",
+        "HostnameMismatch",
+        "CertificateExpired",
+        "CertificateNotYetValid",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str  # "True", "False" or "Unknown"
+    reason: str
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "True"
+
+
+def true(type_: str, reason: str, message: str = "") -> Condition:
+    return Condition(type_, "True", reason, message)
+
+
+def false(type_: str, reason: str, message: str) -> Condition:
+    return Condition(type_, "False", reason, message)
+
+
+def summarize(
+    conditions: Iterable[Condition],
+    *,
+    paused: bool = False,
+    expired: bool = False,
+    blocker: Condition | None = None,
+) -> tuple[str, Condition]:
+    """The phase and the Ready condition.
+
+    BLOCKER is a problem that belongs to no aspect condition (a taken
+    subdomain): it explains Ready by itself.
+    """
+    if paused:
+        return "Paused", false("Ready", "Paused", "spec.paused is true; Portico changes nothing")
+    if expired:
+        return "Expired", false(
+            "Ready", "Expired", "the trial has expired; set spec.type to Production to reactivate"
+        )
+    by_type = {c.type: c for c in conditions}
+    failing = [by_type[t] for t in ORDER if t in by_type and not by_type[t].ok]
+    if blocker:
+        failing.insert(0, blocker)
+    if not failing:
+        return "Ready", true("Ready", "Ready", "the portal is provisioned and serving")
+    first = next((c for c in failing if c.reason in FAILED_REASONS), failing[0])
+    phase = "Failed" if first.reason in FAILED_REASONS else "Configuring"
+    return phase, false("Ready", first.reason, first.message)
+
+
+def to_status(
+    conditions: Iterable[Condition],
+    previous: Iterable[dict[str, Any]],
+    generation: int,
+    now: str,
+) -> list[dict[str, Any]]:
+    """API-convention dicts; lastTransitionTime moves only when the status does."""
+    before = {c.get("type"): c for c in previous}
+    out = []
+    for c in conditions:
+        old = before.get(c.type, {})
+        changed = old.get("status") != c.status
+        out.append(
+            {
+                "type": c.type,
+                "status": c.status,
+                "reason": c.reason,
+                "message": c.message,
+                "observedGeneration": generation,
+                "lastTransitionTime": now if changed else old.get("lastTransitionTime", now),
+            }
+        )
+    return out

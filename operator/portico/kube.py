@@ -1,0 +1,138 @@
+"""A small, typed REST layer over the official client's connection (auth, TLS, token refresh).
+
+Reads are used by `observe`; the write verbs are called from `apply` only.
+The official client blocks, so everything here runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes
+
+
+@dataclass(frozen=True)
+class Resource:
+    prefix: str  # /api/v1 or /apis/GROUP/VERSION
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return self.prefix.removeprefix("/apis/").removeprefix("/api/")
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
+        parts = [self.prefix]
+        if self.namespaced and namespace:
+            parts += ["namespaces", namespace]
+        parts.append(self.plural)
+        if name:
+            parts.append(name)
+        if sub:
+            parts.append(sub)
+        return "/".join(parts)
+
+
+RESOURCES = {
+    "Portal": Resource("/apis/portico.dev/v1alpha1", "portals"),
+    "PortalInstance": Resource("/apis/portico.dev/v1alpha1", "portalinstances", namespaced=False),
+    "Namespace": Resource("/api/v1", "namespaces", namespaced=False),
+    "ConfigMap": Resource("/api/v1", "configmaps"),
+    "Secret": Resource("/api/v1", "secrets"),
+    "Service": Resource("/api/v1", "services"),
+    "Pod": Resource("/api/v1", "pods"),
+    "Event": Resource("/api/v1", "events"),
+    "Deployment": Resource("/apis/apps/v1", "deployments"),
+    "Job": Resource("/apis/batch/v1", "jobs"),
+    "Ingress": Resource("/apis/networking.k8s.io/v1", "ingresses"),
+    "Certificate": Resource("/apis/cert-manager.io/v1", "certificates"),
+}
+
+
+class ApiError(Exception):
+    """A non-2xx answer; the message carries the API server's own words, never a body we sent."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+
+
+def connect(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
+    """In-cluster service account when there is one, else the kubeconfig."""
+    if kubeconfig is None:
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+            return kubernetes.client.ApiClient()
+        except kubernetes.config.ConfigException:
+            pass
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, client_configuration=configuration
+    )
+    return kubernetes.client.ApiClient(configuration)
+
+
+class Kube:
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self.client = client
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        url_query = [(k, v) for k, v in (query or {}).items()]
+        serialised = json.dumps(body) if body is not None else None
+        params = self.client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=url_query,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=serialised,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.client.call_api(*params, _request_timeout=30)
+        except kubernetes.client.exceptions.ApiException as err:
+            raise _api_error(err.status or 0, err.reason or "", err.body) from None
+        raw = response.read()  # type: ignore[no-untyped-call]
+        if response.status >= 300:
+            raise _api_error(response.status, response.reason or "", raw)
+        return json.loads(raw) if raw else None
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            result: dict[str, Any] = self.request("GET", RESOURCES[kind].path(namespace, name))
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        return result
+
+    def list(
+        self, kind: str, namespace: str | None = None, labels: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = {"labelSelector": labels} if labels else None
+        try:
+            result = self.request("GET", RESOURCES[kind].path(namespace), query=query)
+        except ApiError as err:
+            if err.status == 404:  # e.g. cert-manager's CRD is not installed
+                return []
+            raise
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items
+
+
+def _api_error(status: int, reason: str, body: Any) -> ApiError:
+    message = ""
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        message = json.loads(body).get("message", "")
+    return ApiError(status, reason, message)

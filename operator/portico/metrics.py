@@ -1,0 +1,25 @@
+"""Prometheus metrics: what a platform team graphs and alerts on."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PORTALS = Gauge("portico_portals", "Portals by phase", ["phase"])
+RECONCILE_SECONDS = Histogram(
+    "portico_reconcile_duration_seconds",
+    "Time one reconcile of a portal takes",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RECONCILE_ERRORS = Counter(
+    "portico_reconcile_errors_total", "Reconciles that failed and were retried"
+)
+API_ERRORS = Counter("portico_api_errors_total", "Kubernetes API errors", ["status"])
+WRITES = Counter("portico_api_writes_total", "Writes made to the API", ["kind", "verb"])
+WRITES_SKIPPED = Counter(
+    "portico_api_writes_skipped_total", "Child applies skipped because nothing changed", ["kind"]
+)
+CERTIFICATE_EXPIRY = Gauge(
+    "portico_certificate_expiry_seconds",
+    "Seconds until the custom-domain certificate of a portal expires",
+    ["namespace", "portal"],
+)

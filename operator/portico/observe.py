@@ -1,0 +1,78 @@
+"""Observe: read everything one reconcile needs (reads only)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from portico import crds, validation
+from portico.kube import Kube
+from portico.model import Portal, PortalInstance, parse_instance, parse_portal
+
+CHILD_KINDS = ("ConfigMap", "Secret", "Deployment", "Service", "Ingress", "Job", "Certificate")
+
+
+@dataclass
+class Observed:
+    obj: dict[str, Any]
+    portal: Portal
+    instance_obj: dict[str, Any] | None
+    instance: PortalInstance | None
+    namespace_labels: dict[str, str] | None
+    # name → Secret object (None: missing) for every Secret the spec names
+    secrets: dict[str, dict[str, Any] | None]
+    credentials: dict[str, Any] | None
+    # (kind, name) → object, for every child labelled with this portal
+    children: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.obj.get("status") or {}
+        return status
+
+    def child(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.children.get((kind, name))
+
+
+def referenced_secrets(portal: Portal) -> list[str]:
+    names = {ref.name for ref in portal.secret_refs}
+    if portal.custom_domain and portal.custom_domain.pfx:
+        names.add(portal.custom_domain.pfx.name)
+    if portal.custom_domain and portal.custom_domain.tls_secret:
+        names.add(portal.custom_domain.tls_secret)
+    return sorted(names)
+
+
+def parse(obj: dict[str, Any]) -> Portal:
+    """The stored object was admitted already; only the defaults need filling in."""
+    schema = crds.schema_for("Portal")
+    return parse_portal(validation.apply_defaults(schema, copy.deepcopy(obj)))
+
+
+def observe(kube: Kube, namespace: str, name: str) -> Observed | None:
+    obj = kube.get("Portal", namespace, name)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return None
+    portal = parse(obj)
+    instance_obj = kube.get("PortalInstance", None, portal.instance)
+    instance = parse_instance(instance_obj) if instance_obj else None
+    labels = None
+    if instance and instance.allowed_from == "Selector":
+        ns = kube.get("Namespace", None, namespace) or {}
+        labels = (ns.get("metadata") or {}).get("labels") or {}
+    credentials = None
+    if instance:
+        credentials = kube.get("Secret", instance.credentials[0], instance.credentials[1])
+    secrets = {n: kube.get("Secret", namespace, n) for n in referenced_secrets(portal)}
+    observed = Observed(obj, portal, instance_obj, instance, labels, secrets, credentials)
+    selector = f"portico.dev/portal={name},app.kubernetes.io/managed-by=portico"
+    uid = obj["metadata"]["uid"]
+    for kind in CHILD_KINDS:
+        if kind == "Certificate" and not (portal.custom_domain and portal.custom_domain.issuer):
+            continue
+        for child in kube.list(kind, namespace, selector):
+            owners = child["metadata"].get("ownerReferences") or ()
+            if any(o.get("uid") == uid for o in owners):
+                observed.children[(kind, child["metadata"]["name"])] = child
+    return observed

@@ -1,0 +1,83 @@
+"""`portico run`: the operator process (Kopf underneath)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from portico.settings import Settings
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = repr(record.exc_info[1])
+        return json.dumps(entry)
+
+
+def configure_logging(log_format: str, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Kopf's debug output includes object bodies; Secrets must never reach a log.
+    logging.getLogger("kopf").setLevel(logging.INFO)
+    for noisy in ("urllib3", "kubernetes", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.command("run")
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig (default: in-cluster).")
+@click.option("--base-domain", help="Portal URLs are https://SUBDOMAIN.BASE_DOMAIN.")
+@click.option("-n", "--namespace", "namespaces", multiple=True, help="Watch only these namespaces.")
+@click.option("--log-format", type=click.Choice(["text", "json"]))
+@click.option("--metrics-port", type=int)
+@click.option("--health-port", type=int)
+@click.option("--resync-seconds", type=float)
+@click.option("-v", "--verbose", is_flag=True)
+def run_command(
+    kubeconfig: str | None,
+    base_domain: str | None,
+    namespaces: tuple[str, ...],
+    log_format: str | None,
+    metrics_port: int | None,
+    health_port: int | None,
+    resync_seconds: float | None,
+    verbose: bool,
+) -> None:
+    """Run the operator. Settings come from PORTICO_* variables; flags override them."""
+    import kopf
+
+    from portico import handlers
+
+    settings = Settings.from_env(
+        base_domain=base_domain,
+        namespaces=namespaces or None,
+        log_format=log_format,
+        metrics_port=metrics_port,
+        health_port=health_port,
+        resync_seconds=resync_seconds,
+    )
+    configure_logging(settings.log_format, verbose)
+    handlers.configure(settings, kubeconfig)
+    kopf.run(
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        standalone=not settings.peering,
+        peering_name=settings.peering or None,
+        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
+    )
