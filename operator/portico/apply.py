@@ -103,6 +103,12 @@ class Writer:
         self._write("PATCH", kind, path, {"status": patch}, None, "application/merge-patch+json")
         return True
 
+    def annotate(self, kind: str, namespace: str | None, name: str, values: dict[str, str]) -> None:
+        """Set annotations (the user's restart and re-check requests; never the spec)."""
+        path = RESOURCES[kind].path(namespace, name)
+        body = {"metadata": {"annotations": values}}
+        self._write("PATCH", kind, path, body, None, "application/merge-patch+json")
+
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = obj["metadata"]
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -22,3 +22,7 @@ main.add_command(inspect_cert_command)
 from portico.runner import run_command  # noqa: E402
 
 main.add_command(run_command)
+from portico.usercli import restart_command, status_command  # noqa: E402
+
+main.add_command(restart_command)
+main.add_command(status_command)

@@ -1,0 +1,115 @@
+"""`portico restart` and `portico status`: what a person does and reads about one portal."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from typing import Any
+
+import click
+
+from portico import progress
+from portico.apply import Writer
+from portico.kube import ApiError, Kube, connect
+from portico.progress import job_state
+
+
+def _kube(kubeconfig: str | None) -> Kube:
+    try:
+        return Kube(connect(kubeconfig))
+    except Exception as err:  # any config problem is one clear line
+        click.echo(f"error: cannot load Kubernetes configuration: {err}", err=True)
+        sys.exit(2)
+
+
+def _portal(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+    try:
+        obj = kube.get("Portal", namespace, name)
+    except ApiError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    if obj is None:
+        click.echo(f"error: portal {namespace}/{name} not found", err=True)
+        sys.exit(1)
+    return obj
+
+
+common = [
+    click.argument("name"),
+    click.option("-n", "--namespace", default="default", show_default=True),
+    click.option("--kubeconfig", envvar="KUBECONFIG"),
+]
+
+
+def _with_common(f: Any) -> Any:
+    for decorator in reversed(common):
+        f = decorator(f)
+    return f
+
+
+@click.command("restart")
+@_with_common
+@click.option("--recheck", is_flag=True, help="Only re-check DNS, certificate and references.")
+def restart_command(name: str, namespace: str, kubeconfig: str | None, recheck: bool) -> None:
+    """Restart provisioning of portal NAME with the same values (or just re-check it)."""
+    kube = _kube(kubeconfig)
+    _portal(kube, namespace, name)
+    value = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    key = progress.RECHECK if recheck else progress.RESTART
+    Writer(kube).annotate("Portal", namespace, name, {key: value})
+    what = "re-check" if recheck else "restart"
+    click.echo(f"portal {namespace}/{name}: {what} requested ({key}={value})")
+
+
+def _child_state(kind: str, obj: dict[str, Any]) -> str:
+    status = obj.get("status") or {}
+    if kind == "Deployment":
+        return f"{status.get('availableReplicas', 0)}/{obj['spec'].get('replicas', 0)} available"
+    if kind == "Job":
+        state, why = job_state(obj)
+        return f"{state or 'Pending'}{': ' + why if why else ''}"
+    if kind == "Ingress":
+        return ", ".join(r.get("host", "") for r in obj["spec"].get("rules", ()))
+    return "present"
+
+
+@click.command("status")
+@_with_common
+def status_command(name: str, namespace: str, kubeconfig: str | None) -> None:
+    """Show portal NAME: phase, conditions, children and recent events in one view."""
+    kube = _kube(kubeconfig)
+    obj = _portal(kube, namespace, name)
+    status = obj.get("status") or {}
+    spec = obj["spec"]
+    click.echo(f"Portal {namespace}/{name}: {status.get('phase', 'Pending')}")
+    click.echo(f"  URL:       {status.get('url', '-')}")
+    if status.get("customDomainUrl"):
+        click.echo(f"  Custom:    {status['customDomainUrl']}")
+    click.echo(f"  Type:      {spec.get('type')}   Template: {spec.get('template')}")
+    prov = status.get("provisioning") or {}
+    if prov:
+        click.echo(
+            f"  Attempt:   {prov.get('attempt')} ({prov.get('state')}, Job {prov.get('job')})"
+        )
+    click.echo("Conditions:")
+    for c in status.get("conditions") or ():
+        click.echo(
+            f"  {c['type']:<21} {c['status']:<7} {c.get('reason', ''):<22} {c.get('message', '')}"
+        )
+    click.echo("Children:")
+    selector = f"portico.dev/portal={name}"
+    for kind in ("ConfigMap", "Secret", "Deployment", "Service", "Ingress", "Job", "Certificate"):
+        for child in kube.list(kind, namespace, selector):
+            click.echo(f"  {kind:<12} {child['metadata']['name']:<40} {_child_state(kind, child)}")
+    events = [
+        e
+        for e in kube.list("Event", namespace)
+        if (e.get("involvedObject") or {}).get("uid") == obj["metadata"]["uid"]
+    ]
+    events.sort(key=lambda e: e.get("lastTimestamp") or "")
+    click.echo("Events:")
+    for e in events[-10:]:
+        click.echo(
+            f"  {e.get('lastTimestamp', '')} {e.get('type', ''):<8} {e.get('reason', ''):<20} "
+            f"{e.get('message', '')}"
+        )
