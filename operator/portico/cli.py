@@ -26,3 +26,6 @@ from portico.usercli import restart_command, status_command  # noqa: E402
 
 main.add_command(restart_command)
 main.add_command(status_command)
+from portico.devcluster.commands import dev  # noqa: E402
+
+main.add_command(dev)
