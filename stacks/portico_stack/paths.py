@@ -1,0 +1,27 @@
+"""Where the repository keeps what the stacks install: crds/ and charts/portico."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CRDS_DIR = REPO_ROOT / "crds"
+CHART_DIR = REPO_ROOT / "charts" / "portico"
+# Kopf's peering CRDs ship with the chart (they are Kopf's API, not Portico's).
+KOPF_PEERING_CRDS = CHART_DIR / "crds" / "kopf-peering.yaml"
+
+
+def crd_files(crds_dir: Path = CRDS_DIR) -> list[Path]:
+    return sorted(crds_dir.glob("*.yaml"))
+
+
+def crd_names(crds_dir: Path = CRDS_DIR) -> list[str]:
+    """metadata.name of every CRD in crds/, e.g. portals.portico.dev."""
+    names = []
+    for path in crd_files(crds_dir):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                names.append(doc["metadata"]["name"])
+    return names

@@ -1,0 +1,154 @@
+"""stacks/platform and PorticoPlatform under mocks: resources, inputs, ordering, outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.stacks.harness import REPO, run, run_program
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+
+
+def repo_crd_names() -> set[str]:
+    return {
+        doc["metadata"]["name"]
+        for path in (REPO / "crds").glob("*.yaml")
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    }
+
+
+def test_program_registers_namespace_crds_and_release() -> None:
+    result = run_program("platform", {"baseDomain": "portals.acme.test"})
+
+    assert {r.name for r in result.of_type(CRD)} == repo_crd_names()
+    (namespace,) = result.of_type(NAMESPACE)
+    assert namespace.inputs["metadata"]["name"] == "portico-system"
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
+        "restricted"
+    )
+    (release,) = result.of_type(RELEASE)
+    assert release.inputs["chart"] == str(REPO / "charts" / "portico")
+    assert release.inputs["namespace"] == "portico-system"
+    # Pulumi owns the CRDs (and so upgrades them); Helm must not install its copy.
+    assert release.inputs["skipCrds"] is True
+    assert release.inputs["atomic"] is True
+
+
+def _ints(value: Any) -> Any:
+    # Protobuf structs carry every number as a float.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+def test_crds_come_from_the_repository_unchanged() -> None:
+    result = run_program("platform", {"baseDomain": "portals.acme.test"})
+    by_name = {r.name: _ints(r.inputs) for r in result.of_type(CRD)}
+    for path in (REPO / "crds").glob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                assert by_name[doc["metadata"]["name"]]["spec"] == doc["spec"]
+
+
+def test_release_waits_for_every_crd_and_the_namespace() -> None:
+    result = run_program("platform", {"baseDomain": "portals.acme.test"})
+    (release,) = result.of_type(RELEASE)
+    needed = {r.urn for r in result.of_type(CRD)} | {r.urn for r in result.of_type(NAMESPACE)}
+    assert needed <= set(release.dependencies)
+
+
+def test_typed_config_becomes_chart_values() -> None:
+    result = run_program(
+        "platform",
+        {
+            "baseDomain": "portals.acme.test",
+            "namespace": "ops",
+            "defaultTLSSecret": "wildcard",
+            "trialDays": 14,
+            "watchNamespaces": ["team-a", "team-b"],
+            "replicas": 2,
+            "logFormat": "text",
+            "imageRepository": "registry.acme.test/portico",
+            "imageTag": "1.2.3",
+            "certManager": True,
+            "values": {"metrics": {"serviceMonitor": {"enabled": True}}},
+        },
+    )
+    (release,) = result.of_type(RELEASE)
+    values = release.inputs["values"]
+    assert release.inputs["namespace"] == "ops"
+    assert values["baseDomain"] == "portals.acme.test"
+    assert values["defaultTLSSecret"] == "wildcard"
+    assert values["trialDays"] == 14
+    assert values["namespaces"] == ["team-a", "team-b"]
+    assert values["replicas"] == 2
+    assert values["logFormat"] == "text"
+    assert values["image"] == {"repository": "registry.acme.test/portico", "tag": "1.2.3"}
+    assert values["certManager"] == {"enabled": True}
+    assert values["metrics"] == {"serviceMonitor": {"enabled": True}}
+    # HA needs Kopf's peering CRDs before the release creates its peering objects.
+    crds = {r.name for r in result.of_type(CRD)}
+    assert {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"} <= crds
+    kopf_urns = {r.urn for r in result.of_type(CRD) if r.name.endswith(".kopf.dev")}
+    assert kopf_urns <= set(release.dependencies)
+
+
+def test_single_replica_installs_no_peering_crds() -> None:
+    result = run_program("platform", {"baseDomain": "portals.acme.test"})
+    assert not [r for r in result.of_type(CRD) if r.name.endswith(".kopf.dev")]
+
+
+def test_outputs() -> None:
+    result = run_program("platform", {"baseDomain": "portals.acme.test", "namespace": "ops"})
+    assert sorted(result.outputs.pop("crdNames")) == sorted(repo_crd_names())
+    assert result.outputs == {
+        "namespace": "ops",
+        "releaseName": "portico",
+        "baseDomain": "portals.acme.test",
+    }
+
+
+def test_existing_namespace_is_not_created() -> None:
+    from portico_stack import PorticoPlatform, PorticoPlatformArgs
+
+    result = run(
+        lambda: PorticoPlatform(
+            "p",
+            PorticoPlatformArgs(
+                base_domain="portals.acme.test", namespace="kube-ops", create_namespace=False
+            ),
+        )
+    )
+    assert not result.of_type(NAMESPACE)
+    (release,) = result.of_type(RELEASE)
+    assert release.inputs["namespace"] == "kube-ops"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("replicas", 0, "replicas must be at least 1"),
+        ("log_format", "xml", "log_format must be json or text"),
+        ("trial_days", 0, "trial_days must be at least 1"),
+    ],
+)
+def test_args_reject_bad_values(field: str, value: object, message: str) -> None:
+    from portico_stack import PorticoPlatformArgs
+
+    with pytest.raises(ValueError, match=message):
+        PorticoPlatformArgs(base_domain="portals.acme.test", **{field: value})  # type: ignore[arg-type]
+
+
+def test_missing_base_domain_fails_with_the_config_key() -> None:
+    with pytest.raises(Exception, match="baseDomain"):
+        run_program("platform", {})
