@@ -100,7 +100,10 @@ class AuthoritativeDNS:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self._wait_until(lambda: self._answers("."), "start")
+        # Serving "." (REFUSED) proves the sockets; each zone's SOA proves it loaded.
+        self._wait_until(
+            lambda: self._answers(".") and all(self._soa_serial(z) for z in self.zones), "start"
+        )
 
     def stop(self) -> None:
         if self._process is None:

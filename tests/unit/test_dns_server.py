@@ -153,7 +153,8 @@ def test_timeout_is_unknown_and_does_not_block_others(
     slow, fast = asyncio.run(both())
     assert slow.reason is DomainReason.DNS_UNAVAILABLE and "1.5s" in slow.message
     assert fast.verified
-    assert finished["fast"] < 1.0 <= finished["slow"] < 5
+    # the stalled lookup held up nobody: the other check finished long before it
+    assert finished["fast"] < finished["slow"] / 2 and 1.5 <= finished["slow"] < 6
 
 
 def test_fixture_lifecycle(dns_server: AuthoritativeDNS) -> None:
