@@ -1,0 +1,179 @@
+{{/* Names are cut at 63 characters: Kubernetes label values and DNS labels. */}}
+{{- define "portico.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "portico.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "portico.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "portico.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "portico.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "portico.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "portico.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "portico.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "portico.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when Kopf peering is on: more than one operator pod. */}}
+{{- define "portico.peering" -}}
+{{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{/* Kopf's peering object name, also PORTICO_PEERING. */}}
+{{- define "portico.peeringName" -}}portico{{- end }}
+
+{{/* Namespaces whose Secrets hold PortalInstance credentials (namespaced mode). */}}
+{{- define "portico.credentialsNamespaces" -}}
+{{- $out := list }}
+{{- range (default (list .Release.Namespace) .Values.instanceCredentialsNamespaces) }}
+{{- if not (has . $.Values.namespaces) }}{{ $out = append $out . }}{{ end }}
+{{- end }}
+{{- $out | uniq | join "," }}
+{{- end }}
+
+{{/*
+RBAC rules. Each rule is one line of the permission table in docs/install.md;
+tests/unit/test_chart.py keeps the two in sync.
+*/}}
+{{- define "portico.rules.clusterScoped" -}}
+- apiGroups: [portico.dev]
+  resources: [portalinstances]
+  verbs: [get, list, watch, patch]
+- apiGroups: [portico.dev]
+  resources: [portalinstances/status]
+  verbs: [get, patch, update]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [get, list, watch]
+{{- if and (include "portico.peering" .) (not .Values.namespaces) }}
+- apiGroups: [kopf.dev]
+  resources: [clusterkopfpeerings]
+  verbs: [get, list, watch, patch]
+{{- end }}
+{{- end }}
+
+{{- define "portico.rules.namespaced" -}}
+- apiGroups: [portico.dev]
+  resources: [portals]
+  verbs: [get, list, watch, patch]
+- apiGroups: [portico.dev]
+  resources: [portals/status]
+  verbs: [get, patch, update]
+- apiGroups: [""]
+  resources: [configmaps, services]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch, create, patch, update, delete]
+{{ include "portico.rules.events" . }}
+{{- if .Values.certManager.enabled }}
+- apiGroups: [cert-manager.io]
+  resources: [certificates]
+  verbs: [get, list, watch, create, patch, update, delete]
+{{- end }}
+{{- if and (include "portico.peering" .) .Values.namespaces }}
+- apiGroups: [kopf.dev]
+  resources: [kopfpeerings]
+  verbs: [get, list, watch, patch]
+{{- end }}
+{{- end }}
+
+{{- define "portico.rules.events" -}}
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}
+
+{{- define "portico.rules.credentials" -}}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch]
+{{- end }}
+
+{{/* Restricted Pod Security for the operator container. */}}
+{{- define "portico.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* A Role and its RoleBinding to the operator: dict ctx, ns, suffix, rules (YAML text). */}}
+{{- define "portico.role" -}}
+{{- $name := include "portico.fullname" .ctx }}
+{{- if .suffix }}{{ $name = printf "%s-%s" $name .suffix }}{{ end }}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $name }}
+  namespace: {{ .ns }}
+  labels:
+    {{- include "portico.labels" .ctx | nindent 4 }}
+rules:
+  {{- .rules | nindent 2 }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name }}
+  namespace: {{ .ns }}
+  labels:
+    {{- include "portico.labels" .ctx | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "portico.serviceAccountName" .ctx }}
+    namespace: {{ .ctx.Release.Namespace }}
+{{- end }}

@@ -1,0 +1,535 @@
+"""Static tests of charts/portico: lint, render, schemas, RBAC, Pod Security, CRDs, docs.
+
+Helm comes from the devcluster binaries (KUBEBUILDER_ASSETS or the build cache).
+Without it the helm tests skip with the reason, or fail when
+PORTICO_REQUIRE_CONTROLPLANE=1; the pure-Python checks always run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from portico.devcluster import BinariesMissing
+from portico.devcluster import binaries as devbinaries
+from portico.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "portico"
+CI_VALUES = sorted(CHART.glob("ci/*-values.yaml"))
+RELEASE_NS = "portico-system"
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+DEFAULTS = yaml.safe_load((CHART / "values.yaml").read_text())
+# Kinds the Kubernetes schemas do not know; checked by the tests that render them.
+CUSTOM_KINDS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}
+ROLE_KINDS = ("ClusterRole", "Role")
+# Settings the chart derives rather than exposes as a value of the same name.
+DERIVED_SETTINGS = {"peering"}
+
+
+# --- helm -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    try:
+        return devbinaries.locate(("helm",))["helm"]
+    except BinariesMissing as exc:
+        reason = f"helm is not built: {exc}"
+        if os.environ.get("PORTICO_REQUIRE_CONTROLPLANE") == "1":
+            pytest.fail(f"{reason} (PORTICO_REQUIRE_CONTROLPLANE=1)", pytrace=False)
+        pytest.skip(reason)
+
+
+def run_helm(helm: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"helm {' '.join(args)} failed:\n{proc.stderr}", pytrace=False)
+    return proc
+
+
+def render(helm: Path, *args: str, crds: bool = False) -> list[dict[str, Any]]:
+    cmd = ["template", "portico", str(CHART), "--namespace", RELEASE_NS, *args]
+    if crds:
+        cmd.append("--include-crds")
+    return [d for d in yaml.safe_load_all(run_helm(helm, *cmd).stdout) if d]
+
+
+def values_args(path: Path | None) -> list[str]:
+    return ["--values", str(path)] if path else []
+
+
+VALUES_CASES = [None, *CI_VALUES]
+VALUES_IDS = ["defaults", *(p.name.removesuffix("-values.yaml") for p in CI_VALUES)]
+
+
+@pytest.fixture(scope="module", params=VALUES_CASES, ids=VALUES_IDS)
+def rendered(request: pytest.FixtureRequest, helm: Path) -> list[dict[str, Any]]:
+    return render(helm, *values_args(request.param), crds=True)
+
+
+def kube_version() -> str:
+    return devbinaries.versions()["kubernetes"].lstrip("v").rsplit(".", 1)[0] + ".0"
+
+
+def pod_specs(objs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in objs:
+        spec = obj.get("spec") or {}
+        if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            yield f"{obj['kind']}/{obj['metadata']['name']}", spec["template"]["spec"]
+        elif obj["kind"] == "CronJob":
+            yield obj["metadata"]["name"], spec["jobTemplate"]["spec"]["template"]["spec"]
+        elif obj["kind"] == "Pod":
+            yield obj["metadata"]["name"], spec
+
+
+def deployment(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+    return dep
+
+
+def env_of(objs: list[dict[str, Any]]) -> dict[str, str]:
+    container = deployment(objs)["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", "") for e in container["env"]}
+
+
+def rules(objs: list[dict[str, Any]]) -> set[tuple[str, str, frozenset[str]]]:
+    out = set()
+    for obj in objs:
+        if obj["kind"] in ROLE_KINDS:
+            for rule in obj["rules"]:
+                for group in rule["apiGroups"]:
+                    for resource in rule["resources"]:
+                        out.add((group, resource, frozenset(rule["verbs"])))
+    return out
+
+
+# --- lint and render ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUES_CASES, ids=VALUES_IDS)
+def test_lint_strict(helm: Path, values: Path | None) -> None:
+    proc = run_helm(helm, "lint", "--strict", str(CHART), *values_args(values), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 chart(s) failed" in proc.stdout
+
+
+def test_rendered_objects_match_kubernetes_schemas(rendered: list[dict[str, Any]]) -> None:
+    version = kube_version()
+    for obj in rendered:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] in CUSTOM_KINDS:
+            assert obj["apiVersion"] and obj["metadata"]["name"], name
+            continue
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{name} does not match the Kubernetes {version} schema: {exc.message}")
+
+
+def test_schema_validation_is_strict() -> None:
+    # A misspelt field must fail, or the test above proves little.
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "x"},
+        "spec": {"ports": [{"port": 80, "targetPrt": "http"}]},
+    }
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(service, kube_version(), strict=True)
+
+
+def test_every_rendered_object_is_labelled_and_namespaced_right(
+    rendered: list[dict[str, Any]],
+) -> None:
+    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+    cluster_scoped.add("ClusterKopfPeering")
+    for obj in rendered:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "portico", name
+        if obj["kind"] in cluster_scoped:
+            assert "namespace" not in obj["metadata"], name
+        else:
+            assert obj["metadata"].get("namespace"), name
+
+
+# --- RBAC --------------------------------------------------------------------
+
+
+def test_rbac_has_no_wildcards_or_escalation(rendered: list[dict[str, Any]]) -> None:
+    for obj in rendered:
+        if obj["kind"] not in ROLE_KINDS:
+            continue
+        assert "aggregationRule" not in obj
+        for rule in obj["rules"]:
+            for key in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+                assert not any("*" in item for item in rule.get(key, [])), (obj, rule)
+            assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
+    for obj in rendered:
+        if obj["kind"] in ("ClusterRoleBinding", "RoleBinding"):
+            assert obj["roleRef"]["name"] not in ("cluster-admin", "admin", "edit"), obj
+
+
+def test_bindings_name_the_charts_service_account(rendered: list[dict[str, Any]]) -> None:
+    (sa,) = [o for o in rendered if o["kind"] == "ServiceAccount"]
+    roles = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in rendered}
+    bindings = [o for o in rendered if o["kind"] in ("ClusterRoleBinding", "RoleBinding")]
+    assert bindings
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": RELEASE_NS}
+        ]
+        ref = binding["roleRef"]
+        ns = binding["metadata"].get("namespace") if ref["kind"] == "Role" else None
+        assert (ref["kind"], ns, ref["name"]) in roles, binding
+    dep = deployment(rendered)
+    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+
+
+def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: Path) -> None:
+    objs = render(helm, "--values", str(CHART / "ci" / "namespaced-values.yaml"))
+    watched = {"team-a", "team-b"}
+    (cluster_role,) = [o for o in objs if o["kind"] == "ClusterRole"]
+    cluster_resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert cluster_resources == {
+        "portalinstances",
+        "portalinstances/status",
+        "namespaces",
+        "customresourcedefinitions",
+    }
+    roles = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objs if o["kind"] == "Role"
+    }
+    for ns in watched:
+        role = roles[(ns, "portico")]
+        assert {"portals", "secrets", "deployments"} <= {
+            r for rule in role["rules"] for r in rule["resources"]
+        }
+    # Credentials: read-only Secrets where PortalInstance credentials live.
+    for ns in ("portico-system", "crm-secrets"):
+        assert rules([roles[(ns, "portico-credentials")]]) == {
+            ("", "secrets", frozenset({"get", "list", "watch"}))
+        }
+    # Events about cluster-scoped PortalInstances land in the release namespace.
+    assert {r[1] for r in rules([roles[(RELEASE_NS, "portico-events")]])} == {"events"}
+    assert env_of(objs)["PORTICO_NAMESPACES"] == "team-a,team-b"
+
+
+def test_cluster_wide_mode_has_one_cluster_role_and_no_roles(helm: Path) -> None:
+    objs = render(helm)
+    assert [o["kind"] for o in objs if o["kind"] in ROLE_KINDS] == ["ClusterRole"]
+    assert env_of(objs)["PORTICO_NAMESPACES"] == ""
+
+
+def test_cert_manager_rule_only_when_enabled(helm: Path) -> None:
+    assert not any(g == "cert-manager.io" for g, _, _ in rules(render(helm)))
+    enabled = rules(render(helm, "--set", "certManager.enabled=true"))
+    assert ("cert-manager.io", "certificates", frozenset(MANAGE)) in enabled
+
+
+MANAGE = {"get", "list", "watch", "create", "patch", "update", "delete"}
+
+
+# --- Pod Security restricted ---------------------------------------------------
+
+
+def restricted_violations(spec: dict[str, Any]) -> list[str]:
+    """The Pod Security Standards' restricted profile, as the API server checks it."""
+    problems = []
+    pod_sc = spec.get("securityContext") or {}
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(flag):
+            problems.append(f"{flag} is set")
+    allowed_volumes = {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
+    for volume in spec.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= allowed_volumes:
+            problems.append(f"volume {volume['name']} uses {kinds - allowed_volumes}")
+    pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
+    for c in [*spec.get("initContainers", []), *spec["containers"]]:
+        sc = c.get("securityContext") or {}
+        where = f"container {c['name']}"
+        if sc.get("privileged"):
+            problems.append(f"{where}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{where}: allowPrivilegeEscalation must be false")
+        if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
+            problems.append(f"{where}: runAsNonRoot must be true")
+        if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
+            problems.append(f"{where}: runAsUser 0")
+        if (sc.get("capabilities") or {}).get("drop") != ["ALL"]:
+            problems.append(f"{where}: capabilities must drop ALL")
+        if set((sc.get("capabilities") or {}).get("add", [])) - {"NET_BIND_SERVICE"}:
+            problems.append(f"{where}: adds capabilities")
+        seccomp = (sc.get("seccompProfile") or {}).get("type", pod_seccomp)
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{where}: seccompProfile must be RuntimeDefault")
+        # Not part of the profile, but the chart promises it.
+        if sc.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{where}: readOnlyRootFilesystem must be true")
+        if any(p.get("hostPort") for p in c.get("ports", [])):
+            problems.append(f"{where}: hostPort")
+    return problems
+
+
+def test_every_pod_is_restricted(rendered: list[dict[str, Any]]) -> None:
+    specs = list(pod_specs(rendered))
+    assert specs
+    for name, spec in specs:
+        assert restricted_violations(spec) == [], name
+        mounts = {m["mountPath"] for c in spec["containers"] for m in c.get("volumeMounts", [])}
+        assert "/tmp" in mounts, f"{name}: a read-only root needs a writable /tmp"
+
+
+def test_the_checker_catches_a_root_pod() -> None:
+    spec = {"containers": [{"name": "c", "securityContext": {"runAsUser": 0}}]}
+    problems = restricted_violations(spec)
+    assert any("allowPrivilegeEscalation" in p for p in problems)
+    assert any("runAsUser 0" in p for p in problems)
+    assert any("seccompProfile" in p for p in problems)
+
+
+# --- settings and values -------------------------------------------------------
+
+
+def test_every_operator_setting_reaches_the_container(helm: Path) -> None:
+    env = env_of(render(helm))
+    expected = {"PORTICO_" + f.name.upper() for f in dataclasses.fields(Settings)}
+    missing = expected - set(env)
+    assert not missing, f"Settings fields without a chart value: {sorted(missing)}"
+    unknown = {k for k in env if k.startswith("PORTICO_")} - expected
+    assert not unknown, f"variables the operator does not read: {sorted(unknown)}"
+    # And the defaults agree with the operator's own, so the chart changes nothing silently.
+    parsed = Settings.from_env(env)
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):
+        if f.name in {"base_domain", "log_format", *DERIVED_SETTINGS}:
+            continue  # the chart's defaults on purpose (json logs in a cluster)
+        assert getattr(parsed, f.name) == getattr(defaults, f.name), f.name
+    assert parsed.log_format == "json"
+
+
+def test_values_reach_the_environment(helm: Path) -> None:
+    objs = render(helm, "--values", str(CHART / "ci" / "monitoring-values.yaml"))
+    parsed = Settings.from_env(env_of(objs))
+    assert parsed.dns_nameservers == ("10.0.0.10", "10.0.0.11:5353")
+    assert parsed.dns_port == 5353
+    assert parsed.dns_timeout == 2.5
+    assert parsed.dns_authoritative is True
+    assert parsed.metrics_port == 9091
+    assert parsed.health_port == 8082
+    assert parsed.trial_days == 14
+    assert parsed.runtime_image == "registry.example.com/portal-runtime:2.0"
+    assert parsed.default_replicas == 2
+    assert parsed.provision_backoff_limit == 3
+    assert parsed.ingress_class == "nginx"
+    assert parsed.resync_seconds == 120
+    container = deployment(objs)["spec"]["template"]["spec"]["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "metrics": 9091,
+        "health": 8082,
+    }
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["command"] == ["portico"] and container["args"] == ["run"]
+    (monitor,) = [o for o in objs if o["kind"] == "ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    (policy,) = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    egress_ports = {
+        (p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]
+    }
+    assert {(6443, "TCP"), (53, "UDP"), (5353, "UDP"), (5353, "TCP")} <= egress_ports
+
+
+def test_replicas_turn_on_peering(helm: Path) -> None:
+    single = render(helm)
+    assert env_of(single)["PORTICO_PEERING"] == ""
+    assert deployment(single)["spec"]["strategy"]["type"] == "Recreate"
+    assert not [o for o in single if o["kind"] in ("PodDisruptionBudget", "ClusterKopfPeering")]
+    assert not any(g == "kopf.dev" for g, _, _ in rules(single))
+
+    ha = render(helm, "--set", "replicas=3")
+    assert env_of(ha)["PORTICO_PEERING"] == "portico"
+    assert deployment(ha)["spec"]["strategy"]["type"] == "RollingUpdate"
+    (peering,) = [o for o in ha if o["kind"] == "ClusterKopfPeering"]
+    assert peering["metadata"]["name"] == "portico"
+    assert [o["spec"]["minAvailable"] for o in ha if o["kind"] == "PodDisruptionBudget"] == [1]
+    assert ("kopf.dev", "clusterkopfpeerings", frozenset({"get", "list", "watch", "patch"})) in (
+        rules(ha)
+    )
+
+    ha_ns = render(helm, "--values", str(CHART / "ci" / "ha-namespaced-values.yaml"))
+    assert [(o["kind"], o["metadata"]["namespace"]) for o in ha_ns if "Peering" in o["kind"]] == [
+        ("KopfPeering", "team-a")
+    ]
+    assert ("kopf.dev", "kopfpeerings", frozenset({"get", "list", "watch", "patch"})) in rules(
+        ha_ns
+    )
+
+
+def test_peering_crds_ship_with_the_chart(helm: Path) -> None:
+    objs = render(helm, "--set", "replicas=2", crds=True)
+    crds = {o["spec"]["names"]["kind"]: o for o in objs if o["kind"] == "CustomResourceDefinition"}
+    assert crds["ClusterKopfPeering"]["spec"]["group"] == "kopf.dev"
+    assert crds["KopfPeering"]["spec"]["scope"] == "Namespaced"
+
+
+BAD_VALUES = [
+    (["--set", "logFormat=xml"], "logFormat", "json"),
+    (["--set", "replicas=-1"], "replicas", "minimum"),
+    (["--set", "replicas=0"], "replicas", "minimum"),
+    (["--set", "trialDays=soon"], "trialDays", "integer"),
+    (["--set", "baseDomain=Portals.Example.COM"], "baseDomain", "pattern"),
+    (["--set", "metrics.port=70000"], "metrics/port", "maximum"),
+    (["--set", "namespaces[0]=Team_A"], "namespaces", "pattern"),
+    (["--set", "replica=2"], "replica", "additional properties"),
+    (["--set", "metrics.port=8081"], "metrics.port and health.port must differ", ""),
+]
+
+
+@pytest.mark.parametrize(("args", "key", "reason"), BAD_VALUES, ids=[b[0][1] for b in BAD_VALUES])
+def test_helm_rejects_bad_values_clearly(
+    helm: Path, args: list[str], key: str, reason: str
+) -> None:
+    proc = run_helm(helm, "template", "portico", str(CHART), *args, check=False)
+    assert proc.returncode != 0, f"helm accepted {args}"
+    assert key in proc.stderr and reason in proc.stderr.lower(), proc.stderr
+
+
+# --- values.schema.json without helm --------------------------------------------
+
+
+def test_schema_accepts_defaults_and_every_ci_file() -> None:
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
+    jsonschema.validate(DEFAULTS, SCHEMA)
+    for path in CI_VALUES:
+        jsonschema.validate(merge(DEFAULTS, yaml.safe_load(path.read_text()) or {}), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"logFormat": "xml"}, "'xml' is not one of ['json', 'text']"),
+        ({"replicas": -1}, "-1 is less than the minimum of 1"),
+        ({"dns": {"timeout": 0}}, "less than or equal to the minimum of 0"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "'Sometimes' is not one of"),
+        ({"replica": 2}, "'replica' was unexpected"),
+    ],
+)
+def test_schema_rejects_bad_values(override: dict[str, Any], message: str) -> None:
+    with pytest.raises(jsonschema.ValidationError) as info:
+        jsonschema.validate(merge(DEFAULTS, override), SCHEMA)
+    assert message in info.value.message
+
+
+def test_every_default_value_is_described_by_the_schema() -> None:
+    def walk(values: dict[str, Any], schema: dict[str, Any], path: str) -> None:
+        props = schema.get("properties", {})
+        for key, value in values.items():
+            assert key in props, f"{path}{key} has no schema"
+            if isinstance(value, dict) and props[key].get("properties"):
+                walk(value, props[key], f"{path}{key}.")
+
+    walk(DEFAULTS, SCHEMA, "")
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# --- CRDs: one source of truth ------------------------------------------------
+
+
+def test_chart_crds_are_links_to_the_repository_crds() -> None:
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        linked = CHART / "crds" / path.name
+        assert linked.is_symlink(), f"{linked} must be a symlink to crds/{path.name}"
+        assert linked.resolve() == path.resolve()
+    # Anything else in the chart's crds/ is Kopf's, never a second Portico CRD.
+    for path in (CHART / "crds").iterdir():
+        if not path.is_symlink():
+            groups = {d["spec"]["group"] for d in yaml.safe_load_all(path.read_text()) if d}
+            assert groups == {"kopf.dev"}, path
+
+
+def test_helm_ships_the_repository_crds_byte_for_byte(helm: Path, tmp_path: Path) -> None:
+    shown = run_helm(helm, "show", "crds", str(CHART)).stdout
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        assert path.read_text().strip() in shown, f"helm show crds lacks {path.name}"
+    run_helm(helm, "package", str(CHART), "--destination", str(tmp_path))
+    (package,) = tmp_path.glob("portico-*.tgz")
+    with tarfile.open(package) as tar:
+        for path in sorted((REPO / "crds").glob("*.yaml")):
+            member = tar.extractfile(f"portico/crds/{path.name}")
+            assert member is not None, f"the package lacks crds/{path.name}"
+            assert member.read() == path.read_bytes(), f"packaged crds/{path.name} differs"
+
+
+# --- docs and metadata -----------------------------------------------------------
+
+
+def permission_table() -> set[tuple[str, str, frozenset[str], str]]:
+    text = (REPO / "docs" / "install.md").read_text()
+    section = text[text.index("## Permissions") :]
+    rows = set()
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 6 or not cells[0].startswith("`"):
+            continue
+        groups = [g.strip("` ").replace('""', "") for g in cells[0].split(",")]
+        resources = [r.strip("` ") for r in cells[1].split(",")]
+        verbs = frozenset(v.strip() for v in cells[2].split(","))
+        for group in groups:
+            for resource in resources:
+                rows.add((group, resource, verbs, cells[4]))
+    return rows
+
+
+def test_permission_table_matches_the_rendered_rbac(helm: Path) -> None:
+    table = permission_table()
+    assert table, "docs/install.md has no permission table"
+    always = {(g, r, v) for g, r, v, when in table if when == "always"}
+    assert rules(render(helm)) == always
+    everything: set[tuple[str, str, frozenset[str]]] = set()
+    for args in (
+        ["--set", "replicas=2", "--set", "certManager.enabled=true"],
+        ["--values", str(CHART / "ci" / "namespaced-values.yaml"), "--set", "replicas=2"],
+    ):
+        everything |= rules(render(helm, *args))
+    assert everything == {(g, r, v) for g, r, v, _ in table}
+
+
+def test_app_version_is_the_package_version() -> None:
+    # The image tag defaults to appVersion; the Dockerfile builds this version.
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    pyproject = (REPO / "pyproject.toml").read_text()
+    match = re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE)
+    assert match and chart["appVersion"] == match.group(1)
