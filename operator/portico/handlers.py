@@ -18,6 +18,7 @@ from prometheus_client import start_http_server
 
 from portico import claims, metrics
 from portico.apply import Writer
+from portico.domain import recheck_delay
 from portico.kube import ApiError, Kube, connect
 from portico.reconcile import reconcile, reconcile_instance
 from portico.settings import Settings
@@ -45,7 +46,7 @@ class Portals:
             subdomain=spec.get("subdomain", ""),
             hostname=domain.get("hostname", ""),
         )
-        secrets = _secret_names(spec)
+        secrets = _secret_names(spec) | _issued_secret(body)
         self.entries[(meta["namespace"], meta["name"])] = (
             claimant,
             (spec.get("instanceRef") or {}).get("name", ""),
@@ -76,6 +77,12 @@ def _secret_names(spec: dict[str, Any]) -> frozenset[str]:
     return frozenset(names)
 
 
+def _issued_secret(body: Any) -> frozenset[str]:
+    """cert-manager writes `<portal>-tls` for an issuerRef; it carries no label of ours."""
+    tls = ((body.get("spec") or {}).get("customDomain") or {}).get("tls") or {}
+    return frozenset({f"{body['metadata']['name']}-tls"} if tls.get("issuerRef") else ())
+
+
 @dataclass
 class Operator:
     settings: Settings
@@ -86,6 +93,9 @@ class Operator:
     instances: dict[str, tuple[str, str]] = field(default_factory=dict)  # name → credentials ref
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     phases: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Unsettled DNS checks in a row, per portal, for the re-check backoff.
+    dns_checks: dict[tuple[str, str], int] = field(default_factory=dict)
+    generations: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def portal(self, namespace: str, name: str) -> None:
         self.queue.add(("Portal", namespace, name))
@@ -113,7 +123,16 @@ class Operator:
                 metrics.RECONCILE_ERRORS.inc()
                 raise
         self._count_phase(namespace, name, outcome.phase)
-        return min(outcome.requeue_after or math.inf, self.settings.resync_seconds)
+        requeue = min(outcome.requeue_after or math.inf, self.settings.resync_seconds)
+        if outcome.dns_pending:
+            checks = self.dns_checks.get((namespace, name), 0) + 1
+            self.dns_checks[(namespace, name)] = checks
+            requeue = min(
+                requeue, recheck_delay(checks - 1, base=self.settings.dns_recheck_seconds)
+            )
+        else:
+            self.dns_checks.pop((namespace, name), None)
+        return requeue
 
     def _count_phase(self, namespace: str, name: str, phase: str) -> None:
         if phase:
@@ -194,6 +213,9 @@ async def portal_event(type: str, body: kopf.Body, **_: Any) -> None:
             op.queue.add(("PortalInstance", gone[1]))
         return
     previous = op.portals.entries.get(key)
+    if previous is None or op.generations.get(key) != meta.get("generation"):
+        op.dns_checks.pop(key, None)  # a spec change re-checks DNS at once, from the start
+    op.generations[key] = meta.get("generation")
     op.portals.update(body)
     op.portal(*key)
     if previous is None or previous[1] != op.portals.entries[key][1]:
@@ -245,6 +267,7 @@ async def _child_event(body: kopf.Body, **_: Any) -> None:
 
 
 for _group, _version, _plural in (
+    ("cert-manager.io", "v1", "certificates"),
     ("", "v1", "configmaps"),
     ("", "v1", "services"),
     ("apps", "v1", "deployments"),

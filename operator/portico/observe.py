@@ -41,6 +41,8 @@ def referenced_secrets(portal: Portal) -> list[str]:
         names.add(portal.custom_domain.pfx.name)
     if portal.custom_domain and portal.custom_domain.tls_secret:
         names.add(portal.custom_domain.tls_secret)
+    if portal.custom_domain and portal.custom_domain.issuer:
+        names.add(f"{portal.name}-tls")  # issued by cert-manager, not labelled as ours
     return sorted(names)
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from portico import claims, features, progress, references, render
+from portico import claims, custom_domain, features, metrics, progress, references, render
 from portico.apply import Writer
 from portico.conditions import Condition, false, summarize, to_status, true
 from portico.kube import Kube
-from portico.model import parse_instance
+from portico.model import Portal, parse_instance
 from portico.observe import Observed, observe
 from portico.settings import Settings
 
@@ -25,8 +25,10 @@ from portico.settings import Settings
 class Outcome:
     phase: str = ""
     writes: int = 0
-    # Come back after this many seconds even if nothing happens (trial expiry, DNS).
+    # Come back after this many seconds even if nothing happens (trial expiry).
     requeue_after: float | None = None
+    # The custom domain's DNS is not settled: re-check with backoff.
+    dns_pending: bool = False
 
 
 def _iso(moment: datetime.datetime) -> str:
@@ -132,6 +134,7 @@ def reconcile(
     name: str,
     now: datetime.datetime | None = None,
 ) -> Outcome:
+    """Bring one portal's children and status in line with its spec."""
     observed = observe(kube, namespace, name)
     if observed is None:
         return Outcome()
@@ -194,14 +197,43 @@ def reconcile(
 
     expired = bool(expiry and now >= expiry)
     requeue = (expiry - now).total_seconds() + 1 if expiry and not expired else None
+    dns_pending = False
     if not link and not blocker and observed.instance:
-        writes, more = _provision(writer, observed, settings, new, stamp, expired)
-        conditions += more
+        domain = custom_domain.assess(
+            portal,
+            settings,
+            status,
+            observed.secrets,
+            observed.secrets.get(custom_domain.tls_secret_name(portal)),
+            observed.child("Certificate", portal.name),
+            claimants,
+            now,
+        )
+        writes, more = _provision(writer, observed, settings, new, stamp, expired, domain)
+        conditions += more + domain.conditions
+        _record_domain(new, portal, domain)
+        dns_pending = domain.dns_pending
     phase, ready = summarize(conditions, expired=expired, blocker=blocker)
     new["conditions"] = to_status(
         [ready, *conditions], status.get("conditions") or (), generation, stamp
     )
-    return _finish(writer, observed, new, phase, ready, writes, requeue)
+    outcome = _finish(writer, observed, new, phase, ready, writes, requeue)
+    return replace(outcome, dns_pending=dns_pending)
+
+
+def _record_domain(new: dict[str, Any], portal: Portal, domain: custom_domain.Assessment) -> None:
+    """status.customDomainUrl and status.certificate follow the assessment (never key material)."""
+    new.pop("customDomainUrl", None)
+    if domain.serve and portal.custom_domain:
+        new["customDomainUrl"] = f"https://{portal.custom_domain.hostname}"
+    if domain.certificate_status:
+        new["certificate"] = domain.certificate_status
+    elif not portal.custom_domain:
+        new.pop("certificate", None)
+    if domain.expires_in is not None:
+        metrics.CERTIFICATE_EXPIRY.labels(namespace=portal.namespace, portal=portal.name).set(
+            domain.expires_in
+        )
 
 
 def _provision(
@@ -211,6 +243,7 @@ def _provision(
     new: dict[str, Any],
     stamp: str,
     expired: bool,
+    domain: custom_domain.Assessment,
 ) -> tuple[int, list[Condition]]:
     """Render and apply the children; the aspect conditions that follow from them."""
     portal, status = observed.portal, observed.status
@@ -262,9 +295,14 @@ def _provision(
         translations_run=translations.run if translations and translations.active else 0,
         translations_languages=translations.languages if translations else (),
         instance_credentials=creds,
+        custom_host_ready=domain.serve,
+        custom_tls_secret=domain.tls_secret,
+        tls_data=domain.tls_data,
+        issue_certificate=domain.issue,
     )
     desired = render.children(portal, observed.instance, settings, facts)
-    keep = {("Job", job_name)}
+    # A rejected replacement never takes the last good certificate away.
+    keep = {("Job", job_name), ("Secret", domain.tls_secret)}
     if translations and translations.run:
         keep.add(("Job", render.translations_job_name(portal, translations.run)))
     writes = writer.apply_children(desired, observed.children, keep)

@@ -49,6 +49,10 @@ class Facts:
     # The instance's credentials (base64 values), copied next to the portal because
     # a pod cannot mount a Secret from another namespace. None: not observed (plan).
     instance_credentials: Mapping[str, str] | None = None
+    # base64 tls.crt/tls.key converted from the portal's .pfx, for `<portal>-tls`.
+    tls_data: Mapping[str, str] | None = None
+    # Ask cert-manager for the custom host's certificate (issuerRef, domain verified).
+    issue_certificate: bool = False
 
 
 def _quote(value: Any) -> str:
@@ -225,6 +229,12 @@ def children(
                 data=dict(sorted(facts.instance_credentials.items())),
                 **ctx,
             ),
+        )
+    if facts.tls_data is not None:
+        manifests.append(_render("secret-tls.yaml.j2", labels=labels(portal, "certificate"), **ctx))
+    if facts.issue_certificate and portal.custom_domain and portal.custom_domain.issuer:
+        manifests.append(
+            _render("certificate.yaml.j2", labels=labels(portal, "certificate"), **ctx)
         )
     if facts.provision:
         manifests.append(

@@ -23,6 +23,8 @@ class Settings:
     dns_port: int = 53
     dns_timeout: float = 5.0
     dns_authoritative: bool = False
+    # First DNS re-check after this many seconds, doubling (with jitter) up to 10 minutes.
+    dns_recheck_seconds: float = 5.0
     metrics_port: int = 9090
     health_port: int = 8081
     log_format: str = "text"
