@@ -6,6 +6,7 @@ RecordingMonitor keeps each request's; no Pulumi CLI or engine is involved.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import sys
@@ -116,6 +117,8 @@ def run(
 ) -> Run:
     """Run `body` (which declares resources) under fresh mocks; wait for every registration."""
     result = Run()
+    # Earlier async tests may leave the thread without an event loop; Pulumi needs one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     settings.set_root_resource(None)  # type: ignore[arg-type]  # a new Stack per run
     mocks_ = _Mocks(result)
     pulumi.runtime.set_mocks(

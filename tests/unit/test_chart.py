@@ -339,6 +339,7 @@ def test_values_reach_the_environment(helm: Path) -> None:
     assert parsed.dns_port == 5353
     assert parsed.dns_timeout == 2.5
     assert parsed.dns_authoritative is True
+    assert parsed.dns_recheck_seconds == 2
     assert parsed.metrics_port == 9091
     assert parsed.health_port == 8082
     assert parsed.trial_days == 14
@@ -533,3 +534,19 @@ def test_app_version_is_the_package_version() -> None:
     pyproject = (REPO / "pyproject.toml").read_text()
     match = re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE)
     assert match and chart["appVersion"] == match.group(1)
+
+
+def test_portal_pods_the_operator_renders_are_restricted_too() -> None:
+    """Same check on the children `portico plan` prints for every example portal."""
+    from click.testing import CliRunner
+
+    from portico.cli import main
+
+    examples = sorted(str(p) for p in (REPO / "examples").glob("*.yaml"))
+    result = CliRunner().invoke(main, ["plan", *examples, "-o", "json"])
+    assert result.exit_code == 0, result.output
+    children = json.loads(result.stdout)
+    specs = list(pod_specs(children))
+    assert {name.split("/")[0] for name, _ in specs} == {"Deployment", "Job"}
+    for name, spec in specs:
+        assert restricted_violations(spec) == [], name
