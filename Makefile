@@ -19,8 +19,8 @@ demo: install
 	$(BIN)/portico plan examples/contoso-instance.yaml examples/customer-customerselfservice.yaml
 
 lint: install
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests stacks
+	$(BIN)/ruff format --check operator tests stacks
 	$(BIN)/mypy
 
 # The whole suite, control-plane tier included: binaries are built (or reused

@@ -172,8 +172,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
     # The claims must be known before the first portal is judged on them.
-    for body in await asyncio.to_thread(op.kube.list, "Portal"):
-        op.portals.update(body)
+    for namespace in op.settings.namespaces or (None,):
+        for body in await asyncio.to_thread(op.kube.list, "Portal", namespace):
+            op.portals.update(body)
     start_http_server(op.settings.metrics_port)
     op.tasks.append(asyncio.create_task(op.queue.run(op.work)))
     log.info(
