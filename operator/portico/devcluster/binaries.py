@@ -203,14 +203,10 @@ def _run_go(go: str, target: Target, out_dir: Path, progress: Progress) -> None:
         "GOWORK": "off",
     }
     ldflags = " ".join(("-s", "-w", *target.ldflags))
-    cmd = [
-        go,
-        "build",
-        f"-ldflags={ldflags}",
-        "-o",
-        f"{out_dir}{os.sep}",
-        *target.packages.values(),
-    ]
+    # One package: name the output (go would call etcd's "server"); several: a directory.
+    (single,) = target.packages if len(target.packages) == 1 else (None,)
+    output = str(out_dir / single) if single else f"{out_dir}{os.sep}"
+    cmd = [go, "build", f"-ldflags={ldflags}", "-o", output, *target.packages.values()]
     names = ", ".join(target.packages)
     version = _require_version(target.module_dir, target.upstream)
     started = time.monotonic()
