@@ -192,10 +192,8 @@ async def cleanup(**_: Any) -> None:
 
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    try:
-        return kopf.login_with_service_account(**kwargs)
-    except Exception:
-        return kopf.login_with_kubeconfig(**kwargs)
+    # The in-cluster service account when there is one, else $KUBECONFIG.
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
 @kopf.on.event("portico.dev", "v1alpha1", "portals")

@@ -89,13 +89,12 @@ class Kube:
         content_type: str = "application/json",
     ) -> Any:
         url_query = [(k, v) for k, v in (query or {}).items()]
-        serialised = json.dumps(body) if body is not None else None
         params = self.client.param_serialize(
             method=method,
             resource_path=path,
             query_params=url_query,
             header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=serialised,
+            body=body,  # the client serialises dicts as JSON (valid YAML for apply patches)
             auth_settings=["BearerToken"],
         )
         try:

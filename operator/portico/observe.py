@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portico import crds, validation
-from portico.kube import Kube
+from portico.kube import RESOURCES, Kube
 from portico.model import Portal, PortalInstance, parse_instance, parse_portal
 
 CHILD_KINDS = ("ConfigMap", "Secret", "Deployment", "Service", "Ingress", "Job", "Certificate")
@@ -76,5 +76,7 @@ def observe(kube: Kube, namespace: str, name: str) -> Observed | None:
         for child in kube.list(kind, namespace, selector):
             owners = child["metadata"].get("ownerReferences") or ()
             if any(o.get("uid") == uid for o in owners):
+                # Items of a list carry no kind of their own.
+                child.update(apiVersion=RESOURCES[kind].api_version, kind=kind)
                 observed.children[(kind, child["metadata"]["name"])] = child
     return observed

@@ -330,22 +330,17 @@ def _finish(
     meta = observed.obj["metadata"]
     if writer.patch_status("Portal", meta["namespace"], meta["name"], old, new):
         writes += 1
+    attempt = (new.get("provisioning") or {}).get("attempt")
+    if attempt != (old.get("provisioning") or {}).get("attempt"):
+        job = new["provisioning"]["job"]
+        message = f"provisioning attempt {attempt} started (Job {job})"
+        writer.event(observed.obj, "Normal", "ProvisioningStarted", message)
+        writes += 1
     old_ready: dict[str, Any] = next(
         (c for c in old.get("conditions") or () if c.get("type") == "Ready"), {}
     )
     if old.get("phase") != phase or old_ready.get("reason") != ready.reason:
         writer.event(observed.obj, *_event_for(phase, ready))
-        writes += 1
-    if (new.get("provisioning") or {}).get("attempt") != (old.get("provisioning") or {}).get(
-        "attempt"
-    ):
-        number = new["provisioning"]["attempt"]
-        writer.event(
-            observed.obj,
-            "Normal",
-            "ProvisioningStarted",
-            f"provisioning attempt {number} started (Job {new['provisioning']['job']})",
-        )
         writes += 1
     return Outcome(phase, writes, requeue)
 

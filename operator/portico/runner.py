@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
@@ -36,6 +37,8 @@ def configure_logging(log_format: str, verbose: bool) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Kopf's debug output includes object bodies; Secrets must never reach a log.
     logging.getLogger("kopf").setLevel(logging.INFO)
+    # One line per watch event (every Secret, every Deployment status) drowns the rest.
+    logging.getLogger("kopf.objects").setLevel(logging.DEBUG if verbose else logging.WARNING)
     for noisy in ("urllib3", "kubernetes", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -73,6 +76,8 @@ def run_command(
         resync_seconds=resync_seconds,
     )
     configure_logging(settings.log_format, verbose)
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig  # Kopf's own login reads it from there
     handlers.configure(settings, kubeconfig)
     kopf.run(
         clusterwide=not settings.namespaces,
