@@ -9,6 +9,7 @@ from typing import Any
 from portico import crds, validation
 from portico.kube import RESOURCES, Kube
 from portico.model import Portal, PortalInstance, parse_instance, parse_portal
+from portico.progress import job_state
 
 CHILD_KINDS = ("ConfigMap", "Secret", "Deployment", "Service", "Ingress", "Job", "Certificate")
 
@@ -25,6 +26,8 @@ class Observed:
     credentials: dict[str, Any] | None
     # (kind, name) → object, for every child labelled with this portal
     children: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Failed Job name → what its last pod said when it ended (the install's own words)
+    job_failures: dict[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> dict[str, Any]:
@@ -79,4 +82,19 @@ def observe(kube: Kube, namespace: str, name: str) -> Observed | None:
                 # Items of a list carry no kind of their own.
                 child.update(apiVersion=RESOURCES[kind].api_version, kind=kind)
                 observed.children[(kind, child["metadata"]["name"])] = child
+    for (kind, job), child in observed.children.items():
+        if kind == "Job" and job_state(child)[0] == "Failed":
+            observed.job_failures[job] = _pod_message(kube, namespace, job)
     return observed
+
+
+def _pod_message(kube: Kube, namespace: str, job: str) -> str:
+    """The termination message of the Job's most recent pod, if it left one."""
+    pods = kube.list("Pod", namespace, f"batch.kubernetes.io/job-name={job}")
+    pods.sort(key=lambda p: p["metadata"].get("creationTimestamp", ""))
+    for pod in reversed(pods):
+        for status in (pod.get("status") or {}).get("containerStatuses") or ():
+            message = ((status.get("state") or {}).get("terminated") or {}).get("message")
+            if message:
+                return str(message).strip()[:300]
+    return ""

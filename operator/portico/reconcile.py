@@ -256,6 +256,8 @@ def _provision(
     job_name = render.provision_job_name(portal, attempt.number)
     prerequisite = references.check_prerequisites(portal, observed.instance)
     attempt = progress.observe_attempt(attempt, observed.child("Job", job_name), stamp)
+    if said := observed.job_failures.get(job_name):
+        attempt = replace(attempt, failure=f"{attempt.failure} (the job said: {said})")
     new["provisioning"] = attempt.status(job_name)
     if attempt.restart:
         new["lastHandledRestart"] = attempt.restart
