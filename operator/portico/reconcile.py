@@ -258,9 +258,15 @@ def _provision(
     attempt = progress.observe_attempt(attempt, observed.child("Job", job_name), stamp)
     if said := observed.job_failures.get(job_name):
         attempt = replace(attempt, failure=f"{attempt.failure} (the job said: {said})")
-    new["provisioning"] = attempt.status(job_name)
-    if attempt.restart:
-        new["lastHandledRestart"] = attempt.restart
+    if prerequisite:
+        # Nothing starts until the instance has it; the attempt begins once it does.
+        new.pop("provisioning", None)
+        if "provisioning" in status:
+            new["provisioning"] = status["provisioning"]
+    else:
+        new["provisioning"] = attempt.status(job_name)
+        if attempt.restart:
+            new["lastHandledRestart"] = attempt.restart
     if prerequisite:
         conditions.append(
             false("SolutionsInstalled", prerequisite[0].reason, prerequisite[0].message)

@@ -19,6 +19,8 @@ import pytest
 
 from portico.devcluster import BinariesMissing, ControlPlane
 from portico.devcluster import binaries as devbinaries
+from tests.controlplane.harness import Cluster, Operator
+from tests.dnsserver import AuthoritativeDNS, running_dns
 
 HERE = Path(__file__).parent.resolve()
 
@@ -72,5 +74,95 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
     name = f"{_slug(request.node.name) or 't'}-{uuid.uuid4().hex[:6]}"
     control_plane.kubectl("create", "namespace", name)
     control_plane.wait_for_service_account(name, "default")
+    yield name
+    control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+# --- the operator and what its tests share ------------------------------------
+
+OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "portico-system", "portico-test-operator"
+
+
+@pytest.fixture(scope="session")
+def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthoritativeDNS]:
+    """A real authoritative DNS server on loopback: every custom domain the operator checks."""
+    with running_dns(tmp_path_factory.mktemp("dns"), {"portico.invalid": []}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def operator(
+    control_plane: ControlPlane, dns: AuthoritativeDNS, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    """`portico run` as its own ServiceAccount (so its requests can be told apart)."""
+    plane = control_plane
+    if plane.kubectl("get", "namespace", OPERATOR_NAMESPACE, check=False).returncode != 0:
+        plane.kubectl("create", "namespace", OPERATOR_NAMESPACE)
+    kubeconfig = plane.serviceaccount_kubeconfig(
+        OPERATOR_NAMESPACE, OPERATOR_ACCOUNT, duration="6h"
+    )
+    plane.kubectl(
+        "create",
+        "clusterrolebinding",
+        OPERATOR_ACCOUNT,
+        "--clusterrole=cluster-admin",
+        f"--serviceaccount={OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}",
+        check=False,
+    )
+    op = Operator(
+        plane,
+        kubeconfig,
+        tmp_path_factory.mktemp("operator"),
+        PORTICO_DNS_NAMESERVERS=f"{dns.address}:{dns.port}",
+        PORTICO_DNS_TIMEOUT="1",
+        PORTICO_DNS_RECHECK_SECONDS="1",
+    )
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+@pytest.fixture
+def cluster(control_plane: ControlPlane, operator: Operator) -> Cluster:
+    return Cluster(control_plane)
+
+
+@pytest.fixture
+def instance(cluster: Cluster) -> Iterator[str]:
+    """A PortalInstance of this test's own, with its credentials Secret."""
+    name = f"crm-{uuid.uuid4().hex[:8]}"
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{name}-credentials", "namespace": OPERATOR_NAMESPACE},
+            "stringData": {"token": "instance-token"},
+        },
+        {
+            "apiVersion": "portico.dev/v1alpha1",
+            "kind": "PortalInstance",
+            "metadata": {"name": name},
+            "spec": {
+                "url": "https://crm.example.net",
+                "credentialsSecretRef": {
+                    "namespace": OPERATOR_NAMESPACE,
+                    "name": f"{name}-credentials",
+                },
+                "languages": ["en-US", "de-DE", "fr-FR"],
+                "solutions": ["FieldService"],
+                "administrators": ["jay@contoso.com", "ana@contoso.com"],
+            },
+        },
+    )
+    yield name
+    cluster.plane.kubectl("delete", "portalinstance", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def other_namespace(control_plane: ControlPlane) -> Iterator[str]:
+    name = f"other-{uuid.uuid4().hex[:6]}"
+    control_plane.kubectl("create", "namespace", name)
     yield name
     control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
