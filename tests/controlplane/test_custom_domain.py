@@ -1,0 +1,219 @@
+"""Custom domains end to end: a real DNS server on loopback, real .pfx files, the real API."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.controlplane.harness import BASE_DOMAIN, Cluster, wait_for
+from tests.controlplane.test_operator import portal, secret
+from tests.dnsserver import AuthoritativeDNS
+
+
+def make_pfx(host: str, password: str, days: int = 90) -> tuple[bytes, str]:
+    """A CA-signed leaf for HOST as an AES-256 .pfx, and the leaf's SHA-256 fingerprint."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    data = pkcs12.serialize_key_and_certificates(
+        b"portal", key, leaf, [ca], BestAvailableEncryption(password.encode())
+    )
+    return data, leaf.fingerprint(hashes.SHA256()).hex()
+
+
+def pfx_secret(name: str, namespace: str, data: bytes, password: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {
+            "certificate.pfx": base64.b64encode(data).decode(),
+            "password": base64.b64encode(password.encode()).decode(),
+        },
+    }
+
+
+def custom(host: str, **tls: Any) -> dict[str, Any]:
+    return {"hostname": host, "tls": tls or {"pfxSecretRef": {"name": "site-pfx"}}}
+
+
+def ingress_hosts(cluster: Cluster, namespace: str, name: str) -> list[str]:
+    ing = cluster.get("ingress", name, namespace) or {}
+    return [r["host"] for r in ing.get("spec", {}).get("rules", ())]
+
+
+def test_custom_domain_with_pfx_to_ready_and_rotation(
+    cluster: Cluster, namespace: str, instance: str, dns: AuthoritativeDNS, operator: Any
+) -> None:
+    zone, host = f"{namespace}.test", f"www.{namespace}.test"
+    target = f"site-{namespace}.{BASE_DOMAIN}"[:253]
+    first_password = "first-pfx-password-7"
+    data, fingerprint = make_pfx(host, first_password)
+    cluster.apply(pfx_secret("site-pfx", namespace, data, first_password))
+    dns.set_zone(zone, [])
+    cluster.apply(
+        portal(
+            "site",
+            namespace,
+            instance,
+            subdomain=f"site-{namespace}",
+            type="Production",
+            customDomain=custom(host),
+        )
+    )
+    waiting = cluster.wait_phase(namespace, "site", "Configuring", "CNAMEMissing")
+    message = cluster.condition(waiting, "DomainVerified")["message"]
+    assert message == f"Please add a CNAME record for {host} pointing to {target}"
+    assert ingress_hosts(cluster, namespace, "site") == [target]
+    assert cluster.get("secret", "site-tls", namespace) is None, "no certificate before DNS"
+
+    # The record appears at the DNS provider: the portal goes Ready untouched.
+    dns.set_zone(zone, [f"www CNAME {target}."])
+    ready = cluster.wait_phase(namespace, "site", "Ready", timeout=120)
+    assert ready["status"]["customDomainUrl"] == f"https://{host}"
+    cert = ready["status"]["certificate"]
+    assert cert["sha256Fingerprint"].replace(":", "").lower() == fingerprint
+    assert cert["source"] == "pfxSecretRef" and cert["dnsNames"] == [host]
+    assert host in ingress_hosts(cluster, namespace, "site")
+    ing = cluster.get("ingress", "site", namespace) or {}
+    assert {"hosts": [host], "secretName": "site-tls"} in ing["spec"]["tls"]
+    tls = cluster.get("secret", "site-tls", namespace) or {}
+    assert tls["type"] == "kubernetes.io/tls"
+    crt = base64.b64decode(tls["data"]["tls.crt"])
+    assert crt.count(b"BEGIN CERTIFICATE") == 2
+    assert b"BEGIN PRIVATE KEY" in base64.b64decode(tls["data"]["tls.key"])
+
+    # Rotation: a new .pfx in the same Secret is picked up within seconds.
+    second_password = "second-pfx-password-9"
+    new_data, new_fingerprint = make_pfx(host, second_password)
+    cluster.apply(pfx_secret("site-pfx", namespace, new_data, second_password))
+    wait_for(
+        "the new certificate in status",
+        lambda: (
+            cluster.portal(namespace, "site")["status"]["certificate"]["sha256Fingerprint"]
+            .replace(":", "")
+            .lower()
+            == new_fingerprint
+        ),
+        timeout=30,
+    )
+    assert cluster.get("secret", "site-tls", namespace) is not None
+
+    # A broken replacement keeps the last good certificate in place.
+    cluster.apply(pfx_secret("site-pfx", namespace, new_data, "not-the-password"))
+    failed = cluster.wait_phase(namespace, "site", "Failed", "InvalidPfx")
+    assert "password" in cluster.condition(failed, "CertificateReady")["message"]
+    assert cluster.get("secret", "site-tls", namespace) is not None
+
+    # Nothing secret leaked into logs, events or status.
+    text = operator.log_text() + str(cluster.events(namespace, "site")) + str(failed["status"])
+    for needle in (first_password, second_password, "BEGIN PRIVATE KEY", "BEGIN CERTIFICATE"):
+        assert needle not in text
+    for body in (crt, base64.b64decode(tls["data"]["tls.key"])):
+        for line in body.decode().splitlines()[1:3]:
+            assert line not in text
+
+
+def test_wrong_target_and_dns_outage(
+    cluster: Cluster, namespace: str, instance: str, dns: AuthoritativeDNS
+) -> None:
+    zone, host = f"{namespace}.test", f"app.{namespace}.test"
+    target = f"app-{namespace}.{BASE_DOMAIN}"
+    cluster.apply(secret("tls-pair", namespace, **{"tls.crt": "x", "tls.key": "y"}))
+    dns.set_zone(zone, [f"app CNAME elsewhere.{zone}.", "elsewhere A 192.0.2.10"])
+    cluster.apply(
+        portal(
+            "app",
+            namespace,
+            instance,
+            subdomain=f"app-{namespace}",
+            customDomain=custom(host, secretRef={"name": "tls-pair"}),
+        )
+    )
+    wrong = cluster.wait_phase(namespace, "app", "Configuring", "CNAMEMismatch")
+    message = cluster.condition(wrong, "DomainVerified")["message"]
+    assert f"elsewhere.{zone}" in message and target in message
+    dns.set_zone(zone, [f"app CNAME {target}."])
+    verified = wait_for(
+        "DomainVerified",
+        lambda: (
+            cluster.condition(cluster.portal(namespace, "app"), "DomainVerified").get("status")
+            == "True"
+        ),
+    )
+    assert verified
+    # The server goes away: Unknown answers never un-verify the domain.
+    dns.stop()
+    try:
+        cluster.plane.kubectl(
+            "annotate",
+            "portal",
+            "app",
+            "-n",
+            namespace,
+            "portico.dev/reconcile-requested-at=dns-down",
+        )
+        wait_for(
+            "the re-check to run",
+            lambda: (
+                cluster.portal(namespace, "app")["status"].get("lastHandledReconcileAt")
+                == "dns-down"
+            ),
+        )
+        cond = cluster.condition(cluster.portal(namespace, "app"), "DomainVerified")
+        assert cond["status"] == "True"
+    finally:
+        dns.start()
+
+
+def test_domain_claim_between_namespaces(
+    cluster: Cluster, namespace: str, other_namespace: str, instance: str, dns: AuthoritativeDNS
+) -> None:
+    zone, host = f"{namespace}.test", f"shop.{namespace}.test"
+    dns.set_zone(zone, [f"shop CNAME shop-a-{namespace}.{BASE_DOMAIN}."])
+    for ns, name in ((namespace, "shop-a"), (other_namespace, "shop-b")):
+        data, _ = make_pfx(host, "pw")
+        cluster.apply(pfx_secret("site-pfx", ns, data, "pw"))
+        cluster.apply(
+            portal(name, ns, instance, subdomain=f"{name}-{namespace}", customDomain=custom(host))
+        )
+        if name == "shop-a":
+            cluster.wait_phase(ns, name, "Ready", timeout=120)
+    taken = cluster.wait_phase(other_namespace, "shop-b", "Failed", "DomainTaken")
+    assert f"{namespace}/shop-a" in cluster.condition(taken, "DomainVerified")["message"]
+    assert host not in ingress_hosts(cluster, other_namespace, "shop-b")
+    # The owner lets go: the other portal takes over by itself once DNS points at it.
+    dns.set_zone(zone, [f"shop CNAME shop-b-{namespace}.{BASE_DOMAIN}."])
+    cluster.plane.kubectl("delete", "portal", "shop-a", "-n", namespace)
+    cluster.wait_phase(other_namespace, "shop-b", "Ready", timeout=120)
