@@ -88,6 +88,7 @@ def _require_operator() -> None:
 def _start_operator(plane: ControlPlane) -> None:
     log = plane.workdir / "logs" / "operator.log"
     argv = [sys.executable, "-c", "from portico.cli import main; main()", "run"]
+    argv += ["--kubeconfig", str(plane.kubeconfig)]
     env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
     component = procs.spawn("operator", argv, log, env)
     plane.components.append(component)

@@ -25,6 +25,15 @@ from portico.devcluster.pki import PKI, CertPair
 from portico.devcluster.state import State
 
 STAGES = Path(__file__).parent / "stages.yaml"
+# Metadata of every write; reads are left out to keep the log small.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+"""
 # Nodes kwok manages carry this annotation; nothing else is touched by kwok.
 KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -149,14 +158,27 @@ class ControlPlane:
             try:
                 self._start_once(bins, timeout)
                 return
-            except procs.PortInUse:
-                self.stop()
+            except procs.PortInUse as exc:
                 if attempt == attempts:
-                    raise
+                    raise procs.PortInUse(self._keep_logs(exc)) from exc
+                self.stop()
                 self._log("a port was taken while starting; retrying with new ports")
+            except (procs.ProcessDied, TimeoutError, KubectlError) as exc:
+                raise type(exc)(self._keep_logs(exc)) from exc
             except BaseException:
                 self.stop()
                 raise
+
+    def _keep_logs(self, exc: BaseException) -> str:
+        """Stop, but move the component logs somewhere that survives the cleanup."""
+        message = str(exc)
+        if self.state is not None and (Path(self.state.workdir) / "logs").is_dir():
+            kept = Path(tempfile.mkdtemp(prefix="portico-dev-failed-logs-"))
+            shutil.copytree(Path(self.state.workdir) / "logs", kept, dirs_exist_ok=True)
+            message = message.replace(str(Path(self.state.workdir) / "logs"), str(kept))
+            message += f"\n(all component logs kept in {kept})"
+        self.stop()
+        return message
 
     def _start_once(self, bins: dict[str, Path], timeout: float) -> None:
         started = time.monotonic()
@@ -197,6 +219,7 @@ class ControlPlane:
         serving = pki.issue("apiserver", "kube-apiserver", server=True)
         etcd_client = pki.issue("apiserver-etcd-client", "kube-apiserver", client=True)
         args = self._apiserver_args(ports, pki.ca, serving, etcd_client, sa)
+        args += self._audit_args(workdir)
         self._spawn(bins, "kube-apiserver", args, logs)
         admin = pki.issue("admin", "portico-admin", organizations=("system:masters",), client=True)
         self._wait_http("kube-apiserver", f"{server}/readyz", pki.ca.cert, admin, deadline)
@@ -291,6 +314,22 @@ class ControlPlane:
         ]
 
     @staticmethod
+    def _audit_args(workdir: Path) -> list[str]:
+        """Log every write (who, verb, what) so tests can count a client's writes."""
+        policy = workdir / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={workdir / 'logs' / 'audit.log'}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=200",
+        ]
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "logs" / "audit.log"
+
+    @staticmethod
     def _kcm_args(configs: dict[str, Path], pki: PKI, sa: CertPair) -> list[str]:
         kcfg = configs["kube-controller-manager"]
         return [
@@ -330,6 +369,7 @@ class ControlPlane:
             "--cidr=10.244.0.1/16",
             "--node-ip=10.240.0.1",
             "--node-lease-duration-seconds=40",
+            "--v=WARN",  # INFO logs every lease renewal
         ]
 
     # -- helpers ---------------------------------------------------------------
