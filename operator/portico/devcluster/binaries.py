@@ -168,7 +168,7 @@ def find_go() -> str:
             return candidate
     raise BuildFailed(
         "no Go toolchain found (set GO=/path/to/go or put `go` on PATH); "
-        "Go 1.24 or newer is needed to build the control-plane binaries"
+        "Go 1.26 or newer is needed to build the control-plane binaries"
     )
 
 
