@@ -1,0 +1,67 @@
+"""Writes, counted by the API server's own audit log: a Ready portal costs nothing to keep."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+from tests.controlplane.conftest import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE
+from tests.controlplane.harness import Cluster, Operator
+from tests.controlplane.test_operator import portal
+
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
+
+
+def operator_writes(cluster: Cluster, namespace: str, since: str) -> list[dict[str, Any]]:
+    """Writes the operator made to objects in NAMESPACE since the RFC 3339 time SINCE."""
+    out = []
+    for line in cluster.plane.audit_log.read_text().splitlines():
+        entry = json.loads(line)
+        ref = entry.get("objectRef") or {}
+        if (
+            entry.get("stage") == "ResponseComplete"
+            and entry["user"]["username"] == OPERATOR_USER
+            and ref.get("namespace") == namespace
+            and entry["requestReceivedTimestamp"] >= since
+        ):
+            out.append(entry)
+    return out
+
+
+def describe(writes: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(
+        f"{w['verb']} {w['objectRef']['resource']}"
+        + (f"/{w['objectRef']['subresource']}" if w["objectRef"].get("subresource") else "")
+        for w in writes
+    ))
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+
+
+def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
+    cluster: Cluster, namespace: str, instance: str, operator: Operator
+) -> None:
+    start = now()
+    names = [f"idle-{i:02d}" for i in range(20)]
+    cluster.apply(*(portal(n, namespace, instance) for n in names))
+    for name in names:
+        cluster.wait_phase(namespace, name, "Ready", timeout=180)
+    time.sleep(3)  # let the last status and events land
+    created = operator_writes(cluster, namespace, start)
+    per_portal = len(created) / len(names)
+    print(f"\nwrites per new portal: {per_portal:.1f} ({describe(created)})")
+    assert per_portal <= 15, describe(created)
+
+    operator.stop()
+    restarted = now()
+    operator.start()
+    # Startup lists everything, then at least one full resync of every portal.
+    time.sleep(float(operator.env.get("PORTICO_RESYNC_SECONDS", "20")) + 10)
+    idle = operator_writes(cluster, namespace, restarted)
+    print(f"writes across restart and idle resync: {len(idle)} {describe(idle)}")
+    assert idle == [], describe(idle)
+    assert "portico_api_writes_skipped_total" in operator.metrics()
