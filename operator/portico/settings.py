@@ -13,7 +13,7 @@ DEFAULT_RUNTIME_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.27-alpine"
 class Settings:
     base_domain: str = "portals.example.com"
     default_tls_secret: str = ""
-    trial_days: int = 30
+    trial_days: float = 30.0
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
     default_replicas: int = 1
     ingress_class: str = ""

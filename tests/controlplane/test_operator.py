@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from tests.controlplane.harness import BASE_DOMAIN, Cluster, wait_for
+from tests.controlplane.harness import BASE_DOMAIN, Cluster, Operator, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "instance" not in p.name)
@@ -379,3 +379,49 @@ def test_no_secret_in_logs_or_events(
     assert value not in str(cluster.portal(namespace, "quiet")["status"])
     encoded = base64.b64encode(value.encode()).decode()
     assert encoded not in operator.log_text()
+
+
+def test_trial_expires_and_conversion_reactivates(
+    cluster: Cluster, namespace: str, instance: str, operator: Any, tmp_path: Path
+) -> None:
+    # A trial of about 20 seconds needs an operator of its own (the shared one keeps 30 days).
+    operator.stop()
+    short = Operator(
+        cluster.plane,
+        operator.kubeconfig,
+        tmp_path,
+        PORTICO_TRIAL_DAYS="0.00025",
+        PORTICO_NAMESPACES=namespace,
+    )
+    try:
+        short.start()
+        cluster.apply(portal("trial", namespace, instance, runtime={"replicas": 1}))
+        ready = cluster.wait_phase(namespace, "trial", "Ready")
+        assert ready["status"]["trialExpiresAt"]
+        cluster.wait_phase(namespace, "trial", "Expired", timeout=60)
+        wait_for(
+            "the runtime to scale to zero",
+            lambda: (
+                (cluster.get("deployment", "trial", namespace) or {})
+                .get("spec", {})
+                .get("replicas")
+                == 0
+            ),
+        )
+        assert "TrialExpired" in [e["reason"] for e in cluster.events(namespace, "trial")]
+        cluster.plane.kubectl(
+            "patch",
+            "portal",
+            "trial",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"spec": {"type": "Production"}}',
+        )
+        converted = cluster.wait_phase(namespace, "trial", "Ready")
+        assert "trialExpiresAt" not in converted["status"]
+        assert (cluster.get("deployment", "trial", namespace) or {})["spec"]["replicas"] == 1
+    finally:
+        short.stop()
+        operator.start()
