@@ -13,10 +13,9 @@ $(BIN)/portico: pyproject.toml
 
 install: $(BIN)/portico
 
-# Validate every example offline and print what the operator would create.
+# Plan the examples offline, then run portals to Ready on a local control plane.
 demo: install
-	$(BIN)/portico plan examples/*.yaml -o table
-	$(BIN)/portico plan examples/contoso-instance.yaml examples/customer-customerselfservice.yaml
+	bash scripts/demo.sh
 
 lint: install
 	$(BIN)/ruff check operator tests stacks
