@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,11 @@ from portico import features
 from portico.model import Portal, PortalInstance
 from portico.settings import Settings
 
+_NOT_YAML_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+# libyaml's safe loader when PyYAML has it: rendering runs on every reconcile.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANAGED_BY = {"app.kubernetes.io/managed-by": "portico"}
 CONFIG_DIR = "/etc/portico"
 SECRETS_DIR = f"{CONFIG_DIR}/secrets"
@@ -57,7 +63,9 @@ class Facts:
 
 def _quote(value: Any) -> str:
     """Every value goes into YAML as JSON, so no input can change the document's shape."""
-    return json.dumps(value, sort_keys=True)
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    # YAML streams may not hold some characters JSON leaves raw; escape just those.
+    return _NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 _env = jinja2.Environment(
@@ -154,7 +162,8 @@ def _secret_volumes(portal: Portal) -> list[dict[str, Any]]:
 
 
 def _render(template: str, **context: Any) -> dict[str, Any]:
-    manifest: dict[str, Any] = yaml.safe_load(_env.get_template(template).render(**context))
+    text = _env.get_template(template).render(**context)
+    manifest: dict[str, Any] = yaml.load(text, Loader=_LOADER)  # both loaders are safe
     return manifest
 
 
