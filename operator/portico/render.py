@@ -245,32 +245,30 @@ def children(
         manifests.append(
             _render("certificate.yaml.j2", labels=labels(portal, "certificate"), **ctx)
         )
+    jobs = []
     if facts.provision:
-        manifests.append(
-            _render(
-                "job.yaml.j2",
-                labels={
-                    **labels(portal, "provisioning"),
-                    "portico.dev/attempt": str(facts.attempt),
-                },
-                job_name=provision_job_name(portal, facts.attempt),
-                args=["provision"],
-                **ctx,
+        jobs.append(
+            (
+                "provisioning",
+                "portico.dev/attempt",
+                facts.attempt,
+                provision_job_name(portal, facts.attempt),
+                ["provision"],
             )
         )
     if facts.translations_run:
-        manifests.append(
-            _render(
-                "job.yaml.j2",
-                labels={
-                    **labels(portal, "translations"),
-                    "portico.dev/translations-run": str(facts.translations_run),
-                },
-                job_name=translations_job_name(portal, facts.translations_run),
-                args=["import-translations", *facts.translations_languages],
-                **ctx,
+        jobs.append(
+            (
+                "translations",
+                "portico.dev/translations-run",
+                facts.translations_run,
+                translations_job_name(portal, facts.translations_run),
+                ["import-translations", *facts.translations_languages],
             )
         )
+    for component, run_label, run, name, args in jobs:
+        job_labels = {**labels(portal, component), run_label: str(run)}
+        manifests.append(_render("job.yaml.j2", labels=job_labels, job_name=name, args=args, **ctx))
     return manifests
 
 
