@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from portico.settings import Settings
+from portico.settings import Settings, SettingsError
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,14 +67,18 @@ def run_command(
 
     from portico import handlers
 
-    settings = Settings.from_env(
-        base_domain=base_domain,
-        namespaces=namespaces or None,
-        log_format=log_format,
-        metrics_port=metrics_port,
-        health_port=health_port,
-        resync_seconds=resync_seconds,
-    )
+    try:
+        settings = Settings.from_env(
+            base_domain=base_domain,
+            namespaces=namespaces or None,
+            log_format=log_format,
+            metrics_port=metrics_port,
+            health_port=health_port,
+            resync_seconds=resync_seconds,
+        )
+    except SettingsError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
     configure_logging(settings.log_format, verbose)
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # Kopf's own login reads it from there

@@ -39,19 +39,35 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = env.get("PORTICO_" + f.name.upper())
-            if raw is None:
-                continue
-            default = f.default
-            if isinstance(default, bool):
-                values[f.name] = raw.strip().lower() in ("1", "true", "yes")
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            elif isinstance(default, float):
-                values[f.name] = float(raw)
-            elif isinstance(default, tuple):
-                values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
-            else:
-                values[f.name] = raw
+            name = "PORTICO_" + f.name.upper()
+            raw = env.get(name)
+            if raw is not None:
+                values[f.name] = _parse(name, raw, f.default)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.log_format not in ("text", "json"):
+            raise SettingsError(f"PORTICO_LOG_FORMAT={settings.log_format!r}: use text or json")
+        if settings.trial_days <= 0 or settings.resync_seconds <= 0:
+            raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
+        return settings
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+def _parse(name: str, raw: str, default: object) -> object:
+    """Read RAW as the type of DEFAULT; a bad value is a one-line error naming NAME."""
+    if isinstance(default, bool):
+        if raw.strip().lower() not in ("1", "true", "yes", "0", "false", "no", ""):
+            raise SettingsError(f"{name}={raw!r}: expected true or false")
+        return raw.strip().lower() in ("1", "true", "yes")
+    if isinstance(default, int | float):
+        try:
+            return type(default)(raw)
+        except ValueError:
+            kind = "a whole number" if isinstance(default, int) else "a number"
+            raise SettingsError(f"{name}={raw!r}: expected {kind}") from None
+    if isinstance(default, tuple):
+        return tuple(x.strip() for x in raw.split(",") if x.strip())
+    return raw
