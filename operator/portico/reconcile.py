@@ -344,13 +344,18 @@ def _finish(
         message = f"provisioning attempt {attempt} started (Job {job})"
         writer.event(observed.obj, "Normal", "ProvisioningStarted", message)
         writes += 1
-    old_ready: dict[str, Any] = next(
-        (c for c in old.get("conditions") or () if c.get("type") == "Ready"), {}
-    )
-    if old.get("phase") != phase or old_ready.get("reason") != ready.reason:
+    before = {c.get("type"): c.get("reason") for c in old.get("conditions") or ()}
+    if old.get("phase") != phase or before.get("Ready") != ready.reason:
         writer.event(observed.obj, *_event_for(phase, ready))
         writes += 1
+    expiring = next((c for c in new["conditions"] if c["reason"] == EXPIRING), None)
+    if expiring and before.get("CertificateReady") != EXPIRING:
+        writer.event(observed.obj, "Warning", EXPIRING, expiring["message"])
+        writes += 1
     return Outcome(phase, writes, requeue)
+
+
+EXPIRING = "CertificateExpiringSoon"
 
 
 def _event_for(phase: str, ready: Condition) -> tuple[str, str, str]:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    pkcs12,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.controlplane.harness import BASE_DOMAIN, Cluster, wait_for
@@ -17,8 +24,10 @@ from tests.controlplane.test_operator import portal, secret
 from tests.dnsserver import AuthoritativeDNS
 
 
-def make_pfx(host: str, password: str, days: int = 90) -> tuple[bytes, str]:
-    """A CA-signed leaf for HOST as an AES-256 .pfx, and the leaf's SHA-256 fingerprint."""
+def make_leaf(
+    host: str, days: int = 90
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate, x509.Certificate]:
+    """A key, a CA-signed leaf for HOST valid for DAYS more days, and the CA."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
@@ -46,10 +55,33 @@ def make_pfx(host: str, password: str, days: int = 90) -> tuple[bytes, str]:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    return key, leaf, ca
+
+
+def make_pfx(host: str, password: str, days: int = 90) -> tuple[bytes, str]:
+    """An AES-256 .pfx for HOST, and the leaf's SHA-256 fingerprint."""
+    key, leaf, ca = make_leaf(host, days)
     data = pkcs12.serialize_key_and_certificates(
         b"portal", key, leaf, [ca], BestAvailableEncryption(password.encode())
     )
     return data, leaf.fingerprint(hashes.SHA256()).hex()
+
+
+def tls_secret(name: str, namespace: str, host: str) -> dict[str, Any]:
+    """A kubernetes.io/tls Secret for HOST, as a user (or cert-manager) would create it."""
+    key, leaf, ca = make_leaf(host)
+    crt = leaf.public_bytes(Encoding.PEM) + ca.public_bytes(Encoding.PEM)
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {
+            "tls.crt": base64.b64encode(crt).decode(),
+            "tls.key": base64.b64encode(pem).decode(),
+        },
+    }
 
 
 def pfx_secret(name: str, namespace: str, data: bytes, password: str) -> dict[str, Any]:
@@ -217,3 +249,143 @@ def test_domain_claim_between_namespaces(
     dns.set_zone(zone, [f"shop CNAME shop-b-{namespace}.{BASE_DOMAIN}."])
     cluster.plane.kubectl("delete", "portal", "shop-a", "-n", namespace)
     cluster.wait_phase(other_namespace, "shop-b", "Ready", timeout=120)
+
+
+def test_existing_tls_secret_is_validated_and_bound(
+    cluster: Cluster, namespace: str, instance: str, dns: AuthoritativeDNS
+) -> None:
+    zone, host = f"{namespace}.test", f"docs.{namespace}.test"
+    dns.set_zone(zone, [f"docs CNAME docs-{namespace}.{BASE_DOMAIN}."])
+    cluster.apply(tls_secret("docs-tls-pair", namespace, host))
+    cluster.apply(
+        portal(
+            "docs",
+            namespace,
+            instance,
+            subdomain=f"docs-{namespace}",
+            customDomain=custom(host, secretRef={"name": "docs-tls-pair"}),
+        )
+    )
+    ready = cluster.wait_phase(namespace, "docs", "Ready", timeout=120)
+    assert ready["status"]["certificate"]["source"] == "secretRef"
+    ing = cluster.get("ingress", "docs", namespace) or {}
+    assert {"hosts": [host], "secretName": "docs-tls-pair"} in ing["spec"]["tls"]
+    assert cluster.get("secret", "docs-tls", namespace) is None, "the user's Secret is bound as is"
+
+
+def test_expiring_certificate_warns(
+    cluster: Cluster, namespace: str, instance: str, dns: AuthoritativeDNS, operator: Any
+) -> None:
+    zone, host = f"{namespace}.test", f"soon.{namespace}.test"
+    dns.set_zone(zone, [f"soon CNAME soon-{namespace}.{BASE_DOMAIN}."])
+    data, _ = make_pfx(host, "pw", days=10)
+    cluster.apply(pfx_secret("site-pfx", namespace, data, "pw"))
+    cluster.apply(
+        portal(
+            "soon", namespace, instance, subdomain=f"soon-{namespace}", customDomain=custom(host)
+        )
+    )
+    ready = cluster.wait_phase(namespace, "soon", "Ready", timeout=120)
+    assert cluster.condition(ready, "CertificateReady")["reason"] == "CertificateExpiringSoon"
+    warnings = [e for e in cluster.events(namespace, "soon") if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == ["CertificateExpiringSoon"]
+    gauge = next(
+        line
+        for line in operator.metrics().splitlines()
+        if line.startswith("portico_certificate_expiry_seconds")
+        and 'portal="soon"' in line
+        and f'namespace="{namespace}"' in line
+    )
+    assert 8 * 86400 < float(gauge.split()[-1]) < 11 * 86400
+
+
+CERT_MANAGER_CRD = {
+    # Just enough of cert-manager's Certificate API for Portico to create one and read its
+    # status; cert-manager itself is not part of the local control plane.
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "certificates.cert-manager.io"},
+    "spec": {
+        "group": "cert-manager.io",
+        "scope": "Namespaced",
+        "names": {"kind": "Certificate", "plural": "certificates", "singular": "certificate"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def test_issuer_certificate_only_after_verification(
+    cluster: Cluster, namespace: str, instance: str, dns: AuthoritativeDNS
+) -> None:
+    cluster.apply(CERT_MANAGER_CRD)
+    cluster.plane.kubectl(
+        "wait", "--for=condition=Established", "crd/certificates.cert-manager.io", "--timeout=30s"
+    )
+    zone, host = f"{namespace}.test", f"le.{namespace}.test"
+    dns.set_zone(zone, [])
+    issuer = {"issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer"}}
+    cluster.apply(
+        portal(
+            "le",
+            namespace,
+            instance,
+            subdomain=f"le-{namespace}",
+            customDomain=custom(host, **issuer),
+        )
+    )
+    cluster.wait_phase(namespace, "le", "Configuring", "CNAMEMissing")
+    assert cluster.get("certificate", "le", namespace) is None, "nothing is requested before DNS"
+    dns.set_zone(zone, [f"le CNAME le-{namespace}.{BASE_DOMAIN}."])
+    cert = wait_for(
+        "the Certificate request", lambda: cluster.get("certificate", "le", namespace), timeout=60
+    )
+    assert cert["spec"]["dnsNames"] == [host] and cert["spec"]["secretName"] == "le-tls"
+    assert cert["spec"]["issuerRef"] == {
+        "name": "letsencrypt",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
+    waiting = cluster.wait_phase(namespace, "le", "Configuring", "Issuing")
+    assert host not in ingress_hosts(cluster, namespace, "le")
+    # Play cert-manager: write the Secret, then report the Certificate Ready.
+    cluster.apply(tls_secret("le-tls", namespace, host))
+    status = {
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Ready",
+                    "message": "Certificate is up to date",
+                }
+            ]
+        }
+    }
+    cluster.plane.kubectl(
+        "patch",
+        "certificate",
+        "le",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(status),
+    )
+    ready = cluster.wait_phase(namespace, "le", "Ready", timeout=60)
+    assert ready["status"]["certificate"]["source"] == "issuerRef"
+    assert waiting["metadata"]["generation"] == ready["metadata"]["generation"]
+    assert host in ingress_hosts(cluster, namespace, "le")
