@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.controlplane.harness import BASE_DOMAIN, Cluster, Operator, wait_for
+from tests.controlplane.harness import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "instance" not in p.name)
@@ -425,3 +426,43 @@ def test_trial_expires_and_conversion_reactivates(
     finally:
         short.stop()
         operator.start()
+
+
+def test_portico_restart_and_status_commands(
+    cluster: Cluster, namespace: str, instance: str
+) -> None:
+    cluster.apply(portal("cli", namespace, instance))
+    cluster.wait_phase(namespace, "cli", "Ready")
+    kubeconfig = str(cluster.plane.kubeconfig)
+    restart = subprocess.run(
+        [PORTICO, "restart", "cli", "-n", namespace, "--kubeconfig", kubeconfig],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "restart requested" in restart.stdout
+    wait_for(
+        "attempt 2",
+        lambda: cluster.portal(namespace, "cli")["status"]["provisioning"]["attempt"] == 2,
+    )
+    ready = cluster.wait_phase(namespace, "cli", "Ready")
+    assert (
+        ready["status"]["lastHandledRestart"]
+        == ready["metadata"]["annotations"]["portico.dev/restart"]
+    )
+    status = subprocess.run(
+        [PORTICO, "status", "cli", "-n", namespace, "--kubeconfig", kubeconfig],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"Portal {namespace}/cli: Ready" in status
+    assert "Attempt:   2 (Succeeded, Job cli-provision-2)" in status
+    assert "Deployment   cli" in status and "ProvisioningStarted" in status
+    missing = subprocess.run(
+        [PORTICO, "status", "nope", "-n", namespace, "--kubeconfig", kubeconfig],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 1 and "not found" in missing.stderr
