@@ -31,11 +31,13 @@ def operator_writes(cluster: Cluster, namespace: str, since: str) -> list[dict[s
 
 
 def describe(writes: list[dict[str, Any]]) -> dict[str, int]:
-    return dict(Counter(
-        f"{w['verb']} {w['objectRef']['resource']}"
-        + (f"/{w['objectRef']['subresource']}" if w["objectRef"].get("subresource") else "")
-        for w in writes
-    ))
+    return dict(
+        Counter(
+            f"{w['verb']} {w['objectRef']['resource']}"
+            + (f"/{w['objectRef']['subresource']}" if w["objectRef"].get("subresource") else "")
+            for w in writes
+        )
+    )
 
 
 def now() -> str:
