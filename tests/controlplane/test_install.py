@@ -180,7 +180,8 @@ def running(op: Operator) -> Iterator[Operator]:
 
 
 def audit(plane: ControlPlane, user: str, since: str = "") -> list[dict[str, Any]]:
-    """Every write USER made (the audit policy logs writes at Metadata level)."""
+    """Every write the operator made as USER (the audit policy logs writes at Metadata
+    level); the test's own kubectl requests with the same token are left out."""
     out = []
     for line in plane.audit_log.read_text().splitlines():
         entry = json.loads(line)
@@ -188,6 +189,7 @@ def audit(plane: ControlPlane, user: str, since: str = "") -> list[dict[str, Any
             entry.get("stage") == "ResponseComplete"
             and entry["user"]["username"] == user
             and entry["requestReceivedTimestamp"] >= since
+            and not entry.get("userAgent", "").startswith("kubectl")
         ):
             out.append(entry)
     return out
@@ -233,7 +235,7 @@ def custom_domain_portal_lifecycle(
     cluster: Cluster, namespace: str, instance: str, dns: AuthoritativeDNS, op: Operator
 ) -> None:
     """A Production portal with a custom domain and a .pfx to Ready; a failed install;
-    deletion. Everything the operator does here it does with whatever credentials OP has."""
+    deletion. Everything the operator does here it does with OP's credentials."""
     zone, host = f"{namespace}.test", f"www.{namespace}.test"
     subdomain = f"site-{namespace}"[:63].rstrip("-")
     target = f"{subdomain}.{BASE_DOMAIN}"
@@ -267,6 +269,12 @@ def custom_domain_portal_lifecycle(
     assert {"hosts": [host], "secretName": "site-tls"} in ingress["spec"]["tls"]
     assert health(typed(ready, "Portal")) == {"status": "Healthy", "message": status["url"]}
     assert argo(cluster, "PortalInstance", instance)["status"] == "Healthy"
+    # The operator's credentials cannot change a Portal's spec (nor its metadata).
+    for body in ('{"spec": {"displayName": "changed"}}', '{"metadata": {"labels": {"a": "b"}}}'):
+        denied(
+            cluster.plane, op.kubeconfig, "patch", "portal", "site", "-n", namespace,
+            "--type=merge", "-p", body, "--dry-run=server",
+        )  # fmt: skip
 
     # A failed install: the message quotes the Job's pod (pods get/list in the role).
     cluster.apply(portal("fail-once-site", namespace, instance))
@@ -324,6 +332,9 @@ def check_denials(plane: ControlPlane, kubeconfig: Path, namespaced: str | None)
         ("delete", "nodes", ""),
         ("delete", "namespaces", ""),
         ("update", "portals.portico.dev", ""),
+        ("patch", "portals.portico.dev", ""),
+        ("update", "portals.portico.dev", "status"),
+        ("patch", "portalinstances.portico.dev", ""),
         ("create", "portals.portico.dev", ""),
         ("delete", "portals.portico.dev", ""),
         ("create", "customresourcedefinitions.apiextensions.k8s.io", ""),
@@ -348,8 +359,9 @@ def check_denials(plane: ControlPlane, kubeconfig: Path, namespaced: str | None)
         denied(plane, kubeconfig, "get", "configmaps", "-n", "default")
         denied(plane, kubeconfig, "get", "portals", "-A")
         denied(plane, kubeconfig, "get", "deployments", "-n", OPERATOR_NAMESPACE)
-        # The instance credentials namespace is read-only.
+        # The instance credentials namespace: get by name, nothing else.
         assert can_i(plane, kubeconfig, "get", "secrets", "-n", OPERATOR_NAMESPACE)
+        denied(plane, kubeconfig, "get", "secrets", "-n", OPERATOR_NAMESPACE)
         denied(
             plane, kubeconfig, "create", "secret", "generic", "x", "-n", OPERATOR_NAMESPACE,
             "--dry-run=server",

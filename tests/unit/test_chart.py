@@ -221,9 +221,7 @@ def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: Path) -> Non
         }
     # Credentials: read-only Secrets where PortalInstance credentials live.
     for ns in ("portico-system", "crm-secrets"):
-        assert rules([roles[(ns, "portico-credentials")]]) == {
-            ("", "secrets", frozenset({"get", "list", "watch"}))
-        }
+        assert rules([roles[(ns, "portico-credentials")]]) == {("", "secrets", frozenset({"get"}))}
     # Events about cluster-scoped PortalInstances land in the release namespace.
     assert {r[1] for r in rules([roles[(RELEASE_NS, "portico-events")]])} == {"events"}
     assert env_of(objs)["PORTICO_NAMESPACES"] == "team-a,team-b"
@@ -241,7 +239,8 @@ def test_cert_manager_rule_only_when_enabled(helm: Path) -> None:
     assert ("cert-manager.io", "certificates", frozenset(MANAGE)) in enabled
 
 
-MANAGE = {"get", "list", "watch", "create", "patch", "update", "delete"}
+# Server-side apply is patch (and create when it creates); no update.
+MANAGE = {"get", "list", "watch", "create", "patch", "delete"}
 
 
 # --- Pod Security restricted ---------------------------------------------------

@@ -69,10 +69,10 @@ tests/unit/test_chart.py keeps the two in sync.
 {{- define "portico.rules.clusterScoped" -}}
 - apiGroups: [portico.dev]
   resources: [portalinstances]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch]
 - apiGroups: [portico.dev]
   resources: [portalinstances/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [get, list, watch]
@@ -89,33 +89,33 @@ tests/unit/test_chart.py keeps the two in sync.
 {{- define "portico.rules.namespaced" -}}
 - apiGroups: [portico.dev]
   resources: [portals]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch]
 - apiGroups: [portico.dev]
   resources: [portals/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [""]
   resources: [configmaps, services]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 {{ include "portico.rules.events" . }}
 {{- if .Values.certManager.enabled }}
 - apiGroups: [cert-manager.io]
   resources: [certificates]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 {{- end }}
 {{- if and (include "portico.peering" .) .Values.namespaces }}
 - apiGroups: [kopf.dev]
@@ -127,16 +127,13 @@ tests/unit/test_chart.py keeps the two in sync.
 {{- define "portico.rules.events" -}}
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end }}
 
 {{- define "portico.rules.credentials" -}}
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch]
+  verbs: [get]
 {{- end }}
 
 {{/* Restricted Pod Security for the operator container. */}}
