@@ -1,0 +1,106 @@
+"""What the operator sends: server-side apply for children, merge-patch on /status, Events.
+
+The API server's answers are not the subject here (the control-plane tier has
+a real one); the requests are: a real server accepts more than one shape for
+most of these, so only the recorded requests show which one the operator uses.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.emulated.apiserver import APPLY, MERGE, ApiServer, body
+from tests.emulated.conftest import StartOperator
+from tests.emulated.harness import (
+    INSTANCES,
+    NAME,
+    NAMESPACE,
+    PORTALS,
+    by_operator,
+    quiet,
+    status_of,
+    stored,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
+
+# What a plain portal (no custom domain, no analytics) is made of: resource → kind.
+CHILDREN = {
+    "v1/secrets": "Secret",
+    "v1/configmaps": "ConfigMap",
+    "apps/v1/deployments": "Deployment",
+    "v1/services": "Service",
+    "networking.k8s.io/v1/ingresses": "Ingress",
+    "batch/v1/jobs": "Job",
+}
+
+
+async def test_children_are_applied_server_side_and_status_is_merge_patched(
+    api: ApiServer, start_operator: StartOperator
+) -> None:
+    before = stored(api, PORTALS, NAMESPACE, NAME)
+    await start_operator()
+    await wait_for("the portal's status", lambda: status_of(api).get("phase"))
+    await quiet(api)  # the reconciles its own writes trigger are done too
+    assert api.errors == []  # nothing unknown was asked for, nothing refused
+    writes = [r for r in by_operator(api) if r.method != "GET"]
+    # Kopf only watches (no finalizers, no progress annotations): every write is Portico's.
+    assert writes == [r for r in api if r.method != "GET"]
+    owner = {
+        "apiVersion": "portico.dev/v1alpha1",
+        "kind": "Portal",
+        "name": NAME,
+        "uid": before["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+    applies = [r for r in writes if r.headers.get("Content-Type") == APPLY]
+    applied_kinds = set()
+    for r in applies:
+        where = f"{r.method} {r.url.path_qs}"
+        resource = next(res for res in CHILDREN if r.resource == res)
+        assert r.method == "PATCH", where
+        assert r.params == {"fieldManager": "portico", "force": "true"}, where
+        assert r.subresource is None, where
+        manifest = json.loads(r.text)  # JSON, which is YAML: what the apply content type wants
+        assert manifest["kind"] == CHILDREN[resource], where
+        assert manifest["apiVersion"] == resource.rsplit("/", 1)[0], where
+        meta = manifest["metadata"]
+        assert (meta["namespace"], meta["name"]) == (r.namespace, r.name) == (NAMESPACE, r.name)
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "portico", where
+        assert meta["labels"]["portico.dev/portal"] == NAME, where
+        assert meta["ownerReferences"] == [owner], where
+        applied_kinds.add(manifest["kind"])
+    assert applied_kinds == set(CHILDREN.values())
+
+    portal_writes = [r for r in writes if r.resource == PORTALS]
+    assert portal_writes, "the portal's status was never written"
+    for r in portal_writes:
+        where = f"{r.method} {r.url.path_qs}"
+        assert r.method == "PATCH" and r.subresource == "status", where
+        assert (r.namespace, r.name) == (NAMESPACE, NAME), where
+        assert r.headers["Content-Type"] == MERGE, where
+        assert r.params == {}, where
+        assert set(body(r)) == {"status"}, where
+    after = stored(api, PORTALS, NAMESPACE, NAME)
+    assert after["spec"] == before["spec"]
+    assert after["metadata"] == before["metadata"]
+
+    rest = [r for r in writes if r not in applies and r not in portal_writes]
+    for r in rest:
+        where = f"{r.method} {r.url.path_qs}"
+        if r.resource == INSTANCES:
+            assert r.method == "PATCH" and r.subresource == "status", where
+            assert r.headers["Content-Type"] == MERGE, where
+            assert set(body(r)) == {"status"}, where
+        else:
+            assert r.method == "POST" and r.resource == "v1/events", where
+            assert r.namespace == NAMESPACE, where
+            event = body(r)
+            assert event["involvedObject"]["uid"] == before["metadata"]["uid"], where
+            assert event["reportingComponent"] == "portico", where
+    assert any(r.resource == "v1/events" for r in rest), "no Event was posted"
