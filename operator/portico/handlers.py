@@ -175,7 +175,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     for namespace in op.settings.namespaces or (None,):
         for body in await asyncio.to_thread(op.kube.list, "Portal", namespace):
             op.portals.update(body)
-    start_http_server(op.settings.metrics_port)
+    start_http_server(op.settings.metrics_port, addr=op.settings.listen_address)
     op.tasks.append(asyncio.create_task(op.queue.run(op.work)))
     log.info(
         "portico started: base domain %s, %d portals known",

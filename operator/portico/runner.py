@@ -88,5 +88,5 @@ def run_command(
         namespaces=list(settings.namespaces),
         standalone=not settings.peering,
         peering_name=settings.peering or None,
-        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
+        liveness_endpoint=f"http://{settings.listen_address}:{settings.health_port}/healthz",
     )

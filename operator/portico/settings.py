@@ -25,6 +25,8 @@ class Settings:
     dns_authoritative: bool = False
     # First DNS re-check after this many seconds, doubling (with jitter) up to 10 minutes.
     dns_recheck_seconds: float = 5.0
+    # Where /metrics and /healthz listen: every interface in a pod, loopback for local runs.
+    listen_address: str = "0.0.0.0"
     metrics_port: int = 9090
     health_port: int = 8081
     log_format: str = "text"

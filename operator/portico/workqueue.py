@@ -23,12 +23,14 @@ class WorkQueue:
         self._due: dict[Hashable, float] = {}
         self._busy: set[Hashable] = set()
         self._failures: dict[Hashable, int] = {}
+        # A failed key is not retried before its backoff ends, however many events arrive.
+        self._not_before: dict[Hashable, float] = {}
         self._wake = asyncio.Event()
         self.base_delay, self.max_delay = base_delay, max_delay
 
     def add(self, key: Hashable, delay: float = 0.0) -> None:
         """Reconcile KEY after DELAY seconds (sooner if it is already due sooner)."""
-        when = time.monotonic() + max(delay, 0.0)
+        when = max(time.monotonic() + max(delay, 0.0), self._not_before.get(key, 0.0))
         if key not in self._due or when < self._due[key]:
             self._due[key] = when
             self._wake.set()
@@ -67,6 +69,7 @@ class WorkQueue:
         try:
             requeue = await worker(key)
             self._failures.pop(key, None)
+            self._not_before.pop(key, None)
             if requeue is not None:
                 self.add(key, requeue)
         except Exception as err:
@@ -74,6 +77,7 @@ class WorkQueue:
             self._failures[key] = count
             delay = min(self.base_delay * 2 ** (count - 1), self.max_delay)
             log.warning("reconcile of %s failed (%s); retry %d in %.0fs", key, err, count, delay)
+            self._not_before[key] = time.monotonic() + delay
             self.add(key, delay)
         finally:
             self._busy.discard(key)

@@ -58,6 +58,7 @@ class Operator:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "PORTICO_BASE_DOMAIN": BASE_DOMAIN,
+            "PORTICO_LISTEN_ADDRESS": "127.0.0.1",
             "PORTICO_METRICS_PORT": str(self.metrics_port),
             "PORTICO_HEALTH_PORT": str(self.health_port),
             "PORTICO_RESYNC_SECONDS": "20",

@@ -48,7 +48,7 @@ RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
 # What the API server says when RBAC refuses a request, and what Kopf logs then.
 DENIED = re.compile(r"cannot \w+ resource|Not enough permissions|403 Forbidden")
 # Environment the chart sets that the test process must choose itself (free ports).
-HARNESS_ENV = {"PORTICO_METRICS_PORT", "PORTICO_HEALTH_PORT"}
+HARNESS_ENV = {"PORTICO_METRICS_PORT", "PORTICO_HEALTH_PORT", "PORTICO_LISTEN_ADDRESS"}
 
 
 # --- helm ----------------------------------------------------------------------------

@@ -158,6 +158,7 @@ class Operator:
             "KUBECONFIG": str(self.kubeconfig),
             "PORTICO_BASE_DOMAIN": "portals.test",
             "PORTICO_NAMESPACES": "",  # cluster-wide: kmock cannot serve namespace lists
+            "PORTICO_LISTEN_ADDRESS": "127.0.0.1",
             "PORTICO_METRICS_PORT": str(self.metrics_port),
             "PORTICO_HEALTH_PORT": str(free_port()),
             "PORTICO_RESYNC_SECONDS": str(resync_seconds),

@@ -75,3 +75,29 @@ def test_one_key_never_runs_twice_at_once() -> None:
 
     asyncio.run(main())
     assert overlaps == []
+
+
+def test_events_never_cut_a_failures_backoff_short() -> None:
+    times: list[float] = []
+
+    async def worker(key: object) -> None:
+        times.append(asyncio.get_running_loop().time())
+        if len(times) == 1:
+            raise RuntimeError("500 Internal Server Error")
+
+    async def main() -> None:
+        queue = WorkQueue(base_delay=0.3)
+        queue.add("a")
+        task = asyncio.create_task(queue.run(worker))
+        await asyncio.sleep(0.05)
+        for _ in range(5):  # a burst of watch events while the backoff runs
+            queue.add("a")
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert len(times) == 2
+    assert times[1] - times[0] >= 0.28
