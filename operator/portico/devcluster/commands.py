@@ -89,7 +89,8 @@ def _start_operator(plane: ControlPlane) -> None:
     log = plane.workdir / "logs" / "operator.log"
     argv = [sys.executable, "-c", "from portico.cli import main; main()", "run"]
     argv += ["--kubeconfig", str(plane.kubeconfig)]
-    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+    # A local operator keeps its metrics and health endpoints on loopback.
+    env = {"PORTICO_LISTEN_ADDRESS": "127.0.0.1", **os.environ, "KUBECONFIG": str(plane.kubeconfig)}
     component = procs.spawn("operator", argv, log, env)
     plane.components.append(component)
     if plane.state is not None:
