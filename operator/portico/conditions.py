@@ -44,6 +44,7 @@ FAILED_REASONS = frozenset(
         "HostnameMismatch",
         "CertificateExpired",
         "CertificateNotYetValid",
+        "CertManagerNotEnabled",
     }
 )
 

@@ -170,6 +170,16 @@ def assess(
     out.dns_pending = not check.verified or bool(check.warning)
     if not check.verified:
         return out  # no certificate is requested or bound before the domain is proven
+    if cd.issuer and not settings.cert_manager:
+        out.conditions.append(
+            false(
+                "CertificateReady",
+                "CertManagerNotEnabled",
+                "customDomain.tls.issuerRef needs the operator's cert-manager support (Helm value "
+                "certManager.enabled); use pfxSecretRef or secretRef, or ask your platform team",
+            )
+        )
+        return out
     out.issue = cd.issuer is not None
     verdict, waiting = _certificate(portal, secrets, issued_secret, now)
     if cd.issuer and waiting is None:

@@ -158,6 +158,9 @@ def configure(settings: Settings, kubeconfig: str | None = None) -> None:
     global OPERATOR
     kube = Kube(connect(kubeconfig))
     OPERATOR = Operator(settings, kube, Writer(kube))
+    if settings.cert_manager:
+        # Watched only when enabled: without cert-manager's RBAC the watch is forbidden.
+        kopf.on.event("cert-manager.io", "v1", "certificates", labels=MANAGED)(_child_event)
 
 
 @kopf.on.startup()
@@ -266,7 +269,6 @@ async def _child_event(body: kopf.Body, **_: Any) -> None:
 
 
 for _group, _version, _plural in (
-    ("cert-manager.io", "v1", "certificates"),
     ("", "v1", "configmaps"),
     ("", "v1", "services"),
     ("apps", "v1", "deployments"),

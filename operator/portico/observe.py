@@ -55,7 +55,7 @@ def parse(obj: dict[str, Any]) -> Portal:
     return parse_portal(validation.apply_defaults(schema, copy.deepcopy(obj)))
 
 
-def observe(kube: Kube, namespace: str, name: str) -> Observed | None:
+def observe(kube: Kube, namespace: str, name: str, cert_manager: bool = False) -> Observed | None:
     obj = kube.get("Portal", namespace, name)
     if obj is None or obj["metadata"].get("deletionTimestamp"):
         return None
@@ -74,7 +74,8 @@ def observe(kube: Kube, namespace: str, name: str) -> Observed | None:
     selector = f"portico.dev/portal={name},app.kubernetes.io/managed-by=portico"
     uid = obj["metadata"]["uid"]
     for kind in CHILD_KINDS:
-        if kind == "Certificate" and not (portal.custom_domain and portal.custom_domain.issuer):
+        issuer = portal.custom_domain is not None and portal.custom_domain.issuer is not None
+        if kind == "Certificate" and not (cert_manager and issuer):
             continue
         for child in kube.list(kind, namespace, selector):
             owners = child["metadata"].get("ownerReferences") or ()

@@ -135,7 +135,7 @@ def reconcile(
     now: datetime.datetime | None = None,
 ) -> Outcome:
     """Bring one portal's children and status in line with its spec."""
-    observed = observe(kube, namespace, name)
+    observed = observe(kube, namespace, name, settings.cert_manager)
     if observed is None:
         return Outcome()
     now = now or datetime.datetime.now(datetime.UTC)

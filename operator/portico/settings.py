@@ -32,6 +32,8 @@ class Settings:
     log_format: str = "text"
     peering: str = ""
     provision_backoff_limit: int = 1
+    # Manage cert-manager Certificates for issuerRef (needs cert-manager and its RBAC).
+    cert_manager: bool = False
     # Every portal is reconciled at least this often (drift, expiry, re-checks).
     resync_seconds: float = 300.0
 

@@ -115,7 +115,8 @@ def operator(
         tmp_path_factory.mktemp("operator"),
         PORTICO_DNS_NAMESERVERS=f"{dns.address}:{dns.port}",
         PORTICO_DNS_TIMEOUT="1",
-        PORTICO_DNS_RECHECK_SECONDS="1",
+        PORTICO_DNS_RECHECK_SECONDS="0.5",
+        PORTICO_CERT_MANAGER="true",
     )
     op.start()
     try:

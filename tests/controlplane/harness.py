@@ -61,7 +61,7 @@ class Operator:
             "PORTICO_LISTEN_ADDRESS": "127.0.0.1",
             "PORTICO_METRICS_PORT": str(self.metrics_port),
             "PORTICO_HEALTH_PORT": str(self.health_port),
-            "PORTICO_RESYNC_SECONDS": "20",
+            "PORTICO_RESYNC_SECONDS": "10",
             **self.env,
         }
         with self.log.open("ab") as out:

@@ -391,7 +391,7 @@ def test_trial_expires_and_conversion_reactivates(
         cluster.plane,
         operator.kubeconfig,
         tmp_path,
-        PORTICO_TRIAL_DAYS="0.00025",
+        PORTICO_TRIAL_DAYS="0.00012",
         PORTICO_NAMESPACES=namespace,
     )
     try:

@@ -62,7 +62,7 @@ def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
     restarted = now()
     operator.start()
     # Startup lists everything, then at least one full resync of every portal.
-    time.sleep(float(operator.env.get("PORTICO_RESYNC_SECONDS", "20")) + 10)
+    time.sleep(float(operator.env.get("PORTICO_RESYNC_SECONDS", "10")) + 8)
     idle = operator_writes(cluster, namespace, restarted)
     print(f"writes across restart and idle resync: {len(idle)} {describe(idle)}")
     assert idle == [], describe(idle)
