@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,11 @@ from typing import Any, TypeVar
 import yaml
 
 from portico.devcluster import ControlPlane
+from portico.devcluster.procs import free_port
 
 T = TypeVar("T")
 PORTICO = str(Path(sys.executable).with_name("portico"))
 BASE_DOMAIN = "portals.test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_for(

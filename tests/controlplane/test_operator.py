@@ -43,15 +43,13 @@ def secret(name: str, namespace: str, **data: str) -> dict[str, Any]:
     }
 
 
+def install_project_service(cluster: Cluster, instance: str) -> None:
+    patch = '{"spec": {"solutions": ["FieldService", "ProjectService"]}}'
+    cluster.plane.kubectl("patch", "portalinstance", instance, "--type=merge", "-p", patch)
+
+
 def test_every_example_reaches_ready(cluster: Cluster, namespace: str, instance: str) -> None:
-    cluster.plane.kubectl(
-        "patch",
-        "portalinstance",
-        instance,
-        "--type=merge",
-        "-p",
-        '{"spec": {"solutions": ["FieldService", "ProjectService"]}}',
-    )
+    install_project_service(cluster, instance)
     names = []
     for path in EXAMPLES:
         doc = yaml.safe_load(path.read_text())
@@ -193,14 +191,7 @@ def test_prerequisite_arrives_on_the_instance(
     failed = cluster.wait_phase(namespace, "projects", "Failed", "PrerequisiteMissing")
     assert "ProjectService" in cluster.condition(failed, "SolutionsInstalled")["message"]
     generation = failed["metadata"]["generation"]
-    cluster.plane.kubectl(
-        "patch",
-        "portalinstance",
-        instance,
-        "--type=merge",
-        "-p",
-        '{"spec": {"solutions": ["FieldService", "ProjectService"]}}',
-    )
+    install_project_service(cluster, instance)
     ready = cluster.wait_phase(namespace, "projects", "Ready")
     assert ready["metadata"]["generation"] == generation, "nobody touched the portal"
 

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import copy
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import yaml
 from kmock import Request
 from prometheus_client.parser import text_string_to_metric_families
 
+from portico.devcluster.procs import free_port
 from tests.emulated.apiserver import MERGE, ApiServer
 
 T = TypeVar("T")
@@ -30,13 +30,6 @@ PORTALS = "portico.dev/v1alpha1/portals"
 INSTANCES = "portico.dev/v1alpha1/portalinstances"
 NAMESPACE, NAME = "support", "help"
 OPERATOR_AGENT = "OpenAPI-Generator/"  # the official client's User-Agent; Kopf's is kopf/...
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def wait_for(
