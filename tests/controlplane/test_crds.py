@@ -10,14 +10,16 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
-import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from portico.cli import main
 from portico.devcluster import ControlPlane
 from portico.devcluster.controlplane import default_crds_dir
 from tests.controlplane.conftest import skip_or_fail
@@ -146,18 +148,28 @@ def _place(obj: dict[str, Any], kind: str, namespace: str) -> dict[str, Any]:
 
 @pytest.fixture
 def cleanup(control_plane: ControlPlane) -> Iterator[list[dict[str, Any]]]:
-    """Cluster-scoped objects a test created for real; deleted afterwards."""
+    """Objects a test created for real; deleted afterwards (the namespace is shared)."""
     created: list[dict[str, Any]] = []
     yield created
     for obj in created:
+        namespace = obj["metadata"].get("namespace")
         control_plane.kubectl(
             "delete",
             obj["kind"].lower(),
             obj["metadata"]["name"],
+            *(["-n", namespace] if namespace else []),
             "--ignore-not-found",
-            "--wait=false",
             check=False,
         )
+
+
+@pytest.fixture(scope="module")
+def parity_namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """One namespace for every parity case: a namespace per case costs seconds each."""
+    name = f"parity-{uuid.uuid4().hex[:6]}"
+    control_plane.kubectl("create", "namespace", name)
+    yield name
+    control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def _admit(
@@ -170,8 +182,7 @@ def _admit(
         )
     old = _place(case.old, case.kind, namespace)
     cp.kubectl("create", "-f", "-", input=yaml.safe_dump(old))
-    if case.kind != "Portal":
-        created.append(old)
+    created.append(old)
     ns_args = ["-n", namespace] if case.kind == "Portal" else []
     version = cp.kubectl(
         "get",
@@ -187,25 +198,21 @@ def _admit(
     )
 
 
-def _plan(case: Case, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / f"{case.name}.yaml"
-    path.write_text(yaml.safe_dump_all(case.documents()))
-    portico = Path(sys.executable).parent / "portico"
-    return subprocess.run(
-        [str(portico), "plan", str(path)], capture_output=True, text=True, timeout=60, check=False
-    )
+def _plan(case: Case) -> subprocess.CompletedProcess[str]:
+    """`portico plan` in-process (the console script itself is tested in tests/unit)."""
+    result = CliRunner().invoke(main, ["plan", "-"], input=yaml.safe_dump_all(case.documents()))
+    return subprocess.CompletedProcess(["plan"], result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_admission_parity(
     control_plane: ControlPlane,
     crds: dict[str, Any],
-    namespace: str,
+    parity_namespace: str,
     cleanup: list[dict[str, Any]],
     case: Case,
-    tmp_path: Path,
 ) -> None:
-    result = _admit(control_plane, case, namespace, cleanup)
+    result = _admit(control_plane, case, parity_namespace, cleanup)
     output = result.stdout + result.stderr
     if case.valid or not case.admission_checks:
         # Cross-checks need other objects, which admission cannot see: admitted.
@@ -220,7 +227,7 @@ def test_admission_parity(
 
     if case.old is not None:
         return  # `plan` sees no previous object; transition rules are admission-only
-    planned = _plan(case, tmp_path)
+    planned = _plan(case)
     plan_output = planned.stdout + planned.stderr
     if case.valid:
         assert planned.returncode == 0, f"`portico plan` rejected a valid case:\n{plan_output}"
