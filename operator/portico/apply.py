@@ -14,6 +14,8 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
+from kubernetes.utils import parse_quantity
+
 from portico import metrics
 from portico.kube import RESOURCES, Kube
 from portico.render import checksum
@@ -37,7 +39,16 @@ def covers(actual: Any, desired: Any) -> bool:
         )
     if isinstance(desired, bool) or isinstance(actual, bool):
         return actual is desired
-    return actual == desired or str(actual) == str(desired)
+    return actual == desired or str(actual) == str(desired) or _same_quantity(actual, desired)
+
+
+def _same_quantity(actual: Any, desired: Any) -> bool:
+    """The API server stores quantities canonically (cpu 0.5 comes back as 500m)."""
+    try:
+        same = parse_quantity(actual) == parse_quantity(desired)  # type: ignore[no-untyped-call]
+        return bool(same)
+    except (ValueError, TypeError):
+        return False
 
 
 def with_hash(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -46,5 +46,8 @@ def test_missing_child_is_not_up_to_date() -> None:
 
 def test_covers_is_lenient_on_int_or_string_and_strict_on_lists() -> None:
     assert covers({"cpu": "1"}, {"cpu": 1})
+    assert covers({"cpu": "500m", "memory": "1Gi"}, {"cpu": "0.5", "memory": "1024Mi"})
+    assert not covers({"cpu": "500m"}, {"cpu": "1"})
+    assert not covers({"name": "http"}, {"name": "https"})
     assert not covers({"l": [1, 2]}, {"l": [1]})
     assert not covers({"b": "true"}, {"b": True})
