@@ -20,6 +20,7 @@ from portico import claims, metrics
 from portico.apply import Writer
 from portico.domain import recheck_delay
 from portico.kube import ApiError, Kube, connect
+from portico.observe import parse, referenced_secrets
 from portico.reconcile import reconcile, reconcile_instance
 from portico.settings import Settings
 from portico.workqueue import WorkQueue
@@ -37,21 +38,17 @@ class Portals:
     )
 
     def update(self, body: Any) -> None:
-        meta, spec = body["metadata"], body.get("spec") or {}
-        domain = spec.get("customDomain") or {}
+        # The same parse and the same Secret list a reconcile uses: one definition of both.
+        portal = parse(dict(body))
         claimant = claims.Claimant(
-            created=meta.get("creationTimestamp", ""),
-            namespace=meta["namespace"],
-            name=meta["name"],
-            subdomain=spec.get("subdomain", ""),
-            hostname=domain.get("hostname", ""),
+            created=body["metadata"].get("creationTimestamp", ""),
+            namespace=portal.namespace,
+            name=portal.name,
+            subdomain=portal.subdomain,
+            hostname=portal.custom_domain.hostname if portal.custom_domain else "",
         )
-        secrets = _secret_names(spec) | _issued_secret(body)
-        self.entries[(meta["namespace"], meta["name"])] = (
-            claimant,
-            (spec.get("instanceRef") or {}).get("name", ""),
-            secrets,
-        )
+        secrets = frozenset(referenced_secrets(portal))
+        self.entries[(portal.namespace, portal.name)] = (claimant, portal.instance, secrets)
 
     def claimants(self) -> list[claims.Claimant]:
         return [c for c, _, _ in self.entries.values()]
@@ -61,26 +58,6 @@ class Portals:
 
     def referencing(self, namespace: str, secret: str) -> list[tuple[str, str]]:
         return [k for k, (_, _, s) in self.entries.items() if k[0] == namespace and secret in s]
-
-
-def _secret_names(spec: dict[str, Any]) -> frozenset[str]:
-    names = set()
-    tls = (spec.get("customDomain") or {}).get("tls") or {}
-    for ref in ("pfxSecretRef", "secretRef"):
-        if tls.get(ref):
-            names.add(tls[ref]["name"])
-    insights = (spec.get("analytics") or {}).get("customerInsights") or {}
-    if insights.get("sharedKeySecretRef"):
-        names.add(insights["sharedKeySecretRef"]["name"])
-    for idp in (spec.get("authentication") or {}).get("identityProviders") or ():
-        names.add(idp["clientSecretRef"]["name"])
-    return frozenset(names)
-
-
-def _issued_secret(body: Any) -> frozenset[str]:
-    """cert-manager writes `<portal>-tls` for an issuerRef; it carries no label of ours."""
-    tls = ((body.get("spec") or {}).get("customDomain") or {}).get("tls") or {}
-    return frozenset({f"{body['metadata']['name']}-tls"} if tls.get("issuerRef") else ())
 
 
 @dataclass
