@@ -15,6 +15,9 @@ from portico.devcluster.binaries import cache_root
 
 
 def default_state_file() -> Path:
+    """PORTICO_DEV_STATE picks another file, so two dev clusters can run side by side."""
+    if override := os.environ.get("PORTICO_DEV_STATE"):
+        return Path(override)
     return cache_root() / "dev" / "state.json"
 
 
