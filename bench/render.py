@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from portico import model, render, validation
+from portico.api import model, validation
+from portico.core import render
 from portico.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from portico.claims import Claimant, owner
-from portico.conditions import false, summarize, to_status, true
+from portico.core.claims import Claimant, owner
+from portico.core.conditions import false, summarize, to_status, true
 
 
 def test_ready_only_when_every_condition_is_true() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from portico import plan, validation
+from portico.api import validation
+from portico.cli import plan
 from portico.settings import Settings
 from tests.corpus import Case, load_cases
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from portico import crds
+from portico.api import crds
 
 
 def fields(schema: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portico import progress
+from portico.core import progress
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
 

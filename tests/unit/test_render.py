@@ -12,8 +12,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portico import model, render, validation
-from portico.features import features, solutions
+from portico.api import model, validation
+from portico.core import render
+from portico.core.features import features, solutions
 from portico.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from portico.workqueue import WorkQueue
+from portico.controller.queue import WorkQueue
 
 
 async def _drive(queue: WorkQueue, worker, seconds: float) -> None:  # type: ignore[no-untyped-def]

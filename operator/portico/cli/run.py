@@ -65,7 +65,7 @@ def run_command(
     """Run the operator. Settings come from PORTICO_* variables; flags override them."""
     import kopf
 
-    from portico import handlers
+    from portico.controller import handlers
 
     try:
         settings = Settings.from_env(

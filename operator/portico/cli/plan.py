@@ -15,7 +15,8 @@ from typing import Any, TextIO
 import click
 import yaml
 
-from portico import crds, model, references, render, validation
+from portico.api import crds, model, validation
+from portico.core import references, render
 from portico.settings import Settings
 
 KINDS = ("Portal", "PortalInstance", "Namespace")

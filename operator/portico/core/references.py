@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from portico import features
-from portico.model import Portal, PortalInstance
+from portico.api.model import Portal, PortalInstance
+from portico.core import features
 
 
 @dataclass(frozen=True, order=True)

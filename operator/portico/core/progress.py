@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from portico.conditions import Condition, false, true
+from portico.core.conditions import Condition, false, true
 
 RESTART = "portico.dev/restart"
 RECHECK = "portico.dev/reconcile-requested-at"

@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from portico import certificates, claims, domain
-from portico.conditions import Condition, false, true
-from portico.model import Portal
+from portico import certificates, domain
+from portico.api.model import Portal
+from portico.core import claims
+from portico.core.conditions import Condition, false, true
 from portico.settings import Settings
 
 

@@ -12,17 +12,17 @@ def main() -> None:
 
 
 # Subcommands register themselves below (one line each).
-from portico.plan import plan_command  # noqa: E402
+from portico.cli.plan import plan_command  # noqa: E402
 
 main.add_command(plan_command)
-from portico.domaincli import check_domain_command, inspect_cert_command  # noqa: E402
+from portico.cli.domain import check_domain_command, inspect_cert_command  # noqa: E402
 
 main.add_command(check_domain_command)
 main.add_command(inspect_cert_command)
-from portico.runner import run_command  # noqa: E402
+from portico.cli.run import run_command  # noqa: E402
 
 main.add_command(run_command)
-from portico.usercli import restart_command, status_command  # noqa: E402
+from portico.cli.portal import restart_command, status_command  # noqa: E402
 
 main.add_command(restart_command)
 main.add_command(status_command)

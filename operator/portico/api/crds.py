@@ -19,7 +19,7 @@ def crds_dir() -> Path:
     packaged = Path(str(resources.files("portico"))) / "_crds"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "crds"
+    return Path(__file__).resolve().parents[3] / "crds"
 
 
 @functools.cache

@@ -18,7 +18,7 @@ import jsonschema
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
-from portico import crds
+from portico.api import crds
 
 
 @dataclass(frozen=True, order=True)

@@ -16,14 +16,15 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from portico import claims, metrics
-from portico.apply import Writer
+from portico.controller import metrics
+from portico.controller.act import Writer
+from portico.controller.kube import ApiError, Kube, connect
+from portico.controller.observe import parse, referenced_secrets
+from portico.controller.queue import WorkQueue
+from portico.controller.reconcile import reconcile, reconcile_instance
+from portico.core import claims
 from portico.domain import recheck_delay
-from portico.kube import ApiError, Kube, connect
-from portico.observe import parse, referenced_secrets
-from portico.reconcile import reconcile, reconcile_instance
 from portico.settings import Settings
-from portico.workqueue import WorkQueue
 
 log = logging.getLogger("portico")
 MANAGED = {"app.kubernetes.io/managed-by": "portico"}

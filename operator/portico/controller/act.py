@@ -16,13 +16,13 @@ from typing import Any
 
 from kubernetes.utils import parse_quantity
 
-from portico import metrics
-from portico.kube import RESOURCES, Kube
-from portico.render import checksum
+from portico.controller import metrics
+from portico.controller.kube import RESOURCES, Kube
+from portico.core.render import checksum
 
 FIELD_MANAGER = "portico"
 APPLIED_HASH = "portico.dev/applied-hash"
-log = logging.getLogger("portico.apply")
+log = logging.getLogger("portico.controller.act")
 
 
 def covers(actual: Any, desired: Any) -> bool:

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from portico import progress
-from portico.apply import Writer
-from portico.kube import ApiError, Kube, connect
-from portico.progress import job_state
+from portico.controller.act import Writer
+from portico.controller.kube import ApiError, Kube, connect
+from portico.core import progress
+from portico.core.progress import job_state
 
 
 def _kube(kubeconfig: str | None) -> Kube:

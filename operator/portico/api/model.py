@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from portico.crds import API_VERSION
+from portico.api.crds import API_VERSION
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Desired state: a Portal (plus what was observed) → the children Portico applies.
 
 Pure: the same inputs give byte-identical manifests. Manifests come from the
-jinja2 templates in `portico/templates/`; the runtime configuration is data,
+jinja2 templates in `portico/core/templates/`; the runtime configuration is data,
 built here and serialised with sorted keys so its checksum is stable.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 import jinja2
 import yaml
 
-from portico import features
-from portico.model import Portal, PortalInstance
+from portico.api.model import Portal, PortalInstance
+from portico.core import features
 from portico.settings import Settings
 
 _NOT_YAML_PRINTABLE = re.compile(
@@ -69,7 +69,7 @@ def _quote(value: Any) -> str:
 
 
 _env = jinja2.Environment(
-    loader=jinja2.PackageLoader("portico", "templates"),
+    loader=jinja2.PackageLoader("portico.core", "templates"),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
     autoescape=jinja2.select_autoescape(["html", "html.j2"]),

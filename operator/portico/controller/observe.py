@@ -6,10 +6,10 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from portico import crds, validation
-from portico.kube import RESOURCES, Kube
-from portico.model import Portal, PortalInstance, parse_instance, parse_portal
-from portico.progress import job_state
+from portico.api import crds, validation
+from portico.api.model import Portal, PortalInstance, parse_instance, parse_portal
+from portico.controller.kube import RESOURCES, Kube
+from portico.core.progress import job_state
 
 CHILD_KINDS = ("ConfigMap", "Secret", "Deployment", "Service", "Ingress", "Job", "Certificate")
 

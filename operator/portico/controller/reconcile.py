@@ -12,12 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from portico import claims, custom_domain, features, metrics, progress, references, render
-from portico.apply import Writer
-from portico.conditions import Condition, false, summarize, to_status, true
-from portico.kube import Kube
-from portico.model import Portal, parse_instance
-from portico.observe import Observed, observe
+from portico.api.model import Portal, parse_instance
+from portico.controller import metrics
+from portico.controller.act import Writer
+from portico.controller.kube import Kube
+from portico.controller.observe import Observed, observe
+from portico.core import claims, custom_domain, features, progress, references, render
+from portico.core.conditions import Condition, false, summarize, to_status, true
 from portico.settings import Settings
 
 
