@@ -128,6 +128,8 @@ class PortalInstance:
     administrators: tuple[str, ...]
     allowed_from: str = "All"
     selector: dict[str, Any] = field(default_factory=dict)
+    # Image patterns (shell-style) a linked portal may run besides the default runtime.
+    allowed_images: tuple[str, ...] = ()
 
 
 def _key_ref(raw: dict[str, Any]) -> SecretKeyRef:
@@ -219,4 +221,5 @@ def parse_instance(obj: dict[str, Any]) -> PortalInstance:
         administrators=tuple(spec.get("administrators", ())),
         allowed_from=allowed.get("from", "All"),
         selector=allowed.get("selector", {}),
+        allowed_images=tuple(spec.get("allowedImages", ())),
     )

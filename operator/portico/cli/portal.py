@@ -10,7 +10,7 @@ import click
 
 from portico.controller.act import Writer
 from portico.controller.kube import ApiError, Kube, connect
-from portico.core import progress
+from portico.core import names
 from portico.core.progress import job_state
 
 
@@ -55,7 +55,7 @@ def restart_command(name: str, namespace: str, kubeconfig: str | None, recheck: 
     kube = _kube(kubeconfig)
     _portal(kube, namespace, name)
     value = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    key = progress.RECHECK if recheck else progress.RESTART
+    key = names.RECHECK if recheck else names.RESTART
     Writer(kube).annotate("Portal", namespace, name, {key: value})
     what = "re-check" if recheck else "restart"
     click.echo(f"portal {namespace}/{name}: {what} requested ({key}={value})")
@@ -97,8 +97,8 @@ def status_command(name: str, namespace: str, kubeconfig: str | None) -> None:
             f"  {c['type']:<21} {c['status']:<7} {c.get('reason', ''):<22} {c.get('message', '')}"
         )
     click.echo("Children:")
-    selector = f"portico.dev/portal={name}"
-    for kind in ("ConfigMap", "Secret", "Deployment", "Service", "Ingress", "Job", "Certificate"):
+    selector = f"{names.PORTAL_LABEL}={name}"
+    for kind in names.CHILD_KINDS:
         for child in kube.list(kind, namespace, selector):
             click.echo(f"  {kind:<12} {child['metadata']['name']:<40} {_child_state(kind, child)}")
     events = [

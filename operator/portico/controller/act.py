@@ -1,68 +1,43 @@
-"""Apply: the only module that writes to the cluster.
+"""Act: the only writer. It carries out a plan and nothing else.
 
-Children go out with server-side apply under field manager `portico`. Each
-carries the hash of what was applied, so an unchanged child costs no write;
-a child edited or deleted by hand no longer matches and is applied again.
+Children go out with server-side apply under field manager `portico`, but
+only onto objects this portal controls: a child the store does not hold yet
+is looked up first, and an object of that name that is not this portal's is
+never written (the portal reports ChildConflict). Deletes carry a UID
+precondition for the same reason. Events are best-effort.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
-from kubernetes.utils import parse_quantity
-
 from portico.controller import metrics
-from portico.controller.kube import RESOURCES, Kube
-from portico.core.render import checksum
+from portico.controller.kube import RESOURCES, ApiError, Kube
+from portico.controller.store import controller_uid
+from portico.core.decide import Plan
+from portico.core.observed import Key, Observed
 
 FIELD_MANAGER = "portico"
-APPLIED_HASH = "portico.dev/applied-hash"
-log = logging.getLogger("portico.controller.act")
+log = logging.getLogger("portico.act")
+
+Written = Callable[[str, dict[str, Any]], None]
+Deleted = Callable[[str, str, str], None]
 
 
-def covers(actual: Any, desired: Any) -> bool:
-    """Whether ACTUAL still holds all of DESIRED (server defaults may add more)."""
-    if isinstance(desired, dict):
-        return isinstance(actual, dict) and all(
-            k in actual and covers(actual[k], v) for k, v in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(actual, list)
-            and len(actual) == len(desired)
-            and all(covers(a, d) for a, d in zip(actual, desired, strict=True))
-        )
-    if isinstance(desired, bool) or isinstance(actual, bool):
-        return actual is desired
-    return actual == desired or str(actual) == str(desired) or _same_quantity(actual, desired)
+class Conflict(Exception):
+    """A child's name is held by an object this portal does not control."""
+
+    def __init__(self, key: Key) -> None:
+        super().__init__(f"{key[0]} {key[1]} exists and is not this portal's")
+        self.key = key
 
 
-def _same_quantity(actual: Any, desired: Any) -> bool:
-    """The API server stores quantities canonically (cpu 0.5 comes back as 500m)."""
-    try:
-        same = parse_quantity(actual) == parse_quantity(desired)  # type: ignore[no-untyped-call]
-        return bool(same)
-    except (ValueError, TypeError):
-        return False
-
-
-def with_hash(manifest: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(manifest)
-    out["metadata"].setdefault("annotations", {})[APPLIED_HASH] = checksum(manifest)
-    return out
-
-
-def up_to_date(manifest: dict[str, Any], current: dict[str, Any] | None) -> bool:
-    if current is None:
-        return False
-    annotations = current["metadata"].get("annotations") or {}
-    hashed = manifest["metadata"]["annotations"][APPLIED_HASH]
-    return annotations.get(APPLIED_HASH) == hashed and covers(current, manifest)
+def _noop(*_: Any) -> None:
+    return None
 
 
 class Writer:
@@ -70,49 +45,86 @@ class Writer:
         self.kube = kube
         self.instance = socket.gethostname()
 
-    def apply(self, manifest: dict[str, Any]) -> None:
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         kind, meta = manifest["kind"], manifest["metadata"]
         path = RESOURCES[kind].path(meta.get("namespace"), meta["name"])
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
-        self._write("PATCH", kind, path, manifest, query, "application/apply-patch+yaml")
+        result: dict[str, Any] = self._write(
+            "PATCH", kind, path, manifest, query, "application/apply-patch+yaml"
+        )
+        return result
 
-    def apply_children(
-        self,
-        desired: Iterable[dict[str, Any]],
-        current: dict[tuple[str, str], dict[str, Any]],
-        keep: set[tuple[str, str]],
+    def create(self, manifest: dict[str, Any], uid: str) -> dict[str, Any]:
+        """Apply a child this portal does not hold yet, unless someone else's object has the name.
+
+        Creating with POST would leave its fields to an Update manager that later
+        applies never prune, so the name is looked up first, then applied. (An
+        object made in the moment between the two is the one case this cannot see.)
+        """
+        kind, meta = manifest["kind"], manifest["metadata"]
+        current = self.kube.get(kind, meta["namespace"], meta["name"])
+        if current is not None and controller_uid(current) != uid:
+            raise Conflict((kind, meta["name"]))
+        return self.apply(manifest)
+
+    def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:
+        """Delete a child, but only the very object observed (UID precondition)."""
+        path = RESOURCES[kind].path(namespace, name)
+        body = {"propagationPolicy": "Background", "preconditions": {"uid": uid}}
+        try:
+            self._write("DELETE", kind, path, body, None, None)
+        except ApiError as err:
+            if err.status not in (404, 409):  # gone already, or replaced by another object
+                raise
+
+    def carry_out(
+        self, plan: Plan, o: Observed, written: Written = _noop, deleted: Deleted = _noop
     ) -> int:
-        """Apply what changed, delete owned children no longer wanted; returns writes made."""
-        writes, wanted = 0, set()
-        for manifest in desired:
-            manifest = with_hash(manifest)
-            key = (manifest["kind"], manifest["metadata"]["name"])
-            wanted.add(key)
-            if up_to_date(manifest, current.get(key)):
-                metrics.WRITES_SKIPPED.labels(kind=key[0]).inc()
-                continue
-            self.apply(manifest)
+        """Write the plan's children, delete, then status and Events; returns writes made."""
+        writes = 0
+        namespace, uid = o.portal.namespace, o.portal.uid
+        for write in plan.writes:
+            manifest = write.manifest
+            result = self.create(manifest, uid) if write.create else self.apply(manifest)
+            written(manifest["kind"], result)
             writes += 1
-        for key, child in sorted(current.items()):
-            if key in wanted or key in keep:
-                continue
-            meta = child["metadata"]
-            path = RESOURCES[key[0]].path(meta["namespace"], meta["name"])
-            self._write("DELETE", key[0], path, {"propagationPolicy": "Background"}, None, None)
+        for kind, name in plan.deletes:
+            child = o.children[(kind, name)]
+            self.delete(kind, namespace, name, child["metadata"].get("uid", ""))
+            deleted(kind, namespace, name)
             writes += 1
+        for kind, _ in plan.skipped:
+            metrics.WRITES_SKIPPED.labels(kind=kind).inc()
+        return writes + self.finish(plan, o, written)
+
+    def finish(self, plan: Plan, o: Observed, written: Written = _noop) -> int:
+        """Status, then Events (best-effort): the part of a plan that only reports."""
+        writes = 0
+        meta = o.obj["metadata"]
+        result = self.patch_status(
+            "Portal", meta["namespace"], meta["name"], dict(o.status), plan.status
+        )
+        if result is not None:
+            written("Portal", result)
+            writes += 1
+        for event in plan.events:
+            writes += self.event(dict(o.obj), event.type, event.reason, event.message)
         return writes
 
     def patch_status(
         self, kind: str, namespace: str | None, name: str, old: dict[str, Any], new: dict[str, Any]
-    ) -> bool:
+    ) -> dict[str, Any] | None:
         """Merge-patch the status subresource when it differs; removed keys become null."""
         if old == new:
-            return False
+            return None
         patch = {k: v for k, v in new.items() if old.get(k) != v}
         patch.update({k: None for k in old if k not in new})
         path = RESOURCES[kind].path(namespace, name, "status")
-        self._write("PATCH", kind, path, {"status": patch}, None, "application/merge-patch+json")
-        return True
+        body = {"status": patch}
+        result: dict[str, Any] = self._write(
+            "PATCH", kind, path, body, None, "application/merge-patch+json"
+        )
+        return result
 
     def annotate(self, kind: str, namespace: str | None, name: str, values: dict[str, str]) -> None:
         """Set annotations (the user's restart and re-check requests; never the spec)."""
@@ -120,7 +132,8 @@ class Writer:
         body = {"metadata": {"annotations": values}}
         self._write("PATCH", kind, path, body, None, "application/merge-patch+json")
 
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> int:
+        """Post an Event; a failure is logged and counted, never fails the reconcile."""
         meta = obj["metadata"]
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
@@ -145,8 +158,16 @@ class Writer:
             "count": 1,
         }
         namespace = meta.get("namespace") or "default"
-        self._write("POST", "Event", RESOURCES["Event"].path(namespace), body, None, None)
         log.info("event %s %s on %s/%s: %s", type_, reason, namespace, meta["name"], message)
+        try:
+            self._write("POST", "Event", RESOURCES["Event"].path(namespace), body, None, None)
+        except ApiError as err:
+            metrics.EVENTS_FAILED.inc()
+            log.warning(
+                "could not post event %s on %s/%s: %s", reason, namespace, meta["name"], err
+            )
+            return 0
+        return 1
 
     def _write(
         self,
@@ -156,6 +177,6 @@ class Writer:
         body: Any,
         query: dict[str, str] | None,
         content_type: str | None,
-    ) -> None:
+    ) -> Any:
         metrics.WRITES.labels(kind=kind, verb=method).inc()
-        self.kube.request(method, path, body, query, content_type or "application/json")
+        return self.kube.request(method, path, body, query, content_type or "application/json")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 PORTALS = Gauge("portico_portals", "Portals by phase", ["phase"])
@@ -11,7 +13,7 @@ RECONCILE_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 RECONCILE_ERRORS = Counter(
-    "portico_reconcile_errors_total", "Reconciles that failed and were retried"
+    "portico_reconcile_errors_total", "Reconciles that failed (recorded in status, retried)"
 )
 API_ERRORS = Counter("portico_api_errors_total", "Kubernetes API errors", ["status"])
 WRITES = Counter("portico_api_writes_total", "Writes made to the API", ["kind", "verb"])
@@ -23,3 +25,10 @@ CERTIFICATE_EXPIRY = Gauge(
     "Seconds until the custom-domain certificate of a portal expires",
     ["namespace", "portal"],
 )
+EVENTS_FAILED = Counter("portico_events_failed_total", "Events that could not be posted")
+
+
+def forget_portal(namespace: str, portal: str) -> None:
+    """A deleted portal leaves no series behind."""
+    with contextlib.suppress(KeyError):
+        CERTIFICATE_EXPIRY.remove(namespace, portal)

@@ -1,92 +1,217 @@
-"""Observe: read everything one reconcile needs (reads only)."""
+"""Observe: every read and lookup one reconcile needs, and nothing else.
+
+Objects come from the watch-fed store; the API is asked only for what the
+store cannot know (an object that is not Portico's, a Secret whose values were
+not kept, a failed Job's pod). A DNS lookup is made when one is due, and a
+certificate is converted once per Secret version.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import datetime
+import hashlib
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from portico import certificates, domain
 from portico.api import crds, validation
-from portico.api.model import Portal, PortalInstance, parse_instance, parse_portal
-from portico.controller.kube import RESOURCES, Kube
+from portico.api.model import Portal, parse_instance, parse_portal
+from portico.controller.index import Index
+from portico.controller.kube import Kube
+from portico.controller.store import Store, controller_uid
+from portico.core import custom_domain, names
+from portico.core.observed import Key, Observed, SecretView
 from portico.core.progress import job_state
+from portico.settings import Settings
 
-CHILD_KINDS = ("ConfigMap", "Secret", "Deployment", "Service", "Ingress", "Job", "Certificate")
+# A converted certificate is judged again at least this often (its validity moves with time).
+CERTIFICATE_TTL = 3600.0
+
+
+def parse(obj: Mapping[str, Any]) -> Portal:
+    """The stored object was admitted already; only the defaults need filling in."""
+    schema = crds.schema_for("Portal")
+    return parse_portal(validation.apply_defaults(schema, copy.deepcopy(dict(obj))))
 
 
 @dataclass
-class Observed:
-    obj: dict[str, Any]
-    portal: Portal
-    instance_obj: dict[str, Any] | None
-    instance: PortalInstance | None
-    namespace_labels: dict[str, str] | None
-    # name → Secret object (None: missing) for every Secret the spec names
-    secrets: dict[str, dict[str, Any] | None]
-    credentials: dict[str, Any] | None
-    # (kind, name) → object, for every child labelled with this portal
-    children: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    # Failed Job name → what its last pod said when it ended (the install's own words)
-    job_failures: dict[str, str] = field(default_factory=dict)
+class DnsSchedule:
+    """When each portal's custom host is next looked up, and how many checks stayed unsettled."""
 
-    @property
-    def status(self) -> dict[str, Any]:
-        status: dict[str, Any] = self.obj.get("status") or {}
-        return status
+    due: dict[tuple[str, str], tuple[str, float, int]] = field(default_factory=dict)
 
-    def child(self, kind: str, name: str) -> dict[str, Any] | None:
-        return self.children.get((kind, name))
+    def is_due(self, key: tuple[str, str], host: str, now: float) -> bool:
+        entry = self.due.get(key)
+        return entry is None or entry[0] != host or now >= entry[1]
 
+    def checked(self, key: tuple[str, str], host: str, settled: bool, settings: Settings) -> float:
+        """Record a lookup; returns seconds until the next one."""
+        entry = self.due.get(key)
+        misses = 0 if settled else (entry[2] + 1 if entry and entry[0] == host else 1)
+        delay = (
+            settings.resync_seconds
+            if settled
+            else domain.recheck_delay(misses - 1, base=settings.dns_recheck_seconds)
+        )
+        self.due[key] = (host, time.monotonic() + delay, misses)
+        return delay
 
-def referenced_secrets(portal: Portal) -> list[str]:
-    names = {ref.name for ref in portal.secret_refs}
-    if portal.custom_domain and portal.custom_domain.pfx:
-        names.add(portal.custom_domain.pfx.name)
-    if portal.custom_domain and portal.custom_domain.tls_secret:
-        names.add(portal.custom_domain.tls_secret)
-    if portal.custom_domain and portal.custom_domain.issuer:
-        names.add(f"{portal.name}-tls")  # issued by cert-manager, not labelled as ours
-    return sorted(names)
+    def next_in(self, key: tuple[str, str]) -> float | None:
+        entry = self.due.get(key)
+        return max(entry[1] - time.monotonic(), 0.0) if entry else None
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self.due.pop(key, None)
 
 
-def parse(obj: dict[str, Any]) -> Portal:
-    """The stored object was admitted already; only the defaults need filling in."""
-    schema = crds.schema_for("Portal")
-    return parse_portal(validation.apply_defaults(schema, copy.deepcopy(obj)))
+@dataclass
+class Observer:
+    kube: Kube
+    store: Store
+    index: Index
+    settings: Settings
+    dns: DnsSchedule = field(default_factory=DnsSchedule)
+    # (namespace, portal) → children found to be someone else's; re-checked each time
+    foreign: dict[tuple[str, str], set[Key]] = field(default_factory=dict)
+    _certificates: dict[tuple[str, str, str], tuple[float, certificates.CertificateVerdict]] = (
+        field(default_factory=dict)
+    )
+    _job_messages: dict[str, str] = field(default_factory=dict)
+
+    def observe(self, namespace: str, name: str, now: datetime.datetime) -> Observed | None:
+        obj = self.store.portals.get((namespace, name))
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return None
+        portal = parse(obj)
+        instance_obj = self.store.instances.get(portal.instance)
+        instance = parse_instance(instance_obj) if instance_obj else None
+        labels = None
+        if instance and instance.allowed_from == "Selector":
+            labels = self.store.namespace_labels.get(namespace)
+            if labels is None:
+                ns = self.kube.get("Namespace", None, namespace) or {}
+                labels = dict((ns.get("metadata") or {}).get("labels") or {})
+        credentials = self.secret(*instance.credentials) if instance else None
+        secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
+        children = self.store.owned(namespace, name, portal.uid)
+        key = (namespace, name)
+        sub = self.index.subdomain_owner(portal.subdomain)
+        host = portal.custom_domain.hostname if portal.custom_domain else ""
+        owner = self.index.host_owner(host)
+        observed = Observed(
+            obj=obj,
+            portal=portal,
+            instance=instance,
+            namespace_labels=labels,
+            secrets=secrets,
+            credentials=credentials,
+            children=children,
+            foreign=frozenset(self._foreign(key, portal.uid)),
+            job_failures=self._job_failures(namespace, children),
+            subdomain_owner=sub.ref if sub else "",
+            host_owner=owner.ref if owner else "",
+        )
+        if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
+            observed = self._domain(observed, secrets, now)
+        return observed
+
+    def index_secrets(self, portal: Portal) -> list[str]:
+        entry = self.index.entries.get((portal.namespace, portal.name))
+        return sorted(entry.secrets) if entry else []
+
+    def secret(self, namespace: str, name: str) -> SecretView | None:
+        """From the store when its values were kept, else read once and keep them."""
+        kept = self.store.secret(namespace, name)
+        if kept is not None and (kept.data or not kept.keys):
+            return kept
+        obj = self.kube.get("Secret", namespace, name)
+        if obj is None:
+            return None
+        self.store.put_secret(obj)
+        return self.store.secret(namespace, name)
+
+    def _foreign(self, key: tuple[str, str], uid: str) -> set[Key]:
+        """Children act found to be someone else's: still there, and still not ours?"""
+        found = set()
+        for kind, name in self.foreign.get(key, set()):
+            obj = self.kube.get(kind, key[0], name)
+            if obj is not None and controller_uid(obj) != uid:
+                found.add((kind, name))
+        if found:
+            self.foreign[key] = found
+        else:
+            self.foreign.pop(key, None)
+        return found
+
+    def _job_failures(self, namespace: str, children: Mapping[Key, Any]) -> dict[str, str]:
+        """What a failed Job's last pod said: read once per Job."""
+        out = {}
+        for (kind, job), child in children.items():
+            if kind != "Job" or job_state(dict(child))[0] != "Failed":
+                continue
+            uid = child["metadata"].get("uid", job)
+            if uid not in self._job_messages:
+                self._job_messages[uid] = _pod_message(self.kube, namespace, job)
+            out[job] = self._job_messages[uid]
+        return out
+
+    def _domain(
+        self, o: Observed, secrets: dict[str, SecretView | None], now: datetime.datetime
+    ) -> Observed:
+        portal = o.portal
+        assert portal.custom_domain is not None
+        key = (portal.namespace, portal.name)
+        host = domain.normalize_name(portal.custom_domain.hostname)
+        want = custom_domain.target(portal, self.settings)
+        record = o.status.get("customDomain")
+        known = custom_domain.remembered(record, host, domain.normalize_name(want))
+        recheck = portal.annotations.get(names.RECHECK, "")
+        asked = bool(recheck) and recheck != o.status.get("lastHandledReconcileAt")
+        dns = None
+        if known is None or asked or self.dns.is_due(key, host, time.monotonic()):
+            dns = asyncio.run(domain.check_domain(host, want, resolver_settings(self.settings)))
+            merged = domain.merge_checks(known, dns)
+            self.dns.checked(key, host, merged.verified and not merged.warning, self.settings)
+        issued = (
+            secrets.get(names.tls_secret_name(portal.name)) if portal.custom_domain.issuer else None
+        )
+        cert = custom_domain.certificate(portal, secrets, issued, self._convert)
+        return Observed(**{**o.__dict__, "dns": dns, "certificate": cert})
+
+    def _convert(
+        self, form: str, blob: bytes, secret: bytes | None, host: str
+    ) -> certificates.CertificateVerdict:
+        """Convert or validate once per content and host; judged again after CERTIFICATE_TTL."""
+        digest = hashlib.sha256(blob + b"\0" + (secret or b"")).hexdigest()
+        key = (form, digest, host)
+        cached = self._certificates.get(key)
+        if cached and time.monotonic() - cached[0] < CERTIFICATE_TTL:
+            return cached[1]
+        now = datetime.datetime.now(datetime.UTC)
+        verdict = (
+            certificates.convert_pfx(blob, secret, hostname=host, now=now)
+            if form == "pfx"
+            else certificates.validate_tls_pair(blob, secret or b"", hostname=host, now=now)
+        )
+        self._certificates[key] = (time.monotonic(), verdict)
+        return verdict
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self.dns.forget(key)
+        self.foreign.pop(key, None)
 
 
-def observe(kube: Kube, namespace: str, name: str, cert_manager: bool = False) -> Observed | None:
-    obj = kube.get("Portal", namespace, name)
-    if obj is None or obj["metadata"].get("deletionTimestamp"):
-        return None
-    portal = parse(obj)
-    instance_obj = kube.get("PortalInstance", None, portal.instance)
-    instance = parse_instance(instance_obj) if instance_obj else None
-    labels = None
-    if instance and instance.allowed_from == "Selector":
-        ns = kube.get("Namespace", None, namespace) or {}
-        labels = (ns.get("metadata") or {}).get("labels") or {}
-    credentials = None
-    if instance:
-        credentials = kube.get("Secret", instance.credentials[0], instance.credentials[1])
-    secrets = {n: kube.get("Secret", namespace, n) for n in referenced_secrets(portal)}
-    observed = Observed(obj, portal, instance_obj, instance, labels, secrets, credentials)
-    selector = f"portico.dev/portal={name},app.kubernetes.io/managed-by=portico"
-    uid = obj["metadata"]["uid"]
-    for kind in CHILD_KINDS:
-        issuer = portal.custom_domain is not None and portal.custom_domain.issuer is not None
-        if kind == "Certificate" and not (cert_manager and issuer):
-            continue
-        for child in kube.list(kind, namespace, selector):
-            owners = child["metadata"].get("ownerReferences") or ()
-            if any(o.get("uid") == uid for o in owners):
-                # Items of a list carry no kind of their own.
-                child.update(apiVersion=RESOURCES[kind].api_version, kind=kind)
-                observed.children[(kind, child["metadata"]["name"])] = child
-    for (kind, job), child in observed.children.items():
-        if kind == "Job" and job_state(child)[0] == "Failed":
-            observed.job_failures[job] = _pod_message(kube, namespace, job)
-    return observed
+def resolver_settings(settings: Settings) -> domain.ResolverSettings:
+    return domain.ResolverSettings(
+        nameservers=settings.dns_nameservers,
+        port=settings.dns_port,
+        timeout=settings.dns_timeout,
+        authoritative=settings.dns_authoritative,
+    )
 
 
 def _pod_message(kube: Kube, namespace: str, job: str) -> str:

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from portico.core.reasons import is_failure
+
 # The order in which a not-ready portal explains itself.
 ORDER = (
     "InstanceLinked",
@@ -15,37 +17,6 @@ ORDER = (
     "CertificateReady",
     "TranslationsImported",
     "AnalyticsConfigured",
-)
-
-# Reasons only a person can fix: the phase is Failed until the spec or a
-# referenced object changes. Anything else is still Configuring.
-FAILED_REASONS = frozenset(
-    {
-        "InstanceNotFound",
-        "NamespaceNotAllowed",
-        "LanguageNotInstalled",
-        "AdministratorNotAllowed",
-        "CredentialsNotFound",
-        "PrerequisiteMissing",
-        "InstallFailed",
-        "ImportFailed",
-        "SubdomainTaken",
-        "DomainTaken",
-        "HostnameNotAllowed",
-        "SecretNotFound",
-        "SecretKeyMissing",
-        "InvalidPfx",
-        "InvalidCertificate",
-        "MissingPrivateKey",
-        "KeyMismatch",
-        "WeakSignature",
-        "WeakKey",
-        "MissingServerAuth",
-        "HostnameMismatch",
-        "CertificateExpired",
-        "CertificateNotYetValid",
-        "CertManagerNotEnabled",
-    }
 )
 
 
@@ -93,8 +64,8 @@ def summarize(
         failing.insert(0, blocker)
     if not failing:
         return "Ready", true("Ready", "Ready", "the portal is provisioned and serving")
-    first = next((c for c in failing if c.reason in FAILED_REASONS), failing[0])
-    phase = "Failed" if first.reason in FAILED_REASONS else "Configuring"
+    first = next((c for c in failing if is_failure(c.reason)), failing[0])
+    phase = "Failed" if is_failure(first.reason) else "Configuring"
     return phase, false("Ready", first.reason, first.message)
 
 

@@ -1,24 +1,30 @@
-"""A portal's custom domain: DNS verification, the host claim, and the certificate.
+"""A portal's custom domain: the host claim, DNS verification and the certificate (pure).
 
-The DNS lookup is the only I/O here (asynchronous, run on the calling worker
-thread's own loop, so other portals never wait); certificates come from the
-Secrets `observe` already read and are checked by the pure `certificates`.
+`observe` makes the DNS lookup when one is due and converts the certificate
+(cached by the Secret's resourceVersion); this module only judges what it got.
+The verdict is remembered in `status.customDomain` together with the host and
+target it is about, so a changed hostname starts unverified.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from portico import certificates, domain
+from portico import domain
 from portico.api.model import Portal
-from portico.core import claims
+from portico.certificates import CertificateVerdict
+from portico.core import names
 from portico.core.conditions import Condition, false, true
+from portico.core.observed import CertificateOutcome, SecretView
+from portico.core.reasons import Failure
 from portico.settings import Settings
+
+# Converts (pfx, password, host) or (crt, key, host) into a verdict; the controller caches it.
+Convert = Callable[[str, bytes, bytes | None, str], CertificateVerdict]
 
 
 @dataclass
@@ -35,44 +41,25 @@ class Assessment:
     expires_in: float | None = None
     # DNS is still unsettled: re-check with backoff.
     dns_pending: bool = False
+    # status.customDomain: the verdict and which host and target it is about.
+    record: dict[str, Any] | None = None
 
 
-def tls_secret_name(portal: Portal) -> str:
-    return f"{portal.name}-tls"
+def target(portal: Portal, settings: Settings) -> str:
+    return f"{portal.subdomain}.{settings.base_domain}"
 
 
-def resolver_settings(settings: Settings) -> domain.ResolverSettings:
-    return domain.ResolverSettings(
-        nameservers=settings.dns_nameservers,
-        port=settings.dns_port,
-        timeout=settings.dns_timeout,
-        authoritative=settings.dns_authoritative,
-    )
-
-
-def check_dns(portal: Portal, settings: Settings, previous: dict[str, Any]) -> domain.DomainCheck:
-    """Look the host up now (never from a cache); a verified domain survives an unknown answer."""
-    assert portal.custom_domain is not None
-    host = portal.custom_domain.hostname
-    target = f"{portal.subdomain}.{settings.base_domain}"
-    result = asyncio.run(domain.check_domain(host, target, resolver_settings(settings)))
-    before = None
-    if previous.get("status") == "True" and previous.get("reason") == "CNAMEVerified":
-        before = domain.verified(host, target)
-    return domain.merge_checks(before, result)
-
-
-def _b64(data: dict[str, Any], key: str) -> bytes | None:
+def _b64(data: Mapping[str, str], key: str) -> bytes | None:
     value = data.get(key)
     return base64.b64decode(value) if value is not None else None
 
 
-def _certificate(
+def certificate(
     portal: Portal,
-    secrets: dict[str, dict[str, Any] | None],
-    issued: dict[str, Any] | None,
-    now: datetime.datetime,
-) -> tuple[certificates.CertificateVerdict | None, Condition | None]:
+    secrets: Mapping[str, SecretView | None],
+    issued: SecretView | None,
+    convert: Convert,
+) -> CertificateOutcome:
     """The certificate verdict, or a condition saying why there is nothing to judge yet."""
     cd = portal.custom_domain
     assert cd is not None
@@ -80,46 +67,56 @@ def _certificate(
     if cd.pfx:
         secret = secrets.get(cd.pfx.name)
         if secret is None:
-            return None, false(
-                "CertificateReady",
-                "SecretNotFound",
-                f"Secret {cd.pfx.name} with the .pfx does not exist; create it with "
-                f"keys {cd.pfx.key} and {cd.pfx.password_key}",
+            return CertificateOutcome(
+                waiting=false(
+                    "CertificateReady",
+                    Failure.SECRET_NOT_FOUND,
+                    f"Secret {cd.pfx.name} with the .pfx does not exist; create it with "
+                    f"keys {cd.pfx.key} and {cd.pfx.password_key}",
+                )
             )
-        data = secret.get("data") or {}
-        pfx = _b64(data, cd.pfx.key)
+        pfx = _b64(secret.data, cd.pfx.key)
         if pfx is None:
-            return None, false(
-                "CertificateReady",
-                "SecretKeyMissing",
-                f"Secret {cd.pfx.name} has no key {cd.pfx.key} (the .pfx file)",
+            return CertificateOutcome(
+                waiting=false(
+                    "CertificateReady",
+                    Failure.SECRET_KEY_MISSING,
+                    f"Secret {cd.pfx.name} has no key {cd.pfx.key} (the .pfx file)",
+                )
             )
-        password = _b64(data, cd.pfx.password_key)
-        return certificates.convert_pfx(pfx, password, hostname=host, now=now), None
-    name = cd.tls_secret or tls_secret_name(portal)
-    secret = secrets.get(cd.tls_secret) if cd.tls_secret else issued
-    if secret is None:
+        password = _b64(secret.data, cd.pfx.password_key)
+        return CertificateOutcome(verdict=convert("pfx", pfx, password, host))
+    name = cd.tls_secret or names.tls_secret_name(portal.name)
+    pair = secrets.get(cd.tls_secret) if cd.tls_secret else issued
+    if pair is None:
         if cd.issuer:
-            return None, false(
-                "CertificateReady",
-                "Issuing",
-                f"waiting for {cd.issuer.kind} {cd.issuer.name} to issue the certificate",
+            return CertificateOutcome(
+                waiting=false(
+                    "CertificateReady",
+                    "Issuing",
+                    f"waiting for {cd.issuer.kind} {cd.issuer.name} to issue the certificate",
+                )
             )
-        return None, false(
-            "CertificateReady",
-            "SecretNotFound",
-            f"TLS Secret {name} does not exist; create a kubernetes.io/tls Secret",
+        return CertificateOutcome(
+            waiting=false(
+                "CertificateReady",
+                Failure.SECRET_NOT_FOUND,
+                f"TLS Secret {name} does not exist; create a kubernetes.io/tls Secret",
+            )
         )
-    data = secret.get("data") or {}
-    crt, key = _b64(data, "tls.crt"), _b64(data, "tls.key")
+    crt, key = _b64(pair.data, "tls.crt"), _b64(pair.data, "tls.key")
     if crt is None or key is None:
-        return None, false(
-            "CertificateReady", "SecretKeyMissing", f"Secret {name} needs keys tls.crt and tls.key"
+        return CertificateOutcome(
+            waiting=false(
+                "CertificateReady",
+                Failure.SECRET_KEY_MISSING,
+                f"Secret {name} needs keys tls.crt and tls.key",
+            )
         )
-    return certificates.validate_tls_pair(crt, key, hostname=host, now=now), None
+    return CertificateOutcome(verdict=convert("pair", crt, key, host))
 
 
-def _issuer_ready(certificate: dict[str, Any] | None) -> Condition | None:
+def _issuer_ready(certificate: Mapping[str, Any] | None) -> Condition | None:
     """None when cert-manager's Certificate is Ready, else why not."""
     for cond in ((certificate or {}).get("status") or {}).get("conditions") or ():
         if cond.get("type") == "Ready":
@@ -135,33 +132,76 @@ def _issuer_ready(certificate: dict[str, Any] | None) -> Condition | None:
     )
 
 
+def remembered(record: Mapping[str, Any] | None, host: str, want: str) -> domain.DomainCheck | None:
+    """The verdict status.customDomain holds, only if it is about this host and target."""
+    if not record or (record.get("hostname"), record.get("target")) != (host, want):
+        return None
+    try:
+        state = domain.DomainState(record.get("state", ""))
+        reason = domain.DomainReason(record.get("reason", ""))
+    except ValueError:
+        return None
+    return domain.DomainCheck(host, want, state, reason, record.get("message", ""))
+
+
+def _dns(
+    host: str,
+    want: str,
+    record: Mapping[str, Any] | None,
+    fresh: domain.DomainCheck | None,
+    now: datetime.datetime,
+) -> tuple[domain.DomainCheck, dict[str, Any]]:
+    before = remembered(record, host, want)
+    if fresh is None:
+        check = before or domain.DomainCheck(
+            host,
+            want,
+            domain.DomainState.UNKNOWN,
+            domain.DomainReason.DNS_UNAVAILABLE,
+            f"{host} has not been looked up yet",
+        )
+    else:
+        check = domain.merge_checks(before, fresh)
+    out = {
+        "hostname": host,
+        "target": want,
+        "state": str(check.state),
+        "reason": str(check.reason),
+        "message": check.message,
+        "checkedAt": names.iso(now) if fresh else (record or {}).get("checkedAt", names.iso(now)),
+    }
+    if check.verified:
+        kept = before is not None and before.verified
+        out["verifiedAt"] = (record or {}).get("verifiedAt") if kept else names.iso(now)
+    return check, out
+
+
 def assess(
     portal: Portal,
     settings: Settings,
-    status: dict[str, Any],
-    secrets: dict[str, dict[str, Any] | None],
-    issued_secret: dict[str, Any] | None,
-    issued_certificate: dict[str, Any] | None,
-    claimants: Iterable[claims.Claimant],
+    status: Mapping[str, Any],
+    host_owner: str,
+    dns: domain.DomainCheck | None,
+    cert: CertificateOutcome | None,
+    issued_certificate: Mapping[str, Any] | None,
     now: datetime.datetime,
 ) -> Assessment:
     cd = portal.custom_domain
     if cd is None:
         return Assessment()
-    out = Assessment(tls_secret=cd.tls_secret or tls_secret_name(portal))
-    previous = {c.get("type"): c for c in status.get("conditions") or ()}
-    owner = claims.owner(claimants, cd.hostname, "hostname")
-    if owner and (owner.namespace, owner.name) != (portal.namespace, portal.name):
+    out = Assessment(tls_secret=cd.tls_secret or names.tls_secret_name(portal.name))
+    if host_owner and host_owner != f"{portal.namespace}/{portal.name}":
         out.conditions.append(
             false(
                 "DomainVerified",
-                "DomainTaken",
-                f"{cd.hostname} is already the custom domain of portal {owner.ref}; remove it "
+                Failure.DOMAIN_TAKEN,
+                f"{cd.hostname} is already the custom domain of portal {host_owner}; remove it "
                 "there first, or choose another host",
             )
         )
         return out
-    check = check_dns(portal, settings, previous.get("DomainVerified", {}))
+    host, want = domain.normalize_name(cd.hostname), domain.normalize_name(target(portal, settings))
+    check, out.record = _dns(host, want, status.get("customDomain"), dns, now)
     message = check.message + (
         f" (last check inconclusive: {check.warning})" if check.warning else ""
     )
@@ -175,19 +215,23 @@ def assess(
         out.conditions.append(
             false(
                 "CertificateReady",
-                "CertManagerNotEnabled",
+                Failure.CERT_MANAGER_NOT_ENABLED,
                 "customDomain.tls.issuerRef needs the operator's cert-manager support (Helm value "
                 "certManager.enabled); use pfxSecretRef or secretRef, or ask your platform team",
             )
         )
         return out
     out.issue = cd.issuer is not None
-    verdict, waiting = _certificate(portal, secrets, issued_secret, now)
+    cert = cert or CertificateOutcome(
+        waiting=false("CertificateReady", "Checking", "the certificate has not been read yet")
+    )
+    waiting = cert.waiting
     if cd.issuer and waiting is None:
         waiting = _issuer_ready(issued_certificate)
     if waiting is not None:
         out.conditions.append(waiting)
         return out
+    verdict = cert.verdict
     assert verdict is not None
     if not verdict.ok:
         out.conditions.append(false("CertificateReady", verdict.reason, verdict.message))

@@ -11,10 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from portico.core.conditions import Condition, false, true
-
-RESTART = "portico.dev/restart"
-RECHECK = "portico.dev/reconcile-requested-at"
-REFRESH_TRANSLATIONS = "portico.dev/refresh-translations"
+from portico.core.names import REFRESH_TRANSLATIONS
 
 
 def job_state(job: dict[str, Any] | None) -> tuple[str, str]:

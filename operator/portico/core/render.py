@@ -18,7 +18,7 @@ import jinja2
 import yaml
 
 from portico.api.model import Portal, PortalInstance
-from portico.core import features
+from portico.core import features, names
 from portico.settings import Settings
 
 _NOT_YAML_PRINTABLE = re.compile(
@@ -26,7 +26,6 @@ _NOT_YAML_PRINTABLE = re.compile(
 )
 # libyaml's safe loader when PyYAML has it: rendering runs on every reconcile.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-MANAGED_BY = {"app.kubernetes.io/managed-by": "portico"}
 CONFIG_DIR = "/etc/portico"
 SECRETS_DIR = f"{CONFIG_DIR}/secrets"
 CONFIG_MOUNTS = {
@@ -84,13 +83,12 @@ def default_url(portal: Portal, settings: Settings) -> str:
 
 
 def labels(portal: Portal, component: str) -> dict[str, str]:
-    return {
-        **MANAGED_BY,
-        "app.kubernetes.io/name": "portal",
-        "app.kubernetes.io/instance": portal.name,
-        "app.kubernetes.io/component": component,
-        "portico.dev/portal": portal.name,
-    }
+    return names.labels(portal.name, component)
+
+
+def image(portal: Portal, settings: Settings) -> str:
+    """The runtime image the portal runs: its own, or the operator's default."""
+    return portal.runtime.image or settings.runtime_image
 
 
 def _secret_file(secret: str, key: str) -> str:
@@ -167,18 +165,6 @@ def _render(template: str, **context: Any) -> dict[str, Any]:
     return manifest
 
 
-def instance_secret_name(portal: Portal) -> str:
-    return f"{portal.name}-instance"
-
-
-def provision_job_name(portal: Portal, attempt: int) -> str:
-    return f"{portal.name}-provision-{attempt}"
-
-
-def translations_job_name(portal: Portal, run: int) -> str:
-    return f"{portal.name}-translations-{run}"
-
-
 def checksum(data: Any) -> str:
     return hashlib.sha256(_quote(data).encode()).hexdigest()
 
@@ -209,11 +195,14 @@ def children(
         "settings": settings,
         "facts": facts,
         "config_data": data,
-        "config_name": f"{portal.name}-config",
+        "config_name": names.config_name(portal.name),
+        "instance_secret": names.instance_secret_name(portal.name),
+        "runtime_name": names.runtime_name(portal.name),
+        "selector": names.runtime_selector(portal.name),
         "config_checksum": checksum(data),
         # subPath mounts: a nested mount inside a ConfigMap volume would fail.
         "config_mounts": [(key, CONFIG_MOUNTS[key]) for key in sorted(data)],
-        "image": portal.runtime.image or settings.runtime_image,
+        "image": image(portal, settings),
         "default_image": default_image,
         "replicas": 0 if facts.expired else replicas,
         "resources": _resources(portal),
@@ -252,7 +241,7 @@ def children(
                 "provisioning",
                 "portico.dev/attempt",
                 facts.attempt,
-                provision_job_name(portal, facts.attempt),
+                names.provision_job_name(portal.name, facts.attempt),
                 ["provision"],
             )
         )
@@ -262,7 +251,7 @@ def children(
                 "translations",
                 "portico.dev/translations-run",
                 facts.translations_run,
-                translations_job_name(portal, facts.translations_run),
+                names.translations_job_name(portal.name, facts.translations_run),
                 ["import-translations", *facts.translations_languages],
             )
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from portico.controller.act import covers, up_to_date, with_hash
+from portico.core.children import covers, up_to_date, with_hash
 
 DESIRED = {
     "apiVersion": "v1",

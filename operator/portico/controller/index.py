@@ -1,0 +1,110 @@
+"""Who claims and references what, indexed so every lookup costs the same at any fleet size.
+
+Subdomain and custom-host claims (the oldest claim wins), the instance each
+portal links to, and the Secrets each portal and instance references. Kept
+current by the watch handlers; names only, never Secret values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from portico.api.model import Portal
+from portico.core.claims import Claimant
+
+NsName = tuple[str, str]
+
+
+def referenced_secrets(portal: Portal) -> list[str]:
+    """Every Secret in the portal's namespace whose content a reconcile looks at."""
+    refs = {ref.name for ref in portal.secret_refs}
+    if cd := portal.custom_domain:
+        if cd.pfx:
+            refs.add(cd.pfx.name)
+        if cd.tls_secret:
+            refs.add(cd.tls_secret)
+        if cd.issuer:
+            refs.add(f"{portal.name}-tls")  # issued by cert-manager, not labelled as ours
+    return sorted(refs)
+
+
+@dataclass(frozen=True)
+class Entry:
+    claimant: Claimant
+    instance: str
+    secrets: frozenset[str]
+
+
+@dataclass
+class Index:
+    entries: dict[NsName, Entry] = field(default_factory=dict)
+    subdomains: dict[str, set[Claimant]] = field(default_factory=lambda: defaultdict(set))
+    hosts: dict[str, set[Claimant]] = field(default_factory=lambda: defaultdict(set))
+    linked: dict[str, set[NsName]] = field(default_factory=lambda: defaultdict(set))
+    secret_users: dict[NsName, set[NsName]] = field(default_factory=lambda: defaultdict(set))
+    # instance name → (namespace, name) of its credentials Secret
+    credentials: dict[str, NsName] = field(default_factory=dict)
+    credential_users: dict[NsName, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def put(self, portal: Portal, created: str) -> Entry | None:
+        """Index PORTAL; returns the entry it replaced (None when new)."""
+        key = (portal.namespace, portal.name)
+        host = portal.custom_domain.hostname if portal.custom_domain else ""
+        entry = Entry(
+            Claimant(created, portal.namespace, portal.name, portal.subdomain, host),
+            portal.instance,
+            frozenset(referenced_secrets(portal)),
+        )
+        old = self.remove(key)
+        self.entries[key] = entry
+        self.subdomains[portal.subdomain].add(entry.claimant)
+        if host:
+            self.hosts[host].add(entry.claimant)
+        self.linked[portal.instance].add(key)
+        for secret in entry.secrets:
+            self.secret_users[(portal.namespace, secret)].add(key)
+        return old
+
+    def remove(self, key: NsName) -> Entry | None:
+        entry = self.entries.pop(key, None)
+        if entry is None:
+            return None
+        _discard(self.subdomains, entry.claimant.subdomain, entry.claimant)
+        _discard(self.hosts, entry.claimant.hostname, entry.claimant)
+        _discard(self.linked, entry.instance, key)
+        for secret in entry.secrets:
+            _discard(self.secret_users, (key[0], secret), key)
+        return entry
+
+    def subdomain_owner(self, subdomain: str) -> Claimant | None:
+        return min(self.subdomains.get(subdomain) or (), default=None)
+
+    def host_owner(self, host: str) -> Claimant | None:
+        return min(self.hosts.get(host) or (), default=None) if host else None
+
+    def contenders(self, entry: Entry) -> set[NsName]:
+        """Portals waiting on a claim ENTRY holds (to wake when it is released)."""
+        found = {(c.namespace, c.name) for c in self.subdomains.get(entry.claimant.subdomain, ())}
+        if entry.claimant.hostname:
+            found |= {(c.namespace, c.name) for c in self.hosts.get(entry.claimant.hostname, ())}
+        return found
+
+    def put_instance(self, name: str, credentials: NsName | None) -> None:
+        old = self.credentials.pop(name, None)
+        if old:
+            _discard(self.credential_users, old, name)
+        if credentials:
+            self.credentials[name] = credentials
+            self.credential_users[credentials].add(name)
+
+    def wants_data(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self.secret_users or (namespace, name) in self.credential_users
+
+
+def _discard(index: dict[object, set[object]] | dict, key: object, value: object) -> None:  # type: ignore[type-arg]
+    members = index.get(key)
+    if members is not None:
+        members.discard(value)
+        if not members:
+            del index[key]

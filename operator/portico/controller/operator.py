@@ -1,0 +1,213 @@
+"""The running operator: watch events in, reconciles out.
+
+Each event updates the store and the index, then queues the portals it
+concerns. An event that changes nothing a decision reads (the operator's own
+status patch, for one) queues nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from portico.controller import metrics
+from portico.controller.act import Writer
+from portico.controller.index import Index
+from portico.controller.kube import Kube
+from portico.controller.observe import Observer, parse
+from portico.controller.queue import WorkQueue
+from portico.controller.reconcile import Reconciler, count_phases
+from portico.controller.store import Store
+from portico.core import names
+from portico.settings import Settings
+
+log = logging.getLogger("portico")
+
+
+class ReconcileFailed(Exception):
+    """The failure is in the portal's status already; the queue backs off."""
+
+
+def _spec_view(body: dict[str, Any]) -> tuple[Any, ...]:
+    """What of a Portal a decision reads, besides status: a status-only change queues nothing."""
+    meta = body["metadata"]
+    return (
+        meta.get("generation"),
+        meta.get("uid"),
+        tuple(sorted((meta.get("annotations") or {}).items())),
+        meta.get("deletionTimestamp"),
+    )
+
+
+@dataclass
+class Operator:
+    settings: Settings
+    kube: Kube
+    writer: Writer
+    store: Store
+    index: Index
+    observer: Observer
+    reconciler: Reconciler
+    queue: WorkQueue = field(default_factory=WorkQueue)
+    phases: dict[tuple[str, str], str] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, kube: Kube, writer: Writer) -> Operator:
+        store, index = Store(), Index()
+        store.wants_data = index.wants_data
+        observer = Observer(kube, store, index, settings)
+        return cls(
+            settings,
+            kube,
+            writer,
+            store,
+            index,
+            observer,
+            Reconciler(settings, store, observer, writer),
+        )
+
+    def start(self) -> None:
+        self.tasks.append(asyncio.create_task(self.queue.run(self.work)))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+    def health(self) -> str:
+        for task in self.tasks:
+            if task.done():
+                raise RuntimeError("the work queue has stopped; nothing is reconciled")
+        return f"{len(self.queue)} queued"
+
+    # ---- events ------------------------------------------------------------
+
+    def portal_event(self, type_: str, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if type_ == "DELETED":
+            self.portal_gone(key)
+            return
+        before = self.store.portals.get(key)
+        if not self.store.put_portal(body):
+            return
+        if before is not None and _spec_view(before) == _spec_view(body):
+            return  # only status moved (our own patch): nothing to decide again
+        if before is None or before["metadata"].get("generation") != meta.get("generation"):
+            self.observer.dns.forget(key)  # a spec change looks DNS up again at once
+        portal = parse(body)
+        old = self.index.put(portal, meta.get("creationTimestamp", ""))
+        self.queue.add(("Portal", *key))
+        if old is None or old.instance != portal.instance:
+            self.queue.add(("PortalInstance", portal.instance))
+        if old is not None:
+            self._wake(old, key)
+
+    def portal_gone(self, key: tuple[str, str]) -> None:
+        """The Portal is gone: release its claims, forget it everywhere, wake who waited."""
+        self.store.forget_portal(*key)
+        entry = self.index.remove(key)
+        self.queue.forget(("Portal", *key))
+        self.observer.forget(key)
+        self.phases.pop(key, None)
+        self._count_phases()
+        metrics.forget_portal(*key)
+        if entry is not None:
+            self._wake(entry, key)
+            self.queue.add(("PortalInstance", entry.instance))
+
+    def _wake(self, entry: Any, key: tuple[str, str]) -> None:
+        for waiting in self.index.contenders(entry) - {key}:
+            self.queue.add(("Portal", *waiting))
+
+    def instance_event(self, type_: str, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        if type_ == "DELETED":
+            self.store.instances.pop(name, None)
+            self.index.put_instance(name, None)
+            self.queue.forget(("PortalInstance", name))
+        else:
+            before = self.store.instances.get(name)
+            self.store.instances[name] = body
+            creds = (body.get("spec") or {}).get("credentialsSecretRef") or {}
+            self.index.put_instance(name, (creds.get("namespace", ""), creds.get("name", "")))
+            if before is not None and before.get("spec") == body.get("spec"):
+                return  # its status only (our own patch)
+            self.queue.add(("PortalInstance", name))
+        for namespace, portal in self.index.linked.get(name, ()):
+            self.queue.add(("Portal", namespace, portal))
+
+    def secret_event(self, type_: str, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        labels = meta.get("labels") or {}
+        if type_ == "DELETED":
+            self.store.secrets.pop((namespace, name), None)
+            self.store.drop_child("Secret", namespace, name)
+        elif labels.get("app.kubernetes.io/managed-by") == "portico":
+            self.store.put_child("Secret", body)
+        else:
+            self.store.put_secret(body)
+        portals = set(self.index.secret_users.get((namespace, name), ()))
+        if portal := labels.get(names.PORTAL_LABEL):
+            portals.add((namespace, portal))
+        for instance in self.index.credential_users.get((namespace, name), ()):
+            self.queue.add(("PortalInstance", instance))
+            portals.update(self.index.linked.get(instance, ()))
+        for key in portals:
+            self.queue.add(("Portal", *key))
+
+    def namespace_event(self, type_: str, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        labels = dict(body["metadata"].get("labels") or {})
+        if type_ == "DELETED":
+            self.store.namespace_labels.pop(name, None)
+            return
+        if self.store.namespace_labels.get(name) == labels:
+            return
+        self.store.namespace_labels[name] = labels
+        for key in self.store.portals_in(name):
+            self.queue.add(("Portal", *key))
+
+    def child_event(self, kind: str, type_: str, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        if type_ == "DELETED":
+            self.store.drop_child(kind, meta["namespace"], meta["name"])
+        else:
+            self.store.put_child(kind, body)
+        if portal := (meta.get("labels") or {}).get(names.PORTAL_LABEL):
+            self.queue.add(("Portal", meta["namespace"], portal))
+
+    # ---- work ----------------------------------------------------------------
+
+    async def work(self, key: Hashable) -> float | None:
+        assert isinstance(key, tuple)
+        if key[0] == "PortalInstance":
+            linked = len(self.index.linked.get(key[1], ()))
+            await asyncio.to_thread(self.reconciler.instance, key[1], linked)
+            return None
+        _, namespace, name = key
+        with metrics.RECONCILE_SECONDS.time():
+            outcome = await asyncio.to_thread(self.reconciler.portal, namespace, name)
+        if outcome.gone:
+            self.portal_gone((namespace, name))
+            return None
+        self.phases[(namespace, name)] = outcome.phase
+        self._count_phases()
+        if outcome.certificate_expiry is not None:
+            metrics.CERTIFICATE_EXPIRY.labels(namespace=namespace, portal=name).set(
+                outcome.certificate_expiry
+            )
+        if outcome.failed:
+            raise ReconcileFailed(f"{namespace}/{name}")
+        requeue = min(outcome.requeue_after or math.inf, self.settings.resync_seconds)
+        dns = self.observer.dns.next_in((namespace, name)) if outcome.dns_pending else None
+        return min(requeue, dns) if dns is not None else requeue
+
+    def _count_phases(self) -> None:
+        for phase, count in count_phases(self.phases.values()).items():
+            metrics.PORTALS.labels(phase=phase).set(count)

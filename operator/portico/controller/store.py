@@ -1,0 +1,117 @@
+"""The operator's memory of the cluster, fed by the watches: reconciles read here, not the API.
+
+Only what decisions need is kept. Children are Portico's own (the watches
+select `app.kubernetes.io/managed-by=portico` on the server). Secrets are kept
+as name, resourceVersion and key names; their values only for the Secrets a
+portal or an instance references (a .pfx, a TLS pair, credentials) and for
+Portico's own children.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from portico.core import names
+from portico.core.observed import SecretView
+
+NsName = tuple[str, str]
+
+
+def _newer(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """False when NEW is an older version than what is kept (a late event after our own write)."""
+    if old is None:
+        return True
+    try:
+        return int(new["metadata"]["resourceVersion"]) >= int(old["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return True
+
+
+def controller_uid(obj: Mapping[str, Any]) -> str:
+    for ref in obj.get("metadata", {}).get("ownerReferences") or ():
+        if ref.get("controller"):
+            return str(ref.get("uid", ""))
+    return ""
+
+
+@dataclass
+class Store:
+    portals: dict[NsName, dict[str, Any]] = field(default_factory=dict)
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # kind → (namespace, name) → object, for Portico's children
+    children: dict[str, dict[NsName, dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    # (namespace, portal) → keys of its children, so a reconcile never scans a kind
+    by_portal: dict[NsName, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
+    secrets: dict[NsName, SecretView] = field(default_factory=dict)
+    # Whether a Secret's values are wanted: decided by who references it.
+    wants_data: Callable[[str, str], bool] = lambda namespace, name: False
+
+    def put_portal(self, obj: Mapping[str, Any]) -> bool:
+        """Keep the Portal; False when the event is older than what is kept."""
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if not _newer(self.portals.get(key), obj):
+            return False
+        self.portals[key] = copy.deepcopy(dict(obj))
+        return True
+
+    def put_child(self, kind: str, obj: Mapping[str, Any]) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if not _newer(self.children[kind].get(key), obj):
+            return
+        child = copy.deepcopy(dict(obj))
+        # Items of a list and watch events may carry no kind of their own.
+        child.setdefault("kind", kind)
+        self.children[kind][key] = child
+        portal = (meta.get("labels") or {}).get(names.PORTAL_LABEL)
+        if portal:
+            self.by_portal[(meta["namespace"], portal)].add((kind, meta["name"]))
+        if kind == "Secret":
+            self.put_secret(obj)
+
+    def drop_child(self, kind: str, namespace: str, name: str) -> None:
+        child = self.children[kind].pop((namespace, name), None)
+        portal = ((child or {}).get("metadata", {}).get("labels") or {}).get(names.PORTAL_LABEL)
+        if portal:
+            self.by_portal[(namespace, portal)].discard((kind, name))
+            if not self.by_portal[(namespace, portal)]:
+                del self.by_portal[(namespace, portal)]
+
+    def owned(self, namespace: str, portal: str, uid: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """The children this Portal controls (its UID as their controller owner)."""
+        out = {}
+        for kind, name in self.by_portal.get((namespace, portal), ()):
+            child = self.children[kind].get((namespace, name))
+            if child is not None and controller_uid(child) == uid:
+                out[(kind, name)] = child
+        return out
+
+    def put_secret(self, obj: Mapping[str, Any]) -> None:
+        meta = obj["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        data = obj.get("data") or {}
+        ours = bool((meta.get("labels") or {}).get(names.PORTAL_LABEL))
+        keep = ours or self.wants_data(namespace, name)
+        self.secrets[(namespace, name)] = SecretView(
+            name=name,
+            resource_version=str(meta.get("resourceVersion", "")),
+            keys=frozenset(data),
+            data=dict(data) if keep else {},
+        )
+
+    def secret(self, namespace: str, name: str) -> SecretView | None:
+        return self.secrets.get((namespace, name))
+
+    def forget_portal(self, namespace: str, name: str) -> None:
+        self.portals.pop((namespace, name), None)
+
+    def portals_in(self, namespace: str) -> Iterable[NsName]:
+        return [k for k in self.portals if k[0] == namespace]

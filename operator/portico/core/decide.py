@@ -1,0 +1,334 @@
+"""Decide (pure): what was observed → the children to write and delete, the status, the Events.
+
+`decide(observed, settings, now)` never reads or writes anything; the same
+inputs give the same plan. Ownership, withdrawal and truthful status are
+properties of this one function:
+
+- a child whose name is held by an object this portal does not control is
+  never written or deleted (`ChildConflict`);
+- a portal that loses an entitlement (`reasons.WITHDRAWN`) keeps nothing it
+  may no longer have: credentials, runtime, routing;
+- every owned child the plan does not want is deleted, whatever its kind.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from portico.core import custom_domain, entitlement, features, names, progress, references, render
+from portico.core.children import Changes, Write, changes
+from portico.core.conditions import Condition, false, summarize, to_status, true
+from portico.core.observed import Key, Observed
+from portico.core.reasons import RECONCILE_ERROR, RECONCILE_SUCCESS, WITHDRAWN, Failure
+from portico.core.runtime import runtime_condition
+from portico.settings import Settings
+
+EXPIRING = "CertificateExpiringSoon"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    phase: str
+    status: dict[str, Any]
+    writes: tuple[Write, ...] = ()
+    deletes: tuple[Key, ...] = ()
+    events: tuple[Event, ...] = ()
+    # Come back after this many seconds even if nothing happens (trial expiry).
+    requeue_after: float | None = None
+    # The custom domain's DNS is not settled: look again with backoff.
+    dns_pending: bool = False
+    certificate_expiry: float | None = None
+    skipped: tuple[Key, ...] = field(default=())
+
+
+def _base_status(o: Observed, settings: Settings, now: datetime.datetime) -> dict[str, Any]:
+    portal, status = o.portal, o.status
+    new: dict[str, Any] = {
+        "observedGeneration": o.generation,
+        "url": render.default_url(portal, settings),
+        "features": features.features(portal.template),
+        "solutions": features.solutions(portal.template),
+    }
+    for key in ("provisioning", "translations", "certificate", "customDomainUrl", "customDomain"):
+        if key in status:
+            new[key] = status[key]
+    if recheck := portal.annotations.get(names.RECHECK):
+        new["lastHandledReconcileAt"] = recheck
+    elif "lastHandledReconcileAt" in status:
+        new["lastHandledReconcileAt"] = status["lastHandledReconcileAt"]
+    if "lastHandledRestart" in status:
+        new["lastHandledRestart"] = status["lastHandledRestart"]
+    if expiry := trial_expiry(o, settings):
+        new["trialExpiresAt"] = names.iso(expiry)
+    return new
+
+
+def trial_expiry(o: Observed, settings: Settings) -> datetime.datetime | None:
+    if o.portal.type != "Trial" or o.created is None:
+        return None
+    return o.created + datetime.timedelta(days=settings.trial_days)
+
+
+@dataclass
+class _Run:
+    """What provisioning decides: the facts for rendering, the status, the conditions."""
+
+    facts: render.Facts
+    keep: set[Key]
+    conditions: list[Condition]
+    status: dict[str, Any]
+
+
+def _provision(
+    o: Observed, settings: Settings, stamp: str, expired: bool, domain: custom_domain.Assessment
+) -> _Run:
+    portal, status = o.portal, o.status
+    assert o.instance is not None
+    out: dict[str, Any] = {}
+    conditions: list[Condition] = []
+    restart = portal.annotations.get(names.RESTART, "")
+    attempt = progress.attempt_for(dict(status), o.generation, restart, stamp)
+    job_name = names.provision_job_name(portal.name, attempt.number)
+    prerequisite = references.check_prerequisites(portal, o.instance)
+    job = o.child("Job", job_name)
+    attempt = progress.observe_attempt(attempt, dict(job) if job else None, stamp)
+    if said := o.job_failures.get(job_name):
+        attempt = replace(attempt, failure=f"{attempt.failure} (the job said: {said})")
+    if prerequisite:
+        # Nothing starts until the instance has it; the attempt begins once it does.
+        conditions.append(
+            false("SolutionsInstalled", prerequisite[0].reason, prerequisite[0].message)
+        )
+    else:
+        out["provisioning"] = attempt.status(job_name)
+        if attempt.restart:
+            out["lastHandledRestart"] = attempt.restart
+        conditions.append(progress.solutions_condition(attempt, job_name))
+
+    translations = None
+    keep: set[Key] = {("Job", job_name), ("Secret", domain.tls_secret)}
+    if portal.additional_languages or status.get("translations"):
+        run = int((status.get("translations") or {}).get("run", 0))
+        current = o.child("Job", names.translations_job_name(portal.name, run))
+        translations = progress.translations_for(
+            dict(status),
+            portal.additional_languages,
+            portal.annotations.get(names.REFRESH_TRANSLATIONS, ""),
+            dict(current) if current else None,
+            provisioned=attempt.state == "Succeeded",
+        )
+        t_job = names.translations_job_name(portal.name, translations.run)
+        out["translations"] = translations.status(t_job)
+        if translations.run:
+            keep.add(("Job", t_job))
+        if portal.additional_languages:
+            conditions.append(progress.translations_condition(translations, t_job))
+
+    creds = o.credentials.data if o.credentials else {}
+    facts = render.Facts(
+        attempt=attempt.number,
+        provision=not prerequisite and not attempt.finished,
+        expired=expired,
+        secrets_checksum=entitlement.secrets_checksum(o),
+        translations_run=translations.run if translations and translations.active else 0,
+        translations_languages=translations.languages if translations else (),
+        instance_credentials=creds,
+        custom_host_ready=domain.serve,
+        custom_tls_secret=domain.tls_secret,
+        tls_data=domain.tls_data,
+        issue_certificate=domain.issue,
+    )
+    return _Run(facts, keep, conditions, out)
+
+
+def _conflict(keys: tuple[Key, ...], portal: str) -> Condition:
+    listed = ", ".join(f"{kind} {name}" for kind, name in keys)
+    return false(
+        "Ready",
+        Failure.CHILD_CONFLICT,
+        f"{listed} already exists and is not managed by this portal, so Portico leaves it "
+        f"untouched; delete or rename that object, or give the Portal another name than {portal}",
+    )
+
+
+def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
+    """The plan for one portal: the only place its status is computed."""
+    stamp = names.iso(now)
+    portal, status = o.portal, o.status
+    new = _base_status(o, settings, now)
+    previous = list(status.get("conditions") or ())
+    if portal.paused:
+        phase, ready = summarize([], paused=True)
+        kept = [c for c in previous if c.get("type") != "Ready"]
+        new["conditions"] = kept + to_status([ready], previous, o.generation, stamp)
+        return _finish(o, new, phase, ready, Changes(), None)
+
+    expiry = trial_expiry(o, settings)
+    expired = bool(expiry and now >= expiry)
+    requeue = (expiry - now).total_seconds() + 1 if expiry and not expired else None
+    link = entitlement.link_problems(o, settings)
+    blocker = entitlement.subdomain_blocker(o)
+    conditions: list[Condition] = []
+    if link:
+        message = "; ".join(p.message for p in link)
+        conditions.append(false("InstanceLinked", link[0].reason, message))
+    else:
+        conditions.append(
+            true("InstanceLinked", "Linked", f"linked to PortalInstance {portal.instance}")
+        )
+
+    withdrawn = any(p.reason in WITHDRAWN for p in link) or blocker is not None
+    domain = custom_domain.Assessment()
+    diff = Changes()
+    if withdrawn:
+        # Keep only what holds nothing of the instance's: the configuration and the
+        # portal's own certificate. Everything else goes, now.
+        keep = {
+            ("ConfigMap", names.config_name(portal.name)),
+            ("Secret", names.tls_secret_name(portal.name)),
+        }
+        diff = changes([], o.children, o.foreign, keep)
+        new.pop("customDomainUrl", None)
+    elif not link:
+        domain = custom_domain.assess(
+            portal,
+            settings,
+            status,
+            o.host_owner,
+            o.dns,
+            o.certificate,
+            o.child("Certificate", names.runtime_name(portal.name)),
+            now,
+        )
+        run = _provision(o, settings, stamp, expired, domain)
+        new.update(run.status)
+        desired = render.children(portal, o.instance, settings, run.facts)
+        diff = changes(desired, o.children, o.foreign, run.keep)
+        conditions += run.conditions + domain.conditions
+        analytics, runtime_problems = entitlement.mounted_secrets(o)
+        if runtime_problems:
+            p = runtime_problems[0]
+            conditions.append(Condition("RuntimeAvailable", "False", p.reason, p.message))
+        else:
+            deployment = ("Deployment", names.runtime_name(portal.name))
+            rolling = any(w.key == deployment for w in diff.writes)
+            conditions.append(runtime_condition(o.child(*deployment), rolling))
+        conditions += analytics
+        _record_domain(new, portal.custom_domain is not None, domain)
+    if diff.conflicts:
+        blocker = blocker or _conflict(diff.conflicts, portal.name)
+    phase, ready = summarize(conditions, expired=expired, blocker=blocker)
+    synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
+    new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
+    plan = _finish(o, new, phase, ready, diff, requeue)
+    if withdrawn and diff.deletes:
+        removed = ", ".join(f"{k} {n}" for k, n in diff.deletes)
+        withdrawal = Event("Warning", "Withdrawn", f"{ready.reason}: removed {removed}")
+        plan = replace(plan, events=(*plan.events, withdrawal))
+    return replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
+
+
+def _record_domain(new: dict[str, Any], has_domain: bool, domain: custom_domain.Assessment) -> None:
+    """status.customDomain(Url) and status.certificate follow the assessment (no key material)."""
+    new.pop("customDomainUrl", None)
+    if domain.record:
+        new["customDomain"] = domain.record
+        if domain.serve:
+            new["customDomainUrl"] = f"https://{domain.record['hostname']}"
+    elif not has_domain:
+        new.pop("customDomain", None)
+    if domain.certificate_status:
+        new["certificate"] = domain.certificate_status
+    elif not has_domain:
+        new.pop("certificate", None)
+
+
+def _finish(
+    o: Observed,
+    new: dict[str, Any],
+    phase: str,
+    ready: Condition,
+    diff: Changes,
+    requeue: float | None,
+) -> Plan:
+    new["phase"] = phase
+    old = o.status
+    events: list[Event] = []
+    attempt = (new.get("provisioning") or {}).get("attempt")
+    if attempt != (old.get("provisioning") or {}).get("attempt"):
+        job = new["provisioning"]["job"]
+        events.append(
+            Event(
+                "Normal",
+                "ProvisioningStarted",
+                f"provisioning attempt {attempt} started (Job {job})",
+            )
+        )
+    before = {c.get("type"): c.get("reason") for c in old.get("conditions") or ()}
+    if old.get("phase") != phase or before.get("Ready") != ready.reason:
+        events.append(Event(*_event_for(phase, ready)))
+    expiring = next((c for c in new["conditions"] if c["reason"] == EXPIRING), None)
+    if expiring and before.get("CertificateReady") != EXPIRING:
+        events.append(Event("Warning", EXPIRING, expiring["message"]))
+    return Plan(
+        phase=phase,
+        status=new,
+        writes=diff.writes,
+        deletes=diff.deletes,
+        events=tuple(events),
+        requeue_after=requeue,
+        skipped=diff.skipped,
+    )
+
+
+def _event_for(phase: str, ready: Condition) -> tuple[str, str, str]:
+    if phase == "Ready":
+        return "Normal", "Ready", ready.message
+    if phase == "Failed":
+        return "Warning", ready.reason, ready.message
+    if phase == "Expired":
+        return "Warning", "TrialExpired", ready.message
+    return "Normal", phase if phase == "Paused" else ready.reason, ready.message
+
+
+def failed(
+    o: Observed, plan: Plan | None, error: str, permanent: bool, now: datetime.datetime
+) -> Plan:
+    """The status to write when a reconcile failed: Synced and Ready say so, in the server's words.
+
+    A client error (forbidden, invalid) needs a person: Failed. A transient one is
+    retried with backoff: Configuring.
+    """
+    stamp = names.iso(now)
+    base = dict(plan.status) if plan else {**o.status, "observedGeneration": o.generation}
+    previous = list(o.status.get("conditions") or ())
+    kept = [
+        Condition(c["type"], c["status"], c.get("reason", ""), c.get("message", ""))
+        for c in base.get("conditions") or ()
+        if c.get("type") not in ("Ready", "Synced")
+    ]
+    message = f"the last reconcile failed: {error}"
+    ready = false("Ready", RECONCILE_ERROR, message)
+    synced = false("Synced", RECONCILE_ERROR, error)
+    base["conditions"] = to_status([ready, *kept, synced], previous, o.generation, stamp)
+    base["phase"] = "Failed" if permanent else "Configuring"
+    events: tuple[Event, ...] = ()
+    if _reason(o.status, "Synced") != RECONCILE_ERROR:
+        events = (Event("Warning", RECONCILE_ERROR, error),)
+    return Plan(phase=base["phase"], status=base, events=events)
+
+
+def _reason(status: Any, type_: str) -> str:
+    for c in status.get("conditions") or ():
+        if c.get("type") == type_:
+            return str(c.get("reason", ""))
+    return ""

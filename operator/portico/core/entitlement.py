@@ -1,0 +1,114 @@
+"""What a portal is entitled to, and what its mounted Secrets say (pure).
+
+The instance link, the image policy, the subdomain claim and the Secrets the
+runtime mounts: each problem is a named reason with its fix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+
+from portico.core import references, render
+from portico.core.conditions import Condition, false, true
+from portico.core.observed import Observed
+from portico.core.reasons import Failure
+from portico.settings import Settings
+
+
+def image_allowed(o: Observed, settings: Settings) -> references.Problem | None:
+    """The instance's credentials go only to images its allowedImages (or the default) cover."""
+    image = render.image(o.portal, settings)
+    if o.instance is None or image == settings.runtime_image:
+        return None
+    if any(fnmatch.fnmatchcase(image, pattern) for pattern in o.instance.allowed_images):
+        return None
+    return references.Problem(
+        Failure.IMAGE_NOT_ALLOWED,
+        f"image {image} is not allowed by PortalInstance {o.instance.name} (allowedImages: "
+        f"{', '.join(o.instance.allowed_images) or 'only the default runtime'}); remove "
+        "spec.runtime.image or ask the instance's owner to allow it",
+    )
+
+
+def link_problems(o: Observed, settings: Settings) -> list[references.Problem]:
+    problems = references.check_hostname(o.portal, settings.base_domain)
+    problems += references.check_instance_link(o.portal, o.instance, o.namespace_labels)
+    if o.instance and o.credentials is None:
+        ns, secret = o.instance.credentials
+        problems.append(
+            references.Problem(
+                Failure.CREDENTIALS_NOT_FOUND,
+                f"the credentials Secret {ns}/{secret} of PortalInstance {o.instance.name} "
+                "does not exist; create it or fix the instance's spec.credentialsSecretRef",
+            )
+        )
+    if problem := image_allowed(o, settings):
+        problems.append(problem)
+    return problems
+
+
+def subdomain_blocker(o: Observed) -> Condition | None:
+    me = f"{o.portal.namespace}/{o.portal.name}"
+    if o.subdomain_owner and o.subdomain_owner != me:
+        return false(
+            "Ready",
+            Failure.SUBDOMAIN_TAKEN,
+            f"subdomain {o.portal.subdomain} is already used by portal {o.subdomain_owner}; "
+            "choose another subdomain (create a new Portal) or delete that portal",
+        )
+    return None
+
+
+def mounted_secrets(o: Observed) -> tuple[list[Condition], list[Condition]]:
+    """(AnalyticsConfigured, problems for the runtime) from the Secrets the runtime mounts."""
+    portal = o.portal
+
+    def missing(name: str, key: str, what: str) -> Condition | None:
+        secret = o.secrets.get(name)
+        if secret is None:
+            return false(
+                "",
+                Failure.SECRET_NOT_FOUND,
+                f"Secret {name} ({what}) does not exist in namespace "
+                f"{portal.namespace}; create it with key {key}",
+            )
+        if key not in secret.keys:
+            return false(
+                "", Failure.SECRET_KEY_MISSING, f"Secret {name} ({what}) has no key {key}; add it"
+            )
+        return None
+
+    analytics: list[Condition] = []
+    if ci := portal.customer_insights:
+        problem = missing(ci.shared_key.name, ci.shared_key.key, "analytics shared key")
+        analytics.append(
+            Condition("AnalyticsConfigured", "False", problem.reason, problem.message)
+            if problem
+            else true("AnalyticsConfigured", "Configured", f"sending interactions to {ci.hub_uri}")
+        )
+    runtime = [
+        p
+        for idp in portal.authentication.identity_providers
+        if (
+            p := missing(
+                idp.client_secret.name,
+                idp.client_secret.key,
+                f"client secret of identity provider {idp.name}",
+            )
+        )
+    ]
+    return analytics, runtime
+
+
+def secrets_checksum(o: Observed) -> str:
+    """Changes whenever a mounted Secret does, so the runtime rolls and reads the new value."""
+    mounted = {ref.name for ref in o.portal.secret_refs}
+    versions = sorted(
+        f"{name}={s.resource_version if s else '-'}"
+        for name, s in o.secrets.items()
+        if name in mounted
+    )
+    if o.credentials:
+        versions.append(f"instance={o.credentials.resource_version}")
+    return hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]

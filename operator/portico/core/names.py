@@ -1,0 +1,88 @@
+"""One definition of every name Portico gives: child names, labels, annotations, kinds, times.
+
+The renderer, the decision, the watches, `portico plan` and the CLI all read
+these; nothing else spells a child's name or a label.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "portico"}
+# Server-side label selector for the child watches: only Portico's objects stream in.
+MANAGED_SELECTOR = "app.kubernetes.io/managed-by=portico"
+PORTAL_LABEL = "portico.dev/portal"
+
+# Annotations a person sets on a Portal (never written by the operator).
+RESTART = "portico.dev/restart"
+RECHECK = "portico.dev/reconcile-requested-at"
+REFRESH_TRANSLATIONS = "portico.dev/refresh-translations"
+# Stamped on each child: the hash of what was applied, so unchanged children cost no write.
+APPLIED_HASH = "portico.dev/applied-hash"
+
+# Every kind Portico can create, in apply order. Certificates only with cert-manager support.
+CHILD_KINDS = ("Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Certificate", "Job")
+# Kinds whose child names are fixed by the portal's name (Jobs are numbered per run).
+FIXED_KINDS = ("Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Certificate")
+
+
+def labels(portal: str, component: str) -> dict[str, str]:
+    return {
+        **MANAGED_BY,
+        "app.kubernetes.io/name": "portal",
+        "app.kubernetes.io/instance": portal,
+        "app.kubernetes.io/component": component,
+        PORTAL_LABEL: portal,
+    }
+
+
+def runtime_selector(portal: str) -> dict[str, str]:
+    """The Deployment's selector and the Service's: immutable once created."""
+    return {PORTAL_LABEL: portal, "app.kubernetes.io/component": "runtime"}
+
+
+def config_name(portal: str) -> str:
+    return f"{portal}-config"
+
+
+def runtime_name(portal: str) -> str:
+    """The Deployment, Service, Ingress and Certificate share the portal's own name."""
+    return portal
+
+
+def instance_secret_name(portal: str) -> str:
+    return f"{portal}-instance"
+
+
+def tls_secret_name(portal: str) -> str:
+    return f"{portal}-tls"
+
+
+def provision_job_name(portal: str, attempt: int) -> str:
+    return f"{portal}-provision-{attempt}"
+
+
+def translations_job_name(portal: str, run: int) -> str:
+    return f"{portal}-translations-{run}"
+
+
+def fixed_children(portal: str) -> list[tuple[str, str]]:
+    """(kind, name) of every child whose name does not depend on a run number."""
+    return [
+        ("Secret", instance_secret_name(portal)),
+        ("Secret", tls_secret_name(portal)),
+        ("ConfigMap", config_name(portal)),
+        ("Deployment", runtime_name(portal)),
+        ("Service", runtime_name(portal)),
+        ("Ingress", runtime_name(portal)),
+        ("Certificate", runtime_name(portal)),
+    ]
+
+
+def iso(moment: datetime.datetime) -> str:
+    """RFC 3339 in UTC, to the second: the form of every time in status."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> datetime.datetime:
+    return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)

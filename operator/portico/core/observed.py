@@ -1,0 +1,80 @@
+"""What one reconcile knows: everything `observe` read or looked up, as plain data.
+
+`decide` reads only this (and the settings and the clock), so every decision
+can be driven by hand in a unit test.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from portico.api.model import Portal, PortalInstance
+from portico.certificates import CertificateVerdict
+from portico.core.conditions import Condition
+from portico.domain import DomainCheck
+
+Key = tuple[str, str]  # (kind, name) of a child
+
+
+@dataclass(frozen=True)
+class SecretView:
+    """A Secret as decisions see it: its version and keys; values only where they are copied."""
+
+    name: str
+    resource_version: str
+    keys: frozenset[str]
+    data: Mapping[str, str] = field(default_factory=dict, repr=False)  # base64 values
+
+
+@dataclass(frozen=True)
+class CertificateOutcome:
+    """The custom domain's certificate: a verdict, or why there is none to judge yet."""
+
+    verdict: CertificateVerdict | None = None
+    waiting: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    obj: Mapping[str, Any]  # the Portal as stored: metadata and status
+    portal: Portal
+    instance: PortalInstance | None = None
+    # None: the labels are not needed (the instance allows every namespace) or unknown.
+    namespace_labels: Mapping[str, str] | None = None
+    # Every Secret the spec references, by name (None: it does not exist).
+    secrets: Mapping[str, SecretView | None] = field(default_factory=dict)
+    credentials: SecretView | None = None
+    # Children this portal controls (its UID in their controller owner reference).
+    children: Mapping[Key, Mapping[str, Any]] = field(default_factory=dict)
+    # Objects with a child's name that this portal does not control: never touched.
+    foreign: frozenset[Key] = frozenset()
+    # Failed Job name → what its last pod said when it ended.
+    job_failures: Mapping[str, str] = field(default_factory=dict)
+    # "namespace/name" of the portal that holds the subdomain / custom host claim.
+    subdomain_owner: str = ""
+    host_owner: str = ""
+    # A DNS lookup made for this reconcile; None when none was due.
+    dns: DomainCheck | None = None
+    certificate: CertificateOutcome | None = None
+
+    @property
+    def status(self) -> Mapping[str, Any]:
+        status: Mapping[str, Any] = self.obj.get("status") or {}
+        return status
+
+    @property
+    def generation(self) -> int:
+        return int(self.obj["metadata"].get("generation", 1))
+
+    @property
+    def created(self) -> datetime.datetime | None:
+        stamp = self.obj["metadata"].get("creationTimestamp")
+        if not stamp:
+            return None
+        return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+    def child(self, kind: str, name: str) -> Mapping[str, Any] | None:
+        return self.children.get((kind, name))
