@@ -47,9 +47,21 @@ def test_all_examples_plan_cleanly() -> None:
     result = plan(*EXAMPLES)
     assert result.returncode == 0, result.stderr
     children = list(yaml.safe_load_all(result.stdout))
-    portals = [p for p in EXAMPLES if "instance" not in p]
-    assert len(children) == 5 * len(portals)
-    assert {c["kind"] for c in children} == {"ConfigMap", "Deployment", "Service", "Ingress", "Job"}
+    portals = [yaml.safe_load(open(p)) for p in EXAMPLES if "instance" not in p]
+    expected = 0
+    for portal in portals:
+        spec = portal["spec"]
+        tls = (spec.get("customDomain") or {}).get("tls") or {}
+        # -instance Secret, ConfigMap, Deployment, Service, Ingress, provisioning Job;
+        # a translations Job for additional languages; a Certificate for issuerRef.
+        expected += 6 + bool(spec.get("additionalLanguages")) + ("issuerRef" in tls)
+    assert len(children) == expected
+    kinds = {c["kind"] for c in children}
+    assert {"Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Job"} <= kinds
+    # The credentials are copied by the operator, never rendered offline.
+    secrets = [c for c in children if c["kind"] == "Secret"]
+    assert all(s["data"] == {} for s in secrets if s["metadata"]["name"].endswith("-instance"))
+    assert "# from the cluster: data copied from Secret portico-system/" in result.stdout
 
 
 def test_output_formats() -> None:
@@ -60,7 +72,15 @@ def test_output_formats() -> None:
     as_json = json.loads(plan(*example, "-o", "json").stdout)
     table = plan(*example, "-o", "table").stdout.splitlines()
     assert [c["kind"] for c in as_json] == [row.split()[0] for row in table[1:]]
-    assert table[0].split() == ["KIND", "NAMESPACE", "NAME"]
+    assert table[0].split() == ["KIND", "NAMESPACE", "NAME", "FROM", "THE", "CLUSTER"]
+    assert "data copied from Secret portico-system/contoso-crm-credentials" in table[1]
+    custom = plan(
+        str(ROOT / "examples" / "contoso-instance.yaml"),
+        str(ROOT / "examples" / "customer-customerselfservice.yaml"),
+        "-o",
+        "table",
+    ).stdout
+    assert "added once its CNAME is verified" in custom
 
 
 INVALID = [c for c in load_cases() if not c.valid and c.old is None]

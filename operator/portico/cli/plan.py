@@ -16,7 +16,7 @@ import click
 import yaml
 
 from portico.api import crds, model, validation
-from portico.core import references, render
+from portico.core import names, references, render
 from portico.settings import Settings
 
 KINDS = ("Portal", "PortalInstance", "Namespace")
@@ -80,6 +80,51 @@ class Verdict:
     label: str
     problems: list[str]
     children: list[dict[str, Any]]
+    # (kind, name) → what the operator fills in from the cluster when it applies the child
+    notes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def planned(
+    portal: model.Portal, instance: model.PortalInstance | None, settings: Settings
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
+    """Every child the operator applies to a settled portal, and what comes from the cluster.
+
+    The same renderer the operator runs, with the facts a settled portal has:
+    credentials copied, the custom host verified (and for issuerRef a
+    Certificate), translations of the additional languages imported.
+    """
+    cd = portal.custom_domain
+    facts = render.Facts(
+        instance_credentials={},
+        custom_host_ready=cd is not None,
+        custom_tls_secret=(cd.tls_secret or names.tls_secret_name(portal.name)) if cd else "",
+        issue_certificate=bool(cd and cd.issuer),
+        translations_run=1 if portal.additional_languages else 0,
+        translations_languages=portal.additional_languages,
+    )
+    notes: dict[tuple[str, str], str] = {}
+    if instance is not None:
+        ns, secret = instance.credentials
+        notes[("Secret", names.instance_secret_name(portal.name))] = (
+            f"data copied from Secret {ns}/{secret} when applied"
+        )
+    else:
+        notes[("Secret", names.instance_secret_name(portal.name))] = (
+            "data copied from the PortalInstance's credentials Secret when applied"
+        )
+    if cd:
+        notes[("Ingress", names.runtime_name(portal.name))] = (
+            f"host {cd.hostname} is added once its CNAME is verified"
+        )
+    if cd and cd.pfx:
+        notes[("Secret", names.tls_secret_name(portal.name))] = (
+            f"converted from the .pfx in Secret {cd.pfx.name} at run time (not rendered offline)"
+        )
+    if portal.additional_languages:
+        notes[("Job", names.translations_job_name(portal.name, 1))] = (
+            "runs after provisioning succeeds"
+        )
+    return render.children(portal, instance, settings, facts), notes
 
 
 def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
@@ -108,27 +153,47 @@ def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
             )
         else:
             problems = references.check_hostname(portal, settings.base_domain)
-        children = [] if problems else render.children(portal, linked, settings)
-        verdicts.append(Verdict(label, [f"{label}: {p}" for p in problems], children))
+        children, notes = ([], {}) if problems else planned(portal, linked, settings)
+        verdicts.append(Verdict(label, [f"{label}: {p}" for p in problems], children, notes))
     return verdicts
 
 
-def _table(children: list[dict[str, Any]]) -> str:
-    rows = [("KIND", "NAMESPACE", "NAME")] + [
-        (c["kind"], c["metadata"].get("namespace", ""), c["metadata"]["name"]) for c in children
+Notes = dict[tuple[str, str, str], str]  # (namespace, kind, name) → note
+
+
+def _key(child: dict[str, Any]) -> tuple[str, str, str]:
+    return (child["metadata"].get("namespace", ""), child["kind"], child["metadata"]["name"])
+
+
+def _table(children: list[dict[str, Any]], notes: Notes) -> str:
+    rows = [("KIND", "NAMESPACE", "NAME", "FROM THE CLUSTER")] + [
+        (
+            c["kind"],
+            c["metadata"].get("namespace", ""),
+            c["metadata"]["name"],
+            notes.get(_key(c), ""),
+        )
+        for c in children
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "".join(
         "   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows
     )
 
 
-def format_children(children: list[dict[str, Any]], output: str) -> str:
+def format_children(children: list[dict[str, Any]], output: str, notes: Notes | None = None) -> str:
+    notes = notes or {}
     if output == "json":
         return json.dumps(children, indent=2, ensure_ascii=False) + "\n"
     if output == "table":
-        return _table(children)
-    return yaml.safe_dump_all(children, sort_keys=False, allow_unicode=True) if children else ""
+        return _table(children, notes)
+    docs = []
+    for child in children:
+        text = yaml.safe_dump(child, sort_keys=False, allow_unicode=True)
+        if note := notes.get(_key(child)):
+            text = f"# from the cluster: {note}\n{text}"
+        docs.append(text)
+    return "---\n".join(docs)
 
 
 @click.command("plan")
@@ -158,7 +223,15 @@ def plan_command(files: tuple[str, ...], base_domain: str | None, output: str) -
         sys.exit(2)
     verdicts = evaluate(docs, Settings.from_env(base_domain=base_domain))
     children = [c for v in verdicts for c in v.children]
-    click.echo(format_children(children, output), nl=False)
+    notes: Notes = {}
+    for v in verdicts:
+        for (kind, name), note in v.notes.items():
+            namespace = v.label.split("/", 1)[0]
+            notes[(namespace, kind, name)] = note
+    click.echo(format_children(children, output, notes), nl=False)
+    if output == "json":
+        for (namespace, kind, name), note in sorted(notes.items()):
+            click.echo(f"note: {namespace}/{kind}/{name}: {note}", err=True)
     problems = [p for v in verdicts for p in v.problems]
     for line in problems:
         click.echo(line, err=True)

@@ -222,17 +222,14 @@ def assess(
         )
         return out
     out.issue = cd.issuer is not None
-    cert = cert or CertificateOutcome(
-        waiting=false("CertificateReady", "Checking", "the certificate has not been read yet")
-    )
-    waiting = cert.waiting
+    waiting, verdict = (cert.waiting, cert.verdict) if cert else (None, None)
     if cd.issuer and waiting is None:
         waiting = _issuer_ready(issued_certificate)
-    if waiting is not None:
-        out.conditions.append(waiting)
+    if waiting is not None or verdict is None:
+        out.conditions.append(
+            waiting or false("CertificateReady", "Checking", "the certificate is being read")
+        )
         return out
-    verdict = cert.verdict
-    assert verdict is not None
     if not verdict.ok:
         out.conditions.append(false("CertificateReady", verdict.reason, verdict.message))
         return out

@@ -1,0 +1,411 @@
+"""decide() as a decision table: what was observed → phase, reason, children written and deleted.
+
+No cluster: each case builds an Observed by hand, as `observe` would.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime
+from typing import Any
+
+import pytest
+
+from portico import domain
+from portico.api import model, validation
+from portico.certificates import CertReason, Problem, Rejection
+from portico.core import names
+from portico.core.decide import Plan, decide, failed
+from portico.core.observed import CertificateOutcome, Observed, SecretView
+from portico.settings import Settings
+
+NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
+SETTINGS = Settings(base_domain="portals.example.com", cert_manager=True)
+UID = "uid-1"
+P = "web"
+
+INSTANCE = {
+    "apiVersion": "portico.dev/v1alpha1",
+    "kind": "PortalInstance",
+    "metadata": {"name": "crm"},
+    "spec": {
+        "url": "https://crm.example.net",
+        "credentialsSecretRef": {"namespace": "portico-system", "name": "crm-creds"},
+        "languages": ["en-US", "de-DE"],
+        "solutions": [],
+        "administrators": ["jay@contoso.com"],
+    },
+}
+CREDENTIALS = SecretView(
+    "crm-creds", "7", frozenset({"token"}), {"token": base64.b64encode(b"s3cr3t").decode()}
+)
+
+
+def portal_obj(**spec: Any) -> dict[str, Any]:
+    body = {
+        "displayName": "Web",
+        "type": "Production",
+        "subdomain": "web",
+        "instanceRef": {"name": "crm"},
+        "language": "en-US",
+        "administrator": "jay@contoso.com",
+        "audience": "Customer",
+        "template": "Community",
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "portico.dev/v1alpha1",
+        "kind": "Portal",
+        "metadata": {
+            "name": P,
+            "namespace": "team",
+            "uid": UID,
+            "generation": 1,
+            "creationTimestamp": "2026-11-30T11:00:00Z",
+        },
+        "spec": body,
+    }
+
+
+def world(
+    status: dict[str, Any] | None = None,
+    instance: dict[str, Any] | None = INSTANCE,
+    **overrides: Any,
+) -> Observed:
+    obj = overrides.pop("obj", None) or portal_obj()
+    if status is not None:
+        obj["status"] = status
+    defaulted, problems = validation.admit("Portal", copy.deepcopy(obj))
+    assert problems == []
+    inst = None
+    if instance is not None:
+        inst = model.parse_instance(validation.admit("PortalInstance", copy.deepcopy(instance))[0])
+    fields: dict[str, Any] = {
+        "obj": obj,
+        "portal": model.parse_portal(defaulted),
+        "instance": inst,
+        "credentials": CREDENTIALS,
+        "subdomain_owner": f"team/{P}",
+    }
+    fields.update(overrides)
+    return Observed(**fields)
+
+
+def owned(plan: Plan) -> dict[tuple[str, str], dict[str, Any]]:
+    """The children as they would be after the plan's writes (server defaults aside)."""
+    return {w.key: w.manifest for w in plan.writes}
+
+
+def available(children: dict[tuple[str, str], dict[str, Any]], replicas: int = 1) -> None:
+    dep = children[("Deployment", P)]
+    dep["metadata"]["generation"] = 2
+    dep["status"] = {
+        "observedGeneration": 2,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "availableReplicas": replicas,
+    }
+
+
+def succeeded(children: dict[tuple[str, str], dict[str, Any]], job: str) -> None:
+    children[("Job", job)]["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+
+
+def ready(o: Observed, plan: Plan) -> dict[str, Any]:
+    return next(c for c in plan.status["conditions"] if c["type"] == "Ready")
+
+
+def converge(o: Observed, rounds: int = 4) -> tuple[Observed, Plan]:
+    """Run decide, apply its plan to the observed world (as act + the controllers would), repeat."""
+    plan = decide(o, SETTINGS, NOW)
+    for _ in range(rounds):
+        children = {**{k: copy.deepcopy(dict(v)) for k, v in o.children.items()}, **owned(plan)}
+        for key in plan.deletes:
+            children.pop(key, None)
+        if ("Deployment", P) in children:
+            available(children)
+        for kind, name in children:
+            if kind == "Job":
+                succeeded(children, name)
+        obj = copy.deepcopy(dict(o.obj))
+        obj["status"] = plan.status
+        o = Observed(**{**o.__dict__, "obj": obj, "children": children})
+        plan = decide(o, SETTINGS, NOW)
+    return o, plan
+
+
+def test_new_portal_writes_every_child_and_starts_attempt_one() -> None:
+    plan = decide(world(), SETTINGS, NOW)
+    assert plan.phase == "Configuring"
+    kinds = sorted(k for k, _ in owned(plan))
+    assert kinds == ["ConfigMap", "Deployment", "Ingress", "Job", "Secret", "Service"]
+    assert all(w.create for w in plan.writes)  # nothing is ours yet: looked up, then applied
+    assert plan.deletes == ()
+    assert [e.reason for e in plan.events][:1] == ["ProvisioningStarted"]
+    synced = next(c for c in plan.status["conditions"] if c["type"] == "Synced")
+    assert (synced["status"], synced["reason"]) == ("True", "ReconcileSuccess")
+
+
+def test_converged_portal_is_ready_and_costs_no_write() -> None:
+    o, plan = converge(world())
+    assert plan.phase == "Ready", ready(o, plan)
+    assert plan.writes == () and plan.deletes == ()
+    assert plan.status == o.status  # no status patch either
+
+
+def test_spec_edit_is_not_ready_until_the_new_pods_roll_out() -> None:
+    o, _ = converge(world())
+    obj = copy.deepcopy(dict(o.obj))
+    obj["spec"]["displayName"] = "Web 2"
+    obj["metadata"]["generation"] = 2
+    edited = world(obj=obj, status=obj["status"], children=o.children)
+    plan = decide(edited, SETTINGS, NOW)
+    runtime = next(c for c in plan.status["conditions"] if c["type"] == "RuntimeAvailable")
+    assert (runtime["status"], runtime["reason"]) == ("False", "RollingOut")
+    assert plan.phase == "Configuring"
+    # The controller has not seen the new Deployment spec yet: still not available.
+    children = {**o.children, **owned(plan)}
+    children[("Deployment", P)]["metadata"]["generation"] = 3
+    children[("Deployment", P)]["status"] = {
+        "observedGeneration": 2,
+        "replicas": 1,
+        "updatedReplicas": 1,
+        "availableReplicas": 1,
+    }
+    later = Observed(**{**edited.__dict__, "children": children})
+    runtime = next(
+        c
+        for c in decide(later, SETTINGS, NOW).status["conditions"]
+        if c["type"] == "RuntimeAvailable"
+    )
+    assert runtime["reason"] == "RollingOut"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"instance": None}, "InstanceNotFound"),
+        ({"credentials": None}, "CredentialsNotFound"),
+        ({"subdomain_owner": "other/older"}, "SubdomainTaken"),
+        ({"namespace_labels": {"team": "b"}, "selector": True}, "NamespaceNotAllowed"),
+        ({"image": "evil.example.com/miner:1"}, "ImageNotAllowed"),
+    ],
+)
+def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
+    change: dict[str, Any], reason: str
+) -> None:
+    o, _ = converge(world())
+    instance = copy.deepcopy(INSTANCE)
+    obj = copy.deepcopy(dict(o.obj))
+    if change.pop("selector", False):
+        instance["spec"]["allowedNamespaces"] = {
+            "from": "Selector",
+            "selector": {"matchLabels": {"team": "a"}},
+        }
+    if image := change.pop("image", None):
+        obj["spec"]["runtime"] = {"image": image}
+    kwargs = {"instance": instance, **{k: v for k, v in change.items() if k == "instance"}}
+    rest = {k: v for k, v in change.items() if k != "instance"}
+    lost = world(obj=obj, status=obj["status"], children=o.children, **kwargs, **rest)
+    plan = decide(lost, SETTINGS, NOW)
+    assert plan.phase == "Failed"
+    assert ready(lost, plan)["reason"] == reason
+    assert plan.writes == ()
+    deleted = set(plan.deletes)
+    assert ("Secret", names.instance_secret_name(P)) in deleted
+    assert {("Deployment", P), ("Service", P), ("Ingress", P)} <= deleted
+    assert ("ConfigMap", names.config_name(P)) not in deleted
+    assert "Withdrawn" in [e.reason for e in plan.events]
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ({"language": "fr-FR"}, "LanguageNotInstalled"),
+        ({"administrator": "eve@contoso.com"}, "AdministratorNotAllowed"),
+        (
+            {
+                "customDomain": {
+                    "hostname": "x.portals.example.com",
+                    "tls": {"secretRef": {"name": "t"}},
+                }
+            },
+            "HostnameNotAllowed",
+        ),
+    ],
+)
+def test_reference_problem_fails_and_changes_nothing(spec: dict[str, Any], reason: str) -> None:
+    o, _ = converge(world())
+    obj = copy.deepcopy(dict(o.obj))
+    obj["spec"].update(spec)
+    plan = decide(world(obj=obj, status=obj["status"], children=o.children), SETTINGS, NOW)
+    assert (plan.phase, ready(o, plan)["reason"]) == ("Failed", reason)
+    assert plan.writes == () and plan.deletes == ()
+
+
+def test_someone_elses_object_is_never_written_and_named() -> None:
+    o = world(foreign=frozenset({("ConfigMap", names.config_name(P))}))
+    plan = decide(o, SETTINGS, NOW)
+    assert ("ConfigMap", names.config_name(P)) not in owned(plan)
+    assert plan.phase == "Failed"
+    message = ready(o, plan)["message"]
+    assert ready(o, plan)["reason"] == "ChildConflict"
+    assert f"ConfigMap {names.config_name(P)}" in message and "rename" in message
+
+
+def test_prerequisite_missing_starts_no_attempt() -> None:
+    obj = portal_obj(audience="Partner", template="PartnerFieldService")
+    plan = decide(world(obj=obj), SETTINGS, NOW)
+    assert ready(world(obj=obj), plan)["reason"] == "PrerequisiteMissing"
+    assert plan.phase == "Failed"
+    assert not [k for k in owned(plan) if k[0] == "Job"]
+
+
+def test_install_failure_quotes_the_job() -> None:
+    o = world()
+    plan = decide(o, SETTINGS, NOW)
+    job = names.provision_job_name(P, 1)
+    children = owned(plan)
+    children[("Job", job)]["status"] = {
+        "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+    }
+    obj = copy.deepcopy(dict(o.obj))
+    obj["status"] = plan.status
+    after = world(obj=obj, status=plan.status, children=children, job_failures={job: "no db"})
+    plan = decide(after, SETTINGS, NOW)
+    assert (plan.phase, ready(after, plan)["reason"]) == ("Failed", "InstallFailed")
+    assert "no db" in ready(after, plan)["message"]
+    assert ("Job", job) not in plan.deletes  # kept for its logs
+
+
+def test_paused_changes_nothing() -> None:
+    plan = decide(world(obj=portal_obj(paused=True)), SETTINGS, NOW)
+    assert (plan.phase, plan.writes, plan.deletes) == ("Paused", (), ())
+
+
+def test_expired_trial_scales_to_zero() -> None:
+    obj = portal_obj(type="Trial")
+    obj["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    plan = decide(world(obj=obj), SETTINGS, NOW)
+    assert plan.phase == "Expired"
+    assert owned(plan)[("Deployment", P)]["spec"]["replicas"] == 0
+
+
+def test_missing_analytics_key_is_named() -> None:
+    obj = portal_obj(
+        analytics={
+            "customerInsights": {
+                "hubUri": "https://hub.example.net",
+                "policyName": "p",
+                "sharedKeySecretRef": {"name": "ci", "key": "sharedKey"},
+            }
+        }
+    )
+    o = world(obj=obj, secrets={"ci": None})
+    plan = decide(o, SETTINGS, NOW)
+    assert ready(o, plan)["reason"] == "SecretNotFound"
+
+
+def _custom(tls: dict[str, Any]) -> dict[str, Any]:
+    return portal_obj(customDomain={"hostname": "support.contoso.com", "tls": tls})
+
+
+VERIFIED = domain.verified("support.contoso.com", "web.portals.example.com")
+UNKNOWN = domain.DomainCheck(
+    "support.contoso.com",
+    "web.portals.example.com",
+    domain.DomainState.UNKNOWN,
+    domain.DomainReason.DNS_UNAVAILABLE,
+    "no answer",
+)
+
+
+def test_changed_hostname_with_dns_down_is_unknown_not_verified() -> None:
+    status = {
+        "customDomain": {
+            "hostname": "old.contoso.com",
+            "target": "web.portals.example.com",
+            "state": "Verified",
+            "reason": "CNAMEVerified",
+            "message": "ok",
+        },
+        "conditions": [{"type": "DomainVerified", "status": "True", "reason": "CNAMEVerified"}],
+    }
+    o = world(obj=_custom({"secretRef": {"name": "t"}}), status=status, dns=UNKNOWN)
+    plan = decide(o, SETTINGS, NOW)
+    verified = next(c for c in plan.status["conditions"] if c["type"] == "DomainVerified")
+    assert verified["status"] == "Unknown"
+    assert plan.status["customDomain"]["hostname"] == "support.contoso.com"
+    assert "support.contoso.com" not in str(owned(plan)[("Ingress", P)]["spec"]["rules"])
+
+
+def test_verified_host_survives_an_inconclusive_recheck() -> None:
+    status = {
+        "customDomain": {
+            "hostname": "support.contoso.com",
+            "target": "web.portals.example.com",
+            "state": "Verified",
+            "reason": "CNAMEVerified",
+            "message": "ok",
+        }
+    }
+    o = world(obj=_custom({"secretRef": {"name": "t"}}), status=status, dns=UNKNOWN)
+    plan = decide(o, SETTINGS, NOW)
+    verified = next(c for c in plan.status["conditions"] if c["type"] == "DomainVerified")
+    assert verified["status"] == "True"
+
+
+def test_domain_taken_serves_no_custom_host() -> None:
+    o = world(obj=_custom({"secretRef": {"name": "t"}}), host_owner="other/first", dns=VERIFIED)
+    plan = decide(o, SETTINGS, NOW)
+    assert ready(o, plan)["reason"] == "DomainTaken"
+    assert "support.contoso.com" not in str(owned(plan)[("Ingress", P)])
+
+
+@pytest.mark.parametrize("reason", list(CertReason)[:-1])
+def test_every_certificate_rejection_fails(reason: CertReason) -> None:
+    rejection = Rejection((Problem(reason, "bad"),))
+    o = world(
+        obj=_custom({"secretRef": {"name": "t"}}),
+        dns=VERIFIED,
+        certificate=CertificateOutcome(verdict=rejection),
+    )
+    plan = decide(o, SETTINGS, NOW)
+    assert (plan.phase, ready(o, plan)["reason"]) == ("Failed", str(reason))
+
+
+def test_switching_from_issuer_to_pfx_prunes_the_certificate() -> None:
+    issuer = {"issuerRef": {"name": "le", "kind": "ClusterIssuer"}}
+    o = world(obj=_custom(issuer), dns=VERIFIED, certificate=CertificateOutcome())
+    plan = decide(o, SETTINGS, NOW)
+    assert ("Certificate", P) in owned(plan)
+    o2 = world(
+        obj=_custom({"pfxSecretRef": {"name": "pfx"}}),
+        dns=VERIFIED,
+        children=owned(plan),
+        certificate=CertificateOutcome(),
+    )
+    assert ("Certificate", P) in decide(o2, SETTINGS, NOW).deletes
+
+
+def test_cert_manager_not_enabled() -> None:
+    issuer = {"issuerRef": {"name": "le", "kind": "ClusterIssuer"}}
+    o = world(obj=_custom(issuer), dns=VERIFIED)
+    plan = decide(o, Settings(base_domain="portals.example.com"), NOW)
+    assert ready(o, plan)["reason"] == "CertManagerNotEnabled"
+
+
+@pytest.mark.parametrize(("permanent", "phase"), [(True, "Failed"), (False, "Configuring")])
+def test_a_failed_reconcile_is_in_status(permanent: bool, phase: str) -> None:
+    o = world()
+    plan = failed(
+        o, decide(o, SETTINGS, NOW), "422 Invalid: spec.selector is immutable", permanent, NOW
+    )
+    assert plan.phase == phase
+    synced = next(c for c in plan.status["conditions"] if c["type"] == "Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "ReconcileError")
+    assert "immutable" in synced["message"]
+    assert ready(o, plan)["reason"] == "ReconcileError"
+    assert [e.reason for e in plan.events] == ["ReconcileError"]
+    assert plan.writes == () and plan.deletes == ()
