@@ -47,7 +47,7 @@ def test_all_examples_plan_cleanly() -> None:
     result = plan(*EXAMPLES)
     assert result.returncode == 0, result.stderr
     children = list(yaml.safe_load_all(result.stdout))
-    portals = [yaml.safe_load(open(p)) for p in EXAMPLES if "instance" not in p]
+    portals = [yaml.safe_load(Path(p).read_text()) for p in EXAMPLES if "instance" not in p]
     expected = 0
     for portal in portals:
         spec = portal["spec"]

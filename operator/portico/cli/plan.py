@@ -112,6 +112,9 @@ def planned(
         notes[("Secret", names.instance_secret_name(portal.name))] = (
             "data copied from the PortalInstance's credentials Secret when applied"
         )
+    notes[("Deployment", names.runtime_name(portal.name))] = (
+        "pod annotation portico.dev/secrets-checksum follows the mounted Secrets' versions"
+    )
     if cd:
         notes[("Ingress", names.runtime_name(portal.name))] = (
             f"host {cd.hostname} is added once its CNAME is verified"

@@ -84,15 +84,24 @@ def _describe(resolver: dns.asyncresolver.Resolver) -> str:
 
 
 async def _query(
-    resolver: dns.asyncresolver.Resolver, name: str, rdtype: dns.rdatatype.RdataType
+    resolver: dns.asyncresolver.Resolver,
+    name: str,
+    rdtype: dns.rdatatype.RdataType,
+    keep_nxdomain: bool = False,
 ) -> dns.message.Message | None:
-    """The response for name/rdtype, or None when the name does not exist."""
+    """The response for name/rdtype, or None when the name does not exist.
+
+    KEEP_NXDOMAIN returns the NXDOMAIN response itself: a CNAME chain whose last
+    name does not exist is still in its answer section.
+    """
+    qname = dns.name.from_text(name)
     try:
-        answer = await resolver.resolve(
-            dns.name.from_text(name), rdtype, raise_on_no_answer=False, search=False
-        )
-    except dns.resolver.NXDOMAIN:
-        return None
+        answer = await resolver.resolve(qname, rdtype, raise_on_no_answer=False, search=False)
+    except dns.resolver.NXDOMAIN as error:
+        if not keep_nxdomain:
+            return None
+        response: dns.message.Message | None = error.responses().get(qname)  # type: ignore[no-untyped-call]
+        return response
     except dns.exception.Timeout as error:
         raise _Unavailable(
             f"no answer within {resolver.lifetime:g}s from {_describe(resolver)}"
@@ -129,6 +138,15 @@ class _Lookup:
         response = await _query(await self._for(name), name, dns.rdatatype.CNAME)
         targets = [] if response is None else _owned(response, name, dns.rdatatype.CNAME)
         return normalize_name(targets[0]) if targets else None
+
+    async def address_answers(self, name: str) -> list[dns.message.Message]:
+        """A and AAAA answers for name: one round trip that carries the whole CNAME chain."""
+        resolver = await self._for(name)
+        rdtypes = (dns.rdatatype.A, dns.rdatatype.AAAA)
+        found = await asyncio.gather(
+            *(_query(resolver, name, t, keep_nxdomain=True) for t in rdtypes)
+        )
+        return [r for r in found if r is not None]
 
     async def own_addresses(self, name: str) -> tuple[str, ...]:
         resolver = await self._for(name)
@@ -180,22 +198,65 @@ class _Lookup:
         return _resolver([(ip, self.settings.port) for ip in addresses], self.settings.timeout)
 
 
+def _chain(responses: list[dns.message.Message], name: str) -> tuple[list[str], bool]:
+    """The CNAME chain the answers hold from name, and whether its last name has addresses."""
+    chain: list[str] = []
+    current = name
+    while len(chain) <= MAX_CHAIN:
+        hops = [t for r in responses for t in _owned(r, current, dns.rdatatype.CNAME)]
+        if not hops:
+            break
+        current = normalize_name(hops[0])
+        chain.append(current)
+        if chain.count(current) > 1:
+            break
+    ends = any(
+        _owned(r, current, rdtype)
+        for r in responses
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+    )
+    return chain, ends
+
+
+async def _observe(lookup: _Lookup, name: str, want: str) -> tuple[list[str], tuple[str, ...]]:
+    responses = await lookup.address_answers(name)
+    chain, ends = _chain(responses, name)
+    addresses = tuple(
+        a
+        for r in responses
+        for t in (dns.rdatatype.A, dns.rdatatype.AAAA)
+        for a in _owned(r, name, t)
+    )
+    if ends or (chain and chain[-1] == want):
+        return chain, addresses
+    # The answer stopped short (an authoritative server outside the target's zone):
+    # follow the rest of the chain hop by hop.
+    hop = await lookup.cname(chain[-1] if chain else name)
+    while hop is not None:
+        chain.append(hop)
+        if hop == want or len(chain) > MAX_CHAIN or chain.count(hop) > 1:
+            break
+        hop = await lookup.cname(hop)
+    return chain, addresses
+
+
 async def observe(host: str, target: str, settings: ResolverSettings) -> Observation:
-    """Follow host's CNAME chain (stopping at target) and note A/AAAA beside it."""
+    """Follow host's CNAME chain (stopping at target) and note A/AAAA beside it.
+
+    One address query carries the whole chain (forwarders such as dnsmasq refuse
+    a CNAME query for a name that has only addresses); per-hop CNAME queries
+    finish a chain the answer left open. The whole check is bounded in time.
+    """
     name, want = normalize_name(host), normalize_name(target)
     lookup = _Lookup(settings)
-    chain: list[str] = []
-    addresses: tuple[str, ...] = ()
+    budget = settings.timeout * 4
     try:
-        hop = await lookup.cname(name)
-        while hop is not None:
-            chain.append(hop)
-            if hop == want or len(chain) > MAX_CHAIN or chain.count(hop) > 1:
-                break
-            hop = await lookup.cname(hop)
-        addresses = await lookup.own_addresses(name)
+        async with asyncio.timeout(budget):
+            chain, addresses = await _observe(lookup, name, want)
     except _Unavailable as error:
-        return Observation(name, tuple(chain), addresses, failure=str(error))
+        return Observation(name, (), (), failure=str(error))
+    except TimeoutError:
+        return Observation(name, (), (), failure=f"the lookup took longer than {budget:g}s")
     return Observation(name, tuple(chain), addresses)
 
 
