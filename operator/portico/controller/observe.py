@@ -24,6 +24,7 @@ from portico.controller.index import Index
 from portico.controller.kube import Kube
 from portico.controller.store import Store, controller_uid
 from portico.core import custom_domain, names
+from portico.core.claims import Claimant
 from portico.core.observed import Key, Observed, SecretView
 from portico.core.progress import job_state
 from portico.settings import Settings
@@ -81,6 +82,9 @@ class Observer:
         field(default_factory=dict)
     )
     _job_messages: dict[str, str] = field(default_factory=dict)
+    # Claim holders found gone (a DELETED event missed across a relist); the operator
+    # forgets them on its own loop and wakes who waited.
+    gone: set[tuple[str, str]] = field(default_factory=set)
 
     def observe(self, namespace: str, name: str, now: datetime.datetime) -> Observed | None:
         obj = self.store.portals.get((namespace, name))
@@ -99,9 +103,9 @@ class Observer:
         secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
         children = self.store.owned(namespace, name, portal.uid)
         key = (namespace, name)
-        sub = self.index.subdomain_owner(portal.subdomain)
+        sub = self._live(self.index.subdomain_owner(portal.subdomain), key)
         host = portal.custom_domain.hostname if portal.custom_domain else ""
-        owner = self.index.host_owner(host)
+        owner = self._live(self.index.host_owner(host), key)
         observed = Observed(
             obj=obj,
             portal=portal,
@@ -118,6 +122,15 @@ class Observer:
         if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
             observed = self._domain(observed, secrets, now)
         return observed
+
+    def _live(self, claimant: Claimant | None, me: tuple[str, str]) -> Claimant | None:
+        """A claim held by another portal counts only while that portal exists (one read)."""
+        if claimant is None or (claimant.namespace, claimant.name) == me:
+            return claimant
+        if self.kube.get("Portal", claimant.namespace, claimant.name) is None:
+            self.gone.add((claimant.namespace, claimant.name))
+            return None
+        return claimant
 
     def index_secrets(self, portal: Portal) -> list[str]:
         entry = self.index.entries.get((portal.namespace, portal.name))

@@ -193,6 +193,8 @@ class Operator:
         _, namespace, name = key
         with metrics.RECONCILE_SECONDS.time():
             outcome = await asyncio.to_thread(self.reconciler.portal, namespace, name)
+        while self.observer.gone:
+            self.portal_gone(self.observer.gone.pop())
         if outcome.gone:
             self.portal_gone((namespace, name))
             return None
