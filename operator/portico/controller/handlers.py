@@ -63,6 +63,7 @@ def _child_handler(kind: str) -> Any:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     op = _op()
+    kinds = [kind for kind in CHILD_RESOURCES if kind != "Certificate" or op.settings.cert_manager]
     settings.posting.level = logging.WARNING
     settings.persistence.finalizer = "portico.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="portico.dev")
@@ -74,10 +75,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     for group, _version, plural in CHILD_RESOURCES.values():
         if plural != "secrets":  # Secrets a portal names are the user's own, unlabelled
             settings.watching.label_selectors[_resource(group, plural)] = names.MANAGED_SELECTOR
-    # The claims must be known before the first portal is judged on them.
-    for namespace in op.settings.namespaces or (None,):
-        for body in await asyncio.to_thread(op.kube.list, "Portal", namespace):
-            op.portal_event("", body)
+    # Nothing is judged on a half-filled store: a portal reconciled before its instance
+    # or its children are known would look unentitled, or in need of every write.
+    await asyncio.to_thread(op.prime, kinds)
     start_http_server(op.settings.metrics_port, addr=op.settings.listen_address)
     op.start()
     log.info(

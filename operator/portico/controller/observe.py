@@ -92,6 +92,8 @@ class Observer:
             return None
         portal = parse(obj)
         instance_obj = self.store.instances.get(portal.instance)
+        if instance_obj is None:  # not seen yet, or truly missing: the API decides
+            instance_obj = self.kube.get("PortalInstance", None, portal.instance)
         instance = parse_instance(instance_obj) if instance_obj else None
         labels = None
         if instance and instance.allowed_from == "Selector":

@@ -71,6 +71,34 @@ class Operator:
             Reconciler(settings, store, observer, writer),
         )
 
+    def prime(self, child_kinds: list[str]) -> None:
+        """The initial list of everything decisions read, before the first reconcile.
+
+        Runs in a thread before the queue starts (nothing else touches the store yet).
+        """
+        namespaces = self.settings.namespaces or (None,)
+        for body in self.kube.list("PortalInstance"):
+            self.instance_event("", body)
+        for body in self.kube.list("Namespace"):
+            self.namespace_event("", body)
+        for namespace in namespaces:
+            for body in self.kube.list("Portal", namespace):
+                self.portal_event("", body)
+        for namespace in namespaces:
+            for kind in child_kinds:
+                selector = None if kind == "Secret" else names.MANAGED_SELECTOR
+                for body in self.kube.list(kind, namespace, selector):
+                    body.setdefault("kind", kind)
+                    if kind == "Secret":
+                        self.secret_event("", body)
+                    else:
+                        self.child_event(kind, "", body)
+        log.info(
+            "caches synced: %d portals, %d instances",
+            len(self.index.entries),
+            len(self.store.instances),
+        )
+
     def start(self) -> None:
         self.tasks.append(asyncio.create_task(self.queue.run(self.work)))
 
@@ -204,8 +232,8 @@ class Operator:
             metrics.CERTIFICATE_EXPIRY.labels(namespace=namespace, portal=name).set(
                 outcome.certificate_expiry
             )
-        if outcome.failed:
-            raise ReconcileFailed(f"{namespace}/{name}")
+        if outcome.error:
+            raise ReconcileFailed(outcome.error)
         requeue = min(outcome.requeue_after or math.inf, self.settings.resync_seconds)
         dns = self.observer.dns.next_in((namespace, name)) if outcome.dns_pending else None
         return min(requeue, dns) if dns is not None else requeue

@@ -40,7 +40,8 @@ class Outcome:
     dns_pending: bool = False
     certificate_expiry: float | None = None
     gone: bool = False
-    failed: bool = False
+    # Why the reconcile failed (already in the portal's status); empty when it did not.
+    error: str = ""
 
 
 def redact(message: str, o: Observed | None) -> str:
@@ -114,9 +115,11 @@ class Reconciler:
         report = failed(o, plan, redact(message, o), permanent, now)
         try:
             self.writer.finish(report, o, self._written)
-        except Exception:
-            log.warning("could not record the failure of %s in its status", where)
-        return Outcome(report.phase, failed=True)
+        except Exception as unrecorded:  # retried with backoff all the same
+            if isinstance(unrecorded, ApiError):
+                metrics.API_ERRORS.labels(status=str(unrecorded.status)).inc()
+            log.warning("could not record the failure of %s in its status: %s", where, unrecorded)
+        return Outcome(report.phase, error=message)
 
     def _portal_gone(self, namespace: str, name: str) -> bool:
         if self.writer.kube.get("Portal", namespace, name) is None:
