@@ -101,3 +101,59 @@ def test_events_never_cut_a_failures_backoff_short() -> None:
     asyncio.run(main())
     assert len(times) == 2
     assert times[1] - times[0] >= 0.28
+
+
+def test_events_during_a_failing_reconcile_wait_for_its_backoff() -> None:
+    """An event that arrives while the reconcile runs (and then fails) does not skip the backoff."""
+    times: list[float] = []
+
+    async def worker(key: object) -> None:
+        times.append(asyncio.get_running_loop().time())
+        if len(times) == 1:
+            queue.add("a")  # e.g. the child event the failing write itself caused
+            raise RuntimeError("409 Conflict")
+
+    queue = WorkQueue(base_delay=0.3)
+
+    async def main() -> None:
+        queue.add("a")
+        await _drive(queue, worker, 0.6)
+
+    asyncio.run(main())
+    assert len(times) == 2
+    assert times[1] - times[0] >= 0.28
+
+
+def test_a_forgotten_key_is_never_run_and_keeps_nothing() -> None:
+    calls: list[object] = []
+
+    async def worker(key: object) -> None:
+        calls.append(key)
+
+    async def main() -> None:
+        queue = WorkQueue()
+        queue.add("gone", delay=0.05)
+        queue.add("kept", delay=0.05)
+        queue.forget("gone")
+        assert "gone" not in queue and len(queue) == 1
+        await _drive(queue, worker, 0.2)
+
+    asyncio.run(main())
+    assert calls == ["kept"]
+
+
+def test_due_order_follows_delays_not_insertion() -> None:
+    calls: list[object] = []
+
+    async def worker(key: object) -> None:
+        calls.append(key)
+
+    async def main() -> None:
+        queue = WorkQueue()
+        queue.add("late", delay=0.1)
+        queue.add("early", delay=0.02)
+        queue.add("late", delay=0.0)  # sooner now: the earlier heap entry is stale
+        await _drive(queue, worker, 0.3)
+
+    asyncio.run(main())
+    assert calls == ["late", "early"]

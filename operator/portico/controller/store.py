@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from portico.controller.kube import RESOURCES
 from portico.core import names
 from portico.core.observed import SecretView
 
@@ -68,8 +69,8 @@ class Store:
         if not _newer(self.children[kind].get(key), obj):
             return
         child = copy.deepcopy(dict(obj))
-        # Items of a list and watch events may carry no kind of their own.
-        child.setdefault("kind", kind)
+        # Items of a list carry no kind of their own; what was applied is compared in full.
+        child.update(apiVersion=RESOURCES[kind].api_version, kind=kind)
         self.children[kind][key] = child
         portal = (meta.get("labels") or {}).get(names.PORTAL_LABEL)
         if portal:

@@ -274,7 +274,12 @@ def _finish(
             )
         )
     before = {c.get("type"): c.get("reason") for c in old.get("conditions") or ()}
-    if old.get("phase") != phase or before.get("Ready") != ready.reason:
+    # One Event per phase change, and per new reason while Failed; progress within
+    # Configuring is in the conditions (and a new attempt has its own Event).
+    moved = old.get("phase") != phase
+    if (moved and not (events and phase == "Configuring")) or (
+        phase == "Failed" and before.get("Ready") != ready.reason
+    ):
         events.append(Event(*_event_for(phase, ready)))
     expiring = next((c for c in new["conditions"] if c["reason"] == EXPIRING), None)
     if expiring and before.get("CertificateReady") != EXPIRING:
