@@ -116,7 +116,10 @@ class PKI:
                     [
                         x509.DNSName("localhost"),
                         x509.DNSName("kubernetes.default.svc"),
+                        x509.DNSName("kubernetes.default.svc.cluster.local"),
                         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        # The `kubernetes` Service's ClusterIP: pods on the real node dial it.
+                        x509.IPAddress(ipaddress.ip_address("10.96.0.1")),
                     ]
                 ),
                 critical=False,

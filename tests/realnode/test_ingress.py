@@ -1,0 +1,202 @@
+"""A real pod behind a Service and two Ingresses, fetched through Traefik on loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from portico.devcluster import node
+from tests.realnode.conftest import RealCluster
+
+PORTICO = str(Path(sys.executable).with_name("portico"))
+
+
+def _self_signed(host: str) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _request(port: int, host: str, *, tls: ssl.SSLContext | None = None) -> tuple[str, bytes]:
+    """GET / with Host (and SNI) `host` on 127.0.0.1:port: the client resolves host to loopback."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    peer = b""
+    with raw:
+        conn: socket.socket = raw
+        if tls is not None:
+            conn = tls.wrap_socket(raw, server_hostname=host)
+            peer = conn.getpeercert(binary_form=True) or b""
+        conn.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while data := conn.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks).decode(errors="replace"), peer
+
+
+def _until_ok(fetch: object, timeout: float = 60.0) -> str:
+    assert callable(fetch)
+    deadline, last = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        try:
+            last = fetch()[0]
+        except OSError as exc:
+            last = str(exc)
+        if last.startswith("HTTP/1.1 200"):
+            return str(last)
+        time.sleep(0.5)
+    raise AssertionError(f"no 200 through Traefik within {timeout}s; last answer: {last[:300]!r}")
+
+
+def _workload(ns: str, image: str, http_host: str, tls_host: str) -> list[dict[str, object]]:
+    labels = {"app": "hello"}
+    container = {
+        "name": "hello",
+        "image": image,
+        "imagePullPolicy": "Never",  # there is no registry: the image was imported
+        "env": [
+            {"name": "HELLO_MESSAGE", "value": "real node"},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+        "ports": [{"containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    ingress_rule = {
+        "http": {
+            "paths": [
+                {
+                    "path": "/",
+                    "pathType": "Prefix",
+                    "backend": {"service": {"name": "hello", "port": {"number": 80}}},
+                }
+            ]
+        }
+    }
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "hello", "namespace": ns},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "hello", "namespace": ns},
+            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "hello-http", "namespace": ns},
+            "spec": {"rules": [{"host": http_host, **ingress_rule}]},
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "hello-https", "namespace": ns},
+            "spec": {
+                "tls": [{"hosts": [tls_host], "secretName": "hello-tls"}],
+                "rules": [{"host": tls_host, **ingress_rule}],
+            },
+        },
+    ]
+
+
+def test_pod_serves_through_traefik(
+    real_cluster: RealCluster, hello_image: str, namespace: str, tmp_path: Path
+) -> None:
+    http_host, tls_host = f"{namespace}.portico.test", f"secure-{namespace}.portico.test"
+    cert, key = _self_signed(tls_host)
+    (tmp_path / "tls.crt").write_bytes(cert)
+    (tmp_path / "tls.key").write_bytes(key)
+    real_cluster.kubectl(
+        "create",
+        "secret",
+        "tls",
+        "hello-tls",
+        "-n",
+        namespace,
+        f"--cert={tmp_path / 'tls.crt'}",
+        f"--key={tmp_path / 'tls.key'}",
+    )
+    docs = _workload(namespace, hello_image, http_host, tls_host)
+    real_cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    real_cluster.kubectl(
+        "wait", "--for=condition=Available", "deployment/hello", "-n", namespace, "--timeout=120s"
+    )
+    pods = json.loads(real_cluster.kubectl("get", "pods", "-n", namespace, "-o", "json"))["items"]
+    (pod,) = pods
+    assert pod["spec"]["nodeName"] == node.NODE_NAME, "the pod must run on the real node"
+    assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(node.POD_SUBNET)
+    name = pod["metadata"]["name"]
+
+    plain = _until_ok(lambda: _request(real_cluster.http, http_host))
+    assert f"hello from {name}: real node {http_host}/" in plain
+
+    context = ssl.create_default_context(cadata=cert.decode())
+    secure = _until_ok(lambda: _request(real_cluster.https, tls_host, tls=context))
+    assert f"hello from {name}: real node {tls_host}/" in secure
+    _, served = _request(real_cluster.https, tls_host, tls=context)
+    expected = x509.load_pem_x509_certificate(cert).fingerprint(hashes.SHA256())
+    assert hashlib.sha256(served).digest() == expected
+
+
+def test_status_json_reports_nodes_and_ingress(real_cluster: RealCluster) -> None:
+    env = {"PORTICO_DEV_STATE": str(real_cluster.plane.state_file), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [PORTICO, "dev", "status", "-o", "json"], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["kubeconfig"] == str(real_cluster.plane.kubeconfig)
+    kinds = {n["name"]: n["kind"] for n in status["nodes"]}
+    assert kinds.pop(node.NODE_NAME) == "real"
+    assert kinds and set(kinds.values()) == {"kwok"}
+    assert status["ingress"] == {
+        "http": f"127.0.0.1:{real_cluster.http}",
+        "https": f"127.0.0.1:{real_cluster.https}",
+    }
+    text = subprocess.run([PORTICO, "dev", "status"], capture_output=True, text=True, env=env)
+    assert f"node: {node.NODE_NAME} (real)" in text.stdout
+    assert f"ingress: http 127.0.0.1:{real_cluster.http}" in text.stdout
