@@ -124,6 +124,11 @@ def _print_usage(plane: ControlPlane) -> None:
     if kubectl is not None:
         click.echo(f"  export PATH={kubectl.parent}:$PATH   # the matching kubectl and helm")
     click.echo("  kubectl get nodes")
+    ingress = plane.state.real_node.get("ingress") if plane.state else None
+    if ingress:
+        click.echo(f"Ingress (Traefik): http://{ingress['http']}  https://{ingress['https']}")
+        host = ingress["https"].rsplit(":", 1)
+        click.echo(f"  curl --resolve HOST:{host[1]}:{host[0]} https://HOST:{host[1]}/ ...")
     click.echo("Stop it with: portico dev down")
 
 

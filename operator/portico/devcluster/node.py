@@ -156,7 +156,7 @@ class RealNode:
         self._wait("containerd", self.socket.exists, deadline)
         self.import_image(pause.archive)
         self._log(f"containerd up, pause image imported ({time.monotonic() - started:.1f}s)")
-        pki = PKI(plane.workdir / "pki")
+        pki = PKI.load(plane.workdir / "pki")
         self._start_kubelet(pki)
         self._start_kube_proxy(pki)
         self._rbac_and_endpoints(api_port)
@@ -310,7 +310,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "mode": "iptables",
             "clusterCIDR": POD_SUBNET,
             # Conntrack sysctls are global to the machine: leave them alone.
-            "conntrack": {"maxPerCore": 0, "min": 0},
+            "conntrack": {
+                "maxPerCore": 0,
+                "min": 0,
+                "tcpEstablishedTimeout": "0s",
+                "tcpCloseWaitTimeout": "0s",
+            },
             "metricsBindAddress": "127.0.0.1:10249",
             "healthzBindAddress": "127.0.0.1:10256",
         }

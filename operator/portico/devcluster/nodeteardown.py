@@ -21,6 +21,7 @@ from portico.devcluster.state import State
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 CNI_RESULTS = Path("/var/lib/cni/results")  # libcni's cache: not configurable in containerd 1.6
+CONTAINER_LOG_LINKS = Path("/var/log/containers")  # the kubelet's symlinks: not configurable
 NODE_COMPONENTS = ("traefik", "kube-proxy", "kubelet", "containerd", "node-net")
 _MNT_DETACH = 2
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -103,6 +104,23 @@ def _remove_cgroups(cgroup_root: str) -> None:
         time.sleep(0.1)
 
 
+def _remove_cni_results(node_dir: Path, network: str) -> None:
+    """libcni caches each attachment as <network>-<sandbox id>-<ifname>; CRI adds cni-loopback."""
+    sandboxes = set()
+    for kind in ("root", "state"):
+        with contextlib.suppress(OSError):
+            top = node_dir / "containerd" / kind / "io.containerd.grpc.v1.cri" / "sandboxes"
+            sandboxes.update(entry.name for entry in top.iterdir())
+    with contextlib.suppress(OSError):
+        for result in CNI_RESULTS.iterdir():
+            name = result.name
+            ours = name.startswith(f"{network}-") or (
+                name.startswith("cni-loopback-") and name.split("-")[2] in sandboxes
+            )
+            if ours:
+                result.unlink()
+
+
 def _stop(state: State, names: tuple[str, ...]) -> None:
     for name in names:
         entry = state.processes.pop(name, None)
@@ -128,9 +146,11 @@ def teardown(state: State) -> None:
     unmount_all(node_dir)
     _remove_cgroups(node["cgroup_root"])
     _stop(state, ("node-net",))
+    _remove_cni_results(node_dir, node["network"])
     with contextlib.suppress(OSError):
-        for result in CNI_RESULTS.glob(f"{node['network']}-*"):
-            result.unlink()
+        for link in CONTAINER_LOG_LINKS.glob("*.log"):
+            if link.is_symlink() and os.readlink(link).startswith(str(node_dir) + "/"):
+                link.unlink()
     if not _mounts_under(node_dir):
         shutil.rmtree(node_dir, ignore_errors=True)
     state.real_node = {}
