@@ -106,7 +106,7 @@ def _remove_cgroups(cgroup_root: str) -> None:
 
 def _remove_cni_results(node_dir: Path, network: str) -> None:
     """libcni caches each attachment as <network>-<sandbox id>-<ifname>; CRI adds cni-loopback."""
-    sandboxes = set()
+    sandboxes: set[str] = set()
     for kind in ("root", "state"):
         with contextlib.suppress(OSError):
             top = node_dir / "containerd" / kind / "io.containerd.grpc.v1.cri" / "sandboxes"
