@@ -11,8 +11,13 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -48,8 +53,10 @@ def _self_signed(host: str) -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def _request(port: int, host: str, *, tls: ssl.SSLContext | None = None) -> tuple[str, bytes]:
-    """GET / with Host (and SNI) `host` on 127.0.0.1:port: the client resolves host to loopback."""
+def _request(
+    port: int, host: str, *, tls: ssl.SSLContext | None = None, path: str = "/"
+) -> tuple[str, bytes]:
+    """GET path with Host and SNI `host` from 127.0.0.1:port (the client resolves host so)."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
     peer = b""
     with raw:
@@ -57,7 +64,7 @@ def _request(port: int, host: str, *, tls: ssl.SSLContext | None = None) -> tupl
         if tls is not None:
             conn = tls.wrap_socket(raw, server_hostname=host)
             peer = conn.getpeercert(binary_form=True) or b""
-        conn.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
         chunks = []
         while data := conn.recv(65536):
             chunks.append(data)
@@ -143,13 +150,28 @@ def _workload(ns: str, image: str, http_host: str, tls_host: str) -> list[dict[s
     ]
 
 
-def test_pod_serves_through_traefik(
-    real_cluster: RealCluster, hello_image: str, namespace: str, tmp_path: Path
-) -> None:
+@dataclass(frozen=True)
+class HelloApp:
+    namespace: str
+    pod: str
+    http_host: str
+    tls_host: str
+    cert: bytes
+
+
+@pytest.fixture(scope="module")
+def hello(
+    real_cluster: RealCluster, hello_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HelloApp]:
+    """The hello server as a Deployment on the real node, behind a Service and two Ingresses."""
+    namespace = f"hello-{uuid.uuid4().hex[:6]}"
+    real_cluster.kubectl("create", "namespace", namespace)
+    real_cluster.plane.wait_for_service_account(namespace, "default")
     http_host, tls_host = f"{namespace}.portico.test", f"secure-{namespace}.portico.test"
     cert, key = _self_signed(tls_host)
-    (tmp_path / "tls.crt").write_bytes(cert)
-    (tmp_path / "tls.key").write_bytes(key)
+    tmp = tmp_path_factory.mktemp("tls")
+    (tmp / "tls.crt").write_bytes(cert)
+    (tmp / "tls.key").write_bytes(key)
     real_cluster.kubectl(
         "create",
         "secret",
@@ -157,8 +179,8 @@ def test_pod_serves_through_traefik(
         "hello-tls",
         "-n",
         namespace,
-        f"--cert={tmp_path / 'tls.crt'}",
-        f"--key={tmp_path / 'tls.key'}",
+        f"--cert={tmp / 'tls.crt'}",
+        f"--key={tmp / 'tls.key'}",
     )
     docs = _workload(namespace, hello_image, http_host, tls_host)
     real_cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
@@ -169,17 +191,49 @@ def test_pod_serves_through_traefik(
     (pod,) = pods
     assert pod["spec"]["nodeName"] == node.NODE_NAME, "the pod must run on the real node"
     assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(node.POD_SUBNET)
-    name = pod["metadata"]["name"]
+    yield HelloApp(namespace, pod["metadata"]["name"], http_host, tls_host, cert)
+    real_cluster.plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
-    plain = _until_ok(lambda: _request(real_cluster.http, http_host))
-    assert f"hello from {name}: real node {http_host}/" in plain
 
-    context = ssl.create_default_context(cadata=cert.decode())
-    secure = _until_ok(lambda: _request(real_cluster.https, tls_host, tls=context))
-    assert f"hello from {name}: real node {tls_host}/" in secure
-    _, served = _request(real_cluster.https, tls_host, tls=context)
-    expected = x509.load_pem_x509_certificate(cert).fingerprint(hashes.SHA256())
+def test_http_through_traefik(real_cluster: RealCluster, hello: HelloApp) -> None:
+    plain = _until_ok(lambda: _request(real_cluster.http, hello.http_host))
+    assert f"hello from {hello.pod}: real node {hello.http_host}/" in plain
+
+
+def test_https_through_traefik_serves_the_secret(
+    real_cluster: RealCluster, hello: HelloApp
+) -> None:
+    context = ssl.create_default_context(cadata=hello.cert.decode())
+    secure = _until_ok(lambda: _request(real_cluster.https, hello.tls_host, tls=context))
+    assert f"hello from {hello.pod}: real node {hello.tls_host}/" in secure
+    _, served = _request(real_cluster.https, hello.tls_host, tls=context)
+    expected = x509.load_pem_x509_certificate(hello.cert).fingerprint(hashes.SHA256())
     assert hashlib.sha256(served).digest() == expected
+
+
+def _fetch_from_pod(real_cluster: RealCluster, hello: HelloApp, url: str) -> str:
+    path = "/fetch?" + urllib.parse.urlencode({"url": url})
+    answer, _ = _request(real_cluster.http, hello.http_host, path=path)
+    return answer
+
+
+def test_pod_reaches_a_service_through_kube_proxy(
+    real_cluster: RealCluster, hello: HelloApp
+) -> None:
+    ip = real_cluster.kubectl(
+        "get", "service", "hello", "-n", hello.namespace, "-o", "jsonpath={.spec.clusterIP}"
+    )
+    answer = _until_ok(lambda: (_fetch_from_pod(real_cluster, hello, f"http://{ip}/healthz"), b""))
+    assert "status 200\nok" in answer
+
+
+def test_pod_reaches_the_api_server_through_the_kubernetes_service(
+    real_cluster: RealCluster, hello: HelloApp
+) -> None:
+    # The ServiceAccount CA must verify the API server as 10.96.0.1, as in-cluster clients do.
+    url = "https://10.96.0.1/version"
+    answer = _until_ok(lambda: (_fetch_from_pod(real_cluster, hello, url), b""))
+    assert "status 200" in answer and '"gitVersion": "v1.34.4"' in answer
 
 
 def test_status_json_reports_nodes_and_ingress(real_cluster: RealCluster) -> None:
