@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import http.server
 import ipaddress
 import json
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import uuid
@@ -254,3 +256,30 @@ def test_status_json_reports_nodes_and_ingress(real_cluster: RealCluster) -> Non
     text = subprocess.run([PORTICO, "dev", "status"], capture_output=True, text=True, env=env)
     assert f"node: {node.NODE_NAME} (real)" in text.stdout
     assert f"ingress: http 127.0.0.1:{real_cluster.http}" in text.stdout
+
+
+def test_pod_reaches_a_host_loopback_server_through_a_relay(
+    real_cluster: RealCluster, hello: HelloApp
+) -> None:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"host loopback server"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        address = real_cluster.node.expose_host_port(server.server_address[1])
+        answer = _until_ok(
+            lambda: (_fetch_from_pod(real_cluster, hello, f"http://{address}/"), b"")
+        )
+        assert "status 200\nhost loopback server" in answer
+    finally:
+        server.shutdown()

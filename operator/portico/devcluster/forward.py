@@ -50,8 +50,13 @@ def rule(source: Endpoint, target: Endpoint) -> str:
 class Namespaces:
     """File descriptors of both namespaces; sockets belong to the one they are made in."""
 
-    def __init__(self) -> None:
+    def __init__(self, join: str | None = None) -> None:
+        """A new node namespace, or (join) the one at that /proc/PID/ns/net path."""
         self.fds = {"host": os.open("/proc/self/ns/net", os.O_RDONLY)}
+        if join is not None:
+            self.fds["node"] = os.open(join, os.O_RDONLY)
+            self._enter("node")
+            return
         if _libc.unshare(CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
         self.fds["node"] = os.open("/proc/self/ns/net", os.O_RDONLY)
@@ -136,9 +141,12 @@ def _setup_node_network(node_ip: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Usage: forward NODE_IP RULE..."""
-    nss = Namespaces()
-    _setup_node_network(argv[0])
+    """Usage: forward NODE_IP RULE... (the holder) or forward --join=NETNS_PATH RULE..."""
+    if argv[0].startswith("--join="):
+        nss = Namespaces(join=argv[0].removeprefix("--join="))
+    else:
+        nss = Namespaces()
+        _setup_node_network(argv[0])
     rules = []
     for text in argv[1:]:
         source, target = text.split("=", 1)

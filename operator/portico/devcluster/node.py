@@ -86,6 +86,22 @@ class RealNode:
     def import_image(self, archive: Path) -> None:
         images.import_archive(self.ctr, archive)
 
+    def expose_host_port(self, port: int) -> str:
+        """Let pods reach the host's 127.0.0.1:port (TCP) at the returned NODE_IP:port.
+
+        For test servers on the host's loopback (an instance URL, a DNS server over
+        TCP) that pods must call; one relay process per port, stopped with the node.
+        """
+        source, target = Endpoint("node", NODE_IP, port), Endpoint("host", "127.0.0.1", port)
+        name = f"relay-{port}"
+        argv = [sys.executable, "-m", "portico.devcluster.forward", f"--join={self.netns}"]
+        self._spawn(name, [*argv, rule(source, target)])
+        log = self.dir / "logs" / f"{name}.log"
+        self._wait(
+            f"the relay to port {port}", lambda: _log_has(log, "forwarding"), time.monotonic() + 30
+        )
+        return f"{NODE_IP}:{port}"
+
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         plane = self.plane
         component = procs.spawn(

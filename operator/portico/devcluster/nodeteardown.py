@@ -22,7 +22,6 @@ from portico.devcluster.state import State
 CGROUP_FS = Path("/sys/fs/cgroup")
 CNI_RESULTS = Path("/var/lib/cni/results")  # libcni's cache: not configurable in containerd 1.6
 CONTAINER_LOG_LINKS = Path("/var/log/containers")  # the kubelet's symlinks: not configurable
-NODE_COMPONENTS = ("traefik", "kube-proxy", "kubelet", "containerd", "node-net")
 _MNT_DETACH = 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -145,7 +144,7 @@ def teardown(state: State) -> None:
     procs.terminate(shims, timeout=5.0)
     unmount_all(node_dir)
     _remove_cgroups(node["cgroup_root"])
-    _stop(state, ("node-net",))
+    _stop(state, (*(n for n in list(state.processes) if n.startswith("relay-")), "node-net"))
     _remove_cni_results(node_dir, node["network"])
     with contextlib.suppress(OSError):
         for link in CONTAINER_LOG_LINKS.glob("*.log"):
