@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
-import subprocess
 import sys
 import time
 import urllib.error
@@ -27,6 +27,7 @@ from portico.devcluster import images, kubeconfig, procs, traefik
 from portico.devcluster.forward import Endpoint, rule
 from portico.devcluster.nodeteardown import cgroup_dirs
 from portico.devcluster.pki import PKI
+from portico.devcluster.state import State
 
 if TYPE_CHECKING:
     from portico.devcluster.controlplane import ControlPlane
@@ -44,6 +45,8 @@ class NodeUnavailable(RuntimeError):
 
 
 def check_host() -> None:
+    if os.geteuid() != 0:
+        raise NodeUnavailable("the real node needs root (network namespaces, cgroups, mounts)")
     missing = [c for c in REQUIRED_COMMANDS if shutil.which(c) is None]
     if not (CNI_BIN / "bridge").is_file():
         missing.append(f"{CNI_BIN}/bridge")
@@ -52,6 +55,13 @@ def check_host() -> None:
             f"the real node needs {', '.join(missing)}: run `bash .ci/install-system-packages`"
             " (Debian containerd, runc, containernetworking-plugins, iproute2)"
         )
+
+
+def import_image(state: State, archive: Path) -> None:
+    """Import an OCI archive into the real node of a running dev cluster (any process)."""
+    if not state.real_node:
+        raise NodeUnavailable("the dev cluster has no real node (`portico dev up --real-node`)")
+    images.import_archive(["ctr", "--address", state.real_node["containerd_socket"]], archive)
 
 
 class RealNode:
@@ -118,8 +128,7 @@ class RealNode:
         plane.state.processes[name] = (component.pid, exe)
         plane._save_state()
 
-    def _wait(self, what: str, check: object, deadline: float) -> None:
-        assert callable(check)
+    def _wait(self, what: str, check: Callable[[], bool], deadline: float) -> None:
         while time.monotonic() < deadline:
             for component in self.plane.components:
                 component.check()
@@ -152,7 +161,7 @@ class RealNode:
         rules = [
             # The node's components use the same kubeconfig URL as the host.
             rule(Endpoint("node", "127.0.0.1", api_port), Endpoint("host", "127.0.0.1", api_port)),
-            # Pods reach the API server through the `kubernetes` Service (see _api_endpoints).
+            # Pods reach the API server through the `kubernetes` Service (see _rbac_and_endpoints).
             rule(Endpoint("node", NODE_IP, api_port), Endpoint("host", "127.0.0.1", api_port)),
             rule(Endpoint("host", "127.0.0.1", http), Endpoint("node", "127.0.0.1", traefik.HTTP)),
             rule(
@@ -396,10 +405,3 @@ def _make_cgroup_root(cgroup_root: str) -> None:
                 (target / knob).write_text((hierarchy / knob).read_text())
     if not cgroup_dirs(cgroup_root):
         raise RuntimeError(f"could not create the cgroup {cgroup_root}")
-
-
-def run_checked(argv: list[str]) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
-    return result.stdout
