@@ -25,14 +25,21 @@ def _processes_in_netns(inode: int) -> list[int]:
     return found
 
 
-def test_stop_leaves_nothing_behind(real_cluster: RealCluster) -> None:
+def test_stop_leaves_nothing_behind(real_cluster: RealCluster, hello_image: str) -> None:
     plane = real_cluster.plane
+    # A running pod (sandbox, container, volumes, netns) so there is something to clean up.
+    plane.kubectl("create", "namespace", "teardown")
+    plane.wait_for_service_account("teardown", "default")
+    plane.kubectl(
+        "run", "hello", "-n", "teardown", f"--image={hello_image}", "--image-pull-policy=Never"
+    )
+    plane.kubectl("wait", "--for=condition=Ready", "pod/hello", "-n", "teardown", "--timeout=90s")
     assert plane.state is not None
     real = dict(plane.state.real_node)
     pids = {name: pid for name, (pid, _) in plane.state.processes.items()}
     node_netns = _netns_inode(pids["node-net"])
     containers = nodeteardown._cgroup_pids(real["cgroup_root"])
-    assert containers, "the earlier tests left pods running: there is something to clean up"
+    assert containers, "the pod's processes must be in the node's cgroups"
     workdir = plane.workdir
 
     plane.stop()

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -43,8 +44,8 @@ class Endpoint:
         return f"{self.ns}:{self.addr}:{self.port}"
 
 
-def rule(source: Endpoint, target: Endpoint) -> str:
-    return f"{source}={target}"
+def rule(source: Endpoint, target: Endpoint, *, udp: bool = False) -> str:
+    return f"{source}={target}" + ("/udp" if udp else "")
 
 
 class Namespaces:
@@ -73,9 +74,9 @@ class Namespaces:
         if _libc.setns(self.fds[ns], CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), f"setns({ns}) failed")
 
-    def socket(self, ns: str) -> socket.socket:
+    def socket(self, ns: str, kind: int = socket.SOCK_STREAM) -> socket.socket:
         with self.inside(ns):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_INET, kind)
         sock.setblocking(False)
         return sock
 
@@ -108,7 +109,52 @@ async def _relay(
         stream.close()
 
 
-async def _serve(nss: Namespaces, rules: list[tuple[Endpoint, Endpoint]]) -> None:
+class _UdpRelay(asyncio.DatagramProtocol):
+    """One request, one reply (DNS): each datagram gets its own upstream socket."""
+
+    def __init__(self, nss: Namespaces, target: Endpoint) -> None:
+        self.nss, self.target = nss, target
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The selector loop's datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        task = asyncio.ensure_future(self._forward(data, addr))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _forward(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        loop = asyncio.get_running_loop()
+        sock = self.nss.socket(self.target.ns, socket.SOCK_DGRAM)
+        try:
+            sock.connect((self.target.addr, self.target.port))
+            await loop.sock_sendall(sock, data)
+            reply = await asyncio.wait_for(loop.sock_recv(sock, 65535), 10)
+            if self.transport is not None:
+                self.transport.sendto(reply, addr)
+        except (OSError, TimeoutError):
+            pass  # the client retries (as DNS clients do)
+        finally:
+            sock.close()
+
+
+async def _serve_udp(nss: Namespaces, source: Endpoint, target: Endpoint) -> None:
+    sock = nss.socket(source.ns, socket.SOCK_DGRAM)
+    sock.bind((source.addr, source.port))
+    loop = asyncio.get_running_loop()
+    await loop.create_datagram_endpoint(lambda: _UdpRelay(nss, target), sock=sock)
+
+
+async def _serve(
+    nss: Namespaces,
+    rules: list[tuple[Endpoint, Endpoint]],
+    udp_rules: list[tuple[Endpoint, Endpoint]],
+) -> None:
+    for source, target in udp_rules:
+        await _serve_udp(nss, source, target)
     servers = []
     for source, target in rules:
         sock = nss.socket(source.ns)
@@ -121,7 +167,8 @@ async def _serve(nss: Namespaces, rules: list[tuple[Endpoint, Endpoint]]) -> Non
             await _relay(nss, target, reader, writer)
 
         servers.append(await asyncio.start_server(handle, sock=sock))
-    print("forwarding " + ", ".join(f"{s} -> {t}" for s, t in rules), flush=True)
+    described = [f"{s} -> {t}" for s, t in rules] + [f"{s} -> {t} (udp)" for s, t in udp_rules]
+    print("forwarding " + ", ".join(described), flush=True)
     # Also the namespace's holder: it runs until it is stopped, rules or not.
     await asyncio.gather(*(s.serve_forever() for s in servers), asyncio.Event().wait())
 
@@ -147,12 +194,15 @@ def main(argv: list[str]) -> int:
     else:
         nss = Namespaces()
         _setup_node_network(argv[0])
-    rules = []
+    rules: list[tuple[Endpoint, Endpoint]] = []
+    udp_rules: list[tuple[Endpoint, Endpoint]] = []
     for text in argv[1:]:
-        source, target = text.split("=", 1)
-        rules.append((Endpoint.parse(source), Endpoint.parse(target)))
+        udp = text.endswith("/udp")
+        source, target = text.removesuffix("/udp").split("=", 1)
+        pair = (Endpoint.parse(source), Endpoint.parse(target))
+        (udp_rules if udp else rules).append(pair)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(nss, rules))
+        asyncio.run(_serve(nss, rules, udp_rules))
     return 0
 
 

@@ -10,7 +10,6 @@ untouched: the only doors are the relays of forward.py (API server in, ingress o
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -23,8 +22,9 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from portico.devcluster import images, kubeconfig, procs, traefik
+from portico.devcluster import images, kubeconfig, nodeconfig, procs, traefik
 from portico.devcluster.forward import Endpoint, rule
+from portico.devcluster.nodeconfig import CNI_BIN, POD_SUBNET
 from portico.devcluster.nodeteardown import cgroup_dirs
 from portico.devcluster.pki import PKI
 from portico.devcluster.state import State
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 NODE_NAME = "real-node-0"
 NODE_IP = "10.249.0.1"  # on a dummy link inside the node's namespace only
-POD_SUBNET = "10.88.0.0/24"  # the CNI bridge, inside the node's namespace only
-CNI_BIN = Path("/usr/lib/cni")  # Debian containernetworking-plugins
 KWOK_TAINT = "kwok.x-k8s.io/node=fake:NoSchedule"
 REQUIRED_COMMANDS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "nsenter", "ip")
 
@@ -96,16 +94,17 @@ class RealNode:
     def import_image(self, archive: Path) -> None:
         images.import_archive(self.ctr, archive)
 
-    def expose_host_port(self, port: int) -> str:
-        """Let pods reach the host's 127.0.0.1:port (TCP) at the returned NODE_IP:port.
+    def expose_host_port(self, port: int, *, udp: bool = False) -> str:
+        """Let pods reach the host's 127.0.0.1:port at the returned NODE_IP:port (TCP, and UDP).
 
-        For test servers on the host's loopback (an instance URL, a DNS server over
-        TCP) that pods must call; one relay process per port, stopped with the node.
+        For test servers on the host's loopback (an instance URL, a DNS server) that
+        pods must call; one relay process per port, stopped with the node.
         """
         source, target = Endpoint("node", NODE_IP, port), Endpoint("host", "127.0.0.1", port)
         name = f"relay-{port}"
         argv = [sys.executable, "-m", "portico.devcluster.forward", f"--join={self.netns}"]
-        self._spawn(name, [*argv, rule(source, target)])
+        rules = [rule(source, target)] + ([rule(source, target, udp=True)] if udp else [])
+        self._spawn(name, [*argv, *rules])
         log = self.dir / "logs" / f"{name}.log"
         self._wait(
             f"the relay to port {port}", lambda: _log_has(log, "forwarding"), time.monotonic() + 30
@@ -197,68 +196,8 @@ class RealNode:
         )
 
     def _start_containerd(self, sandbox_image: str) -> None:
-        base = self.dir / "containerd"
-        cri = 'plugins."io.containerd.grpc.v1.cri"'
-        config = f"""version = 2
-root = "{base / "root"}"
-state = "{base / "state"}"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "{self.socket}"
-[ttrpc]
-  address = "{self.socket}.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{base / "opt"}"
-[{cri}]
-  sandbox_image = "{sandbox_image}"
-  # No CAP_SYS_RESOURCE here: without this every sandbox fails on oom_score_adj.
-  restrict_oom_score_adj = true
-  # Pod network namespaces are mounts under our state dir, not /run/netns.
-  netns_mounts_under_state_dir = true
-  disable_apparmor = true
-  enable_selinux = false
-  stream_server_address = "127.0.0.1"
-[{cri}.containerd]
-  snapshotter = "overlayfs"
-  default_runtime_name = "runc"
-[{cri}.containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-[{cri}.containerd.runtimes.runc.options]
-  SystemdCgroup = false
-  Root = "{base / "runc"}"
-[{cri}.cni]
-  bin_dir = "{CNI_BIN}"
-  conf_dir = "{self.dir / "cni" / "net.d"}"
-  max_conf_num = 1
-"""
-        path = base / "config.toml"
-        path.write_text(config)
-        network = {
-            "cniVersion": "1.0.0",
-            "name": self.plane.state.real_node["network"] if self.plane.state else "",
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": "cni0",  # inside the node's namespace: no clash with others
-                    "isGateway": True,
-                    "ipMasq": False,
-                    "hairpinMode": True,
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": [[{"subnet": POD_SUBNET}]],
-                        "routes": [{"dst": "0.0.0.0/0"}],
-                        "dataDir": str(self.dir / "cni" / "ipam"),
-                    },
-                }
-            ],
-        }
-        (self.dir / "cni" / "net.d" / "10-portico.conflist").write_text(json.dumps(network))
+        network = self.plane.state.real_node["network"] if self.plane.state else ""
+        path = nodeconfig.write_containerd(self.dir, self.socket, sandbox_image, network)
         self._spawn("containerd", self.inside(["/usr/bin/containerd", f"--config={path}"]))
 
     def _client(self, pki: PKI, name: str, user: str, groups: tuple[str, ...]) -> Path:
@@ -281,35 +220,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         cgroup_root = self.plane.state.real_node["cgroup_root"] if self.plane.state else ""
         _make_cgroup_root(cgroup_root)
         (self.dir / "resolv.conf").write_text("nameserver 127.0.0.1\n")
-        config = {
-            "apiVersion": "kubelet.config.k8s.io/v1beta1",
-            "kind": "KubeletConfiguration",
-            "cgroupDriver": "cgroupfs",
-            "cgroupRoot": cgroup_root,
-            "failSwapOn": False,
-            "containerRuntimeEndpoint": f"unix://{self.socket}",
-            "podLogsDir": str(self.dir / "pod-logs"),
-            "resolvConf": str(self.dir / "resolv.conf"),
-            "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1",
-            "authentication": {
-                "anonymous": {"enabled": False},
-                "webhook": {"enabled": False},
-                "x509": {"clientCAFile": str(pki.ca.cert)},
-            },
-            "authorization": {"mode": "AlwaysAllow"},
-            # No registry: locally imported images must never be garbage-collected.
-            "imageGCHighThresholdPercent": 100,
-            "imageGCLowThresholdPercent": 99,
-            "evictionHard": {
-                "memory.available": "100Mi",
-                "nodefs.available": "1%",
-                "imagefs.available": "1%",
-                "nodefs.inodesFree": "1%",
-            },
-            "serializeImagePulls": False,
-            "enforceNodeAllocatable": ["pods"],
-        }
+        config = nodeconfig.kubelet(self.dir, self.socket, cgroup_root, pki.ca.cert)
         path = self.dir / "kubelet-config.yaml"
         path.write_text(yaml.safe_dump(config))
         argv = [
@@ -327,23 +238,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def _start_kube_proxy(self, pki: PKI) -> None:
         kcfg = self._client(pki, "kube-proxy", "system:kube-proxy", ())
-        config = {
-            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
-            "kind": "KubeProxyConfiguration",
-            "clientConnection": {"kubeconfig": str(kcfg)},
-            "hostnameOverride": NODE_NAME,
-            "mode": "iptables",
-            "clusterCIDR": POD_SUBNET,
-            # Conntrack sysctls are global to the machine: leave them alone.
-            "conntrack": {
-                "maxPerCore": 0,
-                "min": 0,
-                "tcpEstablishedTimeout": "0s",
-                "tcpCloseWaitTimeout": "0s",
-            },
-            "metricsBindAddress": "127.0.0.1:10249",
-            "healthzBindAddress": "127.0.0.1:10256",
-        }
+        config = nodeconfig.kube_proxy(kcfg, NODE_NAME, POD_SUBNET)
         path = self.dir / "kube-proxy-config.yaml"
         path.write_text(yaml.safe_dump(config))
         argv = [str(self.bins["kube-proxy"]), f"--config={path}", "--v=1"]
