@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint unit controlplane clean
+.PHONY: install demo test lint unit controlplane realnode clean
 
 $(BIN)/portico: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ unit: install
 controlplane: install
 	$(BIN)/portico dev build
 	PORTICO_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest -m controlplane
+
+# Real pods: a real node (containerd, kubelet, kube-proxy) and Traefik; needs root.
+realnode: install
+	bash .ci/install-system-packages
+	$(BIN)/portico dev build
+	PORTICO_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest -m realnode
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -33,6 +33,19 @@ class Target:
     upstream: str  # the pinned upstream module (its version names the cache key)
     packages: dict[str, str]  # binary name -> Go package path
     ldflags: tuple[str, ...] = ()
+    # Cached apart from the control plane under its own version, so pinning a
+    # new Traefik rebuilds only Traefik (and never the Kubernetes binaries).
+    own_cache: bool = False
+
+    @property
+    def version(self) -> str:
+        return _require_version(self.module_dir, self.upstream)
+
+    @property
+    def bin_dir(self) -> Path:
+        if self.own_cache:
+            return cache_root() / f"{self.module_dir}-{self.version}" / "bin"
+        return cache_bin_dir()
 
 
 def _require_version(module_dir: str, module: str) -> str:
@@ -70,8 +83,17 @@ def _helm_ldflags(version: str, kube_version: str) -> tuple[str, ...]:
     )
 
 
+def _traefik_ldflags(version: str) -> tuple[str, ...]:
+    return (f"-X github.com/traefik/traefik/v3/pkg/version.Version={version}",)
+
+
 def targets() -> list[Target]:
-    """What to build, longest first (so a cold build shows the long pole early)."""
+    """What to build, longest first (so a cold build shows the long pole early).
+
+    The real node's kubelet and kube-proxy come from the same pinned module as
+    the control plane but are a target of their own, so adding them to a cache
+    that already holds the control plane builds just them.
+    """
     kube = _require_version("kubernetes", "k8s.io/kubernetes")
     helm = _require_version("helm", "helm.sh/helm/v3")
     kube_cmds = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
@@ -81,6 +103,19 @@ def targets() -> list[Target]:
             "k8s.io/kubernetes",
             {name: f"k8s.io/kubernetes/cmd/{name}" for name in kube_cmds},
             _kube_ldflags(kube),
+        ),
+        Target(
+            "kubernetes",
+            "k8s.io/kubernetes",
+            {name: f"k8s.io/kubernetes/cmd/{name}" for name in NODE_KUBE_BINARIES},
+            _kube_ldflags(kube),
+        ),
+        Target(
+            "traefik",
+            "github.com/traefik/traefik/v3",
+            {"traefik": "github.com/traefik/traefik/v3/cmd/traefik"},
+            _traefik_ldflags(_require_version("traefik", "github.com/traefik/traefik/v3")),
+            own_cache=True,
         ),
         Target("etcd", "go.etcd.io/etcd/server/v3", {"etcd": "go.etcd.io/etcd/server/v3"}),
         Target("kwok", "sigs.k8s.io/kwok", {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}),
@@ -95,9 +130,12 @@ def targets() -> list[Target]:
 
 def versions() -> dict[str, str]:
     """Pinned upstream versions, e.g. {"kubernetes": "v1.34.4", ...}."""
-    return {t.module_dir: _require_version(t.module_dir, t.upstream) for t in targets()}
+    return {t.module_dir: t.version for t in targets()}
 
 
+NODE_KUBE_BINARIES = ("kubelet", "kube-proxy")
+# What `portico dev up --real-node` runs besides the control plane.
+NODE_BINARIES = (*NODE_KUBE_BINARIES, "traefik")
 ALL_BINARIES = (
     "etcd",
     "kube-apiserver",
@@ -142,10 +180,11 @@ def locate(names: tuple[str, ...] = ALL_BINARIES) -> dict[str, Path]:
     if assets:
         search.append(Path(assets))
     search.append(cache_bin_dir())
+    own = {name: t.bin_dir for t in targets() if t.own_cache for name in t.packages}
     found: dict[str, Path] = {}
     missing = []
     for name in names:
-        for directory in search:
+        for directory in [*search, *([own[name]] if name in own else [])]:
             path = directory / name
             if path.is_file() and os.access(path, os.X_OK):
                 found[name] = path
@@ -153,7 +192,7 @@ def locate(names: tuple[str, ...] = ALL_BINARIES) -> dict[str, Path]:
         else:
             missing.append(name)
     if missing:
-        where = " or ".join(str(d) for d in search)
+        where = " or ".join(str(d) for d in [*search, *sorted(set(own.values()))])
         raise BinariesMissing(
             f"missing control-plane binaries: {', '.join(missing)} (looked in {where}); "
             "run `portico dev build` to build them from the pinned Go modules"
@@ -210,7 +249,7 @@ def _run_go(go: str, target: Target, out_dir: Path, progress: Progress) -> None:
     names = ", ".join(target.packages)
     version = _require_version(target.module_dir, target.upstream)
     started = time.monotonic()
-    log_path = out_dir / f"{target.module_dir}.log"
+    log_path = out_dir / f"{next(iter(target.packages))}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             cmd, cwd=GOMOD_DIR / target.module_dir, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -245,7 +284,7 @@ def _run_go(go: str, target: Target, out_dir: Path, progress: Progress) -> None:
 
 
 def build(progress: Progress | None = None, *, force: bool = False) -> Path:
-    """Build whatever is missing from the cache and return the bin directory.
+    """Build whatever is missing from the cache and return the control plane's bin directory.
 
     Output goes to a staging directory first and is moved in per binary, so an
     interrupted build never leaves a half-written binary in bin/.
@@ -256,19 +295,19 @@ def build(progress: Progress | None = None, *, force: bool = False) -> Path:
         todo = [
             t
             for t in targets()
-            if force or not all((bin_dir / name).is_file() for name in t.packages)
+            if force or not all((t.bin_dir / name).is_file() for name in t.packages)
         ]
         if not todo:
             return bin_dir
         go = find_go()
         staging = bin_dir.parent / "bin.partial"
         staging.mkdir(parents=True, exist_ok=True)
-        bin_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         for target in todo:
             _run_go(go, target, staging, report)
+            target.bin_dir.mkdir(parents=True, exist_ok=True)
             for name in target.packages:
-                os.replace(staging / name, bin_dir / name)
+                os.replace(staging / name, target.bin_dir / name)
         shutil.rmtree(staging, ignore_errors=True)
         report(f"all binaries ready in {bin_dir} ({_fmt(time.monotonic() - started)})")
     return bin_dir
@@ -281,3 +320,12 @@ def ensure(progress: Progress | None = None) -> dict[str, Path]:
     except BinariesMissing:
         build(progress)
         return locate()
+
+
+def ensure_node(progress: Progress | None = None) -> dict[str, Path]:
+    """Locate the real node's binaries (kubelet, kube-proxy, Traefik), building them if missing."""
+    try:
+        return locate(NODE_BINARIES)
+    except BinariesMissing:
+        build(progress)
+        return locate(NODE_BINARIES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from portico.devcluster import binaries, procs
+from portico.devcluster import binaries, node, procs
 from portico.devcluster.controlplane import ControlPlane
-from portico.devcluster.state import default_state_file
+from portico.devcluster.state import State, default_state_file
 
 
 def _err(message: str) -> None:
@@ -49,7 +50,12 @@ def build(force: bool) -> None:
 @click.option("--with-operator", is_flag=True, help="Also run `portico run` against it.")
 @click.option("--nodes", default=3, show_default=True, help="Number of kwok fake nodes.")
 @click.option("--port", type=int, default=None, help="API server port (default: a free one).")
-def up(with_operator: bool, nodes: int, port: int | None) -> None:
+@click.option(
+    "--real-node",
+    is_flag=True,
+    help="Add a real node (containerd, kubelet, kube-proxy) and Traefik; pods run for real.",
+)
+def up(with_operator: bool, nodes: int, port: int | None, real_node: bool) -> None:
     """Start the control plane (building binaries on first use) and leave it running."""
     state_file = default_state_file()
     if with_operator:
@@ -61,13 +67,19 @@ def up(with_operator: bool, nodes: int, port: int | None) -> None:
         return
     try:
         bins = binaries.ensure(_err)
-    except binaries.BuildFailed as exc:
+        if real_node:
+            node.check_host()
+            bins = {**bins, **binaries.ensure_node(_err)}
+    except (binaries.BuildFailed, node.NodeUnavailable) as exc:
         raise click.ClickException(str(exc)) from exc
     plane = ControlPlane(bins=bins, nodes=nodes, api_port=port, state_file=state_file, log=_err)
     started = time.monotonic()
     try:
         plane.start()
+        if real_node:
+            node.RealNode(plane, bins, log=_err).start()
     except (procs.PortInUse, procs.ProcessDied, TimeoutError, RuntimeError) as exc:
+        plane.stop()
         raise click.ClickException(str(exc)) from exc
     if with_operator:
         _start_operator(plane)
@@ -112,6 +124,11 @@ def _print_usage(plane: ControlPlane) -> None:
     if kubectl is not None:
         click.echo(f"  export PATH={kubectl.parent}:$PATH   # the matching kubectl and helm")
     click.echo("  kubectl get nodes")
+    ingress = plane.state.real_node.get("ingress") if plane.state else None
+    if ingress:
+        click.echo(f"Ingress (Traefik): http://{ingress['http']}  https://{ingress['https']}")
+        host = ingress["https"].rsplit(":", 1)
+        click.echo(f"  curl --resolve HOST:{host[1]}:{host[0]} https://HOST:{host[1]}/ ...")
     click.echo("Stop it with: portico dev down")
 
 
@@ -127,15 +144,37 @@ def down() -> None:
     click.echo(f"stopped; removed {workdir}")
 
 
+def _nodes(state: State) -> list[dict[str, str]]:
+    nodes = [{"name": name, "kind": "kwok"} for name in state.nodes]
+    if state.real_node:
+        nodes.insert(0, {"name": state.real_node["name"], "kind": "real"})
+    return nodes
+
+
 @dev.command()
-def status() -> None:
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def status(output: str) -> None:
     """Say what is running and on which ports (exit 1 when nothing is)."""
     plane = ControlPlane.attach(default_state_file())
     if plane is None or plane.state is None:
-        click.echo("not running")
+        if output == "json":
+            click.echo(json.dumps({"running": False}))
+        else:
+            click.echo("not running")
         sys.exit(1)
     state = plane.state
     running = plane.status()
+    ingress: dict[str, str] | None = state.real_node.get("ingress")
+    if output == "json":
+        summary = {
+            "kubeconfig": state.kubeconfig,
+            "server": state.server,
+            "nodes": _nodes(state),
+            "ingress": ingress,
+            "components": running,
+        }
+        click.echo(json.dumps(summary, indent=2))
+        sys.exit(0 if all(running.values()) else 1)
     for name, alive in running.items():
         pid = state.processes[name][0]
         click.echo(f"{name:<24} {'running' if alive else 'STOPPED':<8} pid {pid}")
@@ -143,12 +182,13 @@ def status() -> None:
     click.echo(f"ports (127.0.0.1): {ports}")
     click.echo(f"kubeconfig: {state.kubeconfig}")
     click.echo(f"state: {state.workdir}")
+    for entry in _nodes(state):
+        click.echo(f"node: {entry['name']} ({entry['kind']})")
+    if ingress:
+        click.echo(f"ingress: http {ingress['http']}, https {ingress['https']}")
     if not all(running.values()):
         click.echo("some components stopped: `portico dev down && portico dev up` resets it")
         sys.exit(1)
-    nodes = plane.kubectl("get", "nodes", "--no-headers", check=False, timeout=10)
-    if nodes.returncode == 0:
-        click.echo(f"nodes: {len(nodes.stdout.splitlines())}")
 
 
 @dev.command()

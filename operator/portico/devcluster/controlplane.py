@@ -20,7 +20,7 @@ from types import TracebackType
 
 import yaml
 
-from portico.devcluster import binaries, kubeconfig, procs
+from portico.devcluster import binaries, kubeconfig, nodeteardown, procs
 from portico.devcluster.pki import PKI, CertPair
 from portico.devcluster.state import State
 
@@ -578,6 +578,9 @@ class ControlPlane:
         if self._atexit_registered:
             atexit.unregister(self.stop)
             self._atexit_registered = False
+        if self.state is not None and self.state.real_node:
+            # The real node first, in its own order (containers, mounts, cgroups).
+            nodeteardown.teardown(self.state)
         pids = [c.pid for c in reversed(self.components) if c.alive()]
         if self.state is not None:
             # Processes from the state file (another process started them): only

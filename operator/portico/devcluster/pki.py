@@ -80,6 +80,19 @@ class PKI:
             _write(self.dir / "ca.key", _key_pem(self._ca_key)),
         )
 
+    @classmethod
+    def load(cls, directory: Path) -> PKI:
+        """The CA an earlier PKI(directory) made, to issue more certificates (the real node)."""
+        pki = cls.__new__(cls)
+        pki.dir = directory
+        pki._ca_cert = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+        key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise TypeError(f"{directory / 'ca.key'} is not the EC key PKI() writes")
+        pki._ca_key = key
+        pki.ca = CertPair(directory / "ca.crt", directory / "ca.key")
+        return pki
+
     def issue(
         self,
         name: str,
@@ -116,7 +129,10 @@ class PKI:
                     [
                         x509.DNSName("localhost"),
                         x509.DNSName("kubernetes.default.svc"),
+                        x509.DNSName("kubernetes.default.svc.cluster.local"),
                         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        # The `kubernetes` Service's ClusterIP: pods on the real node dial it.
+                        x509.IPAddress(ipaddress.ip_address("10.96.0.1")),
                     ]
                 ),
                 critical=False,

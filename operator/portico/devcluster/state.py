@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from portico.devcluster.binaries import cache_root
 
@@ -29,8 +30,11 @@ class State:
     ports: dict[str, int] = field(default_factory=dict)
     # name -> [pid, executable]; the executable guards against recycled pids.
     processes: dict[str, tuple[int, str]] = field(default_factory=dict)
-    nodes: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)  # kwok nodes
     owner_pid: int = 0
+    # The real node (`--real-node`), as node.RealNode wrote it: name, dir, cgroup_root,
+    # containerd_socket, network, ingress {"http": "127.0.0.1:P", "https": ...}; {} without.
+    real_node: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

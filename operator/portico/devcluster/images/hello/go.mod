@@ -1,0 +1,3 @@
+module portico.dev/devcluster/images/hello
+
+go 1.24

@@ -1,0 +1,3 @@
+module portico.dev/devcluster/images/pause
+
+go 1.24

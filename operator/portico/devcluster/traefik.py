@@ -1,0 +1,83 @@
+"""Traefik v3 as the dev cluster's ingress controller (Kubernetes Ingress provider).
+
+It runs in the real node's network namespace (it dials pod IPs directly) and listens
+there on HTTP and HTTPS; forward.py relays the host's loopback ports to it. TLS
+comes from each Ingress's `spec.tls[].secretName`. The IngressClass `traefik` is
+the cluster's default, so an Ingress without a class is served too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HTTP, HTTPS, PING = 8080, 8443, 8081  # inside the node's namespace
+USER = "portico-traefik"
+CLASS = "traefik"
+CONTROLLER = "traefik.io/ingress-controller"
+
+
+def arguments() -> list[str]:
+    return [
+        f"--entryPoints.web.address=127.0.0.1:{HTTP}",
+        f"--entryPoints.websecure.address=127.0.0.1:{HTTPS}",
+        "--entryPoints.websecure.http.tls=true",
+        f"--entryPoints.traefik.address=127.0.0.1:{PING}",
+        "--ping=true",
+        "--providers.kubernetesingress=true",
+        # Ingress status shows where it is served (the host's loopback relay).
+        "--providers.kubernetesingress.ingressendpoint.ip=127.0.0.1",
+        "--global.checkNewVersion=false",
+        "--global.sendAnonymousUsage=false",
+        "--log.level=INFO",
+    ]
+
+
+def rbac_documents() -> list[dict[str, Any]]:
+    """Read what the Ingress provider watches, write Ingress status; the default class."""
+    read = ["get", "list", "watch"]
+    rules = [
+        {
+            "apiGroups": [""],
+            "resources": ["services", "endpoints", "secrets", "nodes"],
+            "verbs": read,
+        },
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+        {
+            "apiGroups": ["networking.k8s.io", "extensions"],
+            "resources": ["ingresses", "ingressclasses"],
+            "verbs": read,
+        },
+        {
+            "apiGroups": ["networking.k8s.io", "extensions"],
+            "resources": ["ingresses/status"],
+            "verbs": ["update"],
+        },
+    ]
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": USER},
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": USER},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": USER,
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}],
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {
+                "name": CLASS,
+                "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"},
+            },
+            "spec": {"controller": CONTROLLER},
+        },
+    ]
