@@ -48,18 +48,27 @@ def install_project_service(cluster: Cluster, instance: str) -> None:
     cluster.plane.kubectl("patch", "portalinstance", instance, "--type=merge", "-p", patch)
 
 
-def test_every_example_reaches_ready(cluster: Cluster, namespace: str, instance: str) -> None:
-    install_project_service(cluster, instance)
-    names = []
+def examples(namespace: str, instance: str) -> list[dict[str, Any]]:
+    """Every example Portal, moved into NAMESPACE and linked to INSTANCE.
+
+    Custom domains and their certificates have their own tests, so they are left out.
+    """
+    docs = []
     for path in EXAMPLES:
         doc = yaml.safe_load(path.read_text())
         doc["metadata"]["namespace"] = namespace
         doc["spec"]["instanceRef"]["name"] = instance
         doc["spec"]["subdomain"] = f"{doc['metadata']['name']}-{namespace}"[:63].rstrip("-")
-        # Custom domains and their certificates have their own tests.
         doc["spec"].pop("customDomain", None)
-        names.append(doc["metadata"]["name"])
-        cluster.apply(doc)
+        docs.append(doc)
+    return docs
+
+
+def test_every_example_reaches_ready(cluster: Cluster, namespace: str, instance: str) -> None:
+    install_project_service(cluster, instance)
+    docs = examples(namespace, instance)
+    names = [doc["metadata"]["name"] for doc in docs]
+    cluster.apply(*docs)
     cluster.apply(
         secret("contoso-insights", namespace, sharedKey="k1"),
         secret("contoso-oidc", namespace, clientSecret="s1"),

@@ -7,17 +7,13 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from portico.core.children import covers
 from tests.controlplane.harness import BASE_DOMAIN, PORTICO, Cluster, wait_for
-from tests.controlplane.test_operator import install_project_service, portal, secret
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "instance" not in p.name)
+from tests.controlplane.test_operator import examples, install_project_service, portal, secret
 
 
 def _foreign(namespace: str, name: str) -> list[dict[str, Any]]:
@@ -218,17 +214,10 @@ def test_plan_is_what_the_operator_applies(cluster: Cluster, namespace: str, ins
     )
     inst = cluster.get("portalinstance", instance)
     assert inst is not None
-    docs = [copy.deepcopy(inst)]
-    names = []
-    for path in EXAMPLES:
-        doc = yaml.safe_load(path.read_text())
-        doc["metadata"]["namespace"] = namespace
-        doc["spec"]["instanceRef"]["name"] = instance
-        doc["spec"]["subdomain"] = f"{doc['metadata']['name']}-{namespace}"[:63].rstrip("-")
-        doc["spec"].pop("customDomain", None)  # the custom-domain tier covers those
-        docs.append(doc)
-        names.append(doc["metadata"]["name"])
-        cluster.apply(doc)
+    portals = examples(namespace, instance)
+    names = [doc["metadata"]["name"] for doc in portals]
+    cluster.apply(*portals)
+    docs = [copy.deepcopy(inst), *portals]
     planned = subprocess.run(
         [PORTICO, "plan", "-", "--base-domain", BASE_DOMAIN, "-o", "json"],
         input=yaml.safe_dump_all(docs),
