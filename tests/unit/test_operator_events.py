@@ -1,0 +1,114 @@
+"""Watch events → store, index and queue: what is queued, and what a deletion leaves behind."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from portico.controller import metrics
+from portico.controller.act import Writer
+from portico.controller.operator import Operator
+from portico.settings import Settings
+
+
+class NoApi:
+    """Event handling makes no request; any attempt fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"event handling called the API ({name})")
+
+
+def portal(name: str = "web", subdomain: str = "web", generation: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "portico.dev/v1alpha1",
+        "kind": "Portal",
+        "metadata": {
+            "name": name,
+            "namespace": "team",
+            "uid": f"uid-{name}",
+            "generation": generation,
+            "resourceVersion": str(generation * 10),
+            "creationTimestamp": f"2026-11-30T10:00:0{len(name) % 10}Z",
+        },
+        "spec": {
+            "displayName": "Web",
+            "subdomain": subdomain,
+            "instanceRef": {"name": "crm"},
+            "language": "en-US",
+            "administrator": "jay@contoso.com",
+            "audience": "Customer",
+            "template": "Community",
+        },
+    }
+
+
+def operator() -> Operator:
+    kube: Any = NoApi()
+    return Operator.build(Settings(), kube, Writer(kube))
+
+
+def test_a_status_only_change_queues_nothing() -> None:
+    op = operator()
+    body = portal()
+    op.portal_event("ADDED", body)
+    assert ("Portal", "team", "web") in op.queue
+    op.queue.forget(("Portal", "team", "web"))
+    ours = copy.deepcopy(body)
+    ours["metadata"]["resourceVersion"] = "11"
+    ours["status"] = {"phase": "Ready"}
+    op.portal_event("MODIFIED", ours)
+    assert ("Portal", "team", "web") not in op.queue
+    assert op.store.portals[("team", "web")]["status"] == {"phase": "Ready"}
+    edited = copy.deepcopy(ours)
+    edited["metadata"].update(generation=2, resourceVersion="20")
+    op.portal_event("MODIFIED", edited)
+    assert ("Portal", "team", "web") in op.queue
+
+
+def test_an_older_event_never_replaces_what_a_write_returned() -> None:
+    op = operator()
+    newer = portal(generation=2)
+    op.portal_event("ADDED", newer)
+    op.portal_event("MODIFIED", portal(generation=1))
+    assert op.store.portals[("team", "web")]["metadata"]["generation"] == 2
+
+
+def test_a_deleted_portal_leaves_nothing_and_wakes_the_next_claimant() -> None:
+    op = operator()
+    op.portal_event("ADDED", portal("a", subdomain="shared"))
+    op.portal_event("ADDED", portal("bb", subdomain="shared"))
+    metrics.CERTIFICATE_EXPIRY.labels(namespace="team", portal="a").set(5)
+    op.phases[("team", "a")] = "Ready"
+    for key in list(op.queue._due):
+        op.queue.forget(key)
+    op.portal_event("DELETED", portal("a", subdomain="shared"))
+    assert ("team", "a") not in op.store.portals and ("team", "a") not in op.index.entries
+    assert ("team", "a") not in op.phases
+    assert ("Portal", "team", "a") not in op.queue
+    assert ("Portal", "team", "bb") in op.queue  # it waited on the subdomain
+    owner = op.index.subdomain_owner("shared")
+    assert owner is not None and owner.name == "bb"
+    samples = [s.labels for m in metrics.CERTIFICATE_EXPIRY.collect() for s in m.samples]
+    assert {"namespace": "team", "portal": "a"} not in samples
+
+
+def test_children_are_indexed_by_portal_and_owner() -> None:
+    op = operator()
+    op.portal_event("ADDED", portal())
+    child = {
+        "metadata": {
+            "name": "web-config",
+            "namespace": "team",
+            "resourceVersion": "5",
+            "labels": {"portico.dev/portal": "web", "app.kubernetes.io/managed-by": "portico"},
+            "ownerReferences": [{"uid": "uid-web", "controller": True}],
+        }
+    }
+    op.child_event("ConfigMap", "ADDED", child)
+    assert ("Portal", "team", "web") in op.queue
+    owned = op.store.owned("team", "web", "uid-web")
+    assert list(owned) == [("ConfigMap", "web-config")]
+    assert owned[("ConfigMap", "web-config")]["apiVersion"] == "v1"
+    assert op.store.owned("team", "web", "uid-other") == {}
+    op.child_event("ConfigMap", "DELETED", child)
+    assert op.store.owned("team", "web", "uid-web") == {}
