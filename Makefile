@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 
 .PHONY: install demo test lint unit controlplane clean
 
-$(BIN)/portico: pyproject.toml
+$(BIN)/portico: pyproject.toml runtime/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./runtime
 	touch $@
 
 install: $(BIN)/portico
@@ -18,8 +18,8 @@ demo: install
 	bash scripts/demo.sh
 
 lint: install
-	$(BIN)/ruff check operator tests stacks
-	$(BIN)/ruff format --check operator tests stacks
+	$(BIN)/ruff check operator runtime tests stacks
+	$(BIN)/ruff format --check operator runtime tests stacks
 	$(BIN)/mypy
 
 # The whole suite, control-plane tier included: binaries are built (or reused
