@@ -104,7 +104,7 @@ def _hash(*parts: bytes) -> str:
 
 
 def base_key() -> str:
-    recipe = [SUITE, MIRROR, BASE_PACKAGES, MMDEBSTRAP_OPTIONS, EPOCH, BASE_CONFIG]
+    recipe = [SUITE, MIRROR, BASE_PACKAGES, MMDEBSTRAP_OPTIONS, EPOCH, BASE_CONFIG, oci.FORMAT]
     return _hash(json.dumps(recipe, sort_keys=True).encode())
 
 
@@ -240,7 +240,7 @@ def _build_dockerfile(image: Image, base: Image, work: Path, log: Path, progress
     build = ["build", "--isolation", "chroot", "--format", "oci", "--pull-never"]
     build += ["--timestamp", str(EPOCH), "--layers=false", "-f", dockerfile]
     build += ["--ignorefile", f"{dockerfile}.dockerignore", "-t", image.ref]
-    build += ["--build-arg", f"PYTHON_IMAGE=oci-archive:{base.archive}"]
+    build += ["--build-arg", f"PYTHON_IMAGE=oci-archive:{base.archive}:{base.ref}"]
     if HOST_CA.is_file():
         build += ["--volume", f"{HOST_CA}:{HOST_CA}:ro"]
     try:

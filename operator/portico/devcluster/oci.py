@@ -18,11 +18,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+# Bumped when what this module writes changes, so cached archives are made anew.
+FORMAT = 2
 LAYOUT = {"imageLayoutVersion": "1.0.0"}
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-# containerd names an imported image after this annotation; OCI's own holds only the tag.
+# containerd names an imported image after this annotation; OCI's own selects one image
+# of several in `oci-archive:PATH:NAME` (buildah, skopeo), and holds the full name as theirs do.
 CONTAINERD_NAME = "io.containerd.image.name"
 REF_NAME = "org.opencontainers.image.ref.name"
 _CHUNK = 1 << 20
@@ -43,12 +46,7 @@ def _json(value: Any) -> bytes:
 
 def index_entries(manifest: dict[str, Any], names: Iterable[str]) -> list[dict[str, Any]]:
     """One index entry per name, all pointing at the same manifest."""
-    entries = []
-    for name in names:
-        tag = name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else "latest"
-        annotations = {CONTAINERD_NAME: name, REF_NAME: tag}
-        entries.append({**manifest, "annotations": annotations})
-    return entries
+    return [{**manifest, "annotations": {CONTAINERD_NAME: n, REF_NAME: n}} for n in names]
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -134,7 +132,7 @@ def rename(archive: Path, out: Path, names: list[str]) -> str:
     """Copy ARCHIVE to OUT with its single manifest named NAMES; returns the manifest digest."""
     index = read_index(archive)
     manifests = index.get("manifests") or []
-    if len(manifests) != 1:
+    if len({m["digest"] for m in manifests}) != 1:
         raise ValueError(f"{archive}: expected one manifest, found {len(manifests)}")
     desc = {k: v for k, v in manifests[0].items() if k != "annotations"}
     index["manifests"] = index_entries(desc, names)
