@@ -12,8 +12,6 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
 HEADER = (
     "# Exact versions {image} installs (pip --constraint), from the venv the tests ran in.\n"
     "# Regenerate with `portico dev images --lock` after changing dependencies.\n"
@@ -26,6 +24,9 @@ def _canonical(name: str) -> str:
 
 def closure(root: str) -> dict[str, str]:
     """{distribution: version} for ROOT's runtime requirements, transitively (ROOT excluded)."""
+    # Late: `packaging` is in the dev venv, not in the operator image, which imports this module.
+    from packaging.requirements import Requirement
+
     pins: dict[str, str] = {}
     todo = [root]
     seen = {_canonical(root)}

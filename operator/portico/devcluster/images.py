@@ -67,6 +67,7 @@ DOCKERFILES = {
 NAMES = ("base", *DOCKERFILES)
 # The host's CA bundle, mounted (never copied) into RUN steps so pip trusts what the host does.
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+PRUNE_AFTER_DAYS = 7
 
 
 class ImageBuildFailed(RuntimeError):
@@ -280,12 +281,15 @@ def build(
     images = plan()
     wanted = set(only or NAMES) | {"base"}
     with _lock():
+        for stale in images_dir().glob("work-*"):  # an interrupted build's (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         base = images[0]
         for image in images:
             if image.name not in wanted:
                 continue
             if image.archive.is_file() and not force:
                 report(f"{image.name}: cached {image.archive.name} ({image.ref})")
+                image.archive.touch()  # in use: keep it from being pruned
                 continue
             started = time.monotonic()
             report(f"{image.name}: building {image.ref}")
@@ -304,8 +308,9 @@ def build(
 
 
 def _prune(current: list[Image]) -> None:
-    """Archives of older inputs go: only the current key of each image is kept."""
+    """Archives unused for a week go. Not at once: other checkouts (other keys) share the cache."""
     keep = {image.archive.name for image in current}
+    cutoff = time.time() - PRUNE_AFTER_DAYS * 86400
     for path in images_dir().glob("*.oci.tar"):
-        if path.name not in keep:
+        if path.name not in keep and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
