@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import pytest
 
-from portico.devcluster import images
+from portico.devcluster import imagebuild
 
 HERE = Path(__file__).parent.resolve()
 
@@ -60,7 +60,7 @@ class Buildah:
             [*self.base, *args], capture_output=True, text=True, check=check, timeout=300
         )
 
-    def container(self, image: images.Image) -> str:
+    def container(self, image: imagebuild.Image) -> str:
         # The archive names its manifest twice: choose one (as a FROM line does).
         created = self("from", "--pull-never", f"oci-archive:{image.archive}:{image.ref}").stdout
         return created.strip().splitlines()[-1]
@@ -77,9 +77,9 @@ class Buildah:
 
 
 @pytest.fixture(scope="session")
-def built() -> dict[str, images.Image]:
+def built() -> dict[str, imagebuild.Image]:
     """The current archives (by the key of today's inputs); `portico dev images` makes them."""
-    current = {image.name: image for image in images.plan()}
+    current = {image.name: image for image in imagebuild.plan()}
     missing = [i.name for i in current.values() if not i.archive.is_file()]
     if missing:
         skip_or_fail(f"no image archives for {', '.join(missing)}: run `portico dev images`")

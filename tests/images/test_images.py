@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from portico.devcluster import images, oci
+from portico.devcluster import imagebuild, oci
 from portico.devcluster.procs import free_port
 from tests.images.conftest import Buildah
 from tests.unit.runtime_support import TOKEN, credentials, portal_json, running_instance
@@ -21,7 +21,7 @@ from tests.unit.runtime_support import TOKEN, credentials, portal_json, running_
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_images_are_named_and_run_as_numeric_non_root(built: dict[str, images.Image]) -> None:
+def test_images_are_named_and_run_as_numeric_non_root(built: dict[str, imagebuild.Image]) -> None:
     for name in ("operator", "runtime"):
         image = built[name]
         index = oci.read_index(image.archive)
@@ -52,7 +52,7 @@ TERMINATION = {"PORTICO_TERMINATION_LOG": "/termination/log"}
 
 
 @pytest.fixture(scope="module")
-def runtime(built: dict[str, images.Image], buildah: Buildah) -> str:
+def runtime(built: dict[str, imagebuild.Image], buildah: Buildah) -> str:
     """One container of the runtime image for this module (a vfs copy costs seconds)."""
     return buildah.container(built["runtime"])
 
@@ -119,7 +119,7 @@ def test_runtime_image_serves_the_start_page(
 
 
 def test_operator_image_plans_the_examples(
-    built: dict[str, images.Image], buildah: Buildah
+    built: dict[str, imagebuild.Image], buildah: Buildah
 ) -> None:
     container = buildah.container(built["operator"])
     mounts = {str(ROOT / "examples"): "/examples:ro"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from portico.devcluster import binaries, constraints, images, procs
+from portico.devcluster import binaries, constraints, imagebuild, procs
 from portico.devcluster.controlplane import ControlPlane
 from portico.devcluster.state import default_state_file
 
@@ -48,17 +48,17 @@ def build(force: bool) -> None:
 
 @dev.command("images")
 @click.option("--force", is_flag=True, help="Rebuild even when a cached archive exists.")
-@click.option("--only", multiple=True, type=click.Choice(images.NAMES), help="Just this image.")
+@click.option("--only", multiple=True, type=click.Choice(imagebuild.NAMES), help="Just this image.")
 @click.option("--lock", is_flag=True, help="First rewrite the constraints files from this venv.")
 @click.option("-o", "output", type=click.Choice(["text", "json"]), default="text")
 def images_(force: bool, only: tuple[str, ...], lock: bool, output: str) -> None:
     """Build (or reuse) the OCI image archives a real node imports."""
     if lock:
-        for path in constraints.lock(images.REPO):
+        for path in constraints.lock(imagebuild.REPO):
             _err(f"wrote {path}")
     try:
-        built = images.build(_err, force=force, only=only)
-    except images.ImageBuildFailed as exc:
+        built = imagebuild.build(_err, force=force, only=only)
+    except imagebuild.ImageBuildFailed as exc:
         raise click.ClickException(str(exc)) from exc
     if output == "json":
         click.echo(json.dumps([image.as_json() for image in built], indent=2))

@@ -248,7 +248,15 @@ def _build_dockerfile(image: Image, base: Image, work: Path, log: Path, progress
         buildah(f"building {dockerfile} (buildah)", *build, str(REPO))
         progress(f"  checking the image runs: {' '.join(smoke)}")
         container = buildah.output("from", "--pull-never", image.ref)
-        buildah(f"running {' '.join(smoke)} in the image", "run", container, "--", *smoke)
+        buildah(
+            f"running {' '.join(smoke)} in the image",
+            "run",
+            "--isolation",
+            "chroot",
+            container,
+            "--",
+            *smoke,
+        )
         pushed = work / "pushed.oci.tar"
         buildah("writing the OCI archive", "push", image.ref, f"oci-archive:{pushed}")
         oci.rename(pushed, image.archive, image.refs)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from portico.devcluster import constraints, images, oci
+from portico.devcluster import constraints, imagebuild, oci
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,29 +64,33 @@ def test_rename_names_the_manifest_for_containerd(tmp_path: Path) -> None:
 
 
 def test_build_contexts_follow_the_dockerignore_allow_lists() -> None:
-    operator = {p.relative_to(ROOT).as_posix() for p in images.context_files("operator/Dockerfile")}
+    operator = {
+        p.relative_to(ROOT).as_posix() for p in imagebuild.context_files("operator/Dockerfile")
+    }
     assert {"pyproject.toml", "README.md", "operator/constraints.txt"} <= operator
     assert "crds/portal.yaml" in operator and "operator/portico/cli.py" in operator
     assert not any("__pycache__" in p or p.startswith("runtime/") for p in operator)
-    runtime = {p.relative_to(ROOT).as_posix() for p in images.context_files("runtime/Dockerfile")}
+    runtime = {
+        p.relative_to(ROOT).as_posix() for p in imagebuild.context_files("runtime/Dockerfile")
+    }
     assert {"runtime/pyproject.toml", "runtime/constraints.txt"} <= runtime
     assert "runtime/portico_runtime/translations/de-DE.json" in runtime
     assert all(p.startswith("runtime/") and "Dockerfile" not in p for p in runtime)
 
 
 def test_keys_name_the_inputs() -> None:
-    plan = images.plan()
+    plan = imagebuild.plan()
     assert [i.name for i in plan] == ["base", "operator", "runtime"]
     assert len({i.key for i in plan}) == 3
-    assert images.plan() == plan, "keys are stable"
+    assert imagebuild.plan() == plan, "keys are stable"
     for image in plan:
         assert image.archive.name == f"{image.name}-{image.key}.oci.tar"
         assert image.refs == [image.ref, f"localhost/portico/{image.name}:dev"]
 
 
 def test_a_changed_context_file_changes_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    before = images.dockerfile_key("runtime")
-    operator = images.dockerfile_key("operator")
+    before = imagebuild.dockerfile_key("runtime")
+    operator = imagebuild.dockerfile_key("operator")
     real = Path.read_bytes
 
     def edited(path: Path) -> bytes:
@@ -94,8 +98,8 @@ def test_a_changed_context_file_changes_the_key(monkeypatch: pytest.MonkeyPatch)
         return data + b"# edit\n" if path.name == "web.py" else data
 
     monkeypatch.setattr(Path, "read_bytes", edited)
-    assert images.dockerfile_key("runtime") != before
-    assert images.dockerfile_key("operator") == operator, "not in the operator's context"
+    assert imagebuild.dockerfile_key("runtime") != before
+    assert imagebuild.dockerfile_key("operator") == operator, "not in the operator's context"
 
 
 @pytest.mark.parametrize(
