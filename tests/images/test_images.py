@@ -133,3 +133,15 @@ def test_operator_image_plans_the_examples(
     assert result.returncode == 0, result.stderr
     kinds = {child["kind"] for child in json.loads(result.stdout)}
     assert {"ConfigMap", "Deployment", "Service", "Ingress", "Job"} <= kinds
+    # Every module imports with what the image installed (kopf, kubernetes, ...).
+    every = (
+        "import importlib, pkgutil, portico\n"
+        "for m in pkgutil.walk_packages(portico.__path__, 'portico.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print('imported')"
+    )
+    result = subprocess.run(
+        buildah.run_argv(container, "python", "-c", every),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.stdout.strip() == "imported", result.stderr
