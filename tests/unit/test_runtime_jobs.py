@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from portico_runtime import translations
+from portico_runtime import jobs, translations
 from tests.unit.runtime_support import (
     credentials,
     portal_json,
@@ -143,3 +143,13 @@ def test_every_example_language_has_a_complete_bundle() -> None:
     keys = set(translations.bundle("en-US"))
     for lang in languages:
         assert set(translations.bundle(lang)) == keys, lang
+
+
+def test_the_runtime_implements_every_feature_the_operator_configures() -> None:
+    from portico import features
+
+    templates = list(features._TEMPLATE_FEATURES)
+    assert len(templates) == 7
+    for template in templates:
+        assert set(features.features(template)) <= jobs.FEATURES, template
+        assert set(jobs.REQUIRED_FEATURES) <= set(features.features(template)), template
