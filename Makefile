@@ -5,10 +5,12 @@ BIN := $(VENV)/bin
 
 .PHONY: install demo test lint unit controlplane realnode clean
 
-$(BIN)/portico: pyproject.toml
+# The images' constraints pin the venv too: the tests run what the images install.
+$(BIN)/portico: pyproject.toml runtime/pyproject.toml operator/constraints.txt runtime/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./runtime \
+		--constraint operator/constraints.txt --constraint runtime/constraints.txt
 	touch $@
 
 install: $(BIN)/portico
@@ -18,16 +20,18 @@ demo: install
 	bash scripts/demo.sh
 
 lint: install
-	$(BIN)/ruff check operator tests stacks
-	$(BIN)/ruff format --check operator tests stacks
+	$(BIN)/ruff check operator runtime tests stacks
+	$(BIN)/ruff format --check operator runtime tests stacks
 	$(BIN)/mypy
 
-# The whole suite, control-plane tier included: binaries are built (or reused
-# from ~/.cache/portico) first, and a missing tier is a failure, not a skip.
+# The whole suite, control-plane and images tiers included: binaries and image
+# archives are built (or reused from ~/.cache/portico) first, and a missing tier
+# is a failure, not a skip.
 test: install lint
 	bash .ci/install-system-packages
 	$(BIN)/portico dev build
-	PORTICO_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest
+	$(BIN)/portico dev images
+	PORTICO_REQUIRE_CONTROLPLANE=1 PORTICO_REQUIRE_IMAGES=1 $(BIN)/pytest
 
 unit: install
 	$(BIN)/pytest tests/unit

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from portico.devcluster import binaries, node, procs
+from portico.devcluster import binaries, constraints, imagebuild, node, procs
 from portico.devcluster.controlplane import ControlPlane
 from portico.devcluster.state import State, default_state_file
 
@@ -44,6 +44,27 @@ def build(force: bool) -> None:
     except binaries.BuildFailed as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(bin_dir)
+
+
+@dev.command("images")
+@click.option("--force", is_flag=True, help="Rebuild even when a cached archive exists.")
+@click.option("--only", multiple=True, type=click.Choice(imagebuild.NAMES), help="Just this image.")
+@click.option("--lock", is_flag=True, help="First rewrite the constraints files from this venv.")
+@click.option("-o", "output", type=click.Choice(["text", "json"]), default="text")
+def images_(force: bool, only: tuple[str, ...], lock: bool, output: str) -> None:
+    """Build (or reuse) the OCI image archives a real node imports."""
+    if lock:
+        for path in constraints.lock(imagebuild.REPO):
+            _err(f"wrote {path}")
+    try:
+        built = imagebuild.build(_err, force=force, only=only)
+    except imagebuild.ImageBuildFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    if output == "json":
+        click.echo(json.dumps([image.as_json() for image in built], indent=2))
+    else:
+        for image in built:
+            click.echo(f"{image.name:<9} {image.ref:<40} {image.archive}")
 
 
 @dev.command()

@@ -1,0 +1,105 @@
+"""The "Getting set up" page a portal's URL answers while it cannot serve (never a bare 502).
+
+Pure: Portal + what the reconcile decided → the pages children and the Service
+selector. The serving side is `portico-runtime pages` (runtime/); the mechanism is
+described in docs/runtime-contract.md. Per portal:
+
+- ConfigMap `<portal>-pages` with `page.json` (name, hosts, phase, reason, message);
+- Deployment `<portal>-pages`: one replica of the default runtime image, args `pages`;
+- Service `<portal>` selects the runtime's pods when the portal is Ready, the pages
+  pod otherwise, so what answers never depends on the runtime existing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from portico.api.model import Portal
+from portico.core import names, render
+from portico.settings import Settings
+
+# Phases in which the URL shows the page instead of the runtime.
+SETUP_PHASES = frozenset({"Configuring", "Failed"})
+RETRY_AFTER_SECONDS = 30
+
+
+def pages_name(portal: Portal) -> str:
+    return f"{portal.name}-pages"
+
+
+def hosts(portal: Portal, settings: Settings, custom_host: str = "") -> list[str]:
+    default = f"{portal.subdomain}.{settings.base_domain}"
+    return [default, custom_host] if custom_host else [default]
+
+
+def page(
+    portal: Portal, settings: Settings, phase: str, reason: str, message: str, custom_host: str = ""
+) -> dict[str, Any]:
+    """`page.json`: only what the Portal's own status says (conditions never hold secrets)."""
+    return {
+        "portal": f"{portal.namespace}/{portal.name}",
+        "displayName": portal.display_name,
+        "language": portal.language,
+        "hosts": hosts(portal, settings, custom_host),
+        "phase": phase,
+        "reason": reason,
+        "message": message,
+        "retryAfter": RETRY_AFTER_SECONDS,
+    }
+
+
+def runtime_serves(phase: str) -> bool:
+    """Whether the Service points at the runtime (else at the pages pod)."""
+    return phase not in SETUP_PHASES
+
+
+def service_selector(portal: Portal, phase: str) -> dict[str, str]:
+    component = "runtime" if runtime_serves(phase) else "pages"
+    return {names.PORTAL_LABEL: portal.name, "app.kubernetes.io/component": component}
+
+
+def children(
+    portal: Portal,
+    settings: Settings,
+    page_data: dict[str, Any],
+    image: str,
+    pull_policy: str = "IfNotPresent",
+) -> list[dict[str, Any]]:
+    """ConfigMap and Deployment `<portal>-pages`. IMAGE: the default runtime image, always
+    (a portal's own image may be what is failing)."""
+    labels = render.labels(portal, "pages")
+    ctx: dict[str, Any] = {
+        "portal": portal,
+        "owner": portal.owner_reference(),
+        "pages_name": pages_name(portal),
+        "labels": labels,
+        "selector": {names.PORTAL_LABEL: portal.name, "app.kubernetes.io/component": "pages"},
+        "image": image,
+        "pull_policy": pull_policy,
+        "page_json": json.dumps(page_data, ensure_ascii=False, sort_keys=True, indent=2) + "\n",
+    }
+    return [
+        render._render("pages-configmap.yaml.j2", **ctx),
+        render._render("pages-deployment.yaml.j2", **ctx),
+    ]
+
+
+def termination_message(pods: list[dict[str, Any]], container: str = "portal") -> str:
+    """The newest failed pod's termination message (a Job's failure in the runtime's words).
+
+    PODS: the Job's pods (label `batch.kubernetes.io/job-name`). One line, at most 300
+    characters, so it fits a condition message; "" when no pod says anything.
+    """
+    best: tuple[str, str] = ("", "")
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or ():
+            if status.get("name") != container:
+                continue
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            message = str(terminated.get("message") or "").strip()
+            finished = str(terminated.get("finishedAt") or "")
+            if message and terminated.get("exitCode", 0) != 0 and finished >= best[0]:
+                best = (finished, message)
+    line = " ".join(best[1].split())
+    return line if len(line) <= 300 else line[:297] + "..."

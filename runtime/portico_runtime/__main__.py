@@ -1,0 +1,3 @@
+from portico_runtime.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""The backing instance's API as the runtime uses it (docs/runtime-contract.md, "The instance API").
+
+Plain urllib: the Jobs make a handful of calls. Errors become one line a person can
+act on; nothing secret (the credentials, a response body) goes into them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+TIMEOUT = 15.0
+
+
+class InstanceError(Exception):
+    """The instance did not do what was asked; the message is safe to show."""
+
+
+def authorization(credentials_dir: Path) -> str:
+    """An Authorization header from the mounted credentials: `token`, or `username`+`password`."""
+    token = credentials_dir / "token"
+    if token.is_file():
+        return "Bearer " + token.read_text(encoding="utf-8").strip()
+    user, password = credentials_dir / "username", credentials_dir / "password"
+    if user.is_file() and password.is_file():
+        pair = f"{user.read_text().strip()}:{password.read_text().strip()}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+    raise InstanceError(
+        f"no instance credentials in {credentials_dir}: expected a 'token' key, "
+        "or 'username' and 'password', in the instance's credentials Secret"
+    )
+
+
+class Instance:
+    def __init__(self, url: str, credentials_dir: Path) -> None:
+        self.url = url.rstrip("/")
+        self.auth = authorization(credentials_dir)
+        ca = credentials_dir / "ca.crt"
+        self.context = ssl.create_default_context(cafile=str(ca) if ca.is_file() else None)
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
+        request.add_header("Authorization", self.auth)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        what = f"{method} {self.url}{path}"
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT, context=self.context) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise InstanceError(
+                    f"the instance at {self.url} rejected the portal's credentials "
+                    f"(HTTP {exc.code}); check the instance's credentials Secret"
+                ) from None
+            raise InstanceError(f"{what} answered HTTP {exc.code}{_detail(exc)}") from None
+        except urllib.error.URLError as exc:
+            raise InstanceError(
+                f"the instance at {self.url} is unreachable: {exc.reason}"
+            ) from None
+        except TimeoutError:
+            late = f"the instance at {self.url} did not answer in {TIMEOUT:.0f}s"
+            raise InstanceError(late) from None
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError:
+            raise InstanceError(f"{what} did not answer JSON") from None
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    """The instance's own `message` field, if it gave one (short; never the raw body)."""
+    try:
+        message = json.loads(exc.read() or b"{}").get("message", "")
+    except (ValueError, AttributeError, OSError):
+        return ""
+    return f": {str(message)[:200]}" if message else ""

@@ -1,0 +1,96 @@
+"""The images tier: the built OCI archives, run with buildah (no daemon, no node).
+
+Without the archives the tier is skipped with the reason; PORTICO_REQUIRE_IMAGES=1
+(set by `make test`) turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from portico.devcluster import imagebuild
+
+HERE = Path(__file__).parent.resolve()
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    if os.environ.get("PORTICO_REQUIRE_IMAGES") == "1":
+        pytest.fail(f"{reason} (PORTICO_REQUIRE_IMAGES=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.images)
+
+
+def overlay_works(scratch: Path) -> bool:
+    """overlay makes a container in a blink; vfs (a full copy) works everywhere."""
+    dirs = {name: scratch / f"ov-{name}" for name in ("lower", "upper", "work", "merged")}
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    options = f"lowerdir={dirs['lower']},upperdir={dirs['upper']},workdir={dirs['work']}"
+    mount = ["mount", "-t", "overlay", "overlay", "-o", options, str(dirs["merged"])]
+    if subprocess.run(mount, capture_output=True, check=False).returncode != 0:
+        return False
+    subprocess.run(["umount", str(dirs["merged"])], capture_output=True, check=False)
+    return True
+
+
+class Buildah:
+    """buildah on a storage of this session's own, so it never waits for a build's lock."""
+
+    def __init__(self, root: Path) -> None:
+        tool = shutil.which("buildah")
+        if tool is None:
+            skip_or_fail("buildah is not installed (bash .ci/install-system-packages)")
+        self.base = [tool, "--root", str(root / "root"), "--runroot", str(root / "run")]
+        self.base += ["--storage-driver", "overlay" if overlay_works(root) else "vfs"]
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.base, *args], capture_output=True, text=True, check=check, timeout=300
+        )
+
+    def container(self, image: imagebuild.Image) -> str:
+        # The archive names its manifest twice: choose one (as a FROM line does).
+        created = self("from", "--pull-never", f"oci-archive:{image.archive}:{image.ref}").stdout
+        return created.strip().splitlines()[-1]
+
+    def run_argv(self, container: str, *args: str, mounts: dict[str, str] | None = None,
+                 env: dict[str, str] | None = None) -> list[str]:  # fmt: skip
+        """The argv of `buildah run`: the image's own user, the host's network (loopback)."""
+        argv = [*self.base, "run", "--isolation", "chroot", "--network", "host"]
+        for src, dst in (mounts or {}).items():
+            argv += ["--volume", f"{src}:{dst}"]
+        for key, value in (env or {}).items():
+            argv += ["--env", f"{key}={value}"]
+        return [*argv, container, "--", *args]
+
+
+@pytest.fixture(scope="session")
+def built() -> dict[str, imagebuild.Image]:
+    """The current archives (by the key of today's inputs); `portico dev images` makes them."""
+    current = {image.name: image for image in imagebuild.plan()}
+    missing = [i.name for i in current.values() if not i.archive.is_file()]
+    if missing:
+        skip_or_fail(f"no image archives for {', '.join(missing)}: run `portico dev images`")
+    return current
+
+
+@pytest.fixture(scope="session")
+def buildah(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Buildah]:
+    tool = Buildah(tmp_path_factory.mktemp("buildah"))
+    try:
+        yield tool
+    finally:
+        tool("rm", "--all", check=False)
+        tool("rmi", "--all", "--force", check=False)

@@ -1,0 +1,132 @@
+"""The image builder's pure parts: OCI archives, cache keys, build contexts, constraints."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from portico.devcluster import constraints, imagebuild, oci
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rootfs(tmp: Path) -> Path:
+    path = tmp / "rootfs.tar"
+    with tarfile.open(path, "w") as tar:
+        data = b"#!/bin/sh\necho hello\n"
+        info = tarfile.TarInfo("usr/bin/hello")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def members(archive: Path) -> dict[str, bytes]:
+    with tarfile.open(archive) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+
+
+def test_write_image_is_a_valid_reproducible_oci_archive(tmp_path: Path) -> None:
+    names = ["localhost/portico/base:abc", "localhost/portico/base:dev"]
+    first = oci.write_image(rootfs(tmp_path), tmp_path / "a.tar", {"Cmd": ["sh"]}, names)
+    second = oci.write_image(rootfs(tmp_path), tmp_path / "b.tar", {"Cmd": ["sh"]}, names)
+    assert first == second, "same inputs, same manifest digest"
+    assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes()
+    files = members(tmp_path / "a.tar")
+    assert json.loads(files["oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
+    index = json.loads(files["index.json"])
+    assert [m["annotations"][oci.CONTAINERD_NAME] for m in index["manifests"]] == names
+    assert [m["annotations"][oci.REF_NAME] for m in index["manifests"]] == names
+    # Every blob is stored under its own digest, and the manifest points at them.
+    for name, data in files.items():
+        if name.startswith("blobs/sha256/"):
+            assert oci._blob(data)[0] == "sha256:" + name.rsplit("/", 1)[1]
+    manifest = json.loads(files[f"blobs/sha256/{first[7:]}"])
+    assert manifest["layers"][0]["mediaType"] == oci.LAYER_GZIP
+    assert oci.image_config(tmp_path / "a.tar") == {"Cmd": ["sh"]}
+
+
+def test_rename_names_the_manifest_for_containerd(tmp_path: Path) -> None:
+    digest = oci.write_image(rootfs(tmp_path), tmp_path / "a.tar", {}, ["x/y:1"])
+    renamed = oci.rename(tmp_path / "a.tar", tmp_path / "b.tar", ["localhost/portico/r:2"])
+    assert renamed == digest
+    index = oci.read_index(tmp_path / "b.tar")
+    assert index["manifests"][0]["digest"] == digest
+    assert index["manifests"][0]["annotations"][oci.CONTAINERD_NAME] == "localhost/portico/r:2"
+    before, after = members(tmp_path / "a.tar"), members(tmp_path / "b.tar")
+    assert {k: v for k, v in before.items() if k != "index.json"} == {
+        k: v for k, v in after.items() if k != "index.json"
+    }
+
+
+def test_build_contexts_follow_the_dockerignore_allow_lists() -> None:
+    operator = {
+        p.relative_to(ROOT).as_posix() for p in imagebuild.context_files("operator/Dockerfile")
+    }
+    assert {"pyproject.toml", "README.md", "operator/constraints.txt"} <= operator
+    assert "crds/portal.yaml" in operator and "operator/portico/cli.py" in operator
+    assert not any("__pycache__" in p or p.startswith("runtime/") for p in operator)
+    runtime = {
+        p.relative_to(ROOT).as_posix() for p in imagebuild.context_files("runtime/Dockerfile")
+    }
+    assert {"runtime/pyproject.toml", "runtime/constraints.txt"} <= runtime
+    assert "runtime/portico_runtime/translations/de-DE.json" in runtime
+    assert all(p.startswith("runtime/") and "Dockerfile" not in p for p in runtime)
+
+
+def test_keys_name_the_inputs() -> None:
+    plan = imagebuild.plan()
+    assert [i.name for i in plan] == ["base", "operator", "runtime"]
+    assert len({i.key for i in plan}) == 3
+    assert imagebuild.plan() == plan, "keys are stable"
+    for image in plan:
+        assert image.archive.name == f"{image.name}-{image.key}.oci.tar"
+        assert image.refs == [image.ref, f"localhost/portico/{image.name}:dev"]
+
+
+def test_a_changed_context_file_changes_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = imagebuild.dockerfile_key("runtime")
+    operator = imagebuild.dockerfile_key("operator")
+    real = Path.read_bytes
+
+    def edited(path: Path) -> bytes:
+        data = real(path)
+        return data + b"# edit\n" if path.name == "web.py" else data
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert imagebuild.dockerfile_key("runtime") != before
+    assert imagebuild.dockerfile_key("operator") == operator, "not in the operator's context"
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "pins"),
+    [
+        (ROOT / "pyproject.toml", ROOT / "operator" / "constraints.txt"),
+        (ROOT / "runtime" / "pyproject.toml", ROOT / "runtime" / "constraints.txt"),
+    ],
+)
+def test_constraints_pin_every_direct_dependency_within_its_range(
+    pyproject: Path, pins: Path
+) -> None:
+    import tomllib
+
+    pinned = constraints.parse(pins)
+    for text in tomllib.loads(pyproject.read_text())["project"]["dependencies"]:
+        req = Requirement(text)
+        key = constraints._canonical(req.name)
+        assert key in pinned, f"{req.name} is not pinned in {pins.name}"
+        assert req.specifier.contains(pinned[key]), f"{req.name}=={pinned[key]} vs {req}"
+
+
+def test_the_dockerfiles_install_with_their_constraints() -> None:
+    for dockerfile, pins in (
+        ("operator/Dockerfile", "operator/constraints.txt"),
+        ("runtime/Dockerfile", "runtime/constraints.txt"),
+    ):
+        text = (ROOT / dockerfile).read_text()
+        assert f"--constraint {pins}" in text, dockerfile
+        assert "ARG PYTHON_IMAGE=" in text and "FROM ${PYTHON_IMAGE}" in text
