@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-DEFAULT_RUNTIME_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.27-alpine"
+# Portico's own runtime (runtime/Dockerfile); push it and set runtimeImage to its name.
+DEFAULT_RUNTIME_IMAGE = "ghcr.io/portico-dev/portico-runtime:0.1.0"
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,8 @@ class Settings:
     default_tls_secret: str = ""
     trial_days: float = 30.0
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    # Where no registry is reachable (the dev cluster's real node) images are preloaded: Never.
+    image_pull_policy: str = "IfNotPresent"
     default_replicas: int = 1
     ingress_class: str = ""
     # Comma-separated in the environment; empty means every namespace.
@@ -49,6 +52,11 @@ class Settings:
                 values[f.name] = _parse(name, raw, f.default)
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)  # type: ignore[arg-type]
+        if settings.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
+            raise SettingsError(
+                f"PORTICO_IMAGE_PULL_POLICY={settings.image_pull_policy!r}: "
+                "use Always, IfNotPresent or Never"
+            )
         if settings.log_format not in ("text", "json"):
             raise SettingsError(f"PORTICO_LOG_FORMAT={settings.log_format!r}: use text or json")
         if settings.trial_days <= 0 or settings.resync_seconds <= 0:

@@ -125,6 +125,8 @@ def converge(o: Observed, rounds: int = 4) -> tuple[Observed, Plan]:
             children.pop(key, None)
         if ("Deployment", P) in children:
             available(children)
+        children.pop(("Deployment", names.pages_name(P)), None)  # not judged; keeps it simple
+        children.update({k: v for k, v in owned(plan).items() if k[1] == names.pages_name(P)})
         for kind, name in children:
             if kind == "Job":
                 succeeded(children, name)
@@ -138,8 +140,22 @@ def converge(o: Observed, rounds: int = 4) -> tuple[Observed, Plan]:
 def test_new_portal_writes_every_child_and_starts_attempt_one() -> None:
     plan = decide(world(), SETTINGS, NOW)
     assert plan.phase == "Configuring"
-    kinds = sorted(k for k, _ in owned(plan))
-    assert kinds == ["ConfigMap", "Deployment", "Ingress", "Job", "Secret", "Service"]
+    assert sorted(owned(plan)) == sorted(
+        [
+            ("Secret", names.instance_secret_name(P)),
+            ("ConfigMap", names.config_name(P)),
+            ("Deployment", P),
+            ("Service", P),
+            ("Ingress", P),
+            ("Job", names.provision_job_name(P, 1)),
+            ("ConfigMap", names.pages_name(P)),
+            ("Deployment", names.pages_name(P)),
+        ]
+    )
+    # Visitors get the "Getting set up" page until the portal is Ready.
+    service = owned(plan)[("Service", P)]
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
+    assert owned(plan)[("Deployment", names.pages_name(P))]["spec"]["replicas"] == 1
     assert all(w.create for w in plan.writes)  # nothing is ours yet: looked up, then applied
     assert plan.deletes == ()
     assert [e.reason for e in plan.events][:1] == ["ProvisioningStarted"]
@@ -152,6 +168,9 @@ def test_converged_portal_is_ready_and_costs_no_write() -> None:
     assert plan.phase == "Ready", ready(o, plan)
     assert plan.writes == () and plan.deletes == ()
     assert plan.status == o.status  # no status patch either
+    service = o.children[("Service", P)]
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "runtime"
+    assert o.children[("Deployment", names.pages_name(P))]["spec"]["replicas"] == 0
 
 
 def test_spec_edit_is_not_ready_until_the_new_pods_roll_out() -> None:
@@ -211,12 +230,19 @@ def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
     plan = decide(lost, SETTINGS, NOW)
     assert plan.phase == "Failed"
     assert ready(lost, plan)["reason"] == reason
-    assert plan.writes == ()
     deleted = set(plan.deletes)
     assert ("Secret", names.instance_secret_name(P)) in deleted
-    assert {("Deployment", P), ("Service", P), ("Ingress", P)} <= deleted
+    assert ("Deployment", P) in deleted
+    assert ("Job", names.provision_job_name(P, 1)) in deleted
     assert ("ConfigMap", names.config_name(P)) not in deleted
     assert "Withdrawn" in [e.reason for e in plan.events]
+    written = owned(plan)
+    assert not [k for k in written if k[0] in ("Secret", "Job") or k == ("Deployment", P)]
+    if reason == "SubdomainTaken":  # the URL is another portal's: no routing at all
+        assert {("Service", P), ("Ingress", P)} <= deleted
+    else:  # the URL it still owns shows why it is not serving
+        assert written[("Service", P)]["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
+        assert ("Ingress", P) not in deleted
 
 
 @pytest.mark.parametrize(

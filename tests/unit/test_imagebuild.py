@@ -68,7 +68,7 @@ def test_build_contexts_follow_the_dockerignore_allow_lists() -> None:
         p.relative_to(ROOT).as_posix() for p in imagebuild.context_files("operator/Dockerfile")
     }
     assert {"pyproject.toml", "README.md", "operator/constraints.txt"} <= operator
-    assert "crds/portal.yaml" in operator and "operator/portico/cli.py" in operator
+    assert "crds/portal.yaml" in operator and "operator/portico/cli/__init__.py" in operator
     assert not any("__pycache__" in p or p.startswith("runtime/") for p in operator)
     runtime = {
         p.relative_to(ROOT).as_posix() for p in imagebuild.context_files("runtime/Dockerfile")

@@ -13,7 +13,7 @@ import yaml
 from starlette.testclient import TestClient
 
 from portico.api import model, validation
-from portico.core import pages
+from portico.core import pages, progress
 from portico.devcluster import binaries
 from portico.settings import Settings
 from portico_runtime import pages as server
@@ -61,9 +61,9 @@ def test_children_are_valid_owned_and_restricted() -> None:
 
 def test_the_service_switches_between_pages_and_runtime() -> None:
     p = portal()
-    for phase in ("Configuring", "Failed"):
+    for phase in ("Configuring", "Failed", "Expired"):
         assert pages.service_selector(p, phase)["app.kubernetes.io/component"] == "pages"
-    for phase in ("Ready", "Expired", "Paused"):
+    for phase in ("Ready", "Paused"):
         assert pages.service_selector(p, phase)["app.kubernetes.io/component"] == "runtime"
 
 
@@ -97,7 +97,7 @@ def pod(finished: str, message: str, code: int = 1, name: str = "portal") -> dic
     ],
 )
 def test_termination_message(pods: list[dict[str, Any]], expected: str) -> None:
-    assert pages.termination_message(pods) == expected
+    assert progress.termination_message(pods) == expected
 
 
 def test_page_json_holds_no_more_than_the_status_says() -> None:

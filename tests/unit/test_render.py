@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -146,35 +145,3 @@ def test_feature_matrix() -> None:
     assert "field-service" in features("Partner")
     assert "content-management" not in features("Custom") and "base" in features("Custom")
     assert solutions("PartnerFieldService") == ["PortalBase", "Partner", "PartnerFieldService"]
-
-
-@pytest.mark.parametrize(
-    ("args", "code"),
-    [
-        (["provision"], 0),
-        (["import-translations", "de-DE"], 0),
-        (["import-translations", "it-IT"], 1),
-        (["dance"], 64),
-    ],
-)
-def test_default_runtime_script(tmp_path: Path, args: list[str], code: int) -> None:
-    raw = yaml.safe_load((ROOT / "examples" / "customer-customerselfservice.yaml").read_text())
-    data = render.children(portal_from(raw), instance(), SETTINGS)[0]["data"]
-    (tmp_path / "portal.json").write_text(data["portal.json"])
-    (tmp_path / "runtime.sh").write_text(data["runtime.sh"])
-    env = {"PORTICO_CONFIG": str(tmp_path / "portal.json"), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(["sh", str(tmp_path / "runtime.sh"), *args], env=env, check=False)
-    assert result.returncode == code
-
-
-def test_runtime_script_refuses_missing_config(tmp_path: Path) -> None:
-    raw = yaml.safe_load((ROOT / "examples" / "customer-custom.yaml").read_text())
-    script = render.children(portal_from(raw), instance(), SETTINGS)[0]["data"]["runtime.sh"]
-    (tmp_path / "runtime.sh").write_text(script)
-    env = {"PORTICO_CONFIG": str(tmp_path / "missing.json"), "PATH": "/usr/bin:/bin"}
-    assert (
-        subprocess.run(
-            ["sh", str(tmp_path / "runtime.sh"), "provision"], env=env, check=False
-        ).returncode
-        == 1
-    )

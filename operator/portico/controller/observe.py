@@ -26,7 +26,7 @@ from portico.controller.store import Store, controller_uid
 from portico.core import custom_domain, names
 from portico.core.claims import Claimant
 from portico.core.observed import Key, Observed, SecretView
-from portico.core.progress import job_state
+from portico.core.progress import job_state, termination_message
 from portico.settings import Settings
 
 # A converted certificate is judged again at least this often (its validity moves with time).
@@ -230,12 +230,5 @@ def resolver_settings(settings: Settings) -> domain.ResolverSettings:
 
 
 def _pod_message(kube: Kube, namespace: str, job: str) -> str:
-    """The termination message of the Job's most recent pod, if it left one."""
-    pods = kube.list("Pod", namespace, f"batch.kubernetes.io/job-name={job}")
-    pods.sort(key=lambda p: p["metadata"].get("creationTimestamp", ""))
-    for pod in reversed(pods):
-        for status in (pod.get("status") or {}).get("containerStatuses") or ():
-            message = ((status.get("state") or {}).get("terminated") or {}).get("message")
-            if message:
-                return str(message).strip()[:300]
-    return ""
+    """What the Job's newest failed pod said when it ended (its termination message)."""
+    return termination_message(kube.list("Pod", namespace, f"batch.kubernetes.io/job-name={job}"))

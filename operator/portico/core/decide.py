@@ -17,8 +17,17 @@ import datetime
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from portico.core import custom_domain, entitlement, features, names, progress, references, render
-from portico.core.children import Changes, Write, changes
+from portico.core import (
+    custom_domain,
+    entitlement,
+    features,
+    names,
+    pages,
+    progress,
+    references,
+    render,
+)
+from portico.core.children import Changes, Write, changes, up_to_date, with_hash
 from portico.core.conditions import Condition, false, summarize, to_status, true
 from portico.core.observed import Key, Observed
 from portico.core.reasons import RECONCILE_ERROR, RECONCILE_SUCCESS, WITHDRAWN, Failure
@@ -188,15 +197,11 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
 
     withdrawn = any(p.reason in WITHDRAWN for p in link) or blocker is not None
     domain = custom_domain.Assessment()
-    diff = Changes()
+    # None: change nothing (a reference a person must fix; the old runtime keeps serving).
+    desired: list[dict[str, Any]] | None = None
+    keep: set[Key] = set()
     if withdrawn:
-        # Keep only what holds nothing of the instance's: the configuration and the
-        # portal's own certificate. Everything else goes, now.
-        keep = {
-            ("ConfigMap", names.config_name(portal.name)),
-            ("Secret", names.tls_secret_name(portal.name)),
-        }
-        diff = changes([], o.children, o.foreign, keep)
+        desired, keep = _withdrawn(o, settings, routed=blocker is None)
         new.pop("customDomainUrl", None)
     elif not link:
         domain = custom_domain.assess(
@@ -211,22 +216,28 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         )
         run = _provision(o, settings, stamp, expired, domain)
         new.update(run.status)
-        desired = render.children(portal, o.instance, settings, run.facts)
-        diff = changes(desired, o.children, o.foreign, run.keep)
+        desired, keep = render.children(portal, o.instance, settings, run.facts), run.keep
         conditions += run.conditions + domain.conditions
         analytics, runtime_problems = entitlement.mounted_secrets(o)
         if runtime_problems:
             p = runtime_problems[0]
             conditions.append(Condition("RuntimeAvailable", "False", p.reason, p.message))
         else:
-            deployment = ("Deployment", names.runtime_name(portal.name))
-            rolling = any(w.key == deployment for w in diff.writes)
-            conditions.append(runtime_condition(o.child(*deployment), rolling))
+            conditions.append(_runtime(o, desired))
         conditions += analytics
         _record_domain(new, portal.custom_domain is not None, domain)
-    if diff.conflicts:
-        blocker = blocker or _conflict(diff.conflicts, portal.name)
+    conflicts = [k for k in _keys(desired or ()) if k in o.foreign]
+    if conflicts:
+        blocker = blocker or _conflict(tuple(conflicts), portal.name)
     phase, ready = summarize(conditions, expired=expired, blocker=blocker)
+    diff = Changes()
+    if desired is not None:
+        if desired:
+            host = portal.custom_domain.hostname if domain.serve and portal.custom_domain else ""
+            desired = pages.route(
+                desired, portal, settings, phase, ready.reason, ready.message, host
+            )
+        diff = changes(desired, o.children, o.foreign, keep)
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
     plan = _finish(o, new, phase, ready, diff, requeue)
@@ -235,6 +246,35 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         withdrawal = Event("Warning", "Withdrawn", f"{ready.reason}: removed {removed}")
         plan = replace(plan, events=(*plan.events, withdrawal))
     return replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
+
+
+def _keys(manifests: Any) -> list[Key]:
+    return [(m["kind"], m["metadata"]["name"]) for m in manifests]
+
+
+def _runtime(o: Observed, desired: list[dict[str, Any]]) -> Condition:
+    """RuntimeAvailable, knowing whether this plan writes a new Deployment spec."""
+    key = ("Deployment", names.runtime_name(o.portal.name))
+    manifest = next(m for m in desired if (m["kind"], m["metadata"]["name"]) == key)
+    current = o.child(*key)
+    return runtime_condition(current, not up_to_date(with_hash(manifest), current))
+
+
+def _withdrawn(
+    o: Observed, settings: Settings, routed: bool
+) -> tuple[list[dict[str, Any]], set[Key]]:
+    """What a portal that lost an entitlement keeps: its configuration, its own certificate
+    and, for a URL it still owns, the routing to its "Getting set up" page — no
+    credentials, no runtime, no Jobs."""
+    keep = {("Secret", names.tls_secret_name(o.portal.name))}
+    if not routed:  # the subdomain is another portal's: no routing at all
+        keep.add(("ConfigMap", names.config_name(o.portal.name)))
+        return [], keep
+    facts = render.Facts(provision=False)
+    kept = {"ConfigMap", "Service", "Ingress"}
+    return [
+        m for m in render.children(o.portal, o.instance, settings, facts) if m["kind"] in kept
+    ], keep
 
 
 def _record_domain(new: dict[str, Any], has_domain: bool, domain: custom_domain.Assessment) -> None:

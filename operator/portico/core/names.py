@@ -50,6 +50,11 @@ def runtime_name(portal: str) -> str:
     return portal
 
 
+def pages_name(portal: str) -> str:
+    """The "Getting set up" pages: a ConfigMap and a Deployment."""
+    return f"{portal}-pages"
+
+
 def instance_secret_name(portal: str) -> str:
     return f"{portal}-instance"
 
@@ -72,7 +77,9 @@ def fixed_children(portal: str) -> list[tuple[str, str]]:
         ("Secret", instance_secret_name(portal)),
         ("Secret", tls_secret_name(portal)),
         ("ConfigMap", config_name(portal)),
+        ("ConfigMap", pages_name(portal)),
         ("Deployment", runtime_name(portal)),
+        ("Deployment", pages_name(portal)),
         ("Service", runtime_name(portal)),
         ("Ingress", runtime_name(portal)),
         ("Certificate", runtime_name(portal)),

@@ -19,13 +19,14 @@ from portico.api.model import Portal
 from portico.core import names, render
 from portico.settings import Settings
 
-# Phases in which the URL shows the page instead of the runtime.
-SETUP_PHASES = frozenset({"Configuring", "Failed"})
+# Phases in which the URL shows the page instead of the runtime (an expired trial
+# has no runtime to show).
+SETUP_PHASES = frozenset({"Configuring", "Failed", "Expired"})
 RETRY_AFTER_SECONDS = 30
 
 
 def pages_name(portal: Portal) -> str:
-    return f"{portal.name}-pages"
+    return names.pages_name(portal.name)
 
 
 def hosts(portal: Portal, settings: Settings, custom_host: str = "") -> list[str]:
@@ -65,6 +66,7 @@ def children(
     page_data: dict[str, Any],
     image: str,
     pull_policy: str = "IfNotPresent",
+    replicas: int = 1,
 ) -> list[dict[str, Any]]:
     """ConfigMap and Deployment `<portal>-pages`. IMAGE: the default runtime image, always
     (a portal's own image may be what is failing)."""
@@ -77,6 +79,7 @@ def children(
         "selector": {names.PORTAL_LABEL: portal.name, "app.kubernetes.io/component": "pages"},
         "image": image,
         "pull_policy": pull_policy,
+        "replicas": replicas,
         "page_json": json.dumps(page_data, ensure_ascii=False, sort_keys=True, indent=2) + "\n",
     }
     return [
@@ -85,21 +88,27 @@ def children(
     ]
 
 
-def termination_message(pods: list[dict[str, Any]], container: str = "portal") -> str:
-    """The newest failed pod's termination message (a Job's failure in the runtime's words).
+def route(
+    desired: list[dict[str, Any]],
+    portal: Portal,
+    settings: Settings,
+    phase: str,
+    reason: str,
+    message: str,
+    custom_host: str = "",
+) -> list[dict[str, Any]]:
+    """DESIRED with the Service pointed where visitors should go, and the pages children.
 
-    PODS: the Job's pods (label `batch.kubernetes.io/job-name`). One line, at most 300
-    characters, so it fits a condition message; "" when no pod says anything.
+    The pages pod runs only while it may be needed: a Ready portal's is scaled to
+    zero (a portal that stops being Ready shows the page once its pod starts).
     """
-    best: tuple[str, str] = ("", "")
-    for pod in pods:
-        for status in (pod.get("status") or {}).get("containerStatuses") or ():
-            if status.get("name") != container:
-                continue
-            terminated = (status.get("state") or {}).get("terminated") or {}
-            message = str(terminated.get("message") or "").strip()
-            finished = str(terminated.get("finishedAt") or "")
-            if message and terminated.get("exitCode", 0) != 0 and finished >= best[0]:
-                best = (finished, message)
-    line = " ".join(best[1].split())
-    return line if len(line) <= 300 else line[:297] + "..."
+    out = []
+    for manifest in desired:
+        if manifest["kind"] == "Service":
+            manifest = {**manifest, "spec": {**manifest["spec"]}}
+            manifest["spec"]["selector"] = service_selector(portal, phase)
+        out.append(manifest)
+    data = page(portal, settings, phase, reason, message, custom_host)
+    replicas = 0 if runtime_serves(phase) else 1
+    image = settings.runtime_image
+    return out + children(portal, settings, data, image, settings.image_pull_policy, replicas)

@@ -181,3 +181,23 @@ def translations_condition(t: Translations, job_name: str) -> Condition:
     if t.run == 0:
         return false("TranslationsImported", "Waiting", "waits for provisioning to finish")
     return true("TranslationsImported", "Imported", f"imported {', '.join(t.imported)}")
+
+
+def termination_message(pods: list[dict[str, Any]], container: str = "portal") -> str:
+    """The newest failed pod's termination message (a Job's failure in the runtime's words).
+
+    PODS: the Job's pods (label `batch.kubernetes.io/job-name`). One line, at most 300
+    characters, so it fits a condition message; "" when no pod says anything.
+    """
+    best: tuple[str, str] = ("", "")
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or ():
+            if status.get("name") != container:
+                continue
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            message = str(terminated.get("message") or "").strip()
+            finished = str(terminated.get("finishedAt") or "")
+            if message and terminated.get("exitCode", 0) != 0 and finished >= best[0]:
+                best = (finished, message)
+    line = " ".join(best[1].split())
+    return line if len(line) <= 300 else line[:297] + "..."

@@ -28,11 +28,7 @@ _NOT_YAML_PRINTABLE = re.compile(
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CONFIG_DIR = "/etc/portico"
 SECRETS_DIR = f"{CONFIG_DIR}/secrets"
-CONFIG_MOUNTS = {
-    "portal.json": f"{CONFIG_DIR}/portal.json",
-    "runtime.sh": f"{CONFIG_DIR}/runtime.sh",
-    "index.html": "/usr/share/nginx/html/index.html",
-}
+CONFIG_MOUNTS = {"portal.json": f"{CONFIG_DIR}/portal.json"}
 
 
 @dataclass(frozen=True)
@@ -179,13 +175,7 @@ def children(
     facts = facts or Facts()
     config = runtime_config(portal, instance, settings)
     config_json = json.dumps(config, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
-    default_image = portal.runtime.image is None
-    data = {
-        "portal.json": config_json,
-        "index.html": _env.get_template("start-page.html.j2").render(config=config),
-    }
-    if default_image:
-        data["runtime.sh"] = _env.get_template("runtime.sh").render()
+    data = {"portal.json": config_json}
     replicas = portal.runtime.replicas
     if replicas is None:
         replicas = settings.default_replicas
@@ -203,7 +193,6 @@ def children(
         # subPath mounts: a nested mount inside a ConfigMap volume would fail.
         "config_mounts": [(key, CONFIG_MOUNTS[key]) for key in sorted(data)],
         "image": image(portal, settings),
-        "default_image": default_image,
         "replicas": 0 if facts.expired else replicas,
         "resources": _resources(portal),
         "secret_volumes": _secret_volumes(portal),
