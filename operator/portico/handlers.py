@@ -16,10 +16,11 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from portico import claims, metrics
+from portico import claims, metrics, watchguard
 from portico.apply import Writer
 from portico.domain import recheck_delay
 from portico.kube import ApiError, Kube, connect
+from portico.leader import Election, FencedKube, LeaderElector, while_leading
 from portico.observe import parse, referenced_secrets
 from portico.reconcile import reconcile, reconcile_instance
 from portico.settings import Settings
@@ -73,6 +74,8 @@ class Operator:
     # Unsettled DNS checks in a row, per portal, for the re-check backoff.
     dns_checks: dict[tuple[str, str], int] = field(default_factory=dict)
     generations: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # With leader election: the work queue runs (and writes go out) only while leading.
+    elector: LeaderElector | None = None
 
     def portal(self, namespace: str, name: str) -> None:
         self.queue.add(("Portal", namespace, name))
@@ -134,7 +137,12 @@ def configure(settings: Settings, kubeconfig: str | None = None) -> None:
     """Called by `portico run` before Kopf starts."""
     global OPERATOR
     kube = Kube(connect(kubeconfig))
-    OPERATOR = Operator(settings, kube, Writer(kube))
+    watchguard.install()
+    elector = None
+    if settings.leader_election:
+        elector = LeaderElector(kube, Election.from_settings(settings))
+    writes = FencedKube(kube, elector) if elector else kube
+    OPERATOR = Operator(settings, kube, Writer(writes), elector=elector)
     if settings.cert_manager:
         # Watched only when enabled: without cert-manager's RBAC the watch is forbidden.
         kopf.on.event("cert-manager.io", "v1", "certificates", labels=MANAGED)(_child_event)
@@ -143,7 +151,8 @@ def configure(settings: Settings, kubeconfig: str | None = None) -> None:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     op = _op()
-    settings.posting.level = logging.WARNING
+    # Kopf makes no writes: a standby must not write, and Events come from apply.Writer.
+    settings.posting.enabled = False
     settings.persistence.finalizer = "portico.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="portico.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -156,7 +165,13 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         for body in await asyncio.to_thread(op.kube.list, "Portal", namespace):
             op.portals.update(body)
     start_http_server(op.settings.metrics_port, addr=op.settings.listen_address)
-    op.tasks.append(asyncio.create_task(op.queue.run(op.work)))
+    if op.elector is None:
+        op.tasks.append(asyncio.create_task(op.queue.run(op.work)))
+    else:
+        # A standby keeps watching (the queue fills up) and reconciles all of it once leading.
+        elector = op.elector
+        op.tasks.append(asyncio.create_task(elector.run()))
+        op.tasks.append(asyncio.create_task(while_leading(elector, lambda: op.queue.run(op.work))))
     log.info(
         "portico started: base domain %s, %d portals known",
         op.settings.base_domain,
@@ -166,8 +181,11 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
-    for task in _op().tasks:
+    op = _op()
+    for task in op.tasks:
         task.cancel()
+    if op.elector is not None:
+        await op.elector.release()
 
 
 @kopf.on.login()
