@@ -1,0 +1,81 @@
+"""Reliability on a control plane of this module's own: leader failover (two operators,
+SIGKILL the leader) and a rollout that survives a kube-apiserver and an etcd restart.
+
+The leader tests use short timings (lease 4 s, renew deadline 3 s, retry 0.5 s) to
+keep the tier quick; bench/failover.py measures the defaults (15/10/2 s).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from portico.devcluster import ControlPlane
+from tests.controlplane import reliability as rel
+from tests.controlplane.harness import Cluster, wait_for
+
+LEASE, RENEW, RETRY = 4.0, 3.0, 0.5
+ROLLOUT = 12
+
+
+@pytest.fixture
+def ns(own_control_plane: ControlPlane) -> Iterator[str]:
+    name = f"rel-{uuid.uuid4().hex[:6]}"
+    own_control_plane.kubectl("create", "namespace", name)
+    own_control_plane.wait_for_service_account(name, "default")
+    yield name
+    own_control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_the_standby_takes_over_when_the_leader_is_killed(
+    own_control_plane: ControlPlane, ns: str, tmp_path: Path
+) -> None:
+    kills = 3
+    result = rel.failovers(own_control_plane, tmp_path, ns, kills, (LEASE, RENEW, RETRY))
+    # Not before the lease could have run out, and soon after: lease + two polls.
+    for seconds in result.seconds:
+        assert LEASE - RETRY - 0.2 <= seconds <= LEASE + 2 * 1.2 * RETRY + 1.5, result.seconds
+    # One writer at a time: the writes form exactly one run per leadership, alternating,
+    # and the next leader's first write comes at least lease - renew deadline after the
+    # last write of the one before (never both within one lease period).
+    runs = rel.runs(result.writes)
+    assert [r[0] for r in runs] == [result.users[i % 2] for i in range(kills + 1)], runs
+    for before, after in itertools.pairwise(runs):
+        assert after[1] - before[2] >= LEASE - RENEW, (before, after)
+    # The standby made no write at all while it stood by (or it would be a run of its own),
+    # and the leader wrote the Lease and children (a portal became Ready after each kill).
+    kinds = {w.resource for w in result.writes if w.code < 400}
+    assert {"leases", "deployments", "jobs"} <= kinds
+    print(f"failover seconds (lease {LEASE}s): {[round(s, 2) for s in result.seconds]}")
+
+
+@pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
+def test_a_rollout_survives_a_restart_of(
+    component: str, own_control_plane: ControlPlane, ns: str, tmp_path: Path
+) -> None:
+    plane, cluster = own_control_plane, Cluster(own_control_plane)
+    op = rel.operator(plane, tmp_path, f"portico-{component}")
+    op.start()
+    try:
+        assert op.proc is not None
+        pid = op.proc.pid
+        instance = rel.new_instance(cluster)
+        names = [f"r{i}" for i in range(ROLLOUT)]
+        cluster.apply(*[rel.portal(n, ns, instance) for n in names])
+        # Mid-rollout: some portals are Ready, most are not.
+        wait_for("the first portal Ready", lambda: rel.ready(cluster, ns, names), timeout=120)
+        plane.restart(component, down=3)
+        rel.wait_all_ready(cluster, ns, names, timeout=240)
+        assert op.proc is not None and op.proc.poll() is None and op.proc.pid == pid
+        # Nothing was done twice: one provisioning Job and one Deployment per portal.
+        for kind in ("jobs", "deployments"):
+            items = cluster.items(kind, ns)
+            owners = [o["metadata"]["labels"]["portico.dev/portal"] for o in items]
+            assert sorted(owners) == sorted(names), (kind, owners)
+        assert "instance-token" not in op.log_text()
+    finally:
+        op.stop()
