@@ -46,7 +46,16 @@ class Operator:
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = self.health_port = 0
 
-    def start(self) -> None:
+    def start(self, attempts: int = 3) -> None:
+        """Start and wait for /healthz; a port taken between picking and binding is retried."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once()
+            except AssertionError as err:
+                if attempt == attempts or "address already in use" not in str(err):
+                    raise
+
+    def _start_once(self) -> None:
         self.metrics_port, self.health_port = free_port(), free_port()
         env = {
             **os.environ,

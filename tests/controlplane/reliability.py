@@ -60,8 +60,10 @@ def elector_env(lease: float, renew: float, retry: float) -> dict[str, str]:
     }
 
 
-def holder(plane: ControlPlane) -> str:
-    got = plane.kubectl("get", "lease", "portico-leader", "-n", SYSTEM, "-o", "json", check=False)
+def holder(plane: ControlPlane, namespace: str = SYSTEM) -> str:
+    """Who holds the Lease portico-leader now ("" when nobody or released)."""
+    args = ("get", "lease", "portico-leader", "-n", namespace, "-o", "json")
+    got = plane.kubectl(*args, check=False)
     if got.returncode != 0:
         return ""
     return str(json.loads(got.stdout)["spec"].get("holderIdentity") or "")
