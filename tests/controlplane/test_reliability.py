@@ -8,6 +8,8 @@ keep the tier quick; bench/failover.py measures the defaults (15/10/2 s).
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -99,3 +101,44 @@ def test_a_rollout_survives_a_restart_of(
         print(f"after it was back; {failed} failed reconciles or watches were retried")
     finally:
         op.stop()
+
+
+def test_a_frozen_leader_that_wakes_up_after_a_takeover_writes_nothing(
+    own_control_plane: ControlPlane, ns: str, tmp_path: Path
+) -> None:
+    """SIGSTOP the leader (a long GC pause, a frozen VM) past its lease: the standby takes
+    over; on SIGCONT the old leader's renew deadline has long passed, so its fenced client
+    refuses every write and it stands by. The API server's audit log must show no
+    successful write by it after it woke up."""
+    plane, cluster = own_control_plane, Cluster(own_control_plane)
+    env = rel.elector_env(LEASE, RENEW, RETRY)
+    a, b = (rel.operator(plane, tmp_path, n, **env) for n in ("portico-x", "portico-y"))
+    instance = rel.new_instance(cluster)
+    try:
+        a.start()
+        wait_for("portico-x to lead", lambda: rel.holder(plane) == "portico-x", timeout=30)
+        b.start()
+        cluster.apply(rel.portal("f0", ns, instance))
+        cluster.wait_phase(ns, "f0", "Ready", timeout=120)
+        assert a.proc is not None
+        os.killpg(a.proc.pid, signal.SIGSTOP)
+        wait_for("portico-y to take over", lambda: rel.holder(plane) == "portico-y", 4 * LEASE)
+        # Work the frozen leader will hear about when it wakes: a new portal and an edit.
+        cluster.apply(rel.portal("f1", ns, instance))
+        patch = '{"spec": {"displayName": "Edited while x was frozen"}}'
+        plane.kubectl("patch", "portal", "f0", "-n", ns, "--type=merge", "-p", patch)
+        cluster.wait_phase(ns, "f1", "Ready", timeout=120)
+        time.sleep(11)  # past the harness's 10 s resync: its queue has work overdue on waking
+        woke = time.time()
+        os.killpg(a.proc.pid, signal.SIGCONT)
+        wait_for("portico-x to stand by", lambda: "portico-x lost the Lease" in a.log_text(), 30)
+        time.sleep(2 * LEASE)  # room for any write it might still try
+        after = rel.writes(plane, {rel.user("portico-x")}, since=woke)
+        assert [w for w in after if w.code < 400] == [], after
+        assert rel.holder(plane) == "portico-y" and a.proc.poll() is None
+        cluster.wait_phase(ns, "f0", "Ready", timeout=60)  # the edit, by the new leader
+    finally:
+        if a.proc is not None:
+            os.killpg(a.proc.pid, signal.SIGCONT)
+        a.stop()
+        b.stop()
