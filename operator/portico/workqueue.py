@@ -78,6 +78,7 @@ class WorkQueue:
             delay = min(self.base_delay * 2 ** (count - 1), self.max_delay)
             log.warning("reconcile of %s failed (%s); retry %d in %.0fs", key, err, count, delay)
             self._not_before[key] = time.monotonic() + delay
+            self._due.pop(key, None)  # an event during the failed run must not cut the backoff
             self.add(key, delay)
         finally:
             self._busy.discard(key)

@@ -101,3 +101,24 @@ def test_events_never_cut_a_failures_backoff_short() -> None:
     asyncio.run(main())
     assert len(times) == 2
     assert times[1] - times[0] >= 0.28
+
+
+def test_an_event_during_a_failing_run_does_not_cut_its_backoff_short() -> None:
+    times: list[float] = []
+
+    async def worker(key: object) -> None:
+        times.append(asyncio.get_running_loop().time())
+        if len(times) == 1:
+            queue.add("a")  # a watch event arrives while this run is still going
+            await asyncio.sleep(0.02)
+            raise RuntimeError("403 Forbidden")
+
+    queue = WorkQueue(base_delay=0.3)
+
+    async def main() -> None:
+        queue.add("a")
+        await _drive(queue, worker, 0.6)
+
+    asyncio.run(main())
+    assert len(times) == 2
+    assert times[1] - times[0] >= 0.28
