@@ -53,6 +53,8 @@ def test_chart_account_leads_and_fails_over_with_two_replicas(
                 ops["pod-a"].start()
                 wait_for("pod-a to lead", lambda: lease() == "pod-a", timeout=30)
                 ops["pod-b"].start()
+                assert "portico_leader 1.0" in ops["pod-a"].metrics()
+                assert "portico_leader 0.0" in ops["pod-b"].metrics()
                 cluster.apply(rel.portal("ha1", namespace, instance))
                 cluster.wait_phase(namespace, "ha1", "Ready", timeout=120)
                 ops["pod-a"].kill()
