@@ -33,12 +33,20 @@ class Settings:
     metrics_port: int = 9090
     health_port: int = 8081
     log_format: str = "text"
-    peering: str = ""
     provision_backoff_limit: int = 1
     # Manage cert-manager Certificates for issuerRef (needs cert-manager and its RBAC).
     cert_manager: bool = False
     # Every portal is reconciled at least this often (drift, expiry, re-checks).
     resync_seconds: float = 300.0
+    # One replica reconciles: the holder of the Lease `portico-leader` (see leader.py).
+    leader_election: bool = False
+    # Where the Lease lives; empty: the pod's own namespace (else `default`).
+    leader_election_namespace: str = ""
+    # client-go's defaults, in seconds: renew deadline < lease duration, so a leader that
+    # cannot renew stops writing before the Lease may be taken over.
+    leader_election_lease_duration: float = 15.0
+    leader_election_renew_deadline: float = 10.0
+    leader_election_retry_period: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -61,6 +69,16 @@ class Settings:
             raise SettingsError(f"PORTICO_LOG_FORMAT={settings.log_format!r}: use text or json")
         if settings.trial_days <= 0 or settings.resync_seconds <= 0:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
+        lease, renew, retry = (
+            settings.leader_election_lease_duration,
+            settings.leader_election_renew_deadline,
+            settings.leader_election_retry_period,
+        )
+        if not (lease > renew > retry * 1.2 and retry > 0):
+            raise SettingsError(
+                "PORTICO_LEADER_ELECTION_*: need LEASE_DURATION > RENEW_DEADLINE > "
+                f"1.2 x RETRY_PERIOD > 0 (got {lease}, {renew}, {retry})"
+            )
         return settings
 
 

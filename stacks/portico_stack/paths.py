@@ -9,8 +9,6 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRDS_DIR = REPO_ROOT / "crds"
 CHART_DIR = REPO_ROOT / "charts" / "portico"
-# Kopf's peering CRDs ship with the chart (they are Kopf's API, not Portico's).
-KOPF_PEERING_CRDS = CHART_DIR / "crds" / "kopf-peering.yaml"
 
 
 def crd_files(crds_dir: Path = CRDS_DIR) -> list[Path]:

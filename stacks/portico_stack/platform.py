@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from portico_stack.paths import CHART_DIR, CRDS_DIR, KOPF_PEERING_CRDS, crd_files, crd_names
+from portico_stack.paths import CHART_DIR, CRDS_DIR, crd_files, crd_names
 
 # The operator's own namespace runs restricted pods only.
 POD_SECURITY_LABELS = {
@@ -58,10 +58,6 @@ class PorticoPlatformArgs:
             raise ValueError(f"log_format must be json or text, got {self.log_format!r}")
         if self.trial_days < 1:
             raise ValueError(f"trial_days must be at least 1, got {self.trial_days}")
-
-    @property
-    def peering(self) -> bool:
-        return self.replicas > 1
 
     def values(self) -> dict[str, Any]:
         """The chart values these args stand for."""
@@ -117,8 +113,6 @@ class PorticoPlatform(pulumi.ComponentResource):
             ns_deps.append(ns)
 
         files = crd_files(args.crds_dir)
-        if args.peering:
-            files.append(KOPF_PEERING_CRDS)
         self.crds = [
             k8s.yaml.ConfigFile(f"{name}-crds-{path.stem}", file=str(path), opts=child)
             for path in files

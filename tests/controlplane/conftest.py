@@ -19,7 +19,7 @@ import pytest
 
 from portico.devcluster import BinariesMissing, ControlPlane
 from portico.devcluster import binaries as devbinaries
-from tests.controlplane.harness import Cluster, Operator
+from tests.controlplane.harness import Cluster, Operator, instance_docs
 from tests.dnsserver import AuthoritativeDNS, running_dns
 
 HERE = Path(__file__).parent.resolve()
@@ -47,9 +47,7 @@ def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
-    """One control plane (etcd, apiserver, controllers, scheduler, kwok) for the whole run."""
+def _plane() -> Iterator[ControlPlane]:
     try:
         bins = devbinaries.locate()
     except BinariesMissing as exc:
@@ -62,6 +60,19 @@ def control_plane() -> Iterator[ControlPlane]:
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """One control plane (etcd, apiserver, controllers, scheduler, kwok) for the whole run."""
+    yield from _plane()
+
+
+@pytest.fixture(scope="module")
+def own_control_plane() -> Iterator[ControlPlane]:
+    """A control plane of one module's own: its tests restart components and run their
+    own operators, which the session's operator must not share."""
+    yield from _plane()
 
 
 def _slug(text: str) -> str:
@@ -134,29 +145,7 @@ def cluster(control_plane: ControlPlane, operator: Operator) -> Cluster:
 def instance(cluster: Cluster) -> Iterator[str]:
     """A PortalInstance of this test's own, with its credentials Secret."""
     name = f"crm-{uuid.uuid4().hex[:8]}"
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": f"{name}-credentials", "namespace": OPERATOR_NAMESPACE},
-            "stringData": {"token": "instance-token"},
-        },
-        {
-            "apiVersion": "portico.dev/v1alpha1",
-            "kind": "PortalInstance",
-            "metadata": {"name": name},
-            "spec": {
-                "url": "https://crm.example.net",
-                "credentialsSecretRef": {
-                    "namespace": OPERATOR_NAMESPACE,
-                    "name": f"{name}-credentials",
-                },
-                "languages": ["en-US", "de-DE", "fr-FR"],
-                "solutions": ["FieldService"],
-                "administrators": ["jay@contoso.com", "ana@contoso.com"],
-            },
-        },
-    )
+    cluster.apply(*instance_docs(name, OPERATOR_NAMESPACE))
     yield name
     cluster.plane.kubectl("delete", "portalinstance", name, "--wait=false", check=False)
 

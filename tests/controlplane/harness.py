@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -45,7 +46,16 @@ class Operator:
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = self.health_port = 0
 
-    def start(self) -> None:
+    def start(self, attempts: int = 3) -> None:
+        """Start and wait for /healthz; a port taken between picking and binding is retried."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once()
+            except AssertionError as err:
+                if attempt == attempts or "address already in use" not in str(err):
+                    raise
+
+    def _start_once(self) -> None:
         self.metrics_port, self.health_port = free_port(), free_port()
         env = {
             **os.environ,
@@ -89,6 +99,13 @@ class Operator:
                 self.proc.wait()
         self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crashed pod or a lost node: no cleanup, no Lease handed back."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
@@ -98,6 +115,33 @@ class Operator:
         ) as r:
             text: str = r.read().decode()
             return text
+
+
+def instance_docs(name: str, credentials_namespace: str) -> list[dict[str, Any]]:
+    """A PortalInstance NAME and its credentials Secret."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{name}-credentials", "namespace": credentials_namespace},
+            "stringData": {"token": "instance-token"},
+        },
+        {
+            "apiVersion": "portico.dev/v1alpha1",
+            "kind": "PortalInstance",
+            "metadata": {"name": name},
+            "spec": {
+                "url": "https://crm.example.net",
+                "credentialsSecretRef": {
+                    "namespace": credentials_namespace,
+                    "name": f"{name}-credentials",
+                },
+                "languages": ["en-US", "de-DE", "fr-FR"],
+                "solutions": ["FieldService"],
+                "administrators": ["jay@contoso.com", "ana@contoso.com"],
+            },
+        },
+    ]
 
 
 class Cluster:

@@ -96,15 +96,7 @@ def test_typed_config_becomes_chart_values() -> None:
     assert values["image"] == {"repository": "registry.acme.test/portico", "tag": "1.2.3"}
     assert values["certManager"] == {"enabled": True}
     assert values["metrics"] == {"serviceMonitor": {"enabled": True}}
-    # HA needs Kopf's peering CRDs before the release creates its peering objects.
-    crds = {r.name for r in result.of_type(CRD)}
-    assert {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"} <= crds
-    kopf_urns = {r.urn for r in result.of_type(CRD) if r.name.endswith(".kopf.dev")}
-    assert kopf_urns <= set(release.dependencies)
-
-
-def test_single_replica_installs_no_peering_crds() -> None:
-    result = run_program("platform", {"baseDomain": "portals.acme.test"})
+    # HA is leader election over a Lease: no CRD of Kopf's is needed.
     assert not [r for r in result.of_type(CRD) if r.name.endswith(".kopf.dev")]
 
 

@@ -33,10 +33,10 @@ RELEASE_NS = "portico-system"
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 DEFAULTS = yaml.safe_load((CHART / "values.yaml").read_text())
 # Kinds the Kubernetes schemas do not know; checked by the tests that render them.
-CUSTOM_KINDS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}
+CUSTOM_KINDS = {"ServiceMonitor"}
 ROLE_KINDS = ("ClusterRole", "Role")
 # Settings the chart derives rather than exposes as a value of the same name.
-DERIVED_SETTINGS = {"peering"}
+DERIVED_SETTINGS = {"leader_election", "leader_election_namespace"}
 
 
 # --- helm -------------------------------------------------------------------
@@ -157,7 +157,6 @@ def test_every_rendered_object_is_labelled_and_namespaced_right(
     rendered: list[dict[str, Any]],
 ) -> None:
     cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
-    cluster_scoped.add("ClusterKopfPeering")
     for obj in rendered:
         name = f"{obj['kind']}/{obj['metadata']['name']}"
         assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "portico", name
@@ -222,8 +221,8 @@ def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: Path) -> Non
     # Credentials: read-only Secrets where PortalInstance credentials live.
     for ns in ("portico-system", "crm-secrets"):
         assert rules([roles[(ns, "portico-credentials")]]) == {("", "secrets", frozenset({"get"}))}
-    # Events about cluster-scoped PortalInstances land in the release namespace.
-    assert {r[1] for r in rules([roles[(RELEASE_NS, "portico-events")]])} == {"events"}
+    # Kopf posts no Events (the operator's own go to the Portals' namespaces).
+    assert (RELEASE_NS, "portico-events") not in roles
     assert env_of(objs)["PORTICO_NAMESPACES"] == "team-a,team-b"
 
 
@@ -363,37 +362,57 @@ def test_values_reach_the_environment(helm: Path) -> None:
     assert {(6443, "TCP"), (53, "UDP"), (5353, "UDP"), (5353, "TCP")} <= egress_ports
 
 
-def test_replicas_turn_on_peering(helm: Path) -> None:
+LEASE_RULES = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "resourceNames": ["portico-leader"],
+        "verbs": ["get", "update"],
+    },
+]
+
+
+def test_replicas_turn_on_leader_election(helm: Path) -> None:
     single = render(helm)
-    assert env_of(single)["PORTICO_PEERING"] == ""
+    assert env_of(single)["PORTICO_LEADER_ELECTION"] == "false"
     assert deployment(single)["spec"]["strategy"]["type"] == "Recreate"
-    assert not [o for o in single if o["kind"] in ("PodDisruptionBudget", "ClusterKopfPeering")]
-    assert not any(g == "kopf.dev" for g, _, _ in rules(single))
+    assert not [o for o in single if o["kind"] == "PodDisruptionBudget"]
+    assert not any(r == "leases" for _, r, _ in rules(single))
 
-    ha = render(helm, "--set", "replicas=3")
-    assert env_of(ha)["PORTICO_PEERING"] == "portico"
-    assert deployment(ha)["spec"]["strategy"]["type"] == "RollingUpdate"
-    (peering,) = [o for o in ha if o["kind"] == "ClusterKopfPeering"]
-    assert peering["metadata"]["name"] == "portico"
-    assert [o["spec"]["minAvailable"] for o in ha if o["kind"] == "PodDisruptionBudget"] == [1]
-    assert ("kopf.dev", "clusterkopfpeerings", frozenset({"get", "list", "watch", "patch"})) in (
-        rules(ha)
-    )
+    for args in (
+        ["--set", "replicas=3"],
+        ["--values", str(CHART / "ci" / "ha-namespaced-values.yaml")],
+    ):
+        ha = render(helm, *args)
+        env = env_of(ha)
+        assert env["PORTICO_LEADER_ELECTION"] == "true"
+        assert env["PORTICO_LEADER_ELECTION_NAMESPACE"] == RELEASE_NS
+        container = deployment(ha)["spec"]["template"]["spec"]["containers"][0]
+        (pod_name,) = [e for e in container["env"] if e["name"] == "POD_NAME"]
+        assert pod_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+        assert deployment(ha)["spec"]["strategy"]["type"] == "RollingUpdate"
+        assert [o["spec"]["minAvailable"] for o in ha if o["kind"] == "PodDisruptionBudget"] == [1]
+        # Exactly the Lease verbs, only in the release namespace, only for this Lease.
+        leases = [o for o in ha if o["kind"] in ROLE_KINDS and "leases" in str(o["rules"])]
+        assert [(o["kind"], o["metadata"]["namespace"]) for o in leases] == [("Role", RELEASE_NS)]
+        assert leases[0]["metadata"]["name"] == "portico-leader-election"
+        assert leases[0]["rules"] == LEASE_RULES
+        assert not any(g == "kopf.dev" for g, _, _ in rules(ha))
 
-    ha_ns = render(helm, "--values", str(CHART / "ci" / "ha-namespaced-values.yaml"))
-    assert [(o["kind"], o["metadata"]["namespace"]) for o in ha_ns if "Peering" in o["kind"]] == [
-        ("KopfPeering", "team-a")
-    ]
-    assert ("kopf.dev", "kopfpeerings", frozenset({"get", "list", "watch", "patch"})) in rules(
-        ha_ns
-    )
+
+def test_leader_election_timings_reach_the_operator(helm: Path) -> None:
+    ha = render(helm, "--set", "replicas=2", "--set", "leaderElection.leaseDuration=30")
+    settings = Settings.from_env(env_of(ha))
+    assert settings.leader_election and settings.leader_election_namespace == RELEASE_NS
+    assert settings.leader_election_lease_duration == 30
+    assert settings.leader_election_renew_deadline == 10
+    assert settings.leader_election_retry_period == 2
 
 
-def test_peering_crds_ship_with_the_chart(helm: Path) -> None:
+def test_no_kopf_peering_anywhere(helm: Path) -> None:
     objs = render(helm, "--set", "replicas=2", crds=True)
-    crds = {o["spec"]["names"]["kind"]: o for o in objs if o["kind"] == "CustomResourceDefinition"}
-    assert crds["ClusterKopfPeering"]["spec"]["group"] == "kopf.dev"
-    assert crds["KopfPeering"]["spec"]["scope"] == "Namespaced"
+    assert not [o for o in objs if "kopf.dev" in json.dumps(o)]
 
 
 BAD_VALUES = [
@@ -473,11 +492,8 @@ def test_chart_crds_are_links_to_the_repository_crds() -> None:
         linked = CHART / "crds" / path.name
         assert linked.is_symlink(), f"{linked} must be a symlink to crds/{path.name}"
         assert linked.resolve() == path.resolve()
-    # Anything else in the chart's crds/ is Kopf's, never a second Portico CRD.
-    for path in (CHART / "crds").iterdir():
-        if not path.is_symlink():
-            groups = {d["spec"]["group"] for d in yaml.safe_load_all(path.read_text()) if d}
-            assert groups == {"kopf.dev"}, path
+    # Nothing else: never a second copy of a Portico CRD.
+    assert not [p for p in (CHART / "crds").iterdir() if not p.is_symlink()]
 
 
 def test_helm_ships_the_repository_crds_byte_for_byte(helm: Path, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 from portico.controller import metrics
-from portico.controller.act import Writer
 from portico.controller.operator import Operator
 from portico.settings import Settings
 
@@ -44,7 +43,7 @@ def portal(name: str = "web", subdomain: str = "web", generation: int = 1) -> di
 
 def operator() -> Operator:
     kube: Any = NoApi()
-    return Operator.build(Settings(), kube, Writer(kube))
+    return Operator.build(Settings(), kube)
 
 
 def test_a_status_only_change_queues_nothing() -> None:

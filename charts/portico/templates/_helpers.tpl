@@ -45,13 +45,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* "true" when Kopf peering is on: more than one operator pod. */}}
-{{- define "portico.peering" -}}
+{{/* "true" when leader election is on: more than one operator pod. */}}
+{{- define "portico.leaderElection" -}}
 {{- if gt (int .Values.replicas) 1 }}true{{ end }}
 {{- end }}
-
-{{/* Kopf's peering object name, also PORTICO_PEERING. */}}
-{{- define "portico.peeringName" -}}portico{{- end }}
 
 {{/* Namespaces whose Secrets hold PortalInstance credentials (namespaced mode). */}}
 {{- define "portico.credentialsNamespaces" -}}
@@ -79,11 +76,6 @@ tests/unit/test_chart.py keeps the two in sync.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [get, list, watch]
-{{- if and (include "portico.peering" .) (not .Values.namespaces) }}
-- apiGroups: [kopf.dev]
-  resources: [clusterkopfpeerings]
-  verbs: [get, list, watch, patch]
-{{- end }}
 {{- end }}
 
 {{- define "portico.rules.namespaced" -}}
@@ -117,17 +109,23 @@ tests/unit/test_chart.py keeps the two in sync.
   resources: [certificates]
   verbs: [get, list, watch, create, patch, delete]
 {{- end }}
-{{- if and (include "portico.peering" .) .Values.namespaces }}
-- apiGroups: [kopf.dev]
-  resources: [kopfpeerings]
-  verbs: [get, list, watch, patch]
-{{- end }}
 {{- end }}
 
 {{- define "portico.rules.events" -}}
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end }}
+
+{{/* The Lease portico-leader: create it once, then read and renew only that one. */}}
+{{- define "portico.rules.leaderElection" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [create]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  resourceNames: [portico-leader]
+  verbs: [get, update]
 {{- end }}
 
 {{- define "portico.rules.credentials" -}}

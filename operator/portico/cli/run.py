@@ -86,7 +86,8 @@ def run_command(
     kopf.run(
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
-        standalone=not settings.peering,
-        peering_name=settings.peering or None,
+        # No Kopf peering: it pauses every replica of equal priority. One replica
+        # reconciles by leader election instead (leader.py).
+        standalone=True,
         liveness_endpoint=f"http://{settings.listen_address}:{settings.health_port}/healthz",
     )

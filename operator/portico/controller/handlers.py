@@ -14,8 +14,9 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from portico.controller.act import Writer
+from portico.controller import watchguard
 from portico.controller.kube import Kube, connect
+from portico.controller.leader import Election, LeaderElector
 from portico.controller.operator import Operator
 from portico.core import names
 from portico.settings import Settings
@@ -42,7 +43,11 @@ def configure(settings: Settings, kubeconfig: str | None = None) -> None:
     """Called by `portico run` before Kopf starts."""
     global OPERATOR
     kube = Kube(connect(kubeconfig))
-    OPERATOR = Operator.build(settings, kube, Writer(kube))
+    watchguard.install()
+    elector = None
+    if settings.leader_election:
+        elector = LeaderElector(kube, Election.from_settings(settings))
+    OPERATOR = Operator.build(settings, kube, elector)
     kinds = [k for k in CHILD_RESOURCES if k != "Secret" and k != "Certificate"]
     if settings.cert_manager:
         # Watched only when enabled: without cert-manager's RBAC the watch is forbidden.
@@ -64,7 +69,8 @@ def _child_handler(kind: str) -> Any:
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     op = _op()
     kinds = [kind for kind in CHILD_RESOURCES if kind != "Certificate" or op.settings.cert_manager]
-    settings.posting.level = logging.WARNING
+    # Kopf writes nothing: a standby must not write, and Events come from act.Writer.
+    settings.posting.enabled = False
     settings.persistence.finalizer = "portico.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="portico.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

@@ -87,6 +87,7 @@ class Kube:
         body: Any = None,
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
+        timeout: float = 30.0,
     ) -> Any:
         url_query = [(k, v) for k, v in (query or {}).items()]
         params = self.client.param_serialize(
@@ -98,7 +99,7 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         try:
-            response = self.client.call_api(*params, _request_timeout=30)
+            response = self.client.call_api(*params, _request_timeout=timeout)
         except kubernetes.client.exceptions.ApiException as err:
             raise _api_error(err.status or 0, err.reason or "", err.body) from None
         raw = response.read()  # type: ignore[no-untyped-call]

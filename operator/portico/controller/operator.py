@@ -18,6 +18,7 @@ from portico.controller import metrics
 from portico.controller.act import Writer
 from portico.controller.index import Index
 from portico.controller.kube import Kube
+from portico.controller.leader import FencedKube, LeaderElector, while_leading
 from portico.controller.observe import Observer, parse
 from portico.controller.queue import WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
@@ -56,20 +57,20 @@ class Operator:
     phases: dict[tuple[str, str], str] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
+    # With leader election: the queue runs (and writes go out) only while leading.
+    elector: LeaderElector | None = None
+
     @classmethod
-    def build(cls, settings: Settings, kube: Kube, writer: Writer) -> Operator:
+    def build(
+        cls, settings: Settings, kube: Kube, elector: LeaderElector | None = None
+    ) -> Operator:
+        """Reads go straight to the API; every write through the fence when electing."""
         store, index = Store(), Index()
         store.wants_data = index.wants_data
         observer = Observer(kube, store, index, settings)
-        return cls(
-            settings,
-            kube,
-            writer,
-            store,
-            index,
-            observer,
-            Reconciler(settings, store, observer, writer),
-        )
+        writer = Writer(FencedKube(kube, elector) if elector else kube)
+        reconciler = Reconciler(settings, store, observer, writer)
+        return cls(settings, kube, writer, store, index, observer, reconciler, elector=elector)
 
     def prime(self, child_kinds: list[str]) -> None:
         """The initial list of everything decisions read, before the first reconcile.
@@ -100,11 +101,22 @@ class Operator:
         )
 
     def start(self) -> None:
-        self.tasks.append(asyncio.create_task(self.queue.run(self.work)))
+        if self.elector is None:
+            self.tasks.append(asyncio.create_task(self.queue.run(self.work)))
+            return
+        # A standby keeps watching (store and queue stay warm) and works through it all
+        # once it leads.
+        elector = self.elector
+        self.tasks.append(asyncio.create_task(elector.run()))
+        self.tasks.append(
+            asyncio.create_task(while_leading(elector, lambda: self.queue.run(self.work)))
+        )
 
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
+        if self.elector is not None:
+            await self.elector.release()
 
     def health(self) -> str:
         for task in self.tasks:

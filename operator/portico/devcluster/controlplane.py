@@ -95,6 +95,8 @@ class ControlPlane:
         # For in-process users (tests): the kernel kills the components if we die.
         self.die_with_parent = die_with_parent
         self.components: list[procs.Component] = []
+        # How each component was started (argv, env, log), so restart() can do it again.
+        self._launches: dict[str, tuple[list[str], dict[str, str], Path]] = {}
         self.state: State | None = None
         self._owns_workdir = False
         self._atexit_registered = False
@@ -376,16 +378,34 @@ class ControlPlane:
 
     def _spawn(self, bins: dict[str, Path], name: str, args: list[str], logs: Path) -> None:
         env = {**os.environ, "HOME": str(logs.parent)}  # kwok reads ~/.kwok; keep it private
-        component = procs.spawn(
-            name,
-            [str(bins[name]), *args],
-            logs / f"{name}.log",
-            env,
-            die_with_parent=self.die_with_parent,
-        )
+        self._launches[name] = ([str(bins[name]), *args], env, logs / f"{name}.log")
+        self._launch(name)
+
+    def _launch(self, name: str) -> None:
+        argv, env, log = self._launches[name]
+        component = procs.spawn(name, argv, log, env, die_with_parent=self.die_with_parent)
         self.components.append(component)
         if self.state is not None:
-            self.state.processes[name] = (component.pid, str(bins[name]))
+            self.state.processes[name] = (component.pid, argv[0])
+
+    def restart(self, name: str, down: float = 0.0, timeout: float = 60.0) -> None:
+        """Stop one component (etcd, kube-apiserver, ...) and start it again, same flags and
+        data, after DOWN seconds; returns once the API server answers /readyz again."""
+        for component in [c for c in self.components if c.name == name]:
+            procs.terminate([component.pid])
+            self.components.remove(component)
+        time.sleep(down)
+        self._launch(name)
+        self._save_state()
+        deadline, last = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            self._check_components()
+            ready = self.kubectl("get", "--raw=/readyz", "--request-timeout=5s", check=False)
+            if ready.returncode == 0:
+                return
+            last = ready.stderr.strip()
+            time.sleep(0.3)
+        raise TimeoutError(f"the API server was not ready after restarting {name}: {last}")
 
     def _save_state(self) -> None:
         if self.state is not None:
