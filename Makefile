@@ -18,8 +18,8 @@ demo: install
 	bash scripts/demo.sh
 
 lint: install
-	$(BIN)/ruff check operator tests stacks
-	$(BIN)/ruff format --check operator tests stacks
+	$(BIN)/ruff check operator tests stacks bench
+	$(BIN)/ruff format --check operator tests stacks bench
 	$(BIN)/mypy
 
 # The whole suite, control-plane tier included: binaries are built (or reused
