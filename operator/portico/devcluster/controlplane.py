@@ -34,6 +34,9 @@ rules:
     verbs: [create, update, patch, delete, deletecollection]
   - level: None
 """
+# Nodes kwok manages carry this annotation; nothing else is touched by kwok.
+KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
 def audit_policy(read_users: tuple[str, ...] = ()) -> str:
@@ -43,9 +46,7 @@ def audit_policy(read_users: tuple[str, ...] = ()) -> str:
     users = ", ".join(f'"{u}"' for u in read_users)
     head, rules = AUDIT_POLICY.split("rules:\n")
     return f"{head}rules:\n  - level: Metadata\n    users: [{users}]\n{rules}"
-# Nodes kwok manages carry this annotation; nothing else is touched by kwok.
-KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
-SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
 
 Log = Callable[[str], None]
 
