@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint unit controlplane clean
+.PHONY: install demo test lint unit controlplane bench clean
 
 $(BIN)/portico: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ unit: install
 controlplane: install
 	$(BIN)/portico dev build
 	PORTICO_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest -m controlplane
+
+# The fleet benchmark on a control plane of its own (bench/README.md), e.g.
+# make bench BENCH_ARGS="--sizes 100,1000 --helm-n 100".
+bench: install
+	$(BIN)/portico dev build
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

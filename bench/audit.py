@@ -40,19 +40,32 @@ class AuditLog:
 
     def __init__(self, path: Path, user: str) -> None:
         self.path, self.user = path, user
-        self.offset = 0
+        self.offset = self.inode = 0
         self.requests: list[Request] = []
         self._ids: set[str] = set()
 
     def poll(self) -> None:
         if not self.path.exists():
             return
-        with self.path.open("rb") as handle:
+        inode = self.path.stat().st_ino
+        if self.inode and inode != self.inode:
+            # The API server rotated the log (--audit-log-maxsize): finish the old file first.
+            rotated = max(self.path.parent.glob("audit-*.log"), key=lambda p: p.stat().st_mtime)
+            self._read(rotated)
+            self.offset = 0
+        self.inode = inode
+        self._read(self.path)
+
+    def _read(self, path: Path) -> None:
+        with path.open("rb") as handle:
             handle.seek(self.offset)
             chunk = handle.read()
         end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next poll
         self.offset += end
+        needle = self.user.encode()
         for line in chunk[:end].splitlines():
+            if needle not in line:
+                continue  # most lines are other components' writes: skip the JSON parse
             entry = json.loads(line)
             # A watch logs ResponseStarted and ResponseComplete: count each request once.
             if entry["user"].get("username") != self.user or entry["auditID"] in self._ids:

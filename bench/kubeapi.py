@@ -143,14 +143,17 @@ class Tracker:
     async def _watch(self, kind: str, synced: asyncio.Event) -> None:
         path = RESOURCES[kind].path()
         while True:
-            listed = await self.api.request("GET", path)
-            now = time.monotonic()
-            for item in listed["items"]:
-                self._record(kind, item, now)
-            version = listed["metadata"]["resourceVersion"]
-            synced.set()
-            while version:
-                version = await self._stream(kind, path, version)
+            try:
+                listed = await self.api.request("GET", path)
+                now = time.monotonic()
+                for item in listed["items"]:
+                    self._record(kind, item, now)
+                version = listed["metadata"]["resourceVersion"]
+                synced.set()
+                while version:
+                    version = await self._stream(kind, path, version)
+            except (aiohttp.ClientError, ApiFailed, TimeoutError):
+                await asyncio.sleep(1)  # a dropped connection: list again, as informers do
 
     async def _stream(self, kind: str, path: str, version: str) -> str:
         """Follow one watch; returns the version to resume from, or "" to list again."""
@@ -165,6 +168,8 @@ class Tracker:
             if resp.status != 200:
                 return ""
             async for line in resp.content:
+                if not line.strip():
+                    continue
                 event = json.loads(line)
                 obj = event["object"]
                 if event["type"] == "ERROR":

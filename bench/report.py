@@ -45,7 +45,7 @@ def versions(helm: Path) -> dict[str, str]:
     return out
 
 
-# Every figure a run must produce (dotted paths; "*" is each converge size). The smoke
+# Every figure a run must produce (dotted paths; "*" is every entry of a map or list). The smoke
 # test checks exactly this list, so a figure that stops being measured fails CI.
 REQUIRED = (
     "machine.cpus",
@@ -71,9 +71,12 @@ REQUIRED = (
     "api_cost.idle.api_per_portal.writes",
     "api_cost.restart.api_per_portal.reads_after_initial_lists",
     "api_cost.restart.api_per_portal.writes",
-    "scaling.probes",
-    "scaling.usage",
-    "scaling.startup",
+    "scaling.probes.*.present",
+    "scaling.probes.*.children_applied_s",
+    "scaling.usage.*.rss_mib",
+    "scaling.usage.*.cpu_percent",
+    "scaling.startup.*.startup_log_s",
+    "scaling.startup.*.startup_all_watches_s",
 )
 
 
@@ -81,10 +84,11 @@ def _lookup(data: Any, parts: list[str]) -> list[Any]:
     if not parts:
         return [data]
     head, rest = parts[0], parts[1:]
+    if head == "*" and isinstance(data, dict | list):
+        items = data.values() if isinstance(data, dict) else data
+        return [v for value in items for v in _lookup(value, rest)] or [None]
     if not isinstance(data, dict):
         return [None]
-    if head == "*":
-        return [v for value in data.values() for v in _lookup(value, rest)] or [None]
     return _lookup(data.get(head), rest)
 
 

@@ -239,7 +239,9 @@ class Bench:
             "portals": self.present,
             "startup_log_s": round(startup, 3),
             "startup_marker": self.operator.marker,
-            "startup_all_watches_s": round(max(first_watch.values()) - since, 3),
+            "startup_all_watches_s": round(max(first_watch.values()) - since, 3)
+            if first_watch
+            else None,
             "watched_resources": sorted(first_watch),
             "window_s": round(end - since, 1),
             "api_per_portal": breakdown(requests, self.present),
