@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=5, help="seconds for late writes to land")
     p.add_argument("--quiet", type=float, default=15, help="restart: idle gap that ends it")
     p.add_argument("--timeout", type=float, default=3600, help="per phase, seconds")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    p.add_argument("--out", type=Path, help="result file (default bench/results/latest.json)")
     p.add_argument(
         "--smoke",
         action="store_true",
@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.smoke:
         args.sizes, args.helm_n, args.idle, args.resync = "20", 20, 25, 10
         args.probes, args.settle, args.quiet, args.timeout = 1, 2, 5, 150
+    if args.out is None:  # a smoke run never replaces the latest full results
+        where = Path(tempfile.gettempdir()) if args.smoke else ROOT / "bench" / "results"
+        args.out = where / ("portico-bench-smoke.json" if args.smoke else "latest.json")
     args.sizes = sorted(int(n) for n in str(args.sizes).split(","))
     if args.idle <= args.resync:
         p.error("--idle must be longer than --resync, so the window holds a full resync")
