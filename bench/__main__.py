@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet", type=float, default=15, help="restart: idle gap that ends it")
     p.add_argument("--timeout", type=float, default=3600, help="per phase, seconds")
     p.add_argument("--out", type=Path, help="result file (default bench/results/latest.json)")
+    p.add_argument("--repeat", type=int, default=1, help="whole runs; figures are medians")
     p.add_argument(
         "--smoke",
         action="store_true",
@@ -179,22 +180,31 @@ async def _usage(b: Bench, result: dict[str, Any], when: str, seconds: float) ->
     result["scaling"]["usage"].append({"portals": b.present, "when": when, **usage})
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    bins = devbinaries.locate()
+def once(args: argparse.Namespace, bins: dict[str, Path]) -> dict[str, Any]:
+    """One whole run on a fresh control plane."""
     plane = ControlPlane(bins=bins, die_with_parent=True, audit_read_users=(USER,), log=_say)
     plane.start()
     try:
-        result = asyncio.run(run(args, plane, bins))
+        return asyncio.run(run(args, plane, bins))
     except BaseException:
         kept = Path(tempfile.mkdtemp(prefix="portico-bench-logs-"))
         shutil.copytree(plane.workdir / "logs", kept, dirs_exist_ok=True)
-        print(
-            f"the bench failed; logs (operator, audit, components) kept in {kept}", file=sys.stderr
-        )
+        _say(f"the bench failed; logs (operator, audit, components) kept in {kept}")
         raise
     finally:
         plane.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bins = devbinaries.locate()
+    runs = []
+    for i in range(args.repeat):
+        _say(f"run {i + 1} of {args.repeat}")
+        runs.append(once(args, bins))
+    result = report.median_of(runs)
+    if len(runs) > 1:
+        result["runs"] = runs
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(report.table(result))

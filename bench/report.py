@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -167,3 +168,16 @@ def _s(spread: dict[str, float]) -> str:
 def _cost(cost: dict[str, Any]) -> str:
     verbs = ", ".join(f"{k} {v:g}" for k, v in cost["by_verb_resource"].items() if v)
     return f"reads {cost['reads']:g}, writes {cost['writes']:g} ({verbs})"
+
+
+def median_of(runs: list[Any]) -> Any:
+    """One result whose every number is the median over RUNS (same shape), the rest the first's."""
+    first = runs[0]
+    if isinstance(first, dict) and all(isinstance(r, dict) for r in runs):
+        return {k: median_of([r.get(k) for r in runs]) for k in first}
+    if isinstance(first, list) and all(isinstance(r, list) and len(r) == len(first) for r in runs):
+        return [median_of(list(items)) for items in zip(*runs, strict=True)]
+    numbers = [r for r in runs if isinstance(r, int | float) and not isinstance(r, bool)]
+    if numbers and len(numbers) == len(runs):
+        return round(statistics.median(numbers), 3)
+    return first
