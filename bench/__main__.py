@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--sizes", default="100,1000", help="converge sizes N, ascending")
     p.add_argument("--helm-n", type=int, default=100, help="portals in the Helm baseline")
-    p.add_argument("--helm-parallel", type=int, default=4, help="helm installs at once")
+    p.add_argument("--helm-parallel", type=int, default=1, help="helm installs at once")
     p.add_argument("--idle", type=float, default=330, help="idle window, seconds")
     p.add_argument("--resync", type=float, default=120, help="PORTICO_RESYNC_SECONDS")
     p.add_argument("--probes", type=int, default=3, help="new-portal probes per size")
