@@ -66,8 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(
-    args: argparse.Namespace, plane: ControlPlane, bins: dict[str, Path]
-) -> dict[str, Any]:
+    args: argparse.Namespace, plane: ControlPlane, bins: dict[str, Path], result: dict[str, Any]
+) -> None:
+    """Fill RESULT as figures come in, so a failed run still leaves what it measured."""
     plane.kubectl("create", "namespace", fleet.OPERATOR_NAMESPACE)
     kubeconfig = plane.serviceaccount_kubeconfig(fleet.OPERATOR_NAMESPACE, ACCOUNT, duration="24h")
     plane.kubectl(
@@ -92,7 +93,7 @@ async def run(
         plane.workdir,
         args.settle,
     )
-    result: dict[str, Any] = {
+    result |= {
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": report.machine(),
@@ -155,7 +156,6 @@ async def run(
         await tracker.stop()
         await api.close()
     result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return result
 
 
 def _ratios(portico: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
@@ -184,12 +184,15 @@ def once(args: argparse.Namespace, bins: dict[str, Path]) -> dict[str, Any]:
     """One whole run on a fresh control plane."""
     plane = ControlPlane(bins=bins, die_with_parent=True, audit_read_users=(USER,), log=_say)
     plane.start()
+    result: dict[str, Any] = {}
     try:
-        return asyncio.run(run(args, plane, bins))
+        asyncio.run(run(args, plane, bins, result))
+        return result
     except BaseException:
         kept = Path(tempfile.mkdtemp(prefix="portico-bench-logs-"))
         shutil.copytree(plane.workdir / "logs", kept, dirs_exist_ok=True)
-        _say(f"the bench failed; logs (operator, audit, components) kept in {kept}")
+        (kept / "partial.json").write_text(json.dumps(result, indent=2) + "\n")
+        _say(f"the bench failed; logs (operator, audit, components) and partial.json in {kept}")
         raise
     finally:
         plane.stop()

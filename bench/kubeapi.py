@@ -24,13 +24,20 @@ from portico.kube import RESOURCES
 TRACKED = ("Portal", "Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Job")
 
 
+# Answers an overloaded API server gives; every request here is idempotent (apply, create
+# of a fixed name with 409 accepted, merge patch), so retrying them is safe.
+TRANSIENT = frozenset({429, 500, 503, 504})
+RETRIES = 6
+
+
 class ApiFailed(RuntimeError):
     """A non-2xx answer from the API server."""
 
 
 class Api:
-    def __init__(self, server: str, pki: Path, limit: int = 64) -> None:
+    def __init__(self, server: str, pki: Path, limit: int = 32) -> None:
         self.server = server
+        self.retries = 0  # reported with the floor: a sign the API server was saturated
         context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
         context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         # One connection per in-flight request: HTTP/1.1 has no multiplexing.
@@ -39,6 +46,7 @@ class Api:
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             read_bufsize=2**22,  # one watch event is one line; a ConfigMap can be large
         )
+        self.limit = limit
         self.inflight = asyncio.Semaphore(limit)
 
     async def close(self) -> None:
@@ -55,16 +63,23 @@ class Api:
     ) -> Any:
         data = json.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type, "Accept": "application/json"}
-        async with (
-            self.inflight,
-            self.session.request(
-                method, self.server + path, data=data, params=params, headers=headers
-            ) as resp,
-        ):
-            text = await resp.text()
+        for attempt in range(RETRIES + 1):
+            async with (
+                self.inflight,
+                self.session.request(
+                    method, self.server + path, data=data, params=params, headers=headers
+                ) as resp,
+            ):
+                text = await resp.text()
+            if resp.status in TRANSIENT and attempt < RETRIES:
+                # An overloaded API server says 429/5xx; back off as client-go does.
+                self.retries += 1
+                await asyncio.sleep(min(0.5 * 2**attempt, 8))
+                continue
             if resp.status >= 300 and resp.status not in ok:
                 raise ApiFailed(f"{method} {path}: {resp.status} {text[:300]}")
             return json.loads(text) if text and resp.status < 300 else None
+        raise AssertionError("unreachable")
 
     async def apply(self, manifest: dict[str, Any], manager: str) -> None:
         """Server-side apply, exactly as Portico's writer does it."""

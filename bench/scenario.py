@@ -105,11 +105,18 @@ class Bench:
             for i in range(n)
             for child in fleet.children(fleet.portal(namespace, f"p{i:05d}"), self.settings)
         ]
-        t0 = time.monotonic()
+        retries, t0 = self.api.retries, time.monotonic()
         await asyncio.gather(*(self.api.apply(m, "bench-floor") for m in manifests))
         written = time.monotonic() - t0
         available = await self._available(namespace, manifests, t0, timeout)
-        return {"n": n, "applied_s": round(written, 3), "available_s": round(available, 3)}
+        return {
+            "n": n,
+            "applied_s": round(written, 3),
+            "available_s": round(available, 3),
+            "writes": len(manifests),
+            "in_flight": self.api.limit,
+            "retried": self.api.retries - retries,
+        }
 
     async def _available(
         self, namespace: str, manifests: list[dict[str, Any]], t0: float, timeout: float
