@@ -109,7 +109,7 @@ async def run(
         await tracker.start()
         await b.namespace("bench-probe")
         _say("operator: first start (0 portals)")
-        result["scaling"]["startup"].append(await b.restart(args.quiet, args.timeout))
+        result["scaling"]["startup"].append(await b.restart(args.quiet, args.resync))
         await _usage(b, result, "idle", args.settle * 2)
         await _probe(b, result, args)
         for i, n in enumerate(args.sizes):
@@ -123,7 +123,7 @@ async def run(
             await _usage(b, result, f"after converge N={n}", args.settle * 2)
             if i < len(args.sizes) - 1:
                 _say(f"restart with {b.present} portals")
-                result["scaling"]["startup"].append(await b.restart(args.quiet, args.timeout))
+                result["scaling"]["startup"].append(await b.restart(args.quiet, args.resync))
         first = args.sizes[0]
         _say(f"spec change of the {first} portals of N={first}")
         names = [f"p{i:05d}" for i in range(first)]
@@ -147,7 +147,7 @@ async def run(
             {"portals": b.present, "when": f"idle {args.idle:.0f}s", **idle["usage"]}
         )
         _say(f"restart with {b.present} portals, every one Ready")
-        restart = await b.restart(args.quiet, args.timeout)
+        restart = await b.restart(args.quiet, args.resync)
         result["api_cost"]["restart"] = restart
         result["scaling"]["startup"].append(restart)
         await _usage(b, result, "after restart", args.settle * 2)

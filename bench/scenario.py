@@ -232,11 +232,15 @@ class Bench:
         }
 
     async def restart(self, quiet: float, limit: float) -> dict[str, Any]:
-        """Stop and start the operator with every portal Ready; requests until it goes quiet."""
+        """Stop and start the operator with every portal Ready; its requests until it goes quiet.
+
+        The window ends after QUIET seconds without a read or write, or LIMIT seconds after
+        startup (the resync period): an operator that never goes quiet still gets a figure.
+        """
         self.operator.stop()
         startup = await self.operator.start()
         since = self.operator.started_at
-        end = await self._quiet(since, quiet, limit)
+        end = await self._quiet(since, quiet, startup + limit)
         requests = self.audit.between(since, end)
         first_watch: dict[str, float] = {}
         for r in requests:
