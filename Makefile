@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint unit controlplane realnode clean
+.PHONY: install demo test lint unit controlplane realnode bench clean
 
 # The images' constraints pin the venv too: the tests run what the images install.
 $(BIN)/portico: pyproject.toml runtime/pyproject.toml operator/constraints.txt runtime/constraints.txt
@@ -20,8 +20,8 @@ demo: install
 	bash scripts/demo.sh
 
 lint: install
-	$(BIN)/ruff check operator runtime tests stacks
-	$(BIN)/ruff format --check operator runtime tests stacks
+	$(BIN)/ruff check operator runtime tests stacks bench
+	$(BIN)/ruff format --check operator runtime tests stacks bench
 	$(BIN)/mypy
 
 # The whole suite, control-plane and images tiers included: binaries and image
@@ -45,6 +45,12 @@ realnode: install
 	bash .ci/install-system-packages
 	$(BIN)/portico dev build
 	PORTICO_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest -m realnode
+
+# The fleet benchmark on a control plane of its own (bench/README.md), e.g.
+# make bench BENCH_ARGS="--sizes 100,1000 --helm-n 100".
+bench: install
+	$(BIN)/portico dev build
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

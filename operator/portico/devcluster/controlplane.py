@@ -38,6 +38,16 @@ rules:
 KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
+
+def audit_policy(read_users: tuple[str, ...] = ()) -> str:
+    """AUDIT_POLICY, plus every request (reads and watches too) by READ_USERS (the bench)."""
+    if not read_users:
+        return AUDIT_POLICY
+    users = ", ".join(f'"{u}"' for u in read_users)
+    head, rules = AUDIT_POLICY.split("rules:\n")
+    return f"{head}rules:\n  - level: Metadata\n    users: [{users}]\n{rules}"
+
+
 Log = Callable[[str], None]
 
 
@@ -83,6 +93,7 @@ class ControlPlane:
         state_file: Path | None = None,
         log: Log | None = None,
         die_with_parent: bool = False,
+        audit_read_users: tuple[str, ...] = (),
     ) -> None:
         self._bins = bins
         self._workdir_arg = workdir
@@ -94,6 +105,7 @@ class ControlPlane:
         self._log = log or (lambda _msg: None)
         # For in-process users (tests): the kernel kills the components if we die.
         self.die_with_parent = die_with_parent
+        self.audit_read_users = audit_read_users
         self.components: list[procs.Component] = []
         # How each component was started (argv, env, log), so restart() can do it again.
         self._launches: dict[str, tuple[list[str], dict[str, str], Path]] = {}
@@ -221,7 +233,7 @@ class ControlPlane:
         serving = pki.issue("apiserver", "kube-apiserver", server=True)
         etcd_client = pki.issue("apiserver-etcd-client", "kube-apiserver", client=True)
         args = self._apiserver_args(ports, pki.ca, serving, etcd_client, sa)
-        args += self._audit_args(workdir)
+        args += self._audit_args(workdir, self.audit_read_users)
         self._spawn(bins, "kube-apiserver", args, logs)
         admin = pki.issue("admin", "portico-admin", organizations=("system:masters",), client=True)
         self._wait_http("kube-apiserver", f"{server}/readyz", pki.ca.cert, admin, deadline)
@@ -316,10 +328,10 @@ class ControlPlane:
         ]
 
     @staticmethod
-    def _audit_args(workdir: Path) -> list[str]:
+    def _audit_args(workdir: Path, read_users: tuple[str, ...] = ()) -> list[str]:
         """Log every write (who, verb, what) so tests can count a client's writes."""
         policy = workdir / "audit-policy.yaml"
-        policy.write_text(AUDIT_POLICY)
+        policy.write_text(audit_policy(read_users))
         return [
             f"--audit-policy-file={policy}",
             f"--audit-log-path={workdir / 'logs' / 'audit.log'}",

@@ -1,0 +1,269 @@
+"""The measured scenarios: converge, floor, Helm, spec change, idle, restart, scaling probe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import fleet
+from bench.audit import AuditLog, breakdown
+from bench.kubeapi import Api, Tracker
+from bench.operator import OperatorProcess
+from portico.settings import Settings
+
+CHART = Path(__file__).parent / "chart"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {
+        "total_s": round(max(values), 3),
+        "p50_s": round(percentile(values, 0.5), 3),
+        "p99_s": round(percentile(values, 0.99), 3),
+    }
+
+
+@dataclass
+class Bench:
+    api: Api
+    tracker: Tracker
+    audit: AuditLog
+    operator: OperatorProcess
+    settings: Settings
+    kubeconfig: Path  # admin, for helm
+    helm: Path
+    workdir: Path
+    settle: float
+    present: int = 0  # portals in the cluster
+
+    async def namespace(self, name: str) -> None:
+        await self.api.create(fleet.namespace(name))
+        # Pods are admitted only once the namespace's default ServiceAccount exists.
+        path = f"/api/v1/namespaces/{name}/serviceaccounts/default"
+        for _ in range(300):
+            got = await self.api.request("GET", path, ok=(404,))
+            if got:
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"namespace {name} got no default ServiceAccount")
+
+    def applied_at(self, namespace: str, name: str, children: set[tuple[str, str]]) -> float | None:
+        """When every child existed and the status answered generation 1."""
+        portal = self.tracker.get("Portal", namespace, name)
+        if portal is None or 1 not in portal.answered:
+            return None
+        moments = [portal.answered[1]]
+        for kind, child in children:
+            seen = self.tracker.get(kind, namespace, child)
+            if seen is None:
+                return None
+            moments.append(seen.created)
+        return max(moments)
+
+    def ready_at(self, namespace: str, name: str, generation: int = 1) -> float | None:
+        portal = self.tracker.get("Portal", namespace, name)
+        return portal.ready.get(generation) if portal else None
+
+    async def converge(self, n: int, namespace: str, timeout: float) -> dict[str, Any]:
+        await self.namespace(namespace)
+        portals = [fleet.portal(namespace, f"p{i:05d}") for i in range(n)]
+        wanted = {p["metadata"]["name"]: fleet.expected(p, self.settings) for p in portals}
+        since, t0 = time.time(), time.monotonic()
+        await asyncio.gather(*(self.api.create(p) for p in portals))
+        self.present += n
+
+        def applied() -> list[float | None]:
+            return [self.applied_at(namespace, x, wanted[x]) for x in wanted]
+
+        def ready() -> list[float | None]:
+            return [self.ready_at(namespace, x) for x in wanted]
+
+        await self.tracker.until(lambda: None not in applied(), timeout, f"{n} portals applied")
+        await self.tracker.until(lambda: None not in ready(), timeout, f"{n} portals Ready")
+        await asyncio.sleep(self.settle)  # the last status patches and Events land
+        return {
+            "n": n,
+            "applied": spread([at - t0 for at in applied() if at is not None]),
+            "ready": spread([at - t0 for at in ready() if at is not None]),
+            "api_per_new_portal": breakdown(self.audit.between(since, time.time()), n),
+        }
+
+    async def floor(self, n: int, namespace: str, timeout: float) -> dict[str, Any]:
+        """The same children, written straight by this client with no operator."""
+        await self.namespace(namespace)
+        manifests = [
+            fleet.standalone(child, namespace)
+            for i in range(n)
+            for child in fleet.children(fleet.portal(namespace, f"p{i:05d}"), self.settings)
+        ]
+        retries, t0 = self.api.retries, time.monotonic()
+        await asyncio.gather(*(self.api.apply(m, "bench-floor") for m in manifests))
+        written = time.monotonic() - t0
+        available = await self._available(namespace, manifests, t0, timeout)
+        return {
+            "n": n,
+            "applied_s": round(written, 3),
+            "available_s": round(available, 3),
+            "writes": len(manifests),
+            "in_flight": self.api.limit,
+            "retried": self.api.retries - retries,
+        }
+
+    async def _available(
+        self, namespace: str, manifests: list[dict[str, Any]], t0: float, timeout: float
+    ) -> float:
+        """Seconds from t0 until every Deployment is Available and every Job Complete."""
+        waited = [
+            (m["kind"], m["metadata"]["name"])
+            for m in manifests
+            if m["kind"] in ("Deployment", "Job")
+        ]
+
+        def done() -> bool:
+            seen = [self.tracker.get(kind, namespace, name) for kind, name in waited]
+            return all(s is not None and s.available is not None for s in seen)
+
+        return await self.tracker.until(done, timeout, f"{namespace} available") - t0
+
+    async def helm_baseline(
+        self, n: int, namespace: str, parallel: int, timeout: float
+    ) -> dict[str, Any]:
+        """One `helm install` per portal of bench/chart, holding the same children."""
+        await self.namespace(namespace)
+        values_dir = self.workdir / f"helm-{namespace}"
+        values_dir.mkdir(exist_ok=True)
+        releases, manifests = [], []
+        for i in range(n):
+            name = f"p{i:05d}"
+            kids = [
+                fleet.standalone(c, namespace)
+                for c in fleet.children(fleet.portal(namespace, name), self.settings)
+            ]
+            manifests += kids
+            path = values_dir / f"{name}.json"
+            path.write_text(json.dumps({"children": kids}))
+            releases.append((name, path))
+        limit = asyncio.Semaphore(parallel)
+
+        async def install(name: str, values: Path) -> None:
+            async with limit:
+                proc = await asyncio.create_subprocess_exec(
+                    str(self.helm),
+                    "install",
+                    name,
+                    str(CHART),
+                    "--namespace",
+                    namespace,
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    "-f",
+                    str(values),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+                _, err = await proc.communicate()
+                if proc.returncode != 0:
+                    raise RuntimeError(f"helm install {name} failed: {err.decode()[-500:]}")
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(install(name, values) for name, values in releases))
+        installed = time.monotonic() - t0
+        available = await self._available(namespace, manifests, t0, timeout)
+        return {
+            "n": n,
+            "parallel_installs": parallel,
+            "installed_s": round(installed, 3),
+            "available_s": round(available, 3),
+        }
+
+    async def spec_change(self, namespace: str, names: list[str], timeout: float) -> dict[str, Any]:
+        """Edit every portal's displayName once; cost and time until Ready at generation 2."""
+        since, t0 = time.time(), time.monotonic()
+        body = {"spec": {"displayName": "Bench portal, renamed"}}
+        await asyncio.gather(*(self.api.merge_patch("Portal", namespace, n, body) for n in names))
+        done = lambda: all(self.ready_at(namespace, n, 2) for n in names)  # noqa: E731
+        await self.tracker.until(done, timeout, "spec changes Ready")
+        times = [self.ready_at(namespace, n, 2) - t0 for n in names]  # type: ignore[operator]
+        await asyncio.sleep(self.settle)
+        return {
+            "n": len(names),
+            "ready": spread(times),
+            "api_per_change": breakdown(self.audit.between(since, time.time()), len(names)),
+        }
+
+    async def probe(self, namespace: str, repeats: int, timeout: float) -> dict[str, Any]:
+        """One new portal among those present: seconds until its children are applied."""
+        times = []
+        for r in range(repeats):
+            name = f"probe-{self.present}-{r}"
+            obj = fleet.portal(namespace, name)
+            wanted = fleet.expected(obj, self.settings)
+            t0 = time.monotonic()
+            await self.api.create(obj)
+            done = lambda: self.applied_at(namespace, name, wanted) is not None  # noqa: B023, E731
+            at = await self.tracker.until(done, timeout, f"probe {name} applied")
+            times.append(at - t0)
+            self.present += 1
+            await asyncio.sleep(1)
+        return {
+            "present": self.present - repeats,
+            "children_applied_s": round(statistics.median(times), 3),
+            "runs_s": [round(t, 3) for t in times],
+        }
+
+    async def idle(self, seconds: float) -> dict[str, Any]:
+        """Nothing changes for SECONDS: what the operator asks the API and what it costs itself."""
+        since = time.time()
+        usage = await self.operator.sample(seconds)
+        return {
+            "window_s": seconds,
+            "portals": self.present,
+            "api_per_portal": breakdown(self.audit.between(since, time.time()), self.present),
+            "usage": usage,
+        }
+
+    async def restart(self, quiet: float, limit: float) -> dict[str, Any]:
+        """Stop and start the operator with every portal Ready; its requests until it goes quiet.
+
+        The window ends after QUIET seconds without a read or write, or LIMIT seconds after
+        startup (the resync period): an operator that never goes quiet still gets a figure.
+        """
+        self.operator.stop()
+        startup = await self.operator.start()
+        since = self.operator.started_at
+        end = await self._quiet(since, quiet, startup + limit)
+        requests = self.audit.between(since, end)
+        first_watch: dict[str, float] = {}
+        for r in requests:
+            if r.verb == "watch":
+                first_watch.setdefault(r.resource, r.at)
+        return {
+            "portals": self.present,
+            "startup_log_s": round(startup, 3),
+            "startup_marker": self.operator.marker,
+            "startup_all_watches_s": round(max(first_watch.values()) - since, 3)
+            if first_watch
+            else None,
+            "watched_resources": sorted(first_watch),
+            "window_s": round(end - since, 1),
+            "api_per_portal": breakdown(requests, self.present),
+        }
+
+    async def _quiet(self, since: float, gap: float, limit: float) -> float:
+        """The moment the operator made no read or write for GAP seconds (at most LIMIT)."""
+        while time.time() - since < limit:
+            await asyncio.sleep(1)
+            busy = [r for r in self.audit.between(since, time.time()) if r.kind != "watch"]
+            last = max((r.at for r in busy), default=since)
+            if time.time() - last >= gap:
+                return time.time()
+        return time.time()

@@ -1,0 +1,50 @@
+"""`python -m bench --smoke`: the fleet benchmark runs end to end and produces every figure.
+
+It checks that each figure was measured, never what it is: figures are
+reported against a same-run floor, not asserted (bench/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import report
+
+from portico.devcluster import BinariesMissing
+from portico.devcluster import binaries as devbinaries
+from tests.controlplane.conftest import skip_or_fail
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
+    try:
+        devbinaries.locate()
+    except BinariesMissing as exc:
+        skip_or_fail(str(exc))
+    out = tmp_path / "smoke.json"
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    print(run.stdout, run.stderr[-3000:], sep="\n")
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert report.missing(result) == []
+    assert list(result["converge"]) == ["20"]
+    # Every contender finished; the idle window really held a full resync.
+    assert result["api_cost"]["idle"]["window_s"] > result["settings"]["resync"]
+    assert result["helm"]["n"] == 20
+    assert len(result["scaling"]["startup"]) == 2
+    # Its duration is reported (budget: 3 minutes), never asserted: a busy machine is slow.
+    print(f"smoke bench: {elapsed:.0f}s")

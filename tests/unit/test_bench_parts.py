@@ -1,0 +1,73 @@
+"""The bench's bookkeeping: audit counting, the figure check, and the relabelled floor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench import fleet, report
+from bench.audit import AuditLog, breakdown
+
+USER = "system:serviceaccount:portico-bench:portico-operator"
+
+
+def entry(audit_id: str, verb: str, resource: str, user: str = USER, **extra: Any) -> str:
+    ref = {"resource": resource, "namespace": extra.pop("namespace", "ns")}
+    ref.update(extra)
+    return json.dumps(
+        {
+            "auditID": audit_id,
+            "stage": "ResponseComplete",
+            "verb": verb,
+            "user": {"username": user},
+            "objectRef": ref,
+            "requestReceivedTimestamp": "2026-01-01T00:00:01.000000Z",
+        }
+    )
+
+
+def test_audit_counts_each_request_of_the_user_once(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    lines = [
+        entry("1", "get", "portals"),
+        entry("2", "watch", "secrets", namespace=""),
+        entry("2", "watch", "secrets", namespace=""),  # ResponseStarted + ResponseComplete
+        entry("3", "patch", "portals", subresource="status"),
+        entry("4", "list", "configmaps", namespace=""),
+        entry("5", "patch", "pods", user="system:serviceaccount:kube-system:kwok"),
+    ]
+    log.write_text("\n".join(lines) + "\n" + entry("6", "get", "portals")[:20])  # torn line
+    audit = AuditLog(log, USER)
+    counted = breakdown(audit.between(0, 2e9), per=2)
+    assert counted["reads"] == 1.0  # get + cluster-wide list, over 2 portals
+    assert counted["reads_after_initial_lists"] == 0.5
+    assert counted["writes"] == 0.5 and counted["watches"] == 0.5
+    assert counted["by_verb_resource"] == {
+        "get portals": 0.5,
+        "list configmaps": 0.5,
+        "patch portals/status": 0.5,
+        "watch secrets": 0.5,
+    }
+
+
+def test_a_missing_or_empty_figure_is_reported() -> None:
+    assert "helm.available_s" in report.missing({"helm": {"available_s": None}})
+    probes = {"scaling": {"probes": [{"present": 0, "children_applied_s": 0.4}]}}
+    assert "scaling.probes.*.children_applied_s" not in report.missing(probes)
+    assert "scaling.probes.*.children_applied_s" in report.missing({"scaling": {"probes": []}})
+
+
+def test_floor_children_are_portico_s_render_without_owner_or_operator_labels() -> None:
+    settings = fleet.settings(10)
+    portal = fleet.portal("ns", "p00001")
+    children = fleet.children(portal, settings)
+    assert {(c["kind"], c["metadata"]["name"]) for c in children} == fleet.expected(
+        portal, settings
+    )
+    floor = [fleet.standalone(c, "floor") for c in children]
+    text = json.dumps(floor)
+    assert '"portico.dev/portal"' not in text and 'managed-by": "portico"' not in text
+    assert all("ownerReferences" not in c["metadata"] for c in floor)
+    assert all(c["metadata"]["namespace"] == "floor" for c in floor)
+    assert all(c["metadata"]["namespace"] == "ns" for c in children)  # not changed in place
