@@ -11,7 +11,14 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from portico_stack.paths import CHART_DIR, CRDS_DIR, KOPF_PEERING_CRDS, crd_files, crd_names
+from portico_stack.paths import (
+    CHART_DIR,
+    CRDS_DIR,
+    KOPF_PEERING_CRDS,
+    crd_documents,
+    crd_files,
+    crd_names,
+)
 
 # The operator's own namespace runs restricted pods only.
 POD_SECURITY_LABELS = {
@@ -82,18 +89,23 @@ class PorticoPlatformArgs:
         return _merge(values, self.extra_values)
 
 
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+
+
 class PorticoPlatform(pulumi.ComponentResource):
     """Installs Portico: namespace, CRDs, then the Helm release (which skips its crds/).
 
     Pulumi applies the CRDs itself so that a changed CRD is updated on the next
-    `pulumi up`, which Helm never does for a chart's crds/.
+    `pulumi up`, which Helm never does for a chart's crds/. The CRDs are retained
+    on delete: deleting a CRD deletes every object of its kind, so `pulumi destroy`
+    of the platform must never take the users' portals (and their children) with it.
     """
 
     namespace: pulumi.Output[str]
     release_name: pulumi.Output[str]
     crd_names: pulumi.Output[list[str]]
-    crds: list[k8s.yaml.ConfigFile]
-    # Every CRD resource, once all are declared: what dependents should wait for.
+    crds: list[k8s.apiextensions.v1.CustomResourceDefinition]
+    # Every CRD resource: what dependents should wait for.
     crd_resources: pulumi.Output[list[pulumi.Resource]]
     release: k8s.helm.v3.Release
 
@@ -119,11 +131,28 @@ class PorticoPlatform(pulumi.ComponentResource):
         files = crd_files(args.crds_dir)
         if args.peering:
             files.append(KOPF_PEERING_CRDS)
-        self.crds = [
-            k8s.yaml.ConfigFile(f"{name}-crds-{path.stem}", file=str(path), opts=child)
-            for path in files
-        ]
-        self.crd_resources = self._crd_resources([])
+        self.crds = []
+        for path in files:
+            # Earlier versions applied each file as a yaml.ConfigFile: the alias keeps
+            # such a stack's CRDs in place instead of replacing (deleting) them.
+            config_file = pulumi.create_urn(
+                f"{name}-crds-{path.stem}", "kubernetes:yaml:ConfigFile", self
+            )
+            for doc in crd_documents(path):
+                crd_name = doc["metadata"]["name"]
+                self.crds.append(
+                    k8s.apiextensions.v1.CustomResourceDefinition(
+                        crd_name,
+                        metadata=doc["metadata"],
+                        spec=doc["spec"],
+                        opts=pulumi.ResourceOptions(
+                            parent=self,
+                            retain_on_delete=True,
+                            aliases=[pulumi.create_urn(crd_name, CRD_TYPE, config_file)],
+                        ),
+                    )
+                )
+        self.crd_resources = pulumi.Output.from_input(list(self.crds))
 
         self.release = k8s.helm.v3.Release(
             f"{name}-operator",
@@ -136,7 +165,7 @@ class PorticoPlatform(pulumi.ComponentResource):
                 atomic=True,
                 cleanup_on_fail=True,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self._crd_resources(ns_deps)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*ns_deps, *self.crds]),
         )
 
         self.namespace = pulumi.Output.from_input(namespace)
@@ -148,11 +177,4 @@ class PorticoPlatform(pulumi.ComponentResource):
                 "releaseName": self.release_name,
                 "crdNames": self.crd_names,
             }
-        )
-
-    def _crd_resources(self, extra: list[pulumi.Resource]) -> pulumi.Output[list[pulumi.Resource]]:
-        # depends_on a ConfigFile only covers the children it has registered so
-        # far; its `resources` output resolves once every CRD is declared.
-        return pulumi.Output.all(*(cf.resources for cf in self.crds)).apply(
-            lambda groups: [*extra, *(r for group in groups for r in group.values())]
         )
