@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint unit controlplane clean
+.PHONY: install demo test lint unit controlplane pulumi clean
 
 $(BIN)/portico: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,11 @@ lint: install
 	$(BIN)/ruff format --check operator tests stacks
 	$(BIN)/mypy
 
-# The whole suite, control-plane tier included: binaries are built (or reused
-# from ~/.cache/portico) first, and a missing tier is a failure, not a skip.
+# The whole suite, control-plane and pulumi tiers included: binaries are built
+# (or reused from ~/.cache/portico) first, and a missing tier is a failure, not a skip.
 test: install lint
 	bash .ci/install-system-packages
-	$(BIN)/portico dev build
+	$(BIN)/portico dev build --with-pulumi
 	PORTICO_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest
 
 unit: install
@@ -35,6 +35,11 @@ unit: install
 controlplane: install
 	$(BIN)/portico dev build
 	PORTICO_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest -m controlplane
+
+# Only the stacks through the real Pulumi engine (builds it once, ~20 min cold).
+pulumi: install
+	$(BIN)/portico dev build --with-pulumi
+	PORTICO_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest -m pulumi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
