@@ -101,7 +101,14 @@ class PortalObject(pulumi.CustomResource):
             "spec": obj["spec"],
             "status": None,  # an output only: what the provider read after waiting
         }
-        super().__init__(f"kubernetes:{API_VERSION}:{obj['kind']}", name, props, opts)
+        # The same provider (and version) the SDK's own resources get.
+        defaults = k8s._utilities.get_resource_opts_defaults()
+        super().__init__(
+            f"kubernetes:{API_VERSION}:{obj['kind']}",
+            name,
+            props,
+            pulumi.ResourceOptions.merge(defaults, opts),
+        )
 
 
 def summary(status: Mapping[str, Any] | None) -> dict[str, Any]:

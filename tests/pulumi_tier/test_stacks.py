@@ -23,7 +23,7 @@ from tests.controlplane.test_custom_domain import make_pfx
 from tests.controlplane.test_install import HARNESS_ENV, children, stable_resource_version
 from tests.controlplane.test_operator import portal
 from tests.dnsserver import AuthoritativeDNS
-from tests.pulumi.harness import Engine, Stack
+from tests.pulumi_tier.harness import Engine, Stack
 from tests.stacks.harness import SECRET_SIG, SIG_KEY
 
 TEAM, SYSTEM, RELEASE = "team-pulumi", "portico-system", "portico"

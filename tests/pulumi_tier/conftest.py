@@ -18,7 +18,7 @@ from portico.devcluster import BinariesMissing, ControlPlane, pulumi_engine
 from portico.devcluster import binaries as devbinaries
 from tests.controlplane.conftest import _raise_on_sigterm, skip_or_fail
 from tests.dnsserver import AuthoritativeDNS, running_dns
-from tests.pulumi.harness import Engine
+from tests.pulumi_tier.harness import Engine
 
 HERE = Path(__file__).parent.resolve()
 
