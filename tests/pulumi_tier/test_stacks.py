@@ -136,6 +136,11 @@ def operator_env(cluster: Cluster) -> dict[str, str]:
     }
 
 
+def lasting_children(cluster: Cluster) -> list[str]:
+    """The site's children that nothing but a deletion removes (pods and Jobs come and go)."""
+    return [c for c in children(cluster, TEAM, "site") if not c.startswith(("pods/", "jobs/"))]
+
+
 def test_platform_installs_the_crds_and_the_chart(
     platform: Stack, cluster: Cluster, operators: list[Operator], tmp_path: Path
 ) -> None:
@@ -195,8 +200,10 @@ def test_second_preview_has_no_diff_after_the_operator_wrote_status(
     for name in ("site", "hub"):
         stable_resource_version(cluster, TEAM, name)
     for stack in (portals, platform):
+        # The engine itself fails the preview on any change (--expect-no-changes).
         result = stack.preview(expect_no_changes=True)
-        assert set(result["changes"]) == {"same"}, (stack.program, result["changes"])
+        # Reads are the portals program's look at the CRDs, made on every run.
+        assert set(result["changes"]) <= {"same", "read"}, (stack.program, result["changes"])
     # Field ownership: Pulumi owns the spec, the operator only the status subresource.
     obj = json.loads(
         cluster.plane.kubectl(
@@ -263,14 +270,14 @@ def test_destroying_the_platform_keeps_the_crds_and_every_portal(
     after("update")
     for op in operators:  # the chart's operator goes with its Deployment
         op.stop()
-    kids = children(cluster, TEAM, "site")
+    kids = lasting_children(cluster)
     result = platform.destroy()
     assert result["changes"].get("delete", 0) >= 3, result["changes"]
     assert cluster.get("deployment", RELEASE, SYSTEM) is None
     for name in CRDS:
         assert cluster.get("crd", name) is not None, f"{name} was deleted"
     assert cluster.portal(TEAM, "site")["status"]["phase"] == "Ready"
-    assert children(cluster, TEAM, "site") == kids
+    assert lasting_children(cluster) == kids
     done.add("platform-destroyed")
 
 
