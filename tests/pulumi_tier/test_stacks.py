@@ -291,6 +291,10 @@ def test_destroying_the_platform_keeps_the_crds_and_every_portal(
         assert cluster.get("crd", name) is not None, f"{name} was deleted"
     assert cluster.portal(TEAM, "site")["status"]["phase"] == "Ready"
     assert lasting_children(cluster) == kids
+    # Installing again adopts the CRDs left behind (server-side apply, same fields).
+    again = platform.up()
+    assert again["changes"].get("create", 0) >= len(CRDS) + 3, again["changes"]
+    assert cluster.get("deployment", RELEASE, SYSTEM) is not None
     done.add("platform-destroyed")
 
 
