@@ -96,9 +96,10 @@ class PorticoPlatform(pulumi.ComponentResource):
     """Installs Portico: namespace, CRDs, then the Helm release (which skips its crds/).
 
     Pulumi applies the CRDs itself so that a changed CRD is updated on the next
-    `pulumi up`, which Helm never does for a chart's crds/. The CRDs are retained
-    on delete: deleting a CRD deletes every object of its kind, so `pulumi destroy`
-    of the platform must never take the users' portals (and their children) with it.
+    `pulumi up`, which Helm never does for a chart's crds/. The CRDs and the
+    namespace are retained on delete: deleting a CRD deletes every object of its
+    kind, so `pulumi destroy` of the platform must never take the users' portals
+    (and their children) with it, nor the credentials their instances need.
     """
 
     namespace: pulumi.Output[str]
@@ -113,7 +114,6 @@ class PorticoPlatform(pulumi.ComponentResource):
         self, name: str, args: PorticoPlatformArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("portico:index:PorticoPlatform", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
 
         namespace: pulumi.Input[str] = args.namespace
         ns_deps: list[pulumi.Resource] = []
@@ -123,7 +123,9 @@ class PorticoPlatform(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=args.namespace, labels=POD_SECURITY_LABELS
                 ),
-                opts=child,
+                # Retained like the CRDs: it holds the instances' credentials Secrets,
+                # without which every portal would lose its runtime after a reinstall.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
             namespace = ns.metadata.name
             ns_deps.append(ns)

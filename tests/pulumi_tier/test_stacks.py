@@ -277,7 +277,7 @@ def test_secrets_are_never_in_the_state_or_the_engines_output(
     done.add("secrets")
 
 
-def test_destroying_the_platform_keeps_the_crds_and_every_portal(
+def test_destroying_the_platform_keeps_the_crds_the_namespace_and_every_portal(
     platform: Stack, cluster: Cluster, operators: list[Operator]
 ) -> None:
     after("update")
@@ -291,6 +291,8 @@ def test_destroying_the_platform_keeps_the_crds_and_every_portal(
         assert cluster.get("crd", name) is not None, f"{name} was deleted"
     assert cluster.portal(TEAM, "site")["status"]["phase"] == "Ready"
     assert lasting_children(cluster) == kids
+    # The namespace stays with the instance's credentials in it.
+    assert cluster.get("secret", f"{INSTANCE}-credentials", SYSTEM) is not None
     # Installing again adopts the CRDs left behind (server-side apply, same fields).
     again = platform.up()
     assert again["changes"].get("create", 0) >= len(CRDS) + 3, again["changes"]

@@ -154,7 +154,7 @@ def test_missing_base_domain_fails_with_the_config_key() -> None:
         run_program("platform", {})
 
 
-def test_crds_are_retained_on_delete_and_keep_their_earlier_urns() -> None:
+def test_crds_and_namespace_are_retained_on_delete_and_crds_keep_their_earlier_urns() -> None:
     # Deleting a CRD deletes every Portal: `pulumi destroy` must leave them.
     result = run_program("platform", {"baseDomain": "portals.acme.test", "replicas": 2})
     crds = result.of_type(CRD)
@@ -164,6 +164,9 @@ def test_crds_are_retained_on_delete_and_keep_their_earlier_urns() -> None:
         urns = [a.urn for a in crd.request.aliases] or list(crd.request.aliasURNs)
         # Earlier versions applied each file as a yaml.ConfigFile (a parent in the URN).
         assert any(f"$kubernetes:yaml:ConfigFile${CRD}::{crd.name}" in u for u in urns), urns
+    # The namespace too: the instances' credentials Secrets live there.
+    (namespace,) = result.of_type(NAMESPACE)
+    assert namespace.request.retainOnDelete is True
     (release,) = result.of_type(RELEASE)
     assert not release.request.retainOnDelete
 
