@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint unit controlplane realnode bench clean
+.PHONY: install demo test lint unit controlplane realnode bench pulumi clean
 
 # The images' constraints pin the venv too: the tests run what the images install.
 $(BIN)/portico: pyproject.toml runtime/pyproject.toml operator/constraints.txt runtime/constraints.txt
@@ -24,13 +24,15 @@ lint: install
 	$(BIN)/ruff format --check operator runtime tests stacks bench
 	$(BIN)/mypy
 
-# The whole suite, control-plane and images tiers included: binaries and image
-# archives are built (or reused from ~/.cache/portico) first, and a missing tier
-# is a failure, not a skip.
+# The whole suite, every tier included: binaries (the Pulumi engine too) and image
+# archives are built (or reused from ~/.cache/portico) first — the images' Debian and
+# PyPI downloads beside the Go builds — and a missing tier is a failure, not a skip.
 test: install lint
 	bash .ci/install-system-packages
-	$(BIN)/portico dev build
-	$(BIN)/portico dev images
+	$(BIN)/portico dev images > .images.log 2>&1 & images=$$!; \
+	$(BIN)/portico dev build --with-pulumi; built=$$?; \
+	wait $$images; imaged=$$?; cat .images.log; rm -f .images.log; \
+	test $$built -eq 0 && test $$imaged -eq 0
 	PORTICO_REQUIRE_CONTROLPLANE=1 PORTICO_REQUIRE_IMAGES=1 $(BIN)/pytest
 
 unit: install
@@ -51,6 +53,11 @@ realnode: install
 bench: install
 	$(BIN)/portico dev build
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Only the stacks through the real Pulumi engine (builds it once, ~20 min cold).
+pulumi: install
+	$(BIN)/portico dev build --with-pulumi
+	PORTICO_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest -m pulumi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,15 +2,16 @@
 
 from portico_stack.paths import CHART_DIR, CRDS_DIR, crd_names
 from portico_stack.platform import PorticoPlatform, PorticoPlatformArgs
-from portico_stack.portals import PortalSet, PortalSetArgs, portal_url
+from portico_stack.portals import PortalObject, PortalSet, PortalSetArgs, summary
 
 __all__ = [
     "CHART_DIR",
     "CRDS_DIR",
+    "PortalObject",
     "PortalSet",
     "PortalSetArgs",
     "PorticoPlatform",
     "PorticoPlatformArgs",
     "crd_names",
-    "portal_url",
+    "summary",
 ]

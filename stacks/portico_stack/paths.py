@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,11 +16,12 @@ def crd_files(crds_dir: Path = CRDS_DIR) -> list[Path]:
     return sorted(crds_dir.glob("*.yaml"))
 
 
+def crd_documents(path: Path) -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions in one YAML file."""
+    docs = yaml.safe_load_all(path.read_text())
+    return [d for d in docs if d and d.get("kind") == "CustomResourceDefinition"]
+
+
 def crd_names(crds_dir: Path = CRDS_DIR) -> list[str]:
     """metadata.name of every CRD in crds/, e.g. portals.portico.dev."""
-    names = []
-    for path in crd_files(crds_dir):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc.get("kind") == "CustomResourceDefinition":
-                names.append(doc["metadata"]["name"])
-    return names
+    return [doc["metadata"]["name"] for path in crd_files(crds_dir) for doc in crd_documents(path)]

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from portico_stack.paths import CHART_DIR, CRDS_DIR, crd_files, crd_names
+from portico_stack.paths import CHART_DIR, CRDS_DIR, crd_documents, crd_files, crd_names
 
 # The operator's own namespace runs restricted pods only.
 POD_SECURITY_LABELS = {
@@ -78,18 +78,24 @@ class PorticoPlatformArgs:
         return _merge(values, self.extra_values)
 
 
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+
+
 class PorticoPlatform(pulumi.ComponentResource):
     """Installs Portico: namespace, CRDs, then the Helm release (which skips its crds/).
 
     Pulumi applies the CRDs itself so that a changed CRD is updated on the next
-    `pulumi up`, which Helm never does for a chart's crds/.
+    `pulumi up`, which Helm never does for a chart's crds/. The CRDs and the
+    namespace are retained on delete: deleting a CRD deletes every object of its
+    kind, so `pulumi destroy` of the platform must never take the users' portals
+    (and their children) with it, nor the credentials their instances need.
     """
 
     namespace: pulumi.Output[str]
     release_name: pulumi.Output[str]
     crd_names: pulumi.Output[list[str]]
-    crds: list[k8s.yaml.ConfigFile]
-    # Every CRD resource, once all are declared: what dependents should wait for.
+    crds: list[k8s.apiextensions.v1.CustomResourceDefinition]
+    # Every CRD resource: what dependents should wait for.
     crd_resources: pulumi.Output[list[pulumi.Resource]]
     release: k8s.helm.v3.Release
 
@@ -97,7 +103,6 @@ class PorticoPlatform(pulumi.ComponentResource):
         self, name: str, args: PorticoPlatformArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("portico:index:PorticoPlatform", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
 
         namespace: pulumi.Input[str] = args.namespace
         ns_deps: list[pulumi.Resource] = []
@@ -107,17 +112,36 @@ class PorticoPlatform(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=args.namespace, labels=POD_SECURITY_LABELS
                 ),
-                opts=child,
+                # Retained like the CRDs: it holds the instances' credentials Secrets,
+                # without which every portal would lose its runtime after a reinstall.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
             namespace = ns.metadata.name
             ns_deps.append(ns)
 
         files = crd_files(args.crds_dir)
-        self.crds = [
-            k8s.yaml.ConfigFile(f"{name}-crds-{path.stem}", file=str(path), opts=child)
-            for path in files
-        ]
-        self.crd_resources = self._crd_resources([])
+        self.crds = []
+        for path in files:
+            # Earlier versions applied each file as a yaml.ConfigFile: the alias keeps
+            # such a stack's CRDs in place instead of replacing (deleting) them.
+            config_file = pulumi.create_urn(
+                f"{name}-crds-{path.stem}", "kubernetes:yaml:ConfigFile", self
+            )
+            for doc in crd_documents(path):
+                crd_name = doc["metadata"]["name"]
+                self.crds.append(
+                    k8s.apiextensions.v1.CustomResourceDefinition(
+                        crd_name,
+                        metadata=doc["metadata"],
+                        spec=doc["spec"],
+                        opts=pulumi.ResourceOptions(
+                            parent=self,
+                            retain_on_delete=True,
+                            aliases=[pulumi.create_urn(crd_name, CRD_TYPE, config_file)],
+                        ),
+                    )
+                )
+        self.crd_resources = pulumi.Output.from_input(list(self.crds))
 
         self.release = k8s.helm.v3.Release(
             f"{name}-operator",
@@ -130,7 +154,7 @@ class PorticoPlatform(pulumi.ComponentResource):
                 atomic=True,
                 cleanup_on_fail=True,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self._crd_resources(ns_deps)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*ns_deps, *self.crds]),
         )
 
         self.namespace = pulumi.Output.from_input(namespace)
@@ -142,11 +166,4 @@ class PorticoPlatform(pulumi.ComponentResource):
                 "releaseName": self.release_name,
                 "crdNames": self.crd_names,
             }
-        )
-
-    def _crd_resources(self, extra: list[pulumi.Resource]) -> pulumi.Output[list[pulumi.Resource]]:
-        # depends_on a ConfigFile only covers the children it has registered so
-        # far; its `resources` output resolves once every CRD is declared.
-        return pulumi.Output.all(*(cf.resources for cf in self.crds)).apply(
-            lambda groups: [*extra, *(r for group in groups for r in group.values())]
         )

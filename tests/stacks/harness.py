@@ -24,8 +24,22 @@ STACKS = REPO / "stacks"
 if str(STACKS) not in sys.path:
     sys.path.insert(0, str(STACKS))
 
-# What StackReference outputs the fake platform stack has.
-PLATFORM_OUTPUTS = {"baseDomain": "portals.platform.example"}
+# The domain the fake cluster's operator puts in status.url: no client computes it.
+CLUSTER_DOMAIN = "portals.cluster.example"
+# The signature key Pulumi's wire format marks a value with (rpc.SPECIAL_SIG_KEY).
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def fake_status(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The status a Portal reaches once the operator made it Ready."""
+    ready = {"type": "Ready", "status": "True", "reason": "Ready", "observedGeneration": 1}
+    return {
+        "phase": "Ready",
+        "url": f"https://{inputs['spec']['subdomain']}.{CLUSTER_DOMAIN}",
+        "observedGeneration": 1,
+        "conditions": [ready],
+    }
 
 
 @dataclass
@@ -37,6 +51,18 @@ class Registration:
     parent: str
     dependencies: list[str]
     read: bool = False  # a `.get()` of an existing resource, not a declaration
+    request: Any = None  # the RegisterResourceRequest: options such as retainOnDelete
+
+    def secret_paths(self) -> set[str]:
+        """Top-level input properties sent as secrets."""
+        fields = self.request.object.fields if self.request is not None else {}
+        return {
+            key
+            for key, value in fields.items()
+            if value.HasField("struct_value")
+            and value.struct_value.fields.get(SIG_KEY) is not None
+            and value.struct_value.fields[SIG_KEY].string_value == SECRET_SIG
+        }
 
 
 @dataclass
@@ -62,9 +88,10 @@ class _Mocks(pulumi.runtime.Mocks):
         self.run = run
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        if args.typ == "pulumi:pulumi:StackReference":
-            return f"{args.name}-id", {"name": args.name, "outputs": PLATFORM_OUTPUTS}
-        return f"{args.name}-id", dict(args.inputs)
+        state = dict(args.inputs)
+        if args.typ == "kubernetes:portico.dev/v1alpha1:Portal":
+            state["status"] = fake_status(args.inputs)
+        return f"{args.name}-id", state
 
     def call(
         self, args: pulumi.runtime.MockCallArgs
@@ -92,6 +119,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     inputs=self.resources[response.urn].state if request.custom else {},
                     parent=request.parent,
                     dependencies=list(request.dependencies),
+                    request=request,
                 )
             )
         return response

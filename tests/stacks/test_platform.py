@@ -144,3 +144,34 @@ def test_args_reject_bad_values(field: str, value: object, message: str) -> None
 def test_missing_base_domain_fails_with_the_config_key() -> None:
     with pytest.raises(Exception, match="baseDomain"):
         run_program("platform", {})
+
+
+def test_crds_and_namespace_are_retained_on_delete_and_crds_keep_their_earlier_urns() -> None:
+    # Deleting a CRD deletes every Portal: `pulumi destroy` must leave them.
+    result = run_program("platform", {"baseDomain": "portals.acme.test", "replicas": 2})
+    crds = result.of_type(CRD)
+    assert {c.name for c in crds} == repo_crd_names()  # no Kopf peering CRDs any more
+    for crd in crds:
+        assert crd.request.retainOnDelete is True, crd.name
+        urns = [a.urn for a in crd.request.aliases] or list(crd.request.aliasURNs)
+        # Earlier versions applied each file as a yaml.ConfigFile (a parent in the URN).
+        assert any(f"$kubernetes:yaml:ConfigFile${CRD}::{crd.name}" in u for u in urns), urns
+    # The namespace too: the instances' credentials Secrets live there.
+    (namespace,) = result.of_type(NAMESPACE)
+    assert namespace.request.retainOnDelete is True
+    (release,) = result.of_type(RELEASE)
+    assert not release.request.retainOnDelete
+
+
+def test_sdk_pins_match_the_engine_portico_builds() -> None:
+    # The engine loads the provider plugin by the version the SDK asks for.
+    import importlib.metadata
+
+    from portico.devcluster import pulumi_engine
+
+    cli, provider = pulumi_engine.cli_version(), pulumi_engine.provider_version()
+    assert importlib.metadata.version("pulumi") == cli.lstrip("v")
+    assert importlib.metadata.version("pulumi-kubernetes") == provider.lstrip("v")
+    pins = (REPO / "stacks" / "requirements.txt").read_text().split()
+    assert f"pulumi=={cli.lstrip('v')}" in pins
+    assert f"pulumi-kubernetes=={provider.lstrip('v')}" in pins

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.stacks.harness import PLATFORM_OUTPUTS, STACKS, Run, run, run_program
+from tests.stacks.harness import CLUSTER_DOMAIN, STACKS, Run, run, run_program
 
 PORTAL = "kubernetes:portico.dev/v1alpha1:Portal"
 INSTANCE = "kubernetes:portico.dev/v1alpha1:PortalInstance"
+SECRET = "kubernetes:core/v1:Secret"
 CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 EXAMPLE = STACKS / "portals" / "portals.yaml"
 
@@ -23,8 +24,17 @@ def crd_reads(result: Run) -> set[str]:
     return {r.urn for r in result.of_type(CRD) if r.read}
 
 
+def portal_doc(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    _, portal, _ = example_docs()
+    return {
+        **portal,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {**portal["spec"], "subdomain": name, **spec},
+    }
+
+
 def test_file_declares_every_object_with_its_spec() -> None:
-    result = run_program("portals", {"file": "portals.yaml", "baseDomain": "portals.acme.test"})
+    result = run_program("portals", {"file": "portals.yaml"})
     declared = {
         (r.inputs["kind"], r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"]): r
         for r in [*result.of_type(PORTAL), *result.of_type(INSTANCE)]
@@ -38,7 +48,7 @@ def test_file_declares_every_object_with_its_spec() -> None:
 
 
 def test_everything_waits_for_the_crds_and_portals_for_their_instance() -> None:
-    result = run_program("portals", {"file": "portals.yaml", "baseDomain": "portals.acme.test"})
+    result = run_program("portals", {"file": "portals.yaml"})
     crds = crd_reads(result)
     assert {r.name for r in result.of_type(CRD)} == {
         "crd-portals.portico.dev",
@@ -51,40 +61,133 @@ def test_everything_waits_for_the_crds_and_portals_for_their_instance() -> None:
         assert instance.urn in portal.dependencies
 
 
-def test_urls_are_exported_per_portal() -> None:
-    result = run_program("portals", {"file": "portals.yaml", "baseDomain": "portals.acme.test"})
+def test_outputs_are_the_status_the_cluster_reports() -> None:
+    # The fake cluster's status.url has a domain no input names: the outputs must
+    # have read it from the object, not computed it.
+    result = run_program("portals", {"file": "portals.yaml"})
+    ready = {"phase": "Ready", "ready": "True", "reason": "Ready"}
     assert result.outputs == {
+        "portals": {
+            "support/contoso-support": {
+                **ready,
+                "url": f"https://contoso-support.{CLUSTER_DOMAIN}",
+            },
+            "partners/partner-hub": {**ready, "url": f"https://partner-hub.{CLUSTER_DOMAIN}"},
+        },
         "urls": {
-            "support/contoso-support": "https://contoso-support.portals.acme.test",
-            "partners/partner-hub": "https://partner-hub.portals.acme.test",
-        }
+            "support/contoso-support": f"https://contoso-support.{CLUSTER_DOMAIN}",
+            "partners/partner-hub": f"https://partner-hub.{CLUSTER_DOMAIN}",
+        },
     }
 
 
-def test_base_domain_from_the_platform_stack() -> None:
+def test_up_waits_for_ready_within_the_timeout() -> None:
+    result = run_program("portals", {"file": "portals.yaml", "readyTimeout": "4m"})
+    for obj in [*result.of_type(PORTAL), *result.of_type(INSTANCE)]:
+        annotations = obj.inputs["metadata"]["annotations"]
+        assert annotations["pulumi.com/waitFor"] == "condition=Ready", obj.name
+        timeouts = obj.request.customTimeouts
+        assert (timeouts.create, timeouts.update) == ("4m", "4m"), obj.name
+
+
+def test_paused_portals_and_own_annotations_are_not_awaited() -> None:
+    from portico_stack import PortalSet, PortalSetArgs
+
+    instance, _, _ = example_docs()
+    paused = portal_doc("resting", "team", paused=True)
+    own = portal_doc("own", "team")
+    own["metadata"]["annotations"] = {"pulumi.com/skipAwait": "true", "team": "a"}
+    result = run(
+        lambda: PortalSet("s", PortalSetArgs.from_objects([instance, paused, own])),
+    )
+    by_name = {r.inputs["metadata"]["name"]: r for r in result.of_type(PORTAL)}
+    assert "pulumi.com/waitFor" not in by_name["resting"].inputs["metadata"]["annotations"]
+    assert by_name["own"].inputs["metadata"]["annotations"] == {
+        "pulumi.com/skipAwait": "true",
+        "team": "a",
+    }
+
+
+def test_resource_names_cannot_collide() -> None:
+    # "a-b"/"c" and "a"/"b-c" once made the same "<set>-portal-a-b-c".
+    from portico_stack import PortalSet, PortalSetArgs
+
+    instance, _, _ = example_docs()
+    docs = [instance, portal_doc("c", "a-b"), portal_doc("b-c", "a")]
+    result = run(lambda: PortalSet("s", PortalSetArgs.from_objects(docs)))
+    names = sorted(r.name for r in result.of_type(PORTAL))
+    assert names == ["s:a-b/c", "s:a/b-c"]
+    # The colliding old name is nobody's alias (the engine refuses a shared alias).
+    for portal in result.of_type(PORTAL):
+        assert aliases(portal) == [], portal.name
+
+
+def aliases(registration: Any) -> list[str]:
+    request = registration.request
+    return [a.spec.name for a in request.aliases] or list(request.aliasURNs)
+
+
+def test_earlier_names_are_aliases_so_existing_stacks_keep_their_portals() -> None:
+    result = run_program("portals", {"file": "portals.yaml"})
+    got = {r.name: aliases(r) for r in [*result.of_type(PORTAL), *result.of_type(INSTANCE)]}
+    assert got == {
+        "portals:contoso-crm": ["portals-instance-contoso-crm"],
+        "portals:support/contoso-support": ["portals-portal-support-contoso-support"],
+        "portals:partners/partner-hub": ["portals-portal-partners-partner-hub"],
+    }
+
+
+def test_secrets_from_config_are_sent_as_secrets_and_come_first() -> None:
     result = run_program(
-        "portals", {"file": "portals.yaml", "platformStack": "acme/portico-platform/prod"}
+        "portals",
+        {
+            "file": "portals.yaml",
+            "secrets": {
+                "support/contoso-pfx": {
+                    "data": {"certificate.pfx": "MIIKcQ=="},
+                    "stringData": {"password": "pfx-password"},
+                },
+                "portico-system/contoso-crm-credentials": {"stringData": {"token": "t0ken"}},
+            },
+        },
     )
-    (ref,) = result.of_type("pulumi:pulumi:StackReference")
-    assert ref.inputs["id"] == "acme/portico-platform/prod"
-    domain = PLATFORM_OUTPUTS["baseDomain"]
-    assert result.outputs["urls"]["support/contoso-support"] == (
-        f"https://contoso-support.{domain}"
-    )
+    secrets = {r.name: r for r in result.of_type(SECRET)}
+    assert set(secrets) == {
+        "portals:support/contoso-pfx",
+        "portals:portico-system/contoso-crm-credentials",
+    }
+    pfx = secrets["portals:support/contoso-pfx"]
+    assert pfx.inputs["metadata"] == {"name": "contoso-pfx", "namespace": "support"}
+    assert pfx.secret_paths() == {"data", "stringData"}
+    assert secrets["portals:portico-system/contoso-crm-credentials"].secret_paths() == {
+        "stringData"
+    }
+    secret_urns = {r.urn for r in secrets.values()}
+    for obj in [*result.of_type(PORTAL), *result.of_type(INSTANCE)]:
+        assert secret_urns <= set(obj.dependencies), obj.name
+
+
+@pytest.mark.parametrize(
+    ("secrets", "message"),
+    [
+        ({"no-namespace": {"stringData": {"a": "b"}}}, "NAMESPACE/NAME"),
+        ({"ns/name": {"password": "x"}}, "data and/or stringData"),
+    ],
+)
+def test_bad_secrets_are_refused(secrets: dict[str, Any], message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        run_program("portals", {"file": "portals.yaml", "secrets": secrets})
 
 
 def test_objects_from_pulumi_config() -> None:
     instance, portal, _ = example_docs()
     del portal["metadata"]["namespace"]
-    result = run_program(
-        "portals",
-        {"baseDomain": "portals.acme.test", "instances": [instance], "portals": [portal]},
-    )
+    result = run_program("portals", {"instances": [instance], "portals": [portal]})
     (declared,) = result.of_type(PORTAL)
     # A Portal without a namespace lands in "default", as kubectl would put it.
     assert declared.inputs["metadata"]["namespace"] == "default"
     assert result.outputs["urls"] == {
-        "default/contoso-support": "https://contoso-support.portals.acme.test"
+        "default/contoso-support": f"https://contoso-support.{CLUSTER_DOMAIN}"
     }
 
 
@@ -95,9 +198,7 @@ def test_with_the_platform_component_portals_wait_for_the_applied_crds() -> None
         platform = PorticoPlatform("portico", PorticoPlatformArgs(base_domain="portals.acme.test"))
         PortalSet(
             "portals",
-            PortalSetArgs.from_file(
-                EXAMPLE, base_domain="portals.acme.test", depends_on=platform.crd_resources
-            ),
+            PortalSetArgs.from_file(EXAMPLE, depends_on=platform.crd_resources),
         )
 
     result = run(program)
@@ -133,7 +234,7 @@ def test_bad_documents_are_refused_before_anything_is_declared(
     from portico_stack import PortalSetArgs
 
     with pytest.raises(ValueError, match=message):
-        PortalSetArgs.from_objects([doc], base_domain="portals.acme.test")
+        PortalSetArgs.from_objects([doc])
 
 
 def test_example_file_passes_portico_plan() -> None:

@@ -232,7 +232,10 @@ def _default_progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _run_go(go: str, target: Target, out_dir: Path, progress: Progress) -> None:
+def _run_go(
+    go: str, target: Target, out_dir: Path, progress: Progress, cwd: Path | None = None
+) -> None:
+    """`go build` TARGET in its wrapper module (or CWD, a prepared copy of it)."""
     env = {
         **os.environ,
         # Never fetch a newer toolchain: only the module proxy is allowed.
@@ -251,9 +254,8 @@ def _run_go(go: str, target: Target, out_dir: Path, progress: Progress) -> None:
     started = time.monotonic()
     log_path = out_dir / f"{next(iter(target.packages))}.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=GOMOD_DIR / target.module_dir, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        workdir = cwd or GOMOD_DIR / target.module_dir
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         done = threading.Event()
 
         def ticker() -> None:
@@ -277,7 +279,7 @@ def _run_go(go: str, target: Target, out_dir: Path, progress: Progress) -> None:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
         raise BuildFailed(
             f"building {names} failed after {elapsed} (exit {code}).\n"
-            f"command (in {GOMOD_DIR / target.module_dir}): {' '.join(cmd)}\n"
+            f"command (in {workdir}): {' '.join(cmd)}\n"
             f"last lines of {log_path}:\n{tail}"
         )
     progress(f"built {names} in {elapsed}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from portico.devcluster import binaries, constraints, imagebuild, node, procs
+from portico.devcluster import binaries, constraints, imagebuild, node, procs, pulumi_engine
 from portico.devcluster.controlplane import ControlPlane
 from portico.devcluster.state import State, default_state_file
 
@@ -37,10 +37,15 @@ def dev() -> None:
 
 @dev.command()
 @click.option("--force", is_flag=True, help="Rebuild even when cached binaries exist.")
-def build(force: bool) -> None:
+@click.option(
+    "--with-pulumi", is_flag=True, help="Also the Pulumi CLI and Kubernetes provider (stacks/)."
+)
+def build(force: bool, with_pulumi: bool) -> None:
     """Build (or reuse) the control-plane binaries and print their directory."""
     try:
         bin_dir = binaries.build(_err, force=force)
+        if with_pulumi:
+            click.echo(pulumi_engine.build(_err, force=force))
     except binaries.BuildFailed as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(bin_dir)

@@ -1,0 +1,67 @@
+"""The `pulumi` tier: stacks/ through the real engine on a local control plane of its own.
+
+The control plane starts without Portico's CRDs (the platform stack installs them).
+Without the engine or the control-plane binaries the tier is skipped with the
+reason; PORTICO_REQUIRE_CONTROLPLANE=1 (`make test`) turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from portico.devcluster import BinariesMissing, ControlPlane, pulumi_engine
+from portico.devcluster import binaries as devbinaries
+from tests.controlplane.conftest import _raise_on_sigterm, skip_or_fail
+from tests.dnsserver import AuthoritativeDNS, running_dns
+from tests.pulumi_tier.harness import Engine
+
+HERE = Path(__file__).parent.resolve()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.pulumi)
+
+
+@pytest.fixture(scope="module")
+def plane() -> Iterator[ControlPlane]:
+    try:
+        bins = devbinaries.locate()
+    except BinariesMissing as exc:
+        skip_or_fail(str(exc))
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    control = ControlPlane(bins=bins, nodes=2, install_crds=False, die_with_parent=True)
+    control.start()
+    try:
+        yield control
+    finally:
+        control.stop()
+
+
+@pytest.fixture(scope="module")
+def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthoritativeDNS]:
+    with running_dns(tmp_path_factory.mktemp("dns"), {"portico.invalid": []}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def engine(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    try:
+        bins = pulumi_engine.locate()
+    except BinariesMissing as exc:
+        skip_or_fail(str(exc))
+    found = Engine(
+        bins=bins,
+        root=tmp_path_factory.mktemp("pulumi"),
+        passphrase=secrets.token_hex(16),
+        kubeconfig=plane.kubeconfig,
+    )
+    found.prepare()
+    return found
