@@ -234,9 +234,10 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     if desired is not None:
         if desired:
             host = portal.custom_domain.hostname if domain.serve and portal.custom_domain else ""
-            desired = pages.route(
+            desired, unchanged = pages.route(
                 desired, portal, settings, phase, ready.reason, ready.message, host
             )
+            keep |= unchanged
         diff = changes(desired, o.children, o.foreign, keep)
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)

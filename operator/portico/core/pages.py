@@ -96,11 +96,14 @@ def route(
     reason: str,
     message: str,
     custom_host: str = "",
-) -> list[dict[str, Any]]:
-    """DESIRED with the Service pointed where visitors should go, and the pages children.
+) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
+    """DESIRED with the Service pointed where visitors should go, plus the pages children;
+    and the pages children to keep as they are.
 
-    The pages pod runs only while it may be needed: a Ready portal's is scaled to
-    zero (a portal that stops being Ready shows the page once its pod starts).
+    The page names a reason only when a person must act (Failed): progress within
+    Configuring would rewrite it at every step. The pages pod runs only while it may
+    be needed: a Ready portal's is scaled to zero and its page left as it was (a
+    portal that stops being Ready shows the page once its pod starts).
     """
     out = []
     for manifest in desired:
@@ -108,7 +111,14 @@ def route(
             manifest = {**manifest, "spec": {**manifest["spec"]}}
             manifest["spec"]["selector"] = service_selector(portal, phase)
         out.append(manifest)
+    if phase != "Failed":
+        reason, message = "", ""
     data = page(portal, settings, phase, reason, message, custom_host)
-    replicas = 0 if runtime_serves(phase) else 1
+    serving = runtime_serves(phase)
     image = settings.runtime_image
-    return out + children(portal, settings, data, image, settings.image_pull_policy, replicas)
+    config, deployment = children(
+        portal, settings, data, image, settings.image_pull_policy, 0 if serving else 1
+    )
+    if serving:
+        return [*out, deployment], {("ConfigMap", pages_name(portal))}
+    return [*out, config, deployment], set()
