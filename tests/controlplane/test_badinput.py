@@ -254,7 +254,8 @@ def test_each_bad_input_ends_in_its_reason_and_blocks_no_one(
         status = statuses[bad.name]
         messages = " | ".join(c.get("message", "") for c in status.get("conditions") or ())
         assert bad.fix in messages, f"{bad.name}: {bad.fix!r} not in {messages!r}"
-        assert bad.reason in events, f"{bad.name}: no {bad.reason} Event"
+        if bad.phase == "Failed":  # an Event per phase change: Configuring ones have none
+            assert bad.reason in events, f"{bad.name}: no {bad.reason} Event"
     text = json.dumps(statuses) + events + log
     assert "Traceback" not in text, "a traceback in status, Events or the operator log"
     for value in (*badinput.SECRET_VALUES, "instance-token", "BEGIN PRIVATE KEY"):
