@@ -1,4 +1,4 @@
-"""A .pfx Secret replaced with garbage while the portal is served keeps the last good certificate."""
+"""A .pfx Secret replaced with garbage while served: the last good certificate stays."""
 
 from __future__ import annotations
 
