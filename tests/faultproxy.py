@@ -120,9 +120,10 @@ class FaultProxy:
     def _pick(self, method: str, watch: bool) -> str:
         if self.random.random() >= self.rate:
             return ""
+        if watch:  # few and long-lived: mostly cut them, the fault watches are made for
+            return self.random.choice(["drop-watch"] * 4 + ["429", "500", "503", "reset"])
         kinds = ["429", "500", "503", "slow", "reset"]
-        kinds += ["409"] if method in WRITES else []
-        kinds += ["drop-watch", "drop-watch"] if watch else []
+        kinds += ["409", "409"] if method in WRITES else []
         return self.random.choice(kinds)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
