@@ -121,10 +121,14 @@ class FaultProxy:
         if self.random.random() >= self.rate:
             return ""
         if watch:  # few and long-lived: mostly cut them, the fault watches are made for
-            return self.random.choice(["drop-watch"] * 4 + ["429", "500", "503", "reset"])
-        kinds = ["429", "500", "503", "slow", "reset"]
-        kinds += ["409", "409"] if method in WRITES else []
-        return self.random.choice(kinds)
+            kinds = ["drop-watch"] * 4 + ["429", "500", "503", "reset"]
+        else:
+            kinds = ["429", "500", "503", "slow", "reset"]
+            kinds += ["409", "409"] if method in WRITES else []
+        # Every kind early on (a rare one would otherwise be missed now and then), then at random.
+        injected = self.faults()
+        unseen = [k for k in kinds if not injected[k]]
+        return self.random.choice(unseen or kinds)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         watch = request.query.get("watch") in ("true", "1")
