@@ -21,7 +21,7 @@ import yaml
 
 from portico.devcluster import ControlPlane
 from tests.controlplane.harness import Cluster, Operator, wait_for
-from tests.faultproxy import RETRY_AFTER, FaultProxy
+from tests.faultproxy import RETRY_AFTER, WRITES, FaultProxy
 
 CHILD_KINDS = "configmaps,deployments,services,ingresses,jobs,secrets"
 
@@ -121,10 +121,16 @@ def check_retry_after(figures: Figures, proxy: FaultProxy) -> None:
     """Portico's own client waits at least Retry-After before it sends the same request again."""
     seen = list(proxy.seen)
     for i, s in enumerate(seen):
-        if s.fault != "429" or s.agent.startswith("kopf") or s.watch:
+        # Writes only: two reconciles may GET one path a moment apart, while a repeated
+        # write is the same body to the same path (GETs: urllib3 honours the header too).
+        if s.fault != "429" or s.agent.startswith("kopf") or s.method not in WRITES:
             continue
-        later = next((n for n in seen[i + 1 :] if (n.method, n.path) == (s.method, s.path)), None)
-        if later is None:
+        same = (s.method, s.path, s.body)
+        later = next(
+            (n for n in seen[i + 1 :] if (n.method, n.path, n.body) == same or n.fault == "kill"),
+            None,
+        )
+        if later is None or later.fault == "kill":
             continue
         figures.throttled_checked += 1
         if later.at - s.at < RETRY_AFTER - 0.05:
@@ -169,6 +175,7 @@ def run(
             else:
                 os.kill(faulty.proc.pid, signal.SIGKILL)
                 faulty.proc.wait()
+                proxy.mark_kill()
                 figures.kills += 1
             faulty.proc = None
             faulty.start()

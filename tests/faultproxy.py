@@ -11,6 +11,7 @@ Every request is recorded so a test can check what the client did next.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -40,7 +41,8 @@ class Seen:
     method: str
     path: str
     agent: str
-    fault: str  # "" when forwarded unchanged
+    fault: str  # "" when forwarded unchanged; "kill" marks the operator killed (`mark`)
+    body: str = ""  # a digest: a repeated request is the same path with the same body
 
     @property
     def watch(self) -> bool:
@@ -79,7 +81,11 @@ class FaultProxy:
         return f"https://127.0.0.1:{self.port}"
 
     def faults(self) -> Counter[str]:
-        return Counter(s.fault for s in list(self.seen) if s.fault)
+        return Counter(s.fault for s in list(self.seen) if s.fault and s.fault != "kill")
+
+    def mark_kill(self) -> None:
+        """A new process cannot honour a Retry-After its predecessor was given."""
+        self.seen.append(Seen(time.monotonic(), "", "", "", "kill"))
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -134,7 +140,10 @@ class FaultProxy:
         watch = request.query.get("watch") in ("true", "1")
         fault = self._pick(request.method, watch)
         agent = request.headers.get("User-Agent", "")
-        self.seen.append(Seen(time.monotonic(), request.method, request.path_qs, agent, fault))
+        digest = hashlib.sha256(await request.read()).hexdigest()[:16]
+        self.seen.append(
+            Seen(time.monotonic(), request.method, request.path_qs, agent, fault, digest)
+        )
         if fault == "409":
             return _status(409, "Conflict", "injected conflict: the object has been modified")
         if fault == "429":
