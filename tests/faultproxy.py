@@ -66,6 +66,7 @@ class FaultProxy:
         self.random = random.Random(seed)
         self.port = free_port()
         self.seen: list[Seen] = []
+        self._throttle_writes = 5
         pki = PKI.load(pki_dir)
         serving = pki.issue("faultproxy", "portico-faultproxy", server=True)
         self._server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -123,9 +124,14 @@ class FaultProxy:
 
     # -- one request ---------------------------------------------------------------
 
-    def _pick(self, method: str, watch: bool) -> str:
+    def _pick(self, method: str, watch: bool, agent: str) -> str:
         if self.random.random() >= self.rate:
             return ""
+        # Portico's own writes are few beside its reads: the first faults they get are 429s,
+        # so that honouring Retry-After on a write is checked in every run.
+        if method in WRITES and not agent.startswith("kopf") and self._throttle_writes > 0:
+            self._throttle_writes -= 1
+            return "429"
         if watch:  # few and long-lived: mostly cut them, the fault watches are made for
             kinds = ["drop-watch"] * 4 + ["429", "500", "503", "reset"]
         else:
@@ -138,8 +144,8 @@ class FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         watch = request.query.get("watch") in ("true", "1")
-        fault = self._pick(request.method, watch)
         agent = request.headers.get("User-Agent", "")
+        fault = self._pick(request.method, watch, agent)
         digest = hashlib.sha256(await request.read()).hexdigest()[:16]
         self.seen.append(
             Seen(time.monotonic(), request.method, request.path_qs, agent, fault, digest)
