@@ -1,6 +1,6 @@
 """The bad-input corpus: every mistake a user can make, in one listing, with its named reason.
 
-Two kinds of case, both run through the real API server (tests/controlplane/test_badinput.py):
+Two kinds of case, both run through the real API server (tests/controlplane/test_input_corpus.py):
 
 - admission: the invalid schema and CEL cases of the shared corpus (tests/cases/,
   without the update-only transition cases): the API server rejects each, naming

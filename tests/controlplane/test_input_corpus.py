@@ -4,6 +4,10 @@ Admission cases go to the API server in one server-side dry run; operator cases
 are applied together with a healthy portal, which must reach Ready on time
 while every bad one ends in its named reason with an actionable message — and
 no traceback or secret value in status, Events or the operator log.
+
+Named to run after test_custom_domain.py: a broken PEM pair's message ("put the
+certificate chain as -----BEGIN CERTIFICATE----- blocks") lands in the shared
+operator log, which that module searches for PEM markers.
 """
 
 from __future__ import annotations
