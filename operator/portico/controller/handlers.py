@@ -65,7 +65,9 @@ def _child_handler(kind: str) -> Any:
     return child_event
 
 
-@kopf.on.startup()
+# A transient API error while priming is retried in seconds, not Kopf's default minute:
+# the liveness probe is down until startup succeeds.
+@kopf.on.startup(backoff=2)
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     op = _op()
     kinds = [kind for kind in CHILD_RESOURCES if kind != "Certificate" or op.settings.cert_manager]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,13 +54,19 @@ RESOURCES = {
 }
 
 
+# A 429 is retried here after the server's Retry-After (capped), a few times, before
+# it reaches the queue's backoff: the server said when, so waiting less only adds load.
+THROTTLE_RETRIES, RETRY_AFTER_MAX = 3, 10.0
+
+
 class ApiError(Exception):
     """A non-2xx answer; the message carries the API server's own words, never a body we sent."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, retry_after: float = 0.0) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
 
 
 def connect(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
@@ -79,6 +87,8 @@ def connect(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
 class Kube:
     def __init__(self, client: kubernetes.client.ApiClient) -> None:
         self.client = client
+        # Runs before every attempt of a request; a leader's fence refuses writes here.
+        self.guard: Callable[[str, str], None] = _unguarded
 
     def request(
         self,
@@ -89,6 +99,27 @@ class Kube:
         content_type: str = "application/json",
         timeout: float = 30.0,
     ) -> Any:
+        for _ in range(THROTTLE_RETRIES):
+            try:
+                self.guard(method, path)
+                return self._request(method, path, body, query, content_type, timeout)
+            except ApiError as err:
+                if err.status != 429:
+                    raise
+                time.sleep(min(err.retry_after or 1.0, RETRY_AFTER_MAX))
+        self.guard(method, path)
+        return self._request(method, path, body, query, content_type, timeout)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        query: dict[str, str] | None,
+        content_type: str,
+        timeout: float,
+    ) -> Any:
+        """One attempt."""
         url_query = [(k, v) for k, v in (query or {}).items()]
         params = self.client.param_serialize(
             method=method,
@@ -101,10 +132,12 @@ class Kube:
         try:
             response = self.client.call_api(*params, _request_timeout=timeout)
         except kubernetes.client.exceptions.ApiException as err:
-            raise _api_error(err.status or 0, err.reason or "", err.body) from None
+            retry_after = (err.headers or {}).get("Retry-After")
+            raise _api_error(err.status or 0, err.reason or "", err.body, retry_after) from None
         raw = response.read()  # type: ignore[no-untyped-call]
         if response.status >= 300:
-            raise _api_error(response.status, response.reason or "", raw)
+            retry_after = response.getheader("Retry-After")  # type: ignore[no-untyped-call]
+            raise _api_error(response.status, response.reason or "", raw, retry_after)
         return json.loads(raw) if raw else None
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
@@ -131,8 +164,14 @@ class Kube:
         return items
 
 
-def _api_error(status: int, reason: str, body: Any) -> ApiError:
-    message = ""
+def _unguarded(method: str, path: str) -> None:
+    return None
+
+
+def _api_error(status: int, reason: str, body: Any, retry_after: Any = None) -> ApiError:
+    message, seconds = "", 0.0
     with contextlib.suppress(TypeError, ValueError, AttributeError):
         message = json.loads(body).get("message", "")
-    return ApiError(status, reason, message)
+    with contextlib.suppress(TypeError, ValueError):
+        seconds = max(0.0, float(retry_after))  # delta-seconds; an HTTP date counts as absent
+    return ApiError(status, reason, message, seconds)

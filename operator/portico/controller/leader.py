@@ -267,8 +267,14 @@ class FencedKube(Kube):
     def __init__(self, kube: Kube, elector: LeaderElector) -> None:
         super().__init__(kube.client)
         self.inner, self.elector = kube, elector
+        # Checked again before every attempt the client makes (a write retried after a
+        # 429's Retry-After must still hold the lease).
+        kube.guard = self._check
 
-    def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+    def _check(self, method: str, path: str) -> None:
         if method != "GET" and not self.elector.may_write():
             raise NotLeader(f"not the leader: {method} {path} refused")
+
+    def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        self._check(method, path)
         return self.inner.request(method, path, *args, **kwargs)

@@ -232,6 +232,9 @@ def assess(
         return out
     if not verdict.ok:
         out.conditions.append(false("CertificateReady", verdict.reason, verdict.message))
+        # A broken .pfx replacement leaves `<portal>-tls` as it was: keep serving that
+        # last good certificate until it expires, so a bad upload does not take the host down.
+        out.serve = bool(cd.pfx) and _last_good(status.get("certificate"), host, now)
         return out
     out.certificate_status = {"source": cd.tls_source, **verdict.summary.as_status()}
     out.expires_in = (verdict.summary.not_after - now).total_seconds()
@@ -249,3 +252,17 @@ def assess(
         )
     out.serve = True
     return out
+
+
+def _last_good(previous: Mapping[str, Any] | None, host: str, now: datetime.datetime) -> bool:
+    """True when status.certificate is a .pfx certificate for HOST still valid at NOW."""
+    if not previous or previous.get("source") != "pfxSecretRef":
+        return False
+    covered = any(
+        name == host or (name.startswith("*.") and host.split(".", 1)[-1] == name[2:])
+        for name in (domain.normalize_name(n) for n in previous.get("dnsNames") or ())
+    )
+    try:
+        return covered and names.parse_time(str(previous.get("notAfter", ""))) > now
+    except ValueError:
+        return False

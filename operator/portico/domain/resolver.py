@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import dns.asyncresolver
 import dns.exception
@@ -143,15 +145,13 @@ class _Lookup:
         """A and AAAA answers for name: one round trip that carries the whole CNAME chain."""
         resolver = await self._for(name)
         rdtypes = (dns.rdatatype.A, dns.rdatatype.AAAA)
-        found = await asyncio.gather(
-            *(_query(resolver, name, t, keep_nxdomain=True) for t in rdtypes)
-        )
+        found = await _both(*(_query(resolver, name, t, keep_nxdomain=True) for t in rdtypes))
         return [r for r in found if r is not None]
 
     async def own_addresses(self, name: str) -> tuple[str, ...]:
         resolver = await self._for(name)
         rdtypes = (dns.rdatatype.A, dns.rdatatype.AAAA)
-        responses = await asyncio.gather(*(_query(resolver, name, t) for t in rdtypes))
+        responses = await _both(*(_query(resolver, name, t) for t in rdtypes))
         return tuple(
             address
             for response, rdtype in zip(responses, rdtypes, strict=True)
@@ -196,6 +196,18 @@ class _Lookup:
         if not addresses:
             raise _Unavailable(f"found no address for the nameservers of zone {zone}")
         return _resolver([(ip, self.settings.port) for ip in addresses], self.settings.timeout)
+
+
+async def _both(
+    *queries: Coroutine[Any, Any, dns.message.Message | None],
+) -> list[dns.message.Message | None]:
+    """Every query's answer, or the first one's error once all have ended: a plain gather
+    leaves the other failure unretrieved, and asyncio logs it with a traceback."""
+    results = await asyncio.gather(*queries, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if not isinstance(r, BaseException)]
 
 
 def _chain(responses: list[dns.message.Message], name: str) -> tuple[list[str], bool]:

@@ -1,0 +1,91 @@
+"""Portico's client waits the server's Retry-After on a 429 and tries again, a few times.
+
+POST and PATCH (apply, status, Events) are what this covers: urllib3 already repeats
+idempotent requests answered 429/503 with a Retry-After, and rejects fractions.
+"""
+
+from __future__ import annotations
+
+import http.server
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import ClassVar
+
+import kubernetes
+import pytest
+
+from portico.controller.kube import THROTTLE_RETRIES, ApiError, Kube
+
+PATH = "/api/v1/namespaces/ns/configmaps"
+
+
+class Throttling(http.server.BaseHTTPRequestHandler):
+    throttle = 0  # how many requests get 429 before one gets 200
+    retry_after = "1"
+    seen: ClassVar[list[float]] = []
+
+    def do_POST(self) -> None:
+        Throttling.seen.append(time.monotonic())
+        if len(Throttling.seen) <= Throttling.throttle:
+            body = json.dumps({"kind": "Status", "code": 429, "message": "slow down"}).encode()
+            self.send_response(429)
+            if Throttling.retry_after:
+                self.send_header("Retry-After", Throttling.retry_after)
+        else:
+            body = json.dumps({"kind": "ConfigMap", "metadata": {"name": "x"}}).encode()
+            self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def kube() -> Iterator[Kube]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Throttling.seen = []
+    configuration = kubernetes.client.Configuration()
+    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
+    yield Kube(kubernetes.client.ApiClient(configuration))
+    server.shutdown()
+    thread.join()
+
+
+def test_429s_are_retried_after_retry_after(kube: Kube) -> None:
+    Throttling.throttle = 2
+    assert kube.request("POST", PATH, {}) == {"kind": "ConfigMap", "metadata": {"name": "x"}}
+    seen = Throttling.seen
+    assert len(seen) == 3
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(seen))
+
+
+def test_throttled_past_the_retries_is_an_api_error(kube: Kube) -> None:
+    Throttling.throttle = 99
+    with pytest.raises(ApiError) as caught:
+        kube.request("POST", PATH, {})
+    assert caught.value.status == 429 and caught.value.retry_after == 1.0
+    assert len(Throttling.seen) == THROTTLE_RETRIES + 1
+
+
+def test_the_guard_runs_before_every_attempt(kube: Kube) -> None:
+    """A leader's fence sees each retry: losing the lease while waiting stops the write."""
+    Throttling.throttle, Throttling.retry_after = 1, "0.1"
+    calls: list[str] = []
+
+    def guard(method: str, path: str) -> None:
+        calls.append(method)
+        if len(calls) > 1:
+            raise RuntimeError("lease lost")
+
+    kube.guard = guard
+    with pytest.raises(RuntimeError, match="lease lost"):
+        kube.request("POST", PATH, {"metadata": {"name": "x"}})
+    assert len(Throttling.seen) == 1  # the retry never went out
