@@ -20,33 +20,10 @@ from types import TracebackType
 
 import yaml
 
-from portico.devcluster import binaries, kubeconfig, nodeteardown, procs
+from portico.devcluster import binaries, flags, kubeconfig, nodeteardown, procs
+from portico.devcluster.flags import KWOK_ANNOTATION
 from portico.devcluster.pki import PKI, CertPair
 from portico.devcluster.state import State
-
-STAGES = Path(__file__).parent / "stages.yaml"
-# Metadata of every write; reads are left out to keep the log small.
-AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-  - level: Metadata
-    verbs: [create, update, patch, delete, deletecollection]
-  - level: None
-"""
-# Nodes kwok manages carry this annotation; nothing else is touched by kwok.
-KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
-SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
-
-
-def audit_policy(read_users: tuple[str, ...] = ()) -> str:
-    """AUDIT_POLICY, plus every request (reads and watches too) by READ_USERS (the bench)."""
-    if not read_users:
-        return AUDIT_POLICY
-    users = ", ".join(f'"{u}"' for u in read_users)
-    head, rules = AUDIT_POLICY.split("rules:\n")
-    return f"{head}rules:\n  - level: Metadata\n    users: [{users}]\n{rules}"
-
 
 Log = Callable[[str], None]
 
@@ -223,7 +200,7 @@ class ControlPlane:
         )
 
         etcd_cert = pki.issue("etcd", "etcd", server=True, client=True)
-        self._spawn(bins, "etcd", self._etcd_args(workdir, ports, pki.ca, etcd_cert), logs)
+        self._spawn(bins, "etcd", flags.etcd_args(workdir, ports, pki.ca, etcd_cert), logs)
         self._wait_http(
             "etcd", f"https://127.0.0.1:{ports['etcd']}/health", pki.ca.cert, etcd_cert, deadline
         )
@@ -232,8 +209,8 @@ class ControlPlane:
         sa = pki.service_account_keys()
         serving = pki.issue("apiserver", "kube-apiserver", server=True)
         etcd_client = pki.issue("apiserver-etcd-client", "kube-apiserver", client=True)
-        args = self._apiserver_args(ports, pki.ca, serving, etcd_client, sa)
-        args += self._audit_args(workdir, self.audit_read_users)
+        args = flags.apiserver_args(ports, pki.ca, serving, etcd_client, sa)
+        args += flags.audit_args(workdir, self.audit_read_users)
         self._spawn(bins, "kube-apiserver", args, logs)
         admin = pki.issue("admin", "portico-admin", organizations=("system:masters",), client=True)
         self._wait_http("kube-apiserver", f"{server}/readyz", pki.ca.cert, admin, deadline)
@@ -264,9 +241,9 @@ class ControlPlane:
                 cert=pair.cert,
                 key=pair.key,
             )
-        self._spawn(bins, "kube-controller-manager", self._kcm_args(configs, pki, sa), logs)
-        self._spawn(bins, "kube-scheduler", self._scheduler_args(configs), logs)
-        self._spawn(bins, "kwok", self._kwok_args(configs), logs)
+        self._spawn(bins, "kube-controller-manager", flags.kcm_args(configs, pki, sa), logs)
+        self._spawn(bins, "kube-scheduler", flags.scheduler_args(configs), logs)
+        self._spawn(bins, "kwok", flags.kwok_args(configs), logs)
         self._save_state()
 
         self._create_nodes(deadline)
@@ -278,113 +255,9 @@ class ControlPlane:
         self.wait_for_service_account("default", "default", deadline - time.monotonic())
         self._log(f"control plane ready in {time.monotonic() - started:.1f}s")
 
-    # -- component command lines ---------------------------------------------
-
-    @staticmethod
-    def _etcd_args(workdir: Path, ports: dict[str, int], ca: CertPair, cert: CertPair) -> list[str]:
-        client = f"https://127.0.0.1:{ports['etcd']}"
-        peer = f"http://127.0.0.1:{ports['etcd-peer']}"
-        return [
-            "--name=portico",
-            f"--data-dir={workdir / 'etcd'}",
-            f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=portico={peer}",
-            f"--cert-file={cert.cert}",
-            f"--key-file={cert.key}",
-            f"--trusted-ca-file={ca.cert}",
-            "--client-cert-auth",
-            # Throw-away data: durability is not worth the fsync latency.
-            "--unsafe-no-fsync",
-            "--log-level=warn",
-        ]
-
-    @staticmethod
-    def _apiserver_args(
-        ports: dict[str, int], ca: CertPair, serving: CertPair, etcd: CertPair, sa: CertPair
-    ) -> list[str]:
-        return [
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={ports['apiserver']}",
-            f"--etcd-servers=https://127.0.0.1:{ports['etcd']}",
-            f"--etcd-cafile={ca.cert}",
-            f"--etcd-certfile={etcd.cert}",
-            f"--etcd-keyfile={etcd.key}",
-            f"--client-ca-file={ca.cert}",
-            f"--tls-cert-file={serving.cert}",
-            f"--tls-private-key-file={serving.key}",
-            f"--service-account-issuer={SA_ISSUER}",
-            f"--service-account-key-file={sa.cert}",
-            f"--service-account-signing-key-file={sa.key}",
-            "--authorization-mode=RBAC",
-            "--service-cluster-ip-range=10.96.0.0/16",
-            "--allow-privileged=true",
-            # Endpoints may not be loopback addresses; nothing in-cluster dials the API.
-            "--endpoint-reconciler-type=none",
-            "--profiling=false",
-        ]
-
-    @staticmethod
-    def _audit_args(workdir: Path, read_users: tuple[str, ...] = ()) -> list[str]:
-        """Log every write (who, verb, what) so tests can count a client's writes."""
-        policy = workdir / "audit-policy.yaml"
-        policy.write_text(audit_policy(read_users))
-        return [
-            f"--audit-policy-file={policy}",
-            f"--audit-log-path={workdir / 'logs' / 'audit.log'}",
-            "--audit-log-format=json",
-            "--audit-log-maxsize=200",
-        ]
-
     @property
     def audit_log(self) -> Path:
         return self.workdir / "logs" / "audit.log"
-
-    @staticmethod
-    def _kcm_args(configs: dict[str, Path], pki: PKI, sa: CertPair) -> list[str]:
-        kcfg = configs["kube-controller-manager"]
-        return [
-            f"--kubeconfig={kcfg}",
-            "--secure-port=0",
-            "--leader-elect=false",
-            # Each controller acts as its own ServiceAccount, as in kubeadm clusters.
-            "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={sa.key}",
-            f"--root-ca-file={pki.ca.cert}",
-            f"--cluster-signing-cert-file={pki.ca.cert}",
-            f"--cluster-signing-key-file={pki.ca.key}",
-            "--cluster-name=portico-dev",
-            "--profiling=false",
-        ]
-
-    @staticmethod
-    def _scheduler_args(configs: dict[str, Path]) -> list[str]:
-        kcfg = configs["kube-scheduler"]
-        return [
-            f"--kubeconfig={kcfg}",
-            f"--authentication-kubeconfig={kcfg}",
-            f"--authorization-kubeconfig={kcfg}",
-            "--secure-port=0",
-            "--leader-elect=false",
-            "--profiling=false",
-        ]
-
-    @staticmethod
-    def _kwok_args(configs: dict[str, Path]) -> list[str]:
-        key, value = KWOK_ANNOTATION
-        return [
-            f"--kubeconfig={configs['kwok']}",
-            f"--config={STAGES}",
-            "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={key}={value}",
-            "--cidr=10.244.0.1/16",
-            "--node-ip=10.240.0.1",
-            "--node-lease-duration-seconds=40",
-            "--v=WARN",  # INFO logs every lease renewal
-        ]
 
     # -- helpers ---------------------------------------------------------------
 
