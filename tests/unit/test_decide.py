@@ -435,3 +435,34 @@ def test_a_failed_reconcile_is_in_status(permanent: bool, phase: str) -> None:
     assert ready(o, plan)["reason"] == "ReconcileError"
     assert [e.reason for e in plan.events] == ["ReconcileError"]
     assert plan.writes == () and plan.deletes == ()
+
+
+def test_a_flapping_nxdomain_does_not_unverify_until_it_persists() -> None:
+    missing = domain.DomainCheck(
+        "support.contoso.com",
+        "web.portals.example.com",
+        domain.DomainState.MISCONFIGURED,
+        domain.DomainReason.CNAME_MISSING,
+        "no record",
+    )
+    status: dict[str, Any] = {
+        "customDomain": {
+            "hostname": "support.contoso.com",
+            "target": "web.portals.example.com",
+            "state": "Verified",
+            "reason": "CNAMEVerified",
+            "message": "ok",
+        }
+    }
+    obj = _custom({"secretRef": {"name": "t"}})
+    states = []
+    for _ in range(3):
+        o = world(obj=copy.deepcopy(obj), status=status, dns=missing)
+        plan = decide(o, SETTINGS, NOW)
+        status = plan.status
+        states.append(next(c for c in status["conditions"] if c["type"] == "DomainVerified"))
+    assert [c["status"] for c in states] == ["True", "True", "False"]
+    assert "in a row" in states[0]["message"]
+    # A good answer in between starts the count again.
+    o = world(obj=copy.deepcopy(obj), status=status, dns=VERIFIED)
+    assert decide(o, SETTINGS, NOW).status["customDomain"].get("missing") is None

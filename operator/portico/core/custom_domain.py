@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portico import domain
@@ -23,6 +23,8 @@ from portico.core.observed import CertificateOutcome, SecretView
 from portico.core.reasons import Failure
 from portico.settings import Settings
 
+# Lookups in a row that must find the record missing before a verified host is un-verified.
+CONFIRM_MISSING = 3
 # Converts (pfx, password, host) or (crt, key, host) into a verdict; the controller caches it.
 Convert = Callable[[str, bytes, bytes | None, str], CertificateVerdict]
 
@@ -162,6 +164,16 @@ def _dns(
         )
     else:
         check = domain.merge_checks(before, fresh)
+    # A verified host is un-verified by a missing record only once several lookups in a
+    # row agree: one NXDOMAIN from a flapping zone or a lagging secondary is not proof.
+    missing = int((record or {}).get("missing", 0)) if before else 0
+    if fresh is not None and before is not None and before.verified:
+        if fresh.reason is domain.DomainReason.CNAME_MISSING:
+            missing += 1
+            if missing < CONFIRM_MISSING:
+                check = replace(before, warning=f"{fresh.message} ({missing} in a row)")
+        else:
+            missing = 0
     out = {
         "hostname": host,
         "target": want,
@@ -172,7 +184,9 @@ def _dns(
     }
     if check.verified:
         kept = before is not None and before.verified
-        out["verifiedAt"] = (record or {}).get("verifiedAt") if kept else names.iso(now)
+        out["verifiedAt"] = ((record or {}).get("verifiedAt") if kept else None) or names.iso(now)
+        if missing:
+            out["missing"] = missing
     return check, out
 
 
