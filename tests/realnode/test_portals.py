@@ -239,7 +239,6 @@ def test_provisioning_failure_of_the_real_job_then_restart(
     `portico restart` provisions again."""
     cluster = Cluster(real_cluster.plane)
     bad = f"{crm.name}-bad"
-    crm.extra.append(bad)
     cluster.apply(*instance_docs(bad, crm.url, "not-the-token"))
     namespace = f"fail-{uuid.uuid4().hex[:6]}"
     real_cluster.kubectl("create", "namespace", namespace)

@@ -32,13 +32,13 @@ def test_chart_operator_pod_takes_a_portal_to_ready(
     repository, tag = portico_images.operator.rsplit(":", 1)
     # The pod reaches the host's DNS server through a relay on the node's address.
     dns_ip, dns_port = real_cluster.node.expose_host_port(portal_dns.port, udp=True).split(":")
-    values = chart_values(
-        portal_dns,
-        image={"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        runtimeImage=portico_images.runtime,
-        runtimeImagePullPolicy="Never",
-        dns={"nameservers": [dns_ip], "port": int(dns_port), "timeout": 1, "recheckSeconds": 1},
-    )
+    values = {
+        **chart_values(portal_dns),
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "runtimeImage": portico_images.runtime,
+        "runtimeImagePullPolicy": "Never",
+        "dns": {"nameservers": [dns_ip], "port": int(dns_port), "timeout": 1, "recheckSeconds": 1},
+    }
     workdir: Path = tmp_path_factory.mktemp("chart")
     with installed(plane, values, workdir, "chart") as release:
         (pod,) = cluster.items("pods", release.namespace)
