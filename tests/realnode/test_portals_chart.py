@@ -9,6 +9,8 @@ two operators never reconcile the same portals.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,18 @@ from tests.controlplane.test_operator import portal
 from tests.dnsserver import AuthoritativeDNS
 from tests.realnode.conftest import RealCluster
 from tests.realnode.stack import Images, Instance, fetch, on_real_node, serving, until
+
+
+@contextmanager
+def _explained(real_cluster: RealCluster) -> Iterator[None]:
+    """On failure, add what kubectl cannot show here: the operator pods' logs on the node."""
+    try:
+        yield
+    except AssertionError as err:
+        pods = real_cluster.kubectl("get", "pods", "-A", "-o", "wide")
+        logs = sorted((real_cluster.node.dir / "pod-logs").glob("chart-system-*/*/*.log"))
+        text = "\n".join(f"{p}:\n{p.read_text(errors='replace')[-3000:]}" for p in logs)
+        raise AssertionError(f"{err}\npods:\n{pods}\noperator logs:\n{text}") from None
 
 
 def test_chart_operator_pod_takes_a_portal_to_ready(
@@ -40,14 +54,14 @@ def test_chart_operator_pod_takes_a_portal_to_ready(
         "dns": {"nameservers": [dns_ip], "port": int(dns_port), "timeout": 1, "recheckSeconds": 1},
     }
     workdir: Path = tmp_path_factory.mktemp("chart")
-    with installed(plane, values, workdir, "chart") as release:
+    with _explained(real_cluster), installed(plane, values, workdir, "chart") as release:
         (pod,) = cluster.items("pods", release.namespace)
         assert on_real_node(pod), "the operator must run on the real node"
         assert pod["spec"]["serviceAccountName"] == release.account
         (container,) = pod["spec"]["containers"]
         assert container["image"] == portico_images.operator
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-        assert {"livenessProbe", "readinessProbe"} <= container.keys()
+        assert {"livenessProbe", "startupProbe"} <= container.keys()  # the chart's probes
         ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
         assert ready["Ready"] == "True", pod["status"]  # helm --wait: the probes pass
         labels = cluster.get("namespace", release.namespace) or {}
