@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.controlplane.harness import BASE_DOMAIN, Cluster
-from tests.controlplane.test_install import chart_values, installed
+from tests.controlplane.test_install import RESTRICTED, Release, chart_values
 from tests.controlplane.test_operator import portal
 from tests.dnsserver import AuthoritativeDNS
 from tests.realnode.conftest import RealCluster
@@ -24,15 +25,29 @@ from tests.realnode.stack import Images, Instance, fetch, on_real_node, serving,
 
 
 @contextmanager
-def _explained(real_cluster: RealCluster) -> Iterator[None]:
-    """On failure, add what kubectl cannot show here: the operator pods' logs on the node."""
+def _installed(
+    real_cluster: RealCluster, values: dict[str, Any], workdir: Path
+) -> Iterator[Release]:
+    """The chart in a fresh namespace enforcing Pod Security restricted. A failed install
+    says why with the operator pods' logs (on the node's disk: kubectl logs cannot reach
+    them), read before the uninstall removes them."""
+    plane, suffix = real_cluster.plane, uuid.uuid4().hex[:6]
+    namespace = f"chart-system-{suffix}"
+    plane.kubectl("create", "namespace", namespace)
+    plane.kubectl("label", "namespace", namespace, RESTRICTED)
+    release = Release(plane, f"chart-{suffix}", namespace, workdir)
     try:
-        yield
-    except AssertionError as err:
-        pods = real_cluster.kubectl("get", "pods", "-A", "-o", "wide")
-        logs = sorted((real_cluster.node.dir / "pod-logs").glob("chart-system-*/*/*.log"))
-        text = "\n".join(f"{p}:\n{p.read_text(errors='replace')[-3000:]}" for p in logs)
-        raise AssertionError(f"{err}\npods:\n{pods}\noperator logs:\n{text}") from None
+        try:
+            release.install(values)
+        except AssertionError as err:
+            pods = real_cluster.kubectl("get", "pods", "-n", namespace, "-o", "wide")
+            logs = sorted((real_cluster.node.dir / "pod-logs").glob(f"{namespace}_*/*/*.log"))
+            text = "\n".join(f"{p}:\n{p.read_text(errors='replace')[-3000:]}" for p in logs)
+            raise AssertionError(f"{err}\npods:\n{pods}\noperator logs:\n{text}") from None
+        yield release
+    finally:
+        release.uninstall()
+        plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 def test_chart_operator_pod_takes_a_portal_to_ready(
@@ -54,7 +69,7 @@ def test_chart_operator_pod_takes_a_portal_to_ready(
         "dns": {"nameservers": [dns_ip], "port": int(dns_port), "timeout": 1, "recheckSeconds": 1},
     }
     workdir: Path = tmp_path_factory.mktemp("chart")
-    with _explained(real_cluster), installed(plane, values, workdir, "chart") as release:
+    with _installed(real_cluster, values, workdir) as release:
         (pod,) = cluster.items("pods", release.namespace)
         assert on_real_node(pod), "the operator must run on the real node"
         assert pod["spec"]["serviceAccountName"] == release.account
