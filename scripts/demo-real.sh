@@ -85,7 +85,8 @@ $kubectl apply -f examples/customer-community.yaml -f examples/partner-partnerfi
 
 for _ in $(seq 1 60); do
   $kubectl get portals -A -o wide
-  if ! $kubectl get portals -A --no-headers | grep -qv ' Ready '; then break; fi
+  # grep reads everything (no -q): an early exit would fail the pipe under pipefail.
+  if ! $kubectl get portals -A --no-headers | grep -v ' Ready ' >/dev/null; then break; fi
   sleep 5
 done
 $kubectl wait --for=condition=Ready portal --all -A --timeout=300s

@@ -35,7 +35,8 @@ def _installed(
     namespace = f"chart-system-{suffix}"
     plane.kubectl("create", "namespace", namespace)
     plane.kubectl("label", "namespace", namespace, RESTRICTED)
-    release = Release(plane, f"chart-{suffix}", namespace, workdir)
+    # A name containing the chart's: the fullname (and ServiceAccount) is the release name.
+    release = Release(plane, f"portico-{suffix}", namespace, workdir)
     try:
         try:
             release.install(values)
