@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint unit controlplane realnode bench pulumi clean
+.PHONY: install demo demo-real test lint unit controlplane realnode bench pulumi clean
 
 # The images' constraints pin the venv too: the tests run what the images install.
 $(BIN)/portico: pyproject.toml runtime/pyproject.toml operator/constraints.txt runtime/constraints.txt
@@ -18,6 +18,11 @@ install: $(BIN)/portico
 # Plan the examples offline, then run portals to Ready on a local control plane.
 demo: install
 	bash scripts/demo.sh
+
+# The demo's portals in real pods behind Traefik, one on HTTPS on its custom domain; needs root.
+demo-real: install
+	bash .ci/install-system-packages
+	bash scripts/demo-real.sh
 
 lint: install
 	$(BIN)/ruff check operator runtime tests stacks bench

@@ -93,3 +93,7 @@ def namespace(real_cluster: RealCluster) -> Iterator[str]:
     real_cluster.plane.wait_for_service_account(name, "default")
     yield name
     real_cluster.plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+# The portal tests' shared fixtures (images, DNS, the stand-in instance): one of each per run.
+from tests.realnode.stack import crm, portal_dns, portico_images  # noqa: E402, F401

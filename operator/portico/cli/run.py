@@ -64,8 +64,10 @@ def run_command(
 ) -> None:
     """Run the operator. Settings come from PORTICO_* variables; flags override them."""
     import kopf
+    from kopf._core.engines.peering import Identity
 
     from portico.controller import handlers
+    from portico.controller.leader import own_identity
 
     try:
         settings = Settings.from_env(
@@ -89,5 +91,8 @@ def run_command(
         # No Kopf peering: it pauses every replica of equal priority. One replica
         # reconciles by leader election instead (leader.py).
         standalone=True,
+        # Given, so Kopf does not derive one from the login name: the image's uid 65532
+        # has no passwd entry, and getpass.getuser() fails on it (seen on the real node).
+        identity=Identity(own_identity()),
         liveness_endpoint=f"http://{settings.listen_address}:{settings.health_port}/healthz",
     )

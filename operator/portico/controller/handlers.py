@@ -8,7 +8,9 @@ watches select Portico's objects on the server.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -113,7 +115,21 @@ async def workqueue_alive(**_: Any) -> str:
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     # The in-cluster service account when there is one, else $KUBECONFIG.
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    info = kopf.login_with_service_account(**kwargs)
+    if info is None:
+        return kopf.login_with_kubeconfig(**kwargs)
+    # Kopf names the API server https://kubernetes.default.svc, which needs cluster DNS;
+    # reach it as client-go (and kube.connect) do, by the Service's address in the pod's
+    # environment (the real node of the dev cluster has no cluster DNS).
+    host, port = (
+        os.environ.get("KUBERNETES_SERVICE_HOST"),
+        os.environ.get("KUBERNETES_SERVICE_PORT"),
+    )
+    if not host or not port:
+        return info
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return dataclasses.replace(info, server=f"https://{host}:{port}")
 
 
 @kopf.on.event("portico.dev", "v1alpha1", "portals")

@@ -38,6 +38,12 @@ LEADING = Gauge("portico_leader", "1 while this replica holds the leader Lease")
 log = logging.getLogger("portico.controller.leader")
 
 
+def own_identity(env: dict[str, str] | None = None) -> str:
+    """This replica's name: the pod's (POD_NAME, from the chart), else host and process."""
+    env = dict(os.environ) if env is None else env
+    return env.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
 class NotLeader(RuntimeError):
     """A write was refused because this replica does not (or no longer surely) lead."""
 
@@ -56,7 +62,7 @@ class Election:
         env = dict(os.environ) if env is None else env
         return cls(
             namespace=settings.leader_election_namespace or own_namespace(),
-            identity=env.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
+            identity=own_identity(env),
             lease_duration=settings.leader_election_lease_duration,
             renew_deadline=settings.leader_election_renew_deadline,
             retry_period=settings.leader_election_retry_period,

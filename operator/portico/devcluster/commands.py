@@ -108,7 +108,8 @@ def up(with_operator: bool, nodes: int, port: int | None, real_node: bool) -> No
         plane.stop()
         raise click.ClickException(str(exc)) from exc
     if with_operator:
-        _start_operator(plane)
+        env = _real_node_runtime(plane) if real_node else {}
+        _start_operator(plane, env)
     plane.detach()
     _err(f"up in {time.monotonic() - started:.1f}s")
     _print_usage(plane)
@@ -123,12 +124,30 @@ def _require_operator() -> None:
         )
 
 
-def _start_operator(plane: ControlPlane) -> None:
+def _real_node_runtime(plane: ControlPlane) -> dict[str, str]:
+    """Portico's runtime image, built here and imported into the real node (no registry)."""
+    try:
+        built = imagebuild.build(_err, only=("runtime",))
+        runtime = next(image for image in built if image.name == "runtime")
+        node.import_image(_state(plane), runtime.archive)
+    except (imagebuild.ImageBuildFailed, node.NodeUnavailable) as exc:
+        plane.stop()
+        raise click.ClickException(str(exc)) from exc
+    return {"PORTICO_RUNTIME_IMAGE": runtime.ref, "PORTICO_IMAGE_PULL_POLICY": "Never"}
+
+
+def _state(plane: ControlPlane) -> State:
+    assert plane.state is not None  # a started plane has its state
+    return plane.state
+
+
+def _start_operator(plane: ControlPlane, settings: dict[str, str]) -> None:
     log = plane.workdir / "logs" / "operator.log"
     argv = [sys.executable, "-c", "from portico.cli import main; main()", "run"]
     argv += ["--kubeconfig", str(plane.kubeconfig)]
     # A local operator keeps its metrics and health endpoints on loopback.
-    env = {"PORTICO_LISTEN_ADDRESS": "127.0.0.1", **os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+    env = {"PORTICO_LISTEN_ADDRESS": "127.0.0.1", **os.environ, **settings}
+    env["KUBECONFIG"] = str(plane.kubeconfig)
     component = procs.spawn("operator", argv, log, env)
     plane.components.append(component)
     if plane.state is not None:

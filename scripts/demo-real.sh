@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `make demo-real`: the demo's example portals on a real node — real pods behind Traefik —
+# plus one portal served over HTTPS on its custom domain with an uploaded .pfx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+portico=.venv/bin/portico
+python=.venv/bin/python
+started=$(date +%s)
+host=support.contoso.com
+target=contoso-support.portals.example.com   # the operator's default base domain
+dnsdir=/tmp/portico-demo-dns
+
+echo "== DNS for $host: NSD on loopback with the CNAME the operator checks"
+if [ -f "$dnsdir/nsd.pid" ] && kill -0 "$(cat "$dnsdir/nsd.pid")" 2>/dev/null; then
+  kill "$(cat "$dnsdir/nsd.pid")"; sleep 1
+fi
+rm -rf "$dnsdir"
+PORTICO_DNS_NAMESERVERS="$($python scripts/demo_domain.py dns "$dnsdir" contoso.com "support CNAME $target.")"
+export PORTICO_DNS_NAMESERVERS
+
+echo "== portico dev up --real-node --with-operator (first run: binaries and images are built)"
+if $portico dev status >/dev/null 2>&1; then
+  echo "a control plane is already running: stop it first (portico dev down)" >&2
+  exit 1
+fi
+$portico dev up --real-node --with-operator
+export KUBECONFIG="$($portico dev kubeconfig)"
+kubectl="$($portico dev build)/kubectl"
+runtime=$($portico dev images --only runtime -o json | $python -c \
+  'import json,sys; print(next(i["ref"] for i in json.load(sys.stdin) if i["name"] == "runtime"))')
+
+echo "== the stand-in CRM as a pod (portico-runtime instance), and the PortalInstance"
+for ns in portico-system support partners internal; do
+  $kubectl create namespace "$ns" --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
+done
+$kubectl -n portico-system create secret generic contoso-crm-credentials \
+  --from-literal=token=demo-token --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
+$kubectl -n portico-system apply -f - <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: contoso-crm}
+spec:
+  selector: {matchLabels: {app: contoso-crm}}
+  template:
+    metadata: {labels: {app: contoso-crm}}
+    spec:
+      automountServiceAccountToken: false
+      containers:
+        - name: instance
+          image: $runtime
+          imagePullPolicy: Never
+          args: [instance, --credentials-dir, /credentials, --solutions, "FieldService,ProjectService"]
+          ports: [{containerPort: 8090}]
+          readinessProbe: {httpGet: {path: /healthz, port: 8090}, periodSeconds: 1}
+          volumeMounts: [{name: credentials, mountPath: /credentials, readOnly: true}]
+          securityContext:
+            runAsNonRoot: true
+            readOnlyRootFilesystem: true
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+            seccompProfile: {type: RuntimeDefault}
+      volumes: [{name: credentials, secret: {secretName: contoso-crm-credentials}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: contoso-crm}
+spec:
+  selector: {app: contoso-crm}
+  ports: [{port: 80, targetPort: 8090}]
+YAML
+$kubectl -n portico-system rollout status deployment/contoso-crm --timeout=180s
+# No cluster DNS on the dev cluster: the instance is reached by its Service's ClusterIP.
+crm_ip=$($kubectl -n portico-system get service contoso-crm -o jsonpath='{.spec.clusterIP}')
+sed "s|url: .*|url: http://$crm_ip|" examples/contoso-instance.yaml | $kubectl apply -f -
+
+echo "== the demo's four portals, and contoso-support on https://$host"
+$kubectl -n support create secret generic contoso-insights --from-literal=sharedKey=demo-key \
+  --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
+$kubectl -n support create secret generic contoso-oidc --from-literal=clientSecret=demo-secret \
+  --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
+$python scripts/demo_domain.py pfx support contoso-pfx "$host" | $kubectl apply -f - >/dev/null
+$kubectl apply -f examples/customer-community.yaml -f examples/partner-partnerfieldservice.yaml \
+  -f examples/employee-employeeselfservice.yaml -f examples/partner-customerselfservice.yaml \
+  -f examples/customer-customerselfservice.yaml
+
+for _ in $(seq 1 60); do
+  $kubectl get portals -A -o wide
+  # grep reads everything (no -q): an early exit would fail the pipe under pipefail.
+  if ! $kubectl get portals -A --no-headers | grep -v ' Ready ' >/dev/null; then break; fi
+  sleep 5
+done
+$kubectl wait --for=condition=Ready portal --all -A --timeout=300s
+$portico status contoso-support -n support
+echo "demo took $(( $(date +%s) - started ))s"
+
+https=$($portico dev status -o json | $python -c 'import json,sys; print(json.load(sys.stdin)["ingress"]["https"].rsplit(":", 1)[1])')
+cat <<MSG
+
+Every portal runs in real pods behind Traefik. contoso-support on its custom domain:
+  curl --resolve $host:$https:127.0.0.1 -k https://$host:$https/
+
+The control plane keeps running. Try:
+  export KUBECONFIG=$KUBECONFIG
+  $kubectl get portals,pods -A -o wide
+  $portico dev down; kill \$(cat $dnsdir/nsd.pid)    # stop everything
+MSG

@@ -1,0 +1,270 @@
+"""Portals end to end on the real node: the operator (a process here) with Portico's runtime
+image, the stand-in instance as a pod, real provisioning Jobs, everything served by Traefik.
+
+One operator and one custom-domain portal are shared by the module's tests, in order:
+Configuring page -> Ready on the custom host, certificate rotation under load, a spec edit
+that rolls the pods, then a provisioning failure of the real Job and its fix.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.controlplane.harness import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
+from tests.controlplane.test_custom_domain import custom, make_pfx, pfx_secret
+from tests.controlplane.test_operator import portal
+from tests.dnsserver import AuthoritativeDNS
+from tests.realnode.conftest import RealCluster
+from tests.realnode.stack import (
+    INSTANCE_TOKEN,
+    Answer,
+    Images,
+    Instance,
+    fetch,
+    instance_docs,
+    on_real_node,
+    pods,
+    serving,
+    until,
+)
+
+COMPONENT = "app.kubernetes.io/component"
+READY_TIMEOUT = 240.0  # real pods: image unpack, a provisioning Job, the runtime's rollout
+SETTLE = 10.0  # seconds the ingress may take to apply a Service's new endpoints
+
+
+@pytest.fixture(scope="module")
+def operator(
+    real_cluster: RealCluster,
+    portico_images: Images,
+    portal_dns: AuthoritativeDNS,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Operator]:
+    """`portico run` on the host with Portico's runtime image, pulled Never (it was imported)."""
+    plane = real_cluster.plane
+    op = Operator(
+        plane,
+        plane.kubeconfig,
+        tmp_path_factory.mktemp("operator"),
+        PORTICO_RUNTIME_IMAGE=portico_images.runtime,
+        PORTICO_IMAGE_PULL_POLICY="Never",
+        PORTICO_DNS_NAMESERVERS=f"{portal_dns.address}:{portal_dns.port}",
+        PORTICO_DNS_TIMEOUT="1",
+        PORTICO_DNS_RECHECK_SECONDS="0.5",
+    )
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+@dataclass
+class Site:
+    namespace: str
+    name: str
+    default_host: str
+    custom_host: str
+    zone: str
+    fingerprint: str  # of the .pfx's leaf, lower-case hex
+
+
+@pytest.fixture(scope="module")
+def site(
+    real_cluster: RealCluster, operator: Operator, crm: Instance, portal_dns: AuthoritativeDNS
+) -> Iterator[Site]:
+    """A Production portal with a custom domain and an uploaded .pfx; DNS has no CNAME yet."""
+    cluster = Cluster(real_cluster.plane)
+    namespace = f"site-{uuid.uuid4().hex[:6]}"
+    real_cluster.kubectl("create", "namespace", namespace)
+    real_cluster.plane.wait_for_service_account(namespace, "default")
+    zone, host = f"{namespace}.test", f"www.{namespace}.test"
+    data, fingerprint = make_pfx(host, "pfx-password-1")
+    cluster.apply(pfx_secret("site-pfx", namespace, data, "pfx-password-1"))
+    portal_dns.set_zone(zone, [])
+    subdomain = f"site-{namespace}"
+    doc = portal(
+        "site",
+        namespace,
+        crm.name,
+        subdomain=subdomain,
+        type="Production",
+        displayName="Contoso Field Support",
+        customDomain=custom(host),
+    )
+    cluster.apply(doc)
+    yield Site(namespace, "site", f"{subdomain}.{BASE_DOMAIN}", host, zone, fingerprint)
+    real_cluster.plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _page(real_cluster: RealCluster, site: Site) -> Answer | None:
+    answer = fetch(real_cluster.http, site.default_host)
+    # Traefik's own 503 (no endpoints yet) has no Retry-After and names no portal.
+    if answer.status == 503 and "retry-after" in answer.headers:
+        return answer
+    return None
+
+
+def _start_page(
+    real_cluster: RealCluster, site: Site, display_name: str, fingerprint: str
+) -> Answer | None:
+    answer = serving(fetch(real_cluster.https, site.custom_host, tls=True), display_name)
+    return answer if answer and answer.fingerprint == fingerprint else None
+
+
+def _status_fingerprint(cluster: Cluster, site: Site) -> str:
+    cert = cluster.portal(site.namespace, site.name)["status"]["certificate"]
+    return str(cert["sha256Fingerprint"]).replace(":", "").lower()
+
+
+def test_configuring_page_then_ready_on_the_custom_domain(
+    real_cluster: RealCluster, site: Site, portal_dns: AuthoritativeDNS
+) -> None:
+    cluster = Cluster(real_cluster.plane)
+    waiting = cluster.wait_phase(site.namespace, site.name, "Configuring", "CNAMEMissing")
+    assert waiting["status"]["phase"] == "Configuring"
+    page = until("the getting-set-up page", lambda: _page(real_cluster, site))
+    assert "Contoso Field Support" in page.body
+    assert int(page.headers["retry-after"]) > 0
+    pages = pods(cluster, site.namespace, f"{COMPONENT}=pages")
+    assert pages and all(on_real_node(p) for p in pages)
+
+    target = site.default_host
+    portal_dns.set_zone(site.zone, [f"www CNAME {target}."])
+    ready = cluster.wait_phase(site.namespace, site.name, "Ready", timeout=READY_TIMEOUT)
+    assert ready["status"]["customDomainUrl"] == f"https://{site.custom_host}"
+    assert _status_fingerprint(cluster, site) == site.fingerprint
+    # Traefik loads the Ingress's TLS Secret a moment after the route: until then it answers
+    # with its own default certificate, so wait for the portal's.
+    started = time.monotonic()
+    served = until(
+        "the start page with the portal's certificate on the custom host",
+        lambda: _start_page(real_cluster, site, "Contoso Field Support", site.fingerprint),
+        timeout=60,
+    )
+    print(f"start page with its certificate served {time.monotonic() - started:.1f}s after Ready")
+    assert served.fingerprint == _status_fingerprint(cluster, site)
+    runtime = pods(cluster, site.namespace, f"{COMPONENT}=runtime")
+    assert runtime and all(on_real_node(p) for p in runtime)
+
+
+def test_pfx_rotation_serves_every_request(real_cluster: RealCluster, site: Site) -> None:
+    cluster = Cluster(real_cluster.plane)
+    cluster.wait_phase(site.namespace, site.name, "Ready", timeout=READY_TIMEOUT)
+    answers: list[Answer | str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(fetch(real_cluster.https, site.custom_host, tls=True))
+            except OSError as exc:
+                answers.append(f"{type(exc).__name__}: {exc}")
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1)
+        data, new = make_pfx(site.custom_host, "pfx-password-2")
+        cluster.apply(pfx_secret("site-pfx", site.namespace, data, "pfx-password-2"))
+        wait_for("the new certificate in status", lambda: _status_fingerprint(cluster, site) == new)
+        wait_for(
+            "Traefik to serve the new certificate",
+            lambda: any(isinstance(a, Answer) and a.fingerprint == new for a in answers[-5:]),
+            timeout=60,
+        )
+        time.sleep(1)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    failed = [a for a in answers if not isinstance(a, Answer) or a.status != 200]
+    assert not failed, f"{len(failed)} of {len(answers)} requests failed: {failed[:3]}"
+    assert all("Contoso Field Support" in a.body for a in answers if isinstance(a, Answer))
+    seen = [a.fingerprint for a in answers if isinstance(a, Answer)]
+    assert seen[0] == site.fingerprint and seen[-1] == new
+    assert set(seen) == {site.fingerprint, new}
+    print(f"{len(answers)} requests during the rotation, all 200")
+    site.fingerprint = new
+
+
+def test_spec_edit_rolls_pods_and_wait_returns_when_they_serve(
+    real_cluster: RealCluster, site: Site
+) -> None:
+    cluster = Cluster(real_cluster.plane)
+    cluster.wait_phase(site.namespace, site.name, "Ready", timeout=READY_TIMEOUT)
+    before = {p["metadata"]["uid"] for p in pods(cluster, site.namespace, f"{COMPONENT}=runtime")}
+    patch = '{"spec": {"displayName": "Contoso Service Hub"}}'
+    real_cluster.kubectl(
+        "patch", "portal", site.name, "-n", site.namespace, "--type=merge", "-p", patch
+    )
+    started = time.monotonic()
+    real_cluster.kubectl(
+        "wait", "--for=condition=Ready", f"portal/{site.name}", "-n", site.namespace,
+        f"--timeout={READY_TIMEOUT:.0f}s",
+    )  # fmt: skip
+    took = time.monotonic() - started
+    after = {p["metadata"]["uid"] for p in pods(cluster, site.namespace, f"{COMPONENT}=runtime")}
+    assert after - before, "the edit must roll new pods"
+    # What visitors get once wait returns. The old name would mean Ready came before the
+    # new pods; Traefik may still be applying the Service's switch back from the pages pod
+    # for a moment (its routes follow the EndpointSlices, throttled), so that is bounded.
+    seen: list[tuple[float, int]] = []
+    waited = time.monotonic()
+    while time.monotonic() - waited < SETTLE:
+        answer = fetch(real_cluster.https, site.custom_host, tls=True)
+        assert "Contoso Field Support" not in answer.body, "the old pods served after Ready"
+        seen.append((round(time.monotonic() - waited, 2), answer.status))
+        if serving(answer, "Contoso Service Hub"):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the new page is not served {SETTLE}s after Ready: {seen}")
+    for _ in range(10):  # and it stays so
+        assert serving(fetch(real_cluster.https, site.custom_host, tls=True), "Service Hub")
+    print(f"kubectl wait returned {took:.1f}s after the edit; answers after it: {seen}")
+
+
+def test_provisioning_failure_of_the_real_job_then_restart(
+    real_cluster: RealCluster, operator: Operator, crm: Instance
+) -> None:
+    """Wrong credentials: the instance refuses them, the Job fails and says so; fixed, then
+    `portico restart` provisions again."""
+    cluster = Cluster(real_cluster.plane)
+    bad = f"{crm.name}-bad"
+    cluster.apply(*instance_docs(bad, crm.url, "not-the-token"))
+    namespace = f"fail-{uuid.uuid4().hex[:6]}"
+    real_cluster.kubectl("create", "namespace", namespace)
+    real_cluster.plane.wait_for_service_account(namespace, "default")
+    try:
+        cluster.apply(portal("shop", namespace, bad, displayName="Contoso Shop"))
+        failed = cluster.wait_phase(namespace, "shop", "Failed", "InstallFailed", READY_TIMEOUT)
+        message = cluster.condition(failed, "Ready")["message"]
+        assert f"the instance at {crm.url} rejected the portal's credentials" in message
+        assert "not-the-token" not in str(failed["status"]) + operator.log_text()
+        jobs = cluster.items("jobs", namespace)
+        assert jobs and all(j["status"].get("failed") for j in jobs)
+
+        fixed = instance_docs(bad, crm.url, INSTANCE_TOKEN)[0]
+        cluster.apply(fixed)
+        env = {"KUBECONFIG": str(real_cluster.plane.kubeconfig), "PATH": "/usr/bin:/bin"}
+        out = subprocess.run(
+            [PORTICO, "restart", "shop", "-n", namespace], capture_output=True, text=True, env=env
+        )
+        assert out.returncode == 0, out.stderr
+        cluster.wait_phase(namespace, "shop", "Ready", timeout=READY_TIMEOUT)
+        host = cluster.portal(namespace, "shop")["spec"]["subdomain"] + f".{BASE_DOMAIN}"
+        until(
+            "the start page after the restart",
+            lambda: serving(fetch(real_cluster.http, host), "Contoso Shop"),
+            timeout=30,
+        )
+    finally:
+        real_cluster.plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
