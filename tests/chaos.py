@@ -101,6 +101,9 @@ def audit_children(plane: ControlPlane, namespace: str, names: set[str]) -> list
         if not owners or owners[0]["uid"] not in portals:
             lost.append(f"orphaned {child['kind']} {child['metadata']['name']}")
             continue
+        component = (child["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
+        if component == "pages":  # the "Getting set up" page's own Deployment and ConfigMap
+            continue
         per_owner[(owners[0]["uid"], child["kind"])] += 1
     for uid, p in portals.items():
         name, status = p["metadata"]["name"], p.get("status") or {}

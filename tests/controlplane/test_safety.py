@@ -246,8 +246,8 @@ def test_plan_is_what_the_operator_applies(cluster: Cluster, namespace: str, ins
         )
         if kind == "Deployment":  # the mounted Secrets' versions (plan notes it)
             for obj in (child, live):
-                obj["spec"]["template"]["metadata"]["annotations"].pop(
-                    "portico.dev/secrets-checksum"
+                obj["spec"]["template"]["metadata"].get("annotations", {}).pop(
+                    "portico.dev/secrets-checksum", None
                 )
         assert covers(live, child), f"{kind} {child_name} differs from plan"
         compared += 1

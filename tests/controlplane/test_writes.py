@@ -56,7 +56,10 @@ def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
     created = operator_writes(cluster, namespace, start)
     per_portal = len(created) / len(names)
     print(f"\nwrites per new portal: {per_portal:.1f} ({describe(created)})")
-    assert per_portal <= 15, describe(created)
+    # 8 children (6 + the "Getting set up" Deployment and ConfigMap), the switch from
+    # the page to the runtime (Service selector, page scaled to zero), 2-3 status
+    # patches and 2 Events: a regression guard, not a target (bench/README.md).
+    assert per_portal <= 17, describe(created)
 
     operator.stop()
     restarted = now()

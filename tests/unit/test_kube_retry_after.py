@@ -85,7 +85,6 @@ def test_the_guard_runs_before_every_attempt(kube: Kube) -> None:
         if len(calls) > 1:
             raise RuntimeError("lease lost")
 
-    kube.guard = guard
     with pytest.raises(RuntimeError, match="lease lost"):
-        kube.request("POST", PATH, {"metadata": {"name": "x"}})
+        kube.request("POST", PATH, {"metadata": {"name": "x"}}, guard=guard)
     assert len(Throttling.seen) == 1  # the retry never went out

@@ -87,8 +87,6 @@ def connect(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
 class Kube:
     def __init__(self, client: kubernetes.client.ApiClient) -> None:
         self.client = client
-        # Runs before every attempt of a request; a leader's fence refuses writes here.
-        self.guard: Callable[[str, str], None] = _unguarded
 
     def request(
         self,
@@ -98,16 +96,20 @@ class Kube:
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
         timeout: float = 30.0,
+        guard: Callable[[str, str], None] | None = None,
     ) -> Any:
+        """GUARD runs before every attempt: a leader's fence refuses a write there, also a
+        write repeated after a 429's Retry-After."""
+        guard = guard or _unguarded
         for _ in range(THROTTLE_RETRIES):
             try:
-                self.guard(method, path)
+                guard(method, path)
                 return self._request(method, path, body, query, content_type, timeout)
             except ApiError as err:
                 if err.status != 429:
                     raise
                 time.sleep(min(err.retry_after or 1.0, RETRY_AFTER_MAX))
-        self.guard(method, path)
+        guard(method, path)
         return self._request(method, path, body, query, content_type, timeout)
 
     def _request(

@@ -273,14 +273,15 @@ class FencedKube(Kube):
     def __init__(self, kube: Kube, elector: LeaderElector) -> None:
         super().__init__(kube.client)
         self.inner, self.elector = kube, elector
-        # Checked again before every attempt the client makes (a write retried after a
-        # 429's Retry-After must still hold the lease).
-        kube.guard = self._check
 
     def _check(self, method: str, path: str) -> None:
         if method != "GET" and not self.elector.may_write():
             raise NotLeader(f"not the leader: {method} {path} refused")
 
     def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        # Checked before every attempt the client makes (a write retried after a 429's
+        # Retry-After must still hold the lease); the elector's own Lease writes use the
+        # unfenced client.
         self._check(method, path)
+        kwargs["guard"] = self._check
         return self.inner.request(method, path, *args, **kwargs)

@@ -90,6 +90,8 @@ class Observer:
         obj = self.store.portals.get((namespace, name))
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None
+        if namespace in self.store.terminating:
+            return None  # going with its namespace: nothing may be created there any more
         portal = parse(obj)
         instance_obj = self.store.instances.get(portal.instance)
         if instance_obj is None:  # not seen yet, or truly missing: the API decides

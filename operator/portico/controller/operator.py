@@ -206,7 +206,10 @@ class Operator:
         labels = dict(body["metadata"].get("labels") or {})
         if type_ == "DELETED":
             self.store.namespace_labels.pop(name, None)
+            self.store.terminating.discard(name)
             return
+        if body["metadata"].get("deletionTimestamp"):
+            self.store.terminating.add(name)
         if self.store.namespace_labels.get(name) == labels:
             return
         self.store.namespace_labels[name] = labels

@@ -109,7 +109,10 @@ class Reconciler:
         if isinstance(err, ApiError):
             metrics.API_ERRORS.labels(status=str(err.status)).inc()
         where = f"{o.portal.namespace}/{o.portal.name}" if o else "a portal"
-        log.error("reconcile of %s failed", where, exc_info=err)
+        # The API server's refusal is its own words (one line); anything else is a bug,
+        # logged with its traceback (never into status or Events).
+        trace = None if isinstance(err, ApiError) else err
+        log.error("reconcile of %s failed: %s", where, redact(str(err), o), exc_info=trace)
         if o is None:
             raise err
         report = failed(o, plan, redact(message, o), permanent, now)

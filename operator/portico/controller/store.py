@@ -44,6 +44,8 @@ class Store:
     portals: dict[NsName, dict[str, Any]] = field(default_factory=dict)
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Namespaces being deleted: nothing can be created there, and their portals go too.
+    terminating: set[str] = field(default_factory=set)
     # kind → (namespace, name) → object, for Portico's children
     children: dict[str, dict[NsName, dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(dict)
