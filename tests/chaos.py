@@ -21,6 +21,7 @@ import yaml
 
 from portico.devcluster import ControlPlane
 from tests.controlplane.harness import Cluster, Operator, wait_for
+from tests.controlplane.test_operator import portal
 from tests.faultproxy import RETRY_AFTER, WRITES, FaultProxy
 
 CHILD_KINDS = "configmaps,deployments,services,ingresses,jobs,secrets"
@@ -53,23 +54,6 @@ def proxied_kubeconfig(source: Path, proxy: FaultProxy, target: Path) -> Path:
     with os.fdopen(fd, "w") as handle:
         yaml.safe_dump(config, handle)
     return target
-
-
-def portal_doc(name: str, namespace: str, instance: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "portico.dev/v1alpha1",
-        "kind": "Portal",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "displayName": f"Portal {name}",
-            "subdomain": f"{name}-{namespace}"[:63].rstrip("-"),
-            "instanceRef": {"name": instance},
-            "language": "en-US",
-            "administrator": "jay@contoso.com",
-            "audience": "Customer",
-            "template": "CustomerSelfService",
-        },
-    }
 
 
 def _get(plane: ControlPlane, kinds: str, namespace: str) -> list[dict[str, Any]]:
@@ -164,7 +148,7 @@ def run(
     try:
         faulty.start()
         names = {f"chaos-{i:03d}" for i in range(portals)}
-        docs = [portal_doc(n, namespace, instance) for n in sorted(names)]
+        docs = [portal(n, namespace, instance) for n in sorted(names)]
         cluster = Cluster(plane)
         for start in range(0, len(docs), 50):
             cluster.apply(*docs[start : start + 50])

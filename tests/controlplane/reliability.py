@@ -9,10 +9,10 @@ import statistics
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from portico.devcluster import ControlPlane
 from tests.controlplane.harness import Cluster, Operator, instance_docs, wait_for
+from tests.controlplane.test_operator import portal
 
 SYSTEM = "portico-system"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
@@ -73,23 +73,6 @@ def new_instance(cluster: Cluster) -> str:
     name = f"crm-{uuid.uuid4().hex[:8]}"
     cluster.apply(*instance_docs(name, SYSTEM))
     return name
-
-
-def portal(name: str, namespace: str, instance: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "portico.dev/v1alpha1",
-        "kind": "Portal",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "displayName": f"Portal {name}",
-            "subdomain": f"{name}-{namespace}"[:63].rstrip("-"),
-            "instanceRef": {"name": instance},
-            "language": "en-US",
-            "administrator": "jay@contoso.com",
-            "audience": "Customer",
-            "template": "CustomerSelfService",
-        },
-    }
 
 
 def ready(cluster: Cluster, namespace: str, names: list[str]) -> list[str]:
