@@ -25,7 +25,9 @@ $kubectl apply -f examples/customer-community.yaml -f examples/partner-partnerfi
 
 for _ in $(seq 1 30); do
   $kubectl get portals -A -o wide
-  if ! $kubectl get portals -A --no-headers | grep -qv ' Ready '; then break; fi
+  # Read the rows first: `grep -q` ending a pipe early would fail it under pipefail.
+  rows=$($kubectl get portals -A --no-headers)
+  if ! grep -qv ' Ready ' <<<"$rows"; then break; fi
   sleep 2
 done
 $kubectl wait --for=condition=Ready portal --all -A --timeout=120s
