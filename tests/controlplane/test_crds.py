@@ -184,18 +184,24 @@ def _admit(
     cp.kubectl("create", "-f", "-", input=yaml.safe_dump(old))
     created.append(old)
     ns_args = ["-n", namespace] if case.kind == "Portal" else []
-    version = cp.kubectl(
-        "get",
-        case.kind.lower(),
-        old["metadata"]["name"],
-        *ns_args,
-        "-o",
-        "jsonpath={.metadata.resourceVersion}",
-    ).stdout
-    obj["metadata"]["resourceVersion"] = version
-    return cp.kubectl(
-        "replace", "--dry-run=server", "-f", "-", input=yaml.safe_dump(obj), check=False
-    )
+    # The operator may write the old object's status between the read and the replace
+    # (a 409 on resourceVersion, not a verdict): read again and replace again.
+    for _ in range(5):
+        version = cp.kubectl(
+            "get",
+            case.kind.lower(),
+            old["metadata"]["name"],
+            *ns_args,
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ).stdout
+        obj["metadata"]["resourceVersion"] = version
+        result = cp.kubectl(
+            "replace", "--dry-run=server", "-f", "-", input=yaml.safe_dump(obj), check=False
+        )
+        if "the object has been modified" not in result.stderr:
+            break
+    return result
 
 
 def _plan(case: Case) -> subprocess.CompletedProcess[str]:
