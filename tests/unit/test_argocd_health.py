@@ -1,4 +1,5 @@
-"""The chart's Argo CD health checks, run with Lua 5.1 over status objects from DESIGN.md."""
+"""The chart's Argo CD health checks, run with Lua 5.1 over Portal and PortalInstance status
+objects (the statuses docs/user-guide.md describes)."""
 
 from __future__ import annotations
 
