@@ -6,14 +6,11 @@ Without binaries the tier is skipped with the reason; PORTICO_REQUIRE_CONTROLPLA
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
-from typing import NoReturn
 
 import pytest
 
@@ -21,30 +18,13 @@ from portico.devcluster import BinariesMissing, ControlPlane
 from portico.devcluster import binaries as devbinaries
 from tests.controlplane.harness import Cluster, Operator, instance_docs
 from tests.dnsserver import AuthoritativeDNS, running_dns
+from tests.tiers import mark_tier, raise_on_sigterm, skip_or_fail
 
 HERE = Path(__file__).parent.resolve()
 
 
-def require_controlplane() -> bool:
-    return os.environ.get("PORTICO_REQUIRE_CONTROLPLANE") == "1"
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip with a visible reason, or fail when the tier is required."""
-    if require_controlplane():
-        pytest.fail(f"{reason} (PORTICO_REQUIRE_CONTROLPLANE=1)", pytrace=False)
-    pytest.skip(reason)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.path)).resolve().parents:
-            item.add_marker(pytest.mark.controlplane)
-
-
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Turn SIGTERM into an exception so fixture finalizers (and atexit) still run.
-    raise SystemExit(128 + signum)
+    mark_tier(items, HERE, pytest.mark.controlplane)
 
 
 def _plane() -> Iterator[ControlPlane]:
@@ -53,7 +33,7 @@ def _plane() -> Iterator[ControlPlane]:
     except BinariesMissing as exc:
         skip_or_fail(str(exc))
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _raise_on_sigterm)
+        signal.signal(signal.SIGTERM, raise_on_sigterm)
     plane = ControlPlane(bins=bins, die_with_parent=True)
     plane.start()
     try:

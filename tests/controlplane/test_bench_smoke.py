@@ -16,7 +16,7 @@ from bench import report
 
 from portico.devcluster import BinariesMissing
 from portico.devcluster import binaries as devbinaries
-from tests.controlplane.conftest import skip_or_fail
+from tests.tiers import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 

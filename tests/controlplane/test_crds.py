@@ -22,8 +22,8 @@ from click.testing import CliRunner
 from portico.cli import main
 from portico.devcluster import ControlPlane
 from portico.devcluster.controlplane import default_crds_dir
-from tests.controlplane.conftest import skip_or_fail
 from tests.corpus import Case, load_cases
+from tests.tiers import skip_or_fail
 
 GROUP = "portico.dev"
 CASES = load_cases()

@@ -6,7 +6,6 @@ Without the archives the tier is skipped with the reason; PORTICO_REQUIRE_IMAGES
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,20 +15,17 @@ from typing import NoReturn
 import pytest
 
 from portico.devcluster import imagebuild
+from tests import tiers
 
 HERE = Path(__file__).parent.resolve()
 
 
 def skip_or_fail(reason: str) -> NoReturn:
-    if os.environ.get("PORTICO_REQUIRE_IMAGES") == "1":
-        pytest.fail(f"{reason} (PORTICO_REQUIRE_IMAGES=1)", pytrace=False)
-    pytest.skip(reason)
+    tiers.skip_or_fail(reason, required_by="PORTICO_REQUIRE_IMAGES")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.path)).resolve().parents:
-            item.add_marker(pytest.mark.images)
+    tiers.mark_tier(items, HERE, pytest.mark.images)
 
 
 def overlay_works(scratch: Path) -> bool:

@@ -16,9 +16,9 @@ import pytest
 
 from portico.devcluster import BinariesMissing, ControlPlane, pulumi_engine
 from portico.devcluster import binaries as devbinaries
-from tests.controlplane.conftest import _raise_on_sigterm, skip_or_fail
 from tests.dnsserver import AuthoritativeDNS, running_dns
 from tests.pulumi_tier.harness import Engine
+from tests.tiers import raise_on_sigterm, skip_or_fail
 
 HERE = Path(__file__).parent.resolve()
 
@@ -36,7 +36,7 @@ def plane() -> Iterator[ControlPlane]:
     except BinariesMissing as exc:
         skip_or_fail(str(exc))
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _raise_on_sigterm)
+        signal.signal(signal.SIGTERM, raise_on_sigterm)
     control = ControlPlane(bins=bins, nodes=2, install_crds=False, die_with_parent=True)
     control.start()
     try:

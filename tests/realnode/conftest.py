@@ -7,36 +7,22 @@ PORTICO_REQUIRE_CONTROLPLANE=1 (set by `make test`) turns that skip into a failu
 
 from __future__ import annotations
 
-import os
 import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
-from typing import NoReturn
 
 import pytest
 
 from portico.devcluster import BinariesMissing, ControlPlane, images, node
 from portico.devcluster import binaries as devbinaries
+from tests.tiers import mark_tier, raise_on_sigterm, skip_or_fail
 
 HERE = Path(__file__).parent.resolve()
 
 
-def skip_or_fail(reason: str) -> NoReturn:
-    if os.environ.get("PORTICO_REQUIRE_CONTROLPLANE") == "1":
-        pytest.fail(f"{reason} (PORTICO_REQUIRE_CONTROLPLANE=1)", pytrace=False)
-    pytest.skip(reason)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.path)).resolve().parents:
-            item.add_marker(pytest.mark.realnode)
-
-
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    mark_tier(items, HERE, pytest.mark.realnode)
 
 
 class RealCluster:
@@ -67,7 +53,7 @@ def real_cluster() -> Iterator[RealCluster]:
     except (BinariesMissing, node.NodeUnavailable) as exc:
         skip_or_fail(str(exc))
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _raise_on_sigterm)
+        signal.signal(signal.SIGTERM, raise_on_sigterm)
     plane = ControlPlane(bins=bins, die_with_parent=True)
     plane.start()
     try:
