@@ -225,6 +225,24 @@ def test_wrong_target_and_dns_outage(
         )
         cond = cluster.condition(cluster.portal(namespace, "app"), "DomainVerified")
         assert cond["status"] == "True"
+        # A new hostname while DNS is still down starts unverified: never the old verdict.
+        moved = f"shop.{zone}"
+        cluster.apply(
+            portal(
+                "app",
+                namespace,
+                instance,
+                subdomain=f"app-{namespace}",
+                customDomain=custom(moved, secretRef={"name": "tls-pair"}),
+            )
+        )
+        obj = cluster.wait_phase(namespace, "app", "Configuring", "DNSUnavailable")
+        assert cluster.condition(obj, "DomainVerified")["status"] == "Unknown"
+        assert obj["status"]["customDomain"]["hostname"] == moved
+        assert "customDomainUrl" not in obj["status"]
+        ingress = cluster.get("ingress", "app", namespace) or {}
+        hosts = {r["host"] for r in ingress["spec"]["rules"]}
+        assert moved not in hosts and host not in hosts
     finally:
         dns.start()
 
