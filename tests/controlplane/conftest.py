@@ -16,7 +16,7 @@ import pytest
 
 from portico.devcluster import BinariesMissing, ControlPlane
 from portico.devcluster import binaries as devbinaries
-from tests.controlplane.harness import Cluster, Operator, instance_docs
+from tests.controlplane.harness import CERT_MANAGER_CRD, Cluster, Operator, instance_docs
 from tests.dnsserver import AuthoritativeDNS, running_dns
 from tests.tiers import mark_tier, raise_on_sigterm, skip_or_fail
 
@@ -99,6 +99,10 @@ def operator(
         "--clusterrole=cluster-admin",
         f"--serviceaccount={OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}",
         check=False,
+    )
+    Cluster(plane).apply(CERT_MANAGER_CRD)
+    plane.kubectl(
+        "wait", "--for=condition=Established", "crd/certificates.cert-manager.io", "--timeout=30s"
     )
     op = Operator(
         plane,

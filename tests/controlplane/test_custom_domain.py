@@ -317,41 +317,9 @@ def test_expiring_certificate_warns(
     assert 8 * 86400 < float(gauge.split()[-1]) < 11 * 86400
 
 
-CERT_MANAGER_CRD = {
-    # Just enough of cert-manager's Certificate API for Portico to create one and read its
-    # status; cert-manager itself is not part of the local control plane.
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "certificates.cert-manager.io"},
-    "spec": {
-        "group": "cert-manager.io",
-        "scope": "Namespaced",
-        "names": {"kind": "Certificate", "plural": "certificates", "singular": "certificate"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
-
-
 def test_issuer_certificate_only_after_verification(
     cluster: Cluster, namespace: str, instance: str, dns: AuthoritativeDNS
 ) -> None:
-    cluster.apply(CERT_MANAGER_CRD)
-    cluster.plane.kubectl(
-        "wait", "--for=condition=Established", "crd/certificates.cert-manager.io", "--timeout=30s"
-    )
     zone, host = f"{namespace}.test", f"le.{namespace}.test"
     dns.set_zone(zone, [])
     issuer = {"issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer"}}

@@ -47,6 +47,7 @@ RESOURCES = {
     "apps/v1/deployments": ("Deployment", True),
     "batch/v1/jobs": ("Job", True),
     "networking.k8s.io/v1/ingresses": ("Ingress", True),
+    "discovery.k8s.io/v1/endpointslices": ("EndpointSlice", True),
     # Kopf waits for namespaces in discovery even when cluster-wide; see ApiServer.__call__.
     "v1/namespaces": ("Namespace", False),
 }

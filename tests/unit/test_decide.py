@@ -17,7 +17,7 @@ from portico.api import model, validation
 from portico.certificates import CertReason, Problem, Rejection
 from portico.core import names
 from portico.core.decide import Plan, decide, failed
-from portico.core.observed import CertificateOutcome, Observed, SecretView
+from portico.core.observed import CertificateOutcome, Endpoint, Observed, SecretView
 from portico.settings import Settings
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
@@ -112,6 +112,18 @@ def succeeded(children: dict[tuple[str, str], dict[str, Any]], job: str) -> None
     children[("Job", job)]["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
 
 
+def endpoints(children: dict[tuple[str, str], Any]) -> tuple[Endpoint, ...] | None:
+    """What the EndpointSlice controller would list for the Service as the world stands."""
+    service = children.get(("Service", P))
+    if service is None:
+        return None
+    component = service["spec"]["selector"]["app.kubernetes.io/component"]
+    name = P if component == "runtime" else names.pages_name(P)
+    dep = children.get(("Deployment", name)) or {}
+    up = int((dep.get("status") or {}).get("availableReplicas", 0)) if name == P else 1
+    return tuple(Endpoint(f"{name}-5d8fb-x{i}", True, False) for i in range(up))
+
+
 def ready(o: Observed, plan: Plan) -> dict[str, Any]:
     return next(c for c in plan.status["conditions"] if c["type"] == "Ready")
 
@@ -132,7 +144,9 @@ def converge(o: Observed, rounds: int = 4) -> tuple[Observed, Plan]:
                 succeeded(children, name)
         obj = copy.deepcopy(dict(o.obj))
         obj["status"] = plan.status
-        o = Observed(**{**o.__dict__, "obj": obj, "children": children})
+        o = Observed(
+            **{**o.__dict__, "obj": obj, "children": children, "endpoints": endpoints(children)}
+        )
         plan = decide(o, SETTINGS, NOW)
     return o, plan
 
@@ -466,3 +480,55 @@ def test_a_flapping_nxdomain_does_not_unverify_until_it_persists() -> None:
     # A good answer in between starts the count again.
     o = world(obj=copy.deepcopy(obj), status=status, dns=VERIFIED)
     assert decide(o, SETTINGS, NOW).status["customDomain"].get("missing") is None
+
+
+def test_spec_edit_keeps_the_site_up_and_is_ready_only_once_old_pods_left_the_service() -> None:
+    o, _ = converge(world())
+    obj = copy.deepcopy(dict(o.obj))
+    obj["spec"]["displayName"] = "Web 2"
+    obj["metadata"]["generation"] = 2
+    edited = world(obj=obj, status=obj["status"], children=o.children, endpoints=o.endpoints)
+    plan = decide(edited, SETTINGS, NOW)
+    assert plan.phase == "Configuring"
+    # The old pods serve through the roll: no switch to the "Getting set up" page.
+    assert ("Service", P) not in owned(plan)
+    assert ("Deployment", names.pages_name(P)) not in owned(plan)
+    # Rolled out by the Deployment's count, but the Service still lists a stopping old pod.
+    children = {**o.children, **owned(plan)}
+    available(children)
+    for kind, name in children:
+        if kind == "Job":
+            succeeded(children, name)
+    leaving = (Endpoint(f"{P}-old-1", False, True), Endpoint(f"{P}-new-1", True, False))
+    rolled = Observed(**{**edited.__dict__, "children": children, "endpoints": leaving})
+    plan = decide(rolled, SETTINGS, NOW)
+    runtime = next(c for c in plan.status["conditions"] if c["type"] == "RuntimeAvailable")
+    assert (plan.phase, runtime["reason"]) == ("Configuring", "RollingOut")
+    assert "1 old or unready pod(s) still listed" in runtime["message"]
+    gone = Observed(**{**rolled.__dict__, "endpoints": leaving[1:]})
+    plan = decide(gone, SETTINGS, NOW)
+    assert plan.phase == "Ready", ready(gone, plan)
+
+
+def test_not_ready_while_the_service_still_routes_to_the_page() -> None:
+    o, _ = converge(world())
+    page = (Endpoint(f"{names.pages_name(P)}-5d8fb-x0", True, False),)
+    plan = decide(Observed(**{**o.__dict__, "endpoints": page}), SETTINGS, NOW)
+    runtime = next(c for c in plan.status["conditions"] if c["type"] == "RuntimeAvailable")
+    assert (plan.phase, runtime["reason"]) == ("Configuring", "RollingOut")
+    assert "Getting set up" in runtime["message"]
+    # Runtime pods serve, so the Service keeps (or is put back on) the runtime.
+    assert ("Service", P) not in owned(plan)
+    nothing = decide(Observed(**{**o.__dict__, "endpoints": None}), SETTINGS, NOW)
+    assert nothing.phase == "Configuring"
+
+
+def test_a_new_portal_shows_the_page_until_ready_even_with_runtime_pods_up() -> None:
+    plan = decide(world(), SETTINGS, NOW)
+    children = owned(plan)
+    available(children)  # the runtime is up, but provisioning has not finished
+    o = world(status=plan.status, children=children, endpoints=endpoints(children))
+    plan = decide(o, SETTINGS, NOW)
+    assert plan.phase == "Configuring"
+    service = {**children, **owned(plan)}[("Service", P)]
+    assert service["spec"]["selector"][names.COMPONENT_LABEL] == "pages"

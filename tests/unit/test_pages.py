@@ -65,6 +65,13 @@ def test_the_service_switches_between_pages_and_runtime() -> None:
         assert pages.service_selector(p, phase)["app.kubernetes.io/component"] == "pages"
     for phase in ("Ready", "Paused"):
         assert pages.service_selector(p, phase)["app.kubernetes.io/component"] == "runtime"
+    # A spec edit rolls the runtime while its old pods serve: the site stays up. A failure
+    # or an expired trial still shows the page, whatever runs.
+    assert pages.service_selector(p, "Configuring", True)["app.kubernetes.io/component"] == (
+        "runtime"
+    )
+    for phase in ("Failed", "Expired"):
+        assert pages.service_selector(p, phase, True)["app.kubernetes.io/component"] == "pages"
 
 
 def test_the_runtime_serves_the_page_the_operator_renders(tmp_path: Path) -> None:

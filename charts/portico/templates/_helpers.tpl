@@ -103,6 +103,9 @@ tests/unit/test_chart.py keeps the two in sync.
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
 {{ include "portico.rules.events" . }}
 {{- if .Values.certManager.enabled }}
 - apiGroups: [cert-manager.io]

@@ -33,6 +33,8 @@ CHILD_RESOURCES = {
     "Ingress": ("networking.k8s.io", "v1", "ingresses"),
     "Certificate": ("cert-manager.io", "v1", "certificates"),
 }
+# The Services' EndpointSlices carry their labels: selected on the server like the children.
+ENDPOINT_SLICES = ("discovery.k8s.io", "v1", "endpointslices")
 OPERATOR: Operator | None = None
 
 
@@ -82,7 +84,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
-    for group, _version, plural in CHILD_RESOURCES.values():
+    for group, _version, plural in [*CHILD_RESOURCES.values(), ENDPOINT_SLICES]:
         if plural != "secrets":  # Secrets a portal names are the user's own, unlabelled
             settings.watching.label_selectors[_resource(group, plural)] = names.MANAGED_SELECTOR
     # Nothing is judged on a half-filled store: a portal reconciled before its instance
@@ -146,6 +148,12 @@ async def instance_event(type: str, body: kopf.Body, **_: Any) -> None:
 async def secret_event(type: str, body: kopf.Body, **_: Any) -> None:
     """Values are kept only for Secrets a portal or instance reads (see `store`)."""
     _op().secret_event(type or "", dict(body))
+
+
+@kopf.on.event(*ENDPOINT_SLICES)
+async def endpoints_event(type: str, body: kopf.Body, **_: Any) -> None:
+    """Who the portals' Services route to: Ready waits for the new pods alone."""
+    _op().endpoints_event(type or "", dict(body))
 
 
 @kopf.on.event("", "v1", "namespaces")

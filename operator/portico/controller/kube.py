@@ -51,6 +51,7 @@ RESOURCES = {
     "Job": Resource("/apis/batch/v1", "jobs"),
     "Ingress": Resource("/apis/networking.k8s.io/v1", "ingresses"),
     "Certificate": Resource("/apis/cert-manager.io/v1", "certificates"),
+    "EndpointSlice": Resource("/apis/discovery.k8s.io/v1", "endpointslices"),
 }
 
 
@@ -164,6 +165,16 @@ class Kube:
             raise
         items: list[dict[str, Any]] = result.get("items", [])
         return items
+
+    def served(self, kind: str) -> bool:
+        """Whether the API server serves KIND at all (a CRD may not be installed)."""
+        try:
+            self.request("GET", RESOURCES[kind].path(None), query={"limit": "1"})
+        except ApiError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
 
 
 def _unguarded(method: str, path: str) -> None:

@@ -122,6 +122,7 @@ class Observer:
             job_failures=self._job_failures(namespace, children),
             subdomain_owner=sub.ref if sub else "",
             host_owner=owner.ref if owner else "",
+            endpoints=self.store.endpoints(namespace, name),
         )
         if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
             observed = self._domain(observed, secrets, now)

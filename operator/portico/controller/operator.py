@@ -85,6 +85,13 @@ class Operator:
         for namespace in namespaces:
             for body in self.kube.list("Portal", namespace):
                 self.portal_event("", body)
+        if "Certificate" in child_kinds and not self.kube.served("Certificate"):
+            # Kopf starts the watch when the CRD appears, but may miss it while the API
+            # server's discovery lags behind: then Certificates would look never issued.
+            log.warning(
+                "cert-manager support is on but the API server does not serve "
+                "certificates.cert-manager.io: install cert-manager first, then restart Portico"
+            )
         for namespace in namespaces:
             for kind in child_kinds:
                 selector = None if kind == "Secret" else names.MANAGED_SELECTOR
@@ -94,6 +101,8 @@ class Operator:
                         self.secret_event("", body)
                     else:
                         self.child_event(kind, "", body)
+            for body in self.kube.list("EndpointSlice", namespace, names.MANAGED_SELECTOR):
+                self.endpoints_event("", body)
         log.info(
             "caches synced: %d portals, %d instances",
             len(self.index.entries),
@@ -223,6 +232,17 @@ class Operator:
         else:
             self.store.put_child(kind, body)
         if portal := (meta.get("labels") or {}).get(names.PORTAL_LABEL):
+            self.queue.add(("Portal", meta["namespace"], portal))
+
+    def endpoints_event(self, type_: str, body: dict[str, Any]) -> None:
+        """An EndpointSlice of a portal's Service: whether its new pods are routed yet."""
+        meta = body["metadata"]
+        portal = (meta.get("labels") or {}).get(names.PORTAL_LABEL)
+        if not portal:
+            return
+        before = self.store.endpoints(meta["namespace"], portal)
+        self.store.put_slice(body, deleted=type_ == "DELETED")
+        if self.store.endpoints(meta["namespace"], portal) != before:
             self.queue.add(("Portal", meta["namespace"], portal))
 
     # ---- work ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 from portico.controller.kube import RESOURCES
 from portico.core import names
-from portico.core.observed import SecretView
+from portico.core.observed import Endpoint, SecretView
 
 NsName = tuple[str, str]
 
@@ -53,6 +53,12 @@ class Store:
     # (namespace, portal) → keys of its children, so a reconcile never scans a kind
     by_portal: dict[NsName, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     secrets: dict[NsName, SecretView] = field(default_factory=dict)
+    # (namespace, portal) → EndpointSlice name → its endpoints. The slices carry the
+    # Service's labels (the EndpointSlice controller copies them), so they are selected
+    # on the server like the children; they are the Service's, never written.
+    slices: dict[NsName, dict[str, tuple[Endpoint, ...]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
     # Whether a Secret's values are wanted: decided by who references it.
     wants_data: Callable[[str, str], bool] = lambda namespace, name: False
 
@@ -109,6 +115,34 @@ class Store:
             keys=frozenset(data),
             data=dict(data) if keep else {},
         )
+
+    def put_slice(self, obj: Mapping[str, Any], deleted: bool = False) -> NsName | None:
+        """Keep (or drop) one EndpointSlice's endpoints; the portal whose Service it serves."""
+        meta = obj["metadata"]
+        portal = (meta.get("labels") or {}).get(names.PORTAL_LABEL)
+        if not portal:
+            return None
+        key = (meta["namespace"], portal)
+        if deleted:
+            self.slices[key].pop(meta["name"], None)
+            if not self.slices[key]:
+                del self.slices[key]
+            return key
+        self.slices[key][meta["name"]] = tuple(
+            Endpoint(
+                pod=str((e.get("targetRef") or {}).get("name", "")),
+                ready=(e.get("conditions") or {}).get("ready") is not False,
+                terminating=bool((e.get("conditions") or {}).get("terminating")),
+            )
+            for e in obj.get("endpoints") or ()
+        )
+        return key
+
+    def endpoints(self, namespace: str, portal: str) -> tuple[Endpoint, ...] | None:
+        slices = self.slices.get((namespace, portal))
+        if not slices:
+            return None
+        return tuple(e for endpoints in slices.values() for e in endpoints)
 
     def secret(self, namespace: str, name: str) -> SecretView | None:
         return self.secrets.get((namespace, name))

@@ -31,7 +31,7 @@ from portico.core.children import Changes, Write, changes, up_to_date, with_hash
 from portico.core.conditions import Condition, false, summarize, to_status, true
 from portico.core.observed import Key, Observed
 from portico.core.reasons import RECONCILE_ERROR, RECONCILE_SUCCESS, WITHDRAWN, Failure
-from portico.core.runtime import runtime_condition
+from portico.core.runtime import await_routing, runtime_condition, runtime_serving
 from portico.settings import Settings
 
 EXPIRING = "CertificateExpiringSoon"
@@ -229,15 +229,20 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     conflicts = [k for k in _keys(desired or ()) if k in o.foreign]
     if conflicts:
         blocker = blocker or _conflict(tuple(conflicts), portal.name)
+    # What the portal is, the Service's routing aside: that decides where the Service points.
     phase, ready = summarize(conditions, expired=expired, blocker=blocker)
     diff = Changes()
     if desired is not None:
         if desired:
             host = portal.custom_domain.hostname if domain.serve and portal.custom_domain else ""
+            up = not withdrawn and runtime_serving(o.children, portal.name)
             desired, unchanged = pages.route(
-                desired, portal, settings, phase, ready.reason, ready.message, host
+                desired, portal, settings, phase, ready.reason, ready.message, host, up
             )
             keep |= unchanged
+            if waiting := await_routing(phase, conditions, desired, o.endpoints, portal.name):
+                conditions = [waiting if c.type == waiting.type else c for c in conditions]
+                phase, ready = summarize(conditions, expired=expired, blocker=blocker)
         diff = changes(desired, o.children, o.foreign, keep)
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)

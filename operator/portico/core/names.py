@@ -12,6 +12,8 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "portico"}
 # Server-side label selector for the child watches: only Portico's objects stream in.
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=portico"
 PORTAL_LABEL = "portico.dev/portal"
+# runtime, pages, provision, translations: which part of a portal an object is.
+COMPONENT_LABEL = "app.kubernetes.io/component"
 
 # Annotations a person sets on a Portal (never written by the operator).
 RESTART = "portico.dev/restart"
@@ -31,14 +33,14 @@ def labels(portal: str, component: str) -> dict[str, str]:
         **MANAGED_BY,
         "app.kubernetes.io/name": "portal",
         "app.kubernetes.io/instance": portal,
-        "app.kubernetes.io/component": component,
+        COMPONENT_LABEL: component,
         PORTAL_LABEL: portal,
     }
 
 
 def runtime_selector(portal: str) -> dict[str, str]:
     """The Deployment's selector and the Service's: immutable once created."""
-    return {PORTAL_LABEL: portal, "app.kubernetes.io/component": "runtime"}
+    return {PORTAL_LABEL: portal, COMPONENT_LABEL: "runtime"}
 
 
 def config_name(portal: str) -> str:

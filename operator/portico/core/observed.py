@@ -38,6 +38,15 @@ class CertificateOutcome:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """One address the portal's Service routes to (its EndpointSlices, kept by the watch)."""
+
+    pod: str  # targetRef name
+    ready: bool
+    terminating: bool
+
+
+@dataclass(frozen=True)
 class Observed:
     obj: Mapping[str, Any]  # the Portal as stored: metadata and status
     portal: Portal
@@ -59,6 +68,8 @@ class Observed:
     # A DNS lookup made for this reconcile; None when none was due.
     dns: DomainCheck | None = None
     certificate: CertificateOutcome | None = None
+    # What the Service `<portal>` routes to now; None until its EndpointSlices are seen.
+    endpoints: tuple[Endpoint, ...] | None = None
 
     @property
     def status(self) -> Mapping[str, Any]:

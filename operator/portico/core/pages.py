@@ -6,8 +6,10 @@ described in docs/runtime-contract.md. Per portal:
 
 - ConfigMap `<portal>-pages` with `page.json` (name, hosts, phase, reason, message);
 - Deployment `<portal>-pages`: one replica of the default runtime image, args `pages`;
-- Service `<portal>` selects the runtime's pods when the portal is Ready, the pages
-  pod otherwise, so what answers never depends on the runtime existing.
+- Service `<portal>` selects the runtime's pods when the portal is Ready, or while
+  it is Configuring with runtime pods that serve (a spec edit rolls them without
+  taking the site down); the pages pod otherwise, so what answers never depends
+  on the runtime existing.
 """
 
 from __future__ import annotations
@@ -50,14 +52,15 @@ def page(
     }
 
 
-def runtime_serves(phase: str) -> bool:
-    """Whether the Service points at the runtime (else at the pages pod)."""
-    return phase not in SETUP_PHASES
+def runtime_serves(phase: str, runtime_up: bool = False) -> bool:
+    """Whether the Service points at the runtime (else at the pages pod). RUNTIME_UP:
+    runtime pods are available now, of whichever version."""
+    return phase not in SETUP_PHASES or (phase == "Configuring" and runtime_up)
 
 
-def service_selector(portal: Portal, phase: str) -> dict[str, str]:
-    component = "runtime" if runtime_serves(phase) else "pages"
-    return {names.PORTAL_LABEL: portal.name, "app.kubernetes.io/component": component}
+def service_selector(portal: Portal, phase: str, runtime_up: bool = False) -> dict[str, str]:
+    component = "runtime" if runtime_serves(phase, runtime_up) else "pages"
+    return {names.PORTAL_LABEL: portal.name, names.COMPONENT_LABEL: component}
 
 
 def children(
@@ -76,7 +79,7 @@ def children(
         "owner": portal.owner_reference(),
         "pages_name": pages_name(portal),
         "labels": labels,
-        "selector": {names.PORTAL_LABEL: portal.name, "app.kubernetes.io/component": "pages"},
+        "selector": {names.PORTAL_LABEL: portal.name, names.COMPONENT_LABEL: "pages"},
         "image": image,
         "pull_policy": pull_policy,
         "replicas": replicas,
@@ -96,6 +99,7 @@ def route(
     reason: str,
     message: str,
     custom_host: str = "",
+    runtime_up: bool = False,
 ) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
     """DESIRED with the Service pointed where visitors should go, plus the pages children;
     and the pages children to keep as they are.
@@ -109,12 +113,12 @@ def route(
     for manifest in desired:
         if manifest["kind"] == "Service":
             manifest = {**manifest, "spec": {**manifest["spec"]}}
-            manifest["spec"]["selector"] = service_selector(portal, phase)
+            manifest["spec"]["selector"] = service_selector(portal, phase, runtime_up)
         out.append(manifest)
     if phase != "Failed":
         reason, message = "", ""
     data = page(portal, settings, phase, reason, message, custom_host)
-    serving = runtime_serves(phase)
+    serving = runtime_serves(phase, runtime_up)
     image = settings.runtime_image
     config, deployment = children(
         portal, settings, data, image, settings.image_pull_policy, 0 if serving else 1

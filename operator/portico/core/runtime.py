@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from portico.core import names
 from portico.core.conditions import Condition, false, true
+from portico.core.observed import Endpoint, Key
 
 
 def runtime_condition(deployment: Mapping[str, Any] | None, rolling: bool) -> Condition:
@@ -46,3 +48,65 @@ def runtime_condition(deployment: Mapping[str, Any] | None, rolling: bool) -> Co
             f"{available} of {updated} updated replica(s) available",
         )
     return true("RuntimeAvailable", "Available", f"{available} replica(s) available")
+
+
+def runtime_serving(children: Mapping[Key, Mapping[str, Any]], portal: str) -> bool:
+    """The Service routes to the runtime and runtime pods (of whichever spec) are available:
+    it stays so through a rollout, so an edit never takes the site down. A new portal's
+    Service points at the "Getting set up" page until it is Ready."""
+    service = children.get(("Service", names.runtime_name(portal))) or {}
+    selector = (service.get("spec") or {}).get("selector") or {}
+    deployment = children.get(("Deployment", names.runtime_name(portal))) or {}
+    available = int((deployment.get("status") or {}).get("availableReplicas", 0))
+    return selector.get(names.COMPONENT_LABEL) == "runtime" and available > 0
+
+
+def await_routing(
+    phase: str,
+    conditions: Sequence[Condition],
+    desired: Sequence[Mapping[str, Any]],
+    endpoints: Sequence[Endpoint] | None,
+    portal: str,
+) -> Condition | None:
+    """RuntimeAvailable for a portal Ready but for its Service, until the Service routes to
+    the rolled-out pods alone; None when there is nothing to wait for."""
+    runtime = next((c for c in conditions if c.type == "RuntimeAvailable"), None)
+    if phase != "Ready" or runtime is None or runtime.status != "True":
+        return None
+    key = ("Deployment", names.runtime_name(portal))
+    manifest = next(m for m in desired if (m["kind"], m["metadata"]["name"]) == key)
+    return routed(endpoints, names.pages_name(portal), int(manifest["spec"].get("replicas", 1)))
+
+
+def routed(endpoints: Sequence[Endpoint] | None, pages_name: str, want: int) -> Condition | None:
+    """None when the Service routes to the runtime's current pods alone, else why not yet.
+
+    The Deployment counts a pod as gone once it is terminating, while the Service
+    still lists it (and an ingress may still send it requests) until it has stopped;
+    the "Getting set up" pod stays listed until the Service's selector change is
+    applied. Ready waits for both, so what answers after Ready is the new pods.
+    """
+    if endpoints is None:
+        return false(
+            "RuntimeAvailable", "RollingOut", "waiting for the Service to list the runtime's pods"
+        )
+    if any(e.pod.startswith(f"{pages_name}-") for e in endpoints):
+        return false(
+            "RuntimeAvailable",
+            "RollingOut",
+            'the Service still routes to the "Getting set up" page; switching to the runtime',
+        )
+    leaving = sum(1 for e in endpoints if e.terminating or not e.ready)
+    if leaving:
+        return false(
+            "RuntimeAvailable",
+            "RollingOut",
+            f"{leaving} old or unready pod(s) still listed by the Service",
+        )
+    if len(endpoints) < want:
+        return false(
+            "RuntimeAvailable",
+            "RollingOut",
+            f"the Service routes to {len(endpoints)} of {want} pod(s)",
+        )
+    return None
