@@ -7,14 +7,30 @@ act on; nothing secret (the credentials, a response body) goes into them.
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import os
+import socket
 import ssl
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 TIMEOUT = 15.0
+# A connection that could not be made is tried again for this long: a Service just
+# created may not be routed yet on the node (kube-proxy's lag), or the instance may be
+# starting. Nothing was sent, so this is safe for every method.
+CONNECT_PATIENCE = float(os.environ.get("PORTICO_INSTANCE_CONNECT_PATIENCE", "60"))
+UNREACHED = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNRESET}
+
+
+def _not_connected(reason: object) -> bool:
+    """Whether the request never reached the instance (a refused or unroutable connection)."""
+    return isinstance(reason, socket.gaierror) or (
+        isinstance(reason, OSError) and reason.errno in UNREACHED
+    )
 
 
 class InstanceError(Exception):
@@ -44,6 +60,19 @@ class Instance:
         self.context = ssl.create_default_context(cafile=str(ca) if ca.is_file() else None)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
+        deadline, pause = time.monotonic() + CONNECT_PATIENCE, 0.5
+        while True:
+            try:
+                return self._call(method, path, body)
+            except urllib.error.URLError as exc:
+                if not _not_connected(exc.reason) or time.monotonic() + pause > deadline:
+                    raise InstanceError(
+                        f"the instance at {self.url} is unreachable: {exc.reason}"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 8.0)
+
+    def _call(self, method: str, path: str, body: Any) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
         request.add_header("Authorization", self.auth)
@@ -61,10 +90,6 @@ class Instance:
                     f"(HTTP {exc.code}); check the instance's credentials Secret"
                 ) from None
             raise InstanceError(f"{what} answered HTTP {exc.code}{_detail(exc)}") from None
-        except urllib.error.URLError as exc:
-            raise InstanceError(
-                f"the instance at {self.url} is unreachable: {exc.reason}"
-            ) from None
         except TimeoutError:
             late = f"the instance at {self.url} did not answer in {TIMEOUT:.0f}s"
             raise InstanceError(late) from None

@@ -3,16 +3,21 @@ the instance credentials as files, a live instance, a termination message on fai
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from portico_runtime import jobs, translations
+from portico.devcluster.procs import free_port
+from portico_runtime import client, jobs, translations
 from tests.unit.runtime_support import (
     credentials,
     portal_json,
@@ -75,8 +80,43 @@ def test_provision_fails_when_the_instance_is_unreachable(tmp_path: Path) -> Non
     with running_instance() as (url, _):
         pass  # stopped again: nothing listens on that port now
     config = portal_json("customer-custom.yaml", url, credentials(tmp_path))
-    code, _, message = run(tmp_path, config, "provision")
+    os.environ["PORTICO_INSTANCE_CONNECT_PATIENCE"] = "2"  # tried again for 2 s, then given up
+    try:
+        started = time.monotonic()
+        code, _, message = run(tmp_path, config, "provision")
+    finally:
+        del os.environ["PORTICO_INSTANCE_CONNECT_PATIENCE"]
     assert code == 1 and message.startswith(f"the instance at {url} is unreachable")
+    assert time.monotonic() - started >= 1.5, "a refused connection is tried again first"
+
+
+def test_a_connection_refused_at_first_is_tried_again(tmp_path: Path) -> None:
+    """A Service not routed yet (kube-proxy's lag) or an instance still starting."""
+    port = free_port()
+    answer = json.dumps({"ok": True}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server: list[http.server.HTTPServer] = []
+    later = threading.Timer(
+        1.2, lambda: server.append(http.server.HTTPServer(("127.0.0.1", port), Handler))
+    )
+    later.start()
+    (tmp_path / "token").write_text("t")
+    serving = threading.Thread(
+        target=lambda: (later.join(), server[0].handle_request()), daemon=True
+    )
+    serving.start()
+    assert client.Instance(f"http://127.0.0.1:{port}", tmp_path).call("GET", "/x") == {"ok": True}
+    serving.join(timeout=10)
 
 
 def test_provision_fails_on_an_incomplete_configuration(tmp_path: Path) -> None:
