@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python bench/reliability.py [--portals 500] [--seconds 600] [--kills 100]
 The same scenario as tests/controlplane/test_faults.py (tests/chaos.py), longer;
-it prints one JSON row for docs/reliability.md and exits 1 when anything is lost.
+it prints one JSON row for docs/reliability.md and exits 1 when anything is lost, or when
+the Retry-After check failed or found no repeat to check.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ def main() -> int:
         operator.stop()
         row = figures.row() | {"wall_seconds": round(time.monotonic() - began)}
         print(json.dumps(row, indent=1))
-        return 1 if figures.lost or figures.self_exits or figures.throttled_then_early else 0
+        unchecked = not figures.throttled_checked or figures.probes_repeated != figures.probes
+        failed = figures.lost or figures.self_exits or figures.throttled_then_early or unchecked
+        return 1 if failed else 0
     finally:
         plane.stop()
 

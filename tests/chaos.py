@@ -22,7 +22,7 @@ import yaml
 from portico.devcluster import ControlPlane
 from tests.controlplane.harness import Cluster, Operator, wait_for
 from tests.controlplane.test_operator import portal
-from tests.faultproxy import RETRY_AFTER, WRITES, FaultProxy
+from tests.faultproxy import RETRY_AFTER, FaultProxy, repeat_of
 
 CHILD_KINDS = "configmaps,deployments,services,ingresses,jobs,secrets"
 
@@ -38,8 +38,11 @@ class Figures:
     recoveries: int = 0
     self_exits: int = 0
     converge_seconds: float = 0.0
-    throttled_then_early: int = 0  # a Portico request repeated sooner than Retry-After
-    throttled_checked: int = 0
+    throttled: int = 0  # Portico writes answered 429
+    throttled_checked: int = 0  # ... seen repeated (not across a kill)
+    throttled_then_early: int = 0  # ... repeated sooner than Retry-After
+    probes: int = 0  # the first of them (`FaultProxy.probes`): no kill until repeated
+    probes_repeated: int = 0
     lost: list[str] = field(default_factory=list)  # not Ready, duplicated or orphaned
 
     def row(self) -> dict[str, Any]:
@@ -107,21 +110,38 @@ def audit_children(plane: ControlPlane, namespace: str, names: set[str]) -> list
 def check_retry_after(figures: Figures, proxy: FaultProxy) -> None:
     """Portico's own client waits at least Retry-After before it sends the same request again."""
     seen = list(proxy.seen)
+    probes = {id(p) for p in proxy.probes}
     for i, s in enumerate(seen):
         # Writes only: two reconciles may GET one path a moment apart, while a repeated
         # write is the same body to the same path (GETs: urllib3 honours the header too).
-        if s.fault != "429" or s.agent.startswith("kopf") or s.method not in WRITES:
+        if not s.throttled_portico_write:
             continue
-        same = (s.method, s.path, s.body)
-        later = next(
-            (n for n in seen[i + 1 :] if (n.method, n.path, n.body) == same or n.fault == "kill"),
-            None,
-        )
-        if later is None or later.fault == "kill":
+        figures.throttled += 1
+        figures.probes += id(s) in probes
+        later = repeat_of(seen, i)
+        if later is None or later.fault == "kill":  # a new process owes it no wait
             continue
         figures.throttled_checked += 1
+        figures.probes_repeated += id(s) in probes
         if later.at - s.at < RETRY_AFTER - 0.05:
             figures.throttled_then_early += 1
+
+
+def _await_probe_repeats(proxy: FaultProxy, timeout: float = RETRY_AFTER + 10.0) -> None:
+    """Before a kill: the client has sent every probe again (or TIMEOUT passed: the check
+    then counts fewer), and no new probe comes until `hold_probes(False)` after the kill.
+
+    When the kill schedule has slipped (restarts take longer than its gaps), a restarted
+    operator is killed as soon as it is healthy, just as it starts writing: without this
+    wait a probe is cut by the kill before its Retry-After has passed, in every run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        while proxy.unrepeated_probes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proxy.hold_probes(True)
+        if not proxy.unrepeated_probes() or time.monotonic() >= deadline:
+            return
+        proxy.hold_probes(False)  # one came between the check and the hold
 
 
 def run(
@@ -157,6 +177,7 @@ def run(
             due = began + fault_seconds * (k + chance.uniform(0.3, 1.0)) / kills
             time.sleep(max(0.0, due - time.monotonic()))
             assert faulty.proc is not None
+            _await_probe_repeats(proxy)
             if faulty.proc.poll() is not None:
                 figures.self_exits += 1  # it died on its own: a failure the test reports
             else:
@@ -164,6 +185,7 @@ def run(
                 faulty.proc.wait()
                 proxy.mark_kill()
                 figures.kills += 1
+            proxy.hold_probes(False)
             faulty.proc = None
             faulty.start()
             figures.recoveries += 1

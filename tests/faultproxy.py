@@ -6,6 +6,11 @@ HTTP-level faults (toxiproxy works on TCP and cannot answer 409/429/503): at
 stream cut after a short while. Everything else is forwarded unchanged
 (the bearer token passes through; nothing here logs a header or a body).
 Every request is recorded so a test can check what the client did next.
+
+Portico's first few faulted writes get a 429 (the probes); `repeat_of` finds what
+the client sent next. A test that SIGKILLs the operator first waits for every
+probe's repeat and holds new probes until the kill is done (`unrepeated_probes`,
+`hold_probes`): a kill within Retry-After of a probe would leave nothing to check.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length"}
 )
 RETRY_AFTER = 1  # seconds, in every injected 429
+# Portico's own client (the official Python client's User-Agent); Kopf's is kopf/...
+PORTICO_AGENT = "OpenAPI-Generator/"
+PROBES = 5  # Portico's first faulted writes get 429: Retry-After is checked in every run
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,22 @@ class Seen:
     @property
     def watch(self) -> bool:
         return "watch=true" in self.path or "watch=1" in self.path
+
+    @property
+    def throttled_portico_write(self) -> bool:
+        portico = self.agent.startswith(PORTICO_AGENT)
+        return self.fault == "429" and self.method in WRITES and portico
+
+
+def repeat_of(seen: list[Seen], index: int) -> Seen | None:
+    """The next request identical to seen[INDEX] (method, path, body), or the kill marker
+    that came first, or None while there is neither."""
+    first = seen[index]
+    same = (first.method, first.path, first.body)
+    return next(
+        (n for n in seen[index + 1 :] if (n.method, n.path, n.body) == same or n.fault == "kill"),
+        None,
+    )
 
 
 def _status(code: int, reason: str, message: str) -> web.Response:
@@ -66,7 +90,10 @@ class FaultProxy:
         self.random = random.Random(seed)
         self.port = free_port()
         self.seen: list[Seen] = []
-        self._throttle_writes = 5
+        self._throttle_writes = PROBES
+        self.probes: list[Seen] = []  # the writes answered 429 by `_throttle_writes`
+        self._holding = False  # while a kill is due: no new probe (`hold_probes`)
+        self._probe_lock = threading.Lock()
         pki = PKI.load(pki_dir)
         serving = pki.issue("faultproxy", "portico-faultproxy", server=True)
         self._server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -87,6 +114,21 @@ class FaultProxy:
     def mark_kill(self) -> None:
         """A new process cannot honour a Retry-After its predecessor was given."""
         self.seen.append(Seen(time.monotonic(), "", "", "", "kill"))
+
+    def hold_probes(self, hold: bool) -> None:
+        """No new probe while HOLD; once this returns, every probe issued is counted."""
+        with self._probe_lock:
+            self._holding = hold
+
+    def unrepeated_probes(self) -> int:
+        """Probes the client has not sent again yet, counting one still being answered."""
+        with self._probe_lock:
+            issued = PROBES - self._throttle_writes
+        probes = list(self.probes)  # before `seen`: a probe is recorded there first
+        seen = list(self.seen)
+        index = {id(s): i for i, s in enumerate(seen)}
+        waiting = [p for p in probes if repeat_of(seen, index[id(p)]) is None]
+        return issued - len(probes) + len(waiting)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -129,9 +171,11 @@ class FaultProxy:
             return ""
         # Portico's own writes are few beside its reads: the first faults they get are 429s,
         # so that honouring Retry-After on a write is checked in every run.
-        if method in WRITES and not agent.startswith("kopf") and self._throttle_writes > 0:
-            self._throttle_writes -= 1
-            return "429"
+        if method in WRITES and agent.startswith(PORTICO_AGENT):
+            with self._probe_lock:
+                if self._throttle_writes > 0 and not self._holding:
+                    self._throttle_writes -= 1
+                    return "probe"
         if watch:  # few and long-lived: mostly cut them, the fault watches are made for
             kinds = ["drop-watch"] * 4 + ["429", "500", "503", "reset"]
         else:
@@ -147,9 +191,12 @@ class FaultProxy:
         agent = request.headers.get("User-Agent", "")
         fault = self._pick(request.method, watch, agent)
         digest = hashlib.sha256(await request.read()).hexdigest()[:16]
-        self.seen.append(
-            Seen(time.monotonic(), request.method, request.path_qs, agent, fault, digest)
-        )
+        probe = fault == "probe"
+        fault = "429" if probe else fault
+        seen = Seen(time.monotonic(), request.method, request.path_qs, agent, fault, digest)
+        self.seen.append(seen)
+        if probe:
+            self.probes.append(seen)
         if fault == "409":
             return _status(409, "Conflict", "injected conflict: the object has been modified")
         if fault == "429":
