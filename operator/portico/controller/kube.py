@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,7 @@ RESOURCES = {
 # A 429 is retried here after the server's Retry-After (capped), a few times, before
 # it reaches the queue's backoff: the server said when, so waiting less only adds load.
 THROTTLE_RETRIES, RETRY_AFTER_MAX = 3, 10.0
+PAGE = 500  # objects per list request
 
 
 class ApiError(Exception):
@@ -156,15 +157,25 @@ class Kube:
     def list(
         self, kind: str, namespace: str | None = None, labels: str | None = None
     ) -> list[dict[str, Any]]:
-        query = {"labelSelector": labels} if labels else None
-        try:
-            result = self.request("GET", RESOURCES[kind].path(namespace), query=query)
-        except ApiError as err:
-            if err.status == 404:  # e.g. cert-manager's CRD is not installed
-                return []
-            raise
-        items: list[dict[str, Any]] = result.get("items", [])
-        return items
+        return [*self.each(kind, namespace, labels)]
+
+    def each(
+        self, kind: str, namespace: str | None = None, labels: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every object, a page at a time: a large fleet is never held as one list."""
+        query = {"limit": str(PAGE)} | ({"labelSelector": labels} if labels else {})
+        while True:
+            try:
+                result = self.request("GET", RESOURCES[kind].path(namespace), query=query)
+            except ApiError as err:
+                if err.status == 404:  # e.g. cert-manager's CRD is not installed
+                    return
+                raise
+            yield from result.get("items", [])
+            more = (result.get("metadata") or {}).get("continue")
+            if not more:
+                return
+            query = {**query, "continue": more}
 
     def served(self, kind: str) -> bool:
         """Whether the API server serves KIND at all (a CRD may not be installed)."""

@@ -22,7 +22,7 @@ from portico.controller.leader import FencedKube, LeaderElector, while_leading
 from portico.controller.observe import Observer, parse
 from portico.controller.queue import WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
-from portico.controller.store import Store
+from portico.controller.store import Store, kept
 from portico.core import names
 from portico.settings import Settings
 
@@ -78,12 +78,12 @@ class Operator:
         Runs in a thread before the queue starts (nothing else touches the store yet).
         """
         namespaces = self.settings.namespaces or (None,)
-        for body in self.kube.list("PortalInstance"):
+        for body in self.kube.each("PortalInstance"):
             self.instance_event("", body)
-        for body in self.kube.list("Namespace"):
+        for body in self.kube.each("Namespace"):
             self.namespace_event("", body)
         for namespace in namespaces:
-            for body in self.kube.list("Portal", namespace):
+            for body in self.kube.each("Portal", namespace):
                 self.portal_event("", body)
         if "Certificate" in child_kinds and not self.kube.served("Certificate"):
             # Kopf starts the watch when the CRD appears, but may miss it while the API
@@ -95,13 +95,13 @@ class Operator:
         for namespace in namespaces:
             for kind in child_kinds:
                 selector = None if kind == "Secret" else names.MANAGED_SELECTOR
-                for body in self.kube.list(kind, namespace, selector):
+                for body in self.kube.each(kind, namespace, selector):
                     body.setdefault("kind", kind)
                     if kind == "Secret":
                         self.secret_event("", body)
                     else:
                         self.child_event(kind, "", body)
-            for body in self.kube.list("EndpointSlice", namespace, names.MANAGED_SELECTOR):
+            for body in self.kube.each("EndpointSlice", namespace, names.MANAGED_SELECTOR):
                 self.endpoints_event("", body)
         log.info(
             "caches synced: %d portals, %d instances",
@@ -181,7 +181,7 @@ class Operator:
             self.queue.forget(("PortalInstance", name))
         else:
             before = self.store.instances.get(name)
-            self.store.instances[name] = body
+            self.store.instances[name] = kept(body)
             creds = (body.get("spec") or {}).get("credentialsSecretRef") or {}
             self.index.put_instance(name, (creds.get("namespace", ""), creds.get("name", "")))
             if before is not None and before.get("spec") == body.get("spec"):

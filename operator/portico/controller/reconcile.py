@@ -19,7 +19,7 @@ from portico.controller import metrics
 from portico.controller.act import Conflict, Writer
 from portico.controller.kube import ApiError
 from portico.controller.observe import Observer
-from portico.controller.store import Store
+from portico.controller.store import Store, kept
 from portico.core import names
 from portico.core.conditions import false, to_status, true
 from portico.core.decide import Plan, decide, failed
@@ -167,7 +167,7 @@ class Reconciler:
         }
         result = self.writer.patch_status("PortalInstance", None, name, old, new)
         if isinstance(result, dict) and "metadata" in result:
-            self.store.instances[name] = result
+            self.store.instances[name] = kept(result)
 
 
 def count_phases(phases: Iterable[str]) -> dict[str, int]:

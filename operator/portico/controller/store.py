@@ -32,6 +32,13 @@ def _newer(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
         return True
 
 
+def kept(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy to keep: without managedFields, often the larger half of an object and
+    never read by a decision."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
+    return copy.deepcopy({**obj, "metadata": meta})
+
+
 def controller_uid(obj: Mapping[str, Any]) -> str:
     for ref in obj.get("metadata", {}).get("ownerReferences") or ():
         if ref.get("controller"):
@@ -68,7 +75,7 @@ class Store:
         key = (meta["namespace"], meta["name"])
         if not _newer(self.portals.get(key), obj):
             return False
-        self.portals[key] = copy.deepcopy(dict(obj))
+        self.portals[key] = kept(obj)
         return True
 
     def put_child(self, kind: str, obj: Mapping[str, Any]) -> None:
@@ -76,7 +83,7 @@ class Store:
         key = (meta["namespace"], meta["name"])
         if not _newer(self.children[kind].get(key), obj):
             return
-        child = copy.deepcopy(dict(obj))
+        child = kept(obj)
         # Items of a list carry no kind of their own; what was applied is compared in full.
         child.update(apiVersion=RESOURCES[kind].api_version, kind=kind)
         self.children[kind][key] = child
