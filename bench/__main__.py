@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import fleet, report
+from bench import fleet, profile, report
 from bench.audit import AuditLog
 from bench.kubeapi import Api, Tracker
 from bench.operator import OperatorProcess
@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=3600, help="per phase, seconds")
     p.add_argument("--out", type=Path, help="result file (default bench/results/latest.json)")
     p.add_argument("--repeat", type=int, default=1, help="whole runs; figures are medians")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the operator with py-spy while the largest N converges",
+    )
     p.add_argument(
         "--smoke",
         action="store_true",
@@ -116,7 +121,14 @@ async def run(
             _say(f"floor N={n}: the same children written straight")
             floor = await b.floor(n, f"bench-floor-{n}", args.timeout)
             _say(f"converge N={n}: {floor}")
-            portico = await b.converge(n, f"bench-n{n}", args.timeout)
+            if args.profile and n == args.sizes[-1]:
+                assert operator.proc is not None
+                raw = args.out.with_name(f"profile-n{n}.txt")
+                with profile.recording(operator.proc.pid, raw):
+                    portico = await b.converge(n, f"bench-n{n}", args.timeout)
+                result["profile"] = {"n": n, "raw": raw.name, **profile.top(raw)}
+            else:
+                portico = await b.converge(n, f"bench-n{n}", args.timeout)
             result["converge"][str(n)] = _ratios(portico, floor)
             _say(f"converge N={n}: applied {portico['applied']}, Ready {portico['ready']}")
             await _probe(b, result, args)
