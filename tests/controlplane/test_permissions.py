@@ -45,6 +45,11 @@ BASE_RULES = [
         "resources": ["ingresses"],
         "verbs": ["get", "list", "watch"],
     },
+    {
+        "apiGroups": ["discovery.k8s.io"],
+        "resources": ["endpointslices"],
+        "verbs": ["list", "watch"],
+    },
 ]
 INGRESS_WRITER = [
     {
