@@ -38,6 +38,9 @@ class Settings:
     cert_manager: bool = False
     # Every portal is reconciled at least this often (drift, expiry, re-checks).
     resync_seconds: float = 300.0
+    # Portals reconciled at once (never two reconciles of one portal): each spends most
+    # of its time waiting on the API server's answers to its writes.
+    reconcile_workers: int = 16
     # One replica reconciles: the holder of the Lease `portico-leader` (see leader.py).
     leader_election: bool = False
     # Where the Lease lives; empty: the pod's own namespace (else `default`).
@@ -69,6 +72,8 @@ class Settings:
             raise SettingsError(f"PORTICO_LOG_FORMAT={settings.log_format!r}: use text or json")
         if settings.trial_days <= 0 or settings.resync_seconds <= 0:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
+        if settings.reconcile_workers < 1:
+            raise SettingsError("PORTICO_RECONCILE_WORKERS must be at least 1")
         lease, renew, retry = (
             settings.leader_election_lease_duration,
             settings.leader_election_renew_deadline,

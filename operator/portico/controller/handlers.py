@@ -46,7 +46,8 @@ def _op() -> Operator:
 def configure(settings: Settings, kubeconfig: str | None = None) -> None:
     """Called by `portico run` before Kopf starts."""
     global OPERATOR
-    kube = Kube(connect(kubeconfig))
+    # A connection per reconcile worker, and a few for the elector and the Events.
+    kube = Kube(connect(kubeconfig, connections=settings.reconcile_workers + 4))
     watchguard.install()
     elector = None
     if settings.leader_election:

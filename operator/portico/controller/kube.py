@@ -71,18 +71,22 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
-def connect(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
-    """In-cluster service account when there is one, else the kubeconfig."""
+def connect(kubeconfig: str | None = None, connections: int = 10) -> kubernetes.client.ApiClient:
+    """In-cluster service account when there is one, else the kubeconfig. CONNECTIONS:
+    kept open to the API server, one per request that may be in flight at once."""
+    configuration = None
     if kubeconfig is None:
         try:
             kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-            return kubernetes.client.ApiClient()
+            configuration = kubernetes.client.Configuration.get_default_copy()
         except kubernetes.config.ConfigException:
             pass
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig, client_configuration=configuration
-    )
+    if configuration is None:
+        configuration = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration
+        )
+    configuration.connection_pool_maxsize = connections
     return kubernetes.client.ApiClient(configuration)
 
 

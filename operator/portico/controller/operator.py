@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from portico.controller import metrics
 from portico.controller.act import Writer
@@ -27,6 +28,7 @@ from portico.core import names
 from portico.settings import Settings
 
 log = logging.getLogger("portico")
+T = TypeVar("T")
 
 
 class ReconcileFailed(Exception):
@@ -59,6 +61,7 @@ class Operator:
 
     # With leader election: the queue runs (and writes go out) only while leading.
     elector: LeaderElector | None = None
+    executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def build(
@@ -110,22 +113,31 @@ class Operator:
         )
 
     def start(self) -> None:
+        # Reconciles block on the API server: threads of their own, so they never starve
+        # the elector's renewals or Kopf's own work in the loop's default executor.
+        self.executor = ThreadPoolExecutor(self.settings.reconcile_workers, "reconcile")
         if self.elector is None:
-            self.tasks.append(asyncio.create_task(self.queue.run(self.work)))
+            self.tasks.append(asyncio.create_task(self._run_queue()))
             return
         # A standby keeps watching (store and queue stay warm) and works through it all
         # once it leads.
         elector = self.elector
         self.tasks.append(asyncio.create_task(elector.run()))
-        self.tasks.append(
-            asyncio.create_task(while_leading(elector, lambda: self.queue.run(self.work)))
-        )
+        self.tasks.append(asyncio.create_task(while_leading(elector, self._run_queue)))
+
+    async def _run_queue(self) -> None:
+        await self.queue.run(self.work, concurrency=self.settings.reconcile_workers)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
         if self.elector is not None:
             await self.elector.release()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
 
     def health(self) -> str:
         for task in self.tasks:
@@ -251,11 +263,11 @@ class Operator:
         assert isinstance(key, tuple)
         if key[0] == "PortalInstance":
             linked = len(self.index.linked.get(key[1], ()))
-            await asyncio.to_thread(self.reconciler.instance, key[1], linked)
+            await self._in_thread(self.reconciler.instance, key[1], linked)
             return None
         _, namespace, name = key
         with metrics.RECONCILE_SECONDS.time():
-            outcome = await asyncio.to_thread(self.reconciler.portal, namespace, name)
+            outcome = await self._in_thread(self.reconciler.portal, namespace, name)
         while self.observer.gone:
             self.portal_gone(self.observer.gone.pop())
         if outcome.gone:

@@ -104,7 +104,8 @@ class Store:
     def owned(self, namespace: str, portal: str, uid: str) -> dict[tuple[str, str], dict[str, Any]]:
         """The children this Portal controls (its UID as their controller owner)."""
         out = {}
-        for kind, name in self.by_portal.get((namespace, portal), ()):
+        # A copy first (atomic under the GIL): the event loop may add to it meanwhile.
+        for kind, name in tuple(self.by_portal.get((namespace, portal), ())):
             child = self.children[kind].get((namespace, name))
             if child is not None and controller_uid(child) == uid:
                 out[(kind, name)] = child
@@ -149,7 +150,7 @@ class Store:
         slices = self.slices.get((namespace, portal))
         if not slices:
             return None
-        return tuple(e for endpoints in slices.values() for e in endpoints)
+        return tuple(e for endpoints in list(slices.values()) for e in endpoints)
 
     def secret(self, namespace: str, name: str) -> SecretView | None:
         return self.secrets.get((namespace, name))
@@ -158,4 +159,4 @@ class Store:
         self.portals.pop((namespace, name), None)
 
     def portals_in(self, namespace: str) -> Iterable[NsName]:
-        return [k for k in self.portals if k[0] == namespace]
+        return [k for k in list(self.portals) if k[0] == namespace]

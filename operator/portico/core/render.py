@@ -70,6 +70,7 @@ _env = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html", "html.j2"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # package files: no stat of each template at every render
 )
 _env.filters["q"] = _quote
 
