@@ -41,7 +41,7 @@ def recording(pid: int, out: Path, rate: int = 50) -> Iterator[None]:
             raise RuntimeError(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
 
 
-def top(raw: Path, k: int = 15) -> dict[str, Any]:
+def top(raw: Path, k: int = 30) -> dict[str, Any]:
     """The K functions with the most samples, inclusive and self, as shares of all samples."""
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
