@@ -1,4 +1,5 @@
-"""Portico's client waits the server's Retry-After on a 429 and tries again, a few times.
+"""Portico's client waits the server's Retry-After on a 429 and tries again, a few times;
+and it reads lists a page at a time.
 
 POST and PATCH (apply, status, Events) are what this covers: urllib3 already repeats
 idempotent requests answered 429/503 with a Retry-After, and rejects fractions.
@@ -11,12 +12,14 @@ import itertools
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import ClassVar
 
 import kubernetes
 import pytest
 
+from portico.controller import kube as kubemod
 from portico.controller.kube import THROTTLE_RETRIES, ApiError, Kube
 
 PATH = "/api/v1/namespaces/ns/configmaps"
@@ -26,6 +29,7 @@ class Throttling(http.server.BaseHTTPRequestHandler):
     throttle = 0  # how many requests get 429 before one gets 200
     retry_after = "1"
     seen: ClassVar[list[float]] = []
+    queries: ClassVar[list[dict[str, list[str]]]] = []
 
     def do_POST(self) -> None:
         Throttling.seen.append(time.monotonic())
@@ -45,18 +49,45 @@ class Throttling(http.server.BaseHTTPRequestHandler):
     def log_message(self, *_: object) -> None:
         pass
 
+    def do_GET(self) -> None:
+        """A list in pages of `limit`, the offset as the continue token."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        Throttling.queries.append(query)
+        start = int(query.get("continue", ["0"])[0])
+        end = start + int(query["limit"][0])
+        meta = {"continue": str(end)} if end < len(ITEMS) else {}
+        body = json.dumps({"items": ITEMS[start:end], "metadata": meta}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+ITEMS = [{"metadata": {"name": f"cm-{i}"}} for i in range(7)]
+
 
 @pytest.fixture
 def kube() -> Iterator[Kube]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    Throttling.seen = []
+    Throttling.seen, Throttling.queries = [], []
     configuration = kubernetes.client.Configuration()
     configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
     yield Kube(kubernetes.client.ApiClient(configuration))
     server.shutdown()
     thread.join()
+
+
+def test_lists_are_read_a_page_at_a_time(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`limit` + `continue`: a fleet is never one response (nor one list in memory)."""
+    monkeypatch.setattr(kubemod, "PAGE", 3)
+    names = [o["metadata"]["name"] for o in kube.each("ConfigMap", "ns", "app=x")]
+    assert names == [o["metadata"]["name"] for o in ITEMS]
+    queries = Throttling.queries
+    assert [q.get("continue", [""])[0] for q in queries] == ["", "3", "6"]
+    assert all(q["limit"] == ["3"] and q["labelSelector"] == ["app=x"] for q in queries)
 
 
 def test_429s_are_retried_after_retry_after(kube: Kube) -> None:
