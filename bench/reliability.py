@@ -1,6 +1,6 @@
 """The long reliability run: a rollout under 20 % API faults and SIGKILLs on a local control plane.
 
-Run: .venv/bin/python bench/reliability.py [--portals 500] [--seconds 600] [--kills 100]
+Run: .venv/bin/python -m bench.reliability [--portals 500] [--seconds 600] [--kills 100]
 The same scenario as tests/controlplane/test_faults.py (tests/chaos.py), longer;
 it prints one JSON row for docs/reliability.md and exits 1 when anything is lost, or when
 the Retry-After check failed or found no repeat to check.
