@@ -182,13 +182,12 @@ class Kube:
             query = {**query, "continue": more}
 
     def served(self, kind: str) -> bool:
-        """Whether the API server serves KIND at all (a CRD may not be installed)."""
+        """Whether the API server serves KIND at all (a CRD may not be installed). Only a
+        404 says no: a 403 (a namespaced role asked cluster-wide) names a resource it knows."""
         try:
             self.request("GET", RESOURCES[kind].path(None), query={"limit": "1"})
         except ApiError as err:
-            if err.status == 404:
-                return False
-            raise
+            return err.status != 404
         return True
 
 
