@@ -7,18 +7,16 @@ Without binaries the tier is skipped with the reason; PORTICO_REQUIRE_CONTROLPLA
 from __future__ import annotations
 
 import re
-import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from portico.devcluster import BinariesMissing, ControlPlane
-from portico.devcluster import binaries as devbinaries
+from portico.devcluster import ControlPlane
 from tests.controlplane.harness import CERT_MANAGER_CRD, Cluster, Operator, instance_docs
 from tests.dnsserver import AuthoritativeDNS, running_dns
-from tests.tiers import mark_tier, raise_on_sigterm, skip_or_fail
+from tests.tiers import mark_tier, running_plane
 
 HERE = Path(__file__).parent.resolve()
 
@@ -27,32 +25,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     mark_tier(items, HERE, pytest.mark.controlplane)
 
 
-def _plane() -> Iterator[ControlPlane]:
-    try:
-        bins = devbinaries.locate()
-    except BinariesMissing as exc:
-        skip_or_fail(str(exc))
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, raise_on_sigterm)
-    plane = ControlPlane(bins=bins, die_with_parent=True)
-    plane.start()
-    try:
-        yield plane
-    finally:
-        plane.stop()
-
-
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane]:
     """One control plane (etcd, apiserver, controllers, scheduler, kwok) for the whole run."""
-    yield from _plane()
+    yield from running_plane()
 
 
 @pytest.fixture(scope="module")
 def own_control_plane() -> Iterator[ControlPlane]:
     """A control plane of one module's own: its tests restart components and run their
     own operators, which the session's operator must not share."""
-    yield from _plane()
+    yield from running_plane()
 
 
 def _slug(text: str) -> str:

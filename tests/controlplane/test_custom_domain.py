@@ -184,15 +184,17 @@ def test_wrong_target_and_dns_outage(
     target = f"app-{namespace}.{BASE_DOMAIN}"
     cluster.apply(secret("tls-pair", namespace, **{"tls.crt": "x", "tls.key": "y"}))
     dns.set_zone(zone, [f"app CNAME elsewhere.{zone}.", "elsewhere A 192.0.2.10"])
-    cluster.apply(
-        portal(
+
+    def app(hostname: str) -> dict[str, Any]:
+        return portal(
             "app",
             namespace,
             instance,
             subdomain=f"app-{namespace}",
-            customDomain=custom(host, secretRef={"name": "tls-pair"}),
+            customDomain=custom(hostname, secretRef={"name": "tls-pair"}),
         )
-    )
+
+    cluster.apply(app(host))
     wrong = cluster.wait_phase(namespace, "app", "Configuring", "CNAMEMismatch")
     message = cluster.condition(wrong, "DomainVerified")["message"]
     assert f"elsewhere.{zone}" in message and target in message
@@ -227,15 +229,7 @@ def test_wrong_target_and_dns_outage(
         assert cond["status"] == "True"
         # A new hostname while DNS is still down starts unverified: never the old verdict.
         moved = f"shop.{zone}"
-        cluster.apply(
-            portal(
-                "app",
-                namespace,
-                instance,
-                subdomain=f"app-{namespace}",
-                customDomain=custom(moved, secretRef={"name": "tls-pair"}),
-            )
-        )
+        cluster.apply(app(moved))
         obj = cluster.wait_phase(namespace, "app", "Configuring", "DNSUnavailable")
         assert cluster.condition(obj, "DomainVerified")["status"] == "Unknown"
         assert obj["status"]["customDomain"]["hostname"] == moved

@@ -8,41 +8,26 @@ reason; PORTICO_REQUIRE_CONTROLPLANE=1 (`make test`) turns that into a failure.
 from __future__ import annotations
 
 import secrets
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from portico.devcluster import BinariesMissing, ControlPlane, pulumi_engine
-from portico.devcluster import binaries as devbinaries
 from tests.dnsserver import AuthoritativeDNS, running_dns
 from tests.pulumi_tier.harness import Engine
-from tests.tiers import raise_on_sigterm, skip_or_fail
+from tests.tiers import mark_tier, running_plane, skip_or_fail
 
 HERE = Path(__file__).parent.resolve()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.path)).resolve().parents:
-            item.add_marker(pytest.mark.pulumi)
+    mark_tier(items, HERE, pytest.mark.pulumi)
 
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:
-    try:
-        bins = devbinaries.locate()
-    except BinariesMissing as exc:
-        skip_or_fail(str(exc))
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, raise_on_sigterm)
-    control = ControlPlane(bins=bins, nodes=2, install_crds=False, die_with_parent=True)
-    control.start()
-    try:
-        yield control
-    finally:
-        control.stop()
+    yield from running_plane(nodes=2, install_crds=False)
 
 
 @pytest.fixture(scope="module")

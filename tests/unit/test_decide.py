@@ -18,6 +18,7 @@ from portico.certificates import CertReason, Problem, Rejection
 from portico.core import names
 from portico.core.decide import Plan, decide, failed
 from portico.core.observed import CertificateOutcome, Endpoint, Observed, SecretView
+from portico.core.runtime import routed
 from portico.settings import Settings
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
@@ -380,16 +381,20 @@ def test_changed_hostname_with_dns_down_is_unknown_not_verified() -> None:
     assert "support.contoso.com" not in str(owned(plan)[("Ingress", P)]["spec"]["rules"])
 
 
-def test_verified_host_survives_an_inconclusive_recheck() -> None:
-    status = {
-        "customDomain": {
-            "hostname": "support.contoso.com",
-            "target": "web.portals.example.com",
-            "state": "Verified",
-            "reason": "CNAMEVerified",
-            "message": "ok",
-        }
+# What status.customDomain says once support.contoso.com was verified.
+WAS_VERIFIED: dict[str, Any] = {
+    "customDomain": {
+        "hostname": "support.contoso.com",
+        "target": "web.portals.example.com",
+        "state": "Verified",
+        "reason": "CNAMEVerified",
+        "message": "ok",
     }
+}
+
+
+def test_verified_host_survives_an_inconclusive_recheck() -> None:
+    status = copy.deepcopy(WAS_VERIFIED)
     o = world(obj=_custom({"secretRef": {"name": "t"}}), status=status, dns=UNKNOWN)
     plan = decide(o, SETTINGS, NOW)
     verified = next(c for c in plan.status["conditions"] if c["type"] == "DomainVerified")
@@ -459,15 +464,7 @@ def test_a_flapping_nxdomain_does_not_unverify_until_it_persists() -> None:
         domain.DomainReason.CNAME_MISSING,
         "no record",
     )
-    status: dict[str, Any] = {
-        "customDomain": {
-            "hostname": "support.contoso.com",
-            "target": "web.portals.example.com",
-            "state": "Verified",
-            "reason": "CNAMEVerified",
-            "message": "ok",
-        }
-    }
+    status: dict[str, Any] = copy.deepcopy(WAS_VERIFIED)
     obj = _custom({"secretRef": {"name": "t"}})
     states = []
     for _ in range(3):
@@ -532,3 +529,11 @@ def test_a_new_portal_shows_the_page_until_ready_even_with_runtime_pods_up() -> 
     assert plan.phase == "Configuring"
     service = {**children, **owned(plan)}[("Service", P)]
     assert service["spec"]["selector"][names.COMPONENT_LABEL] == "pages"
+
+
+def test_a_dual_stack_service_counts_each_pod_once() -> None:
+    """Two EndpointSlices (IPv4 and IPv6) list the same pods: 1 pod is not 2 of 2."""
+    twice = (Endpoint(f"{P}-5d8fb-x0", True, False),) * 2
+    waiting = routed(twice, names.pages_name(P), 2)
+    assert waiting is not None and "1 of 2 pod(s)" in waiting.message
+    assert routed(twice, names.pages_name(P), 1) is None

@@ -96,17 +96,16 @@ def routed(endpoints: Sequence[Endpoint] | None, pages_name: str, want: int) -> 
             "RollingOut",
             'the Service still routes to the "Getting set up" page; switching to the runtime',
         )
-    leaving = sum(1 for e in endpoints if e.terminating or not e.ready)
+    leaving = len({e.pod for e in endpoints if e.terminating or not e.ready})
     if leaving:
         return false(
             "RuntimeAvailable",
             "RollingOut",
             f"{leaving} old or unready pod(s) still listed by the Service",
         )
-    if len(endpoints) < want:
+    pods = len({e.pod for e in endpoints})  # a dual-stack Service lists each pod twice
+    if pods < want:
         return false(
-            "RuntimeAvailable",
-            "RollingOut",
-            f"the Service routes to {len(endpoints)} of {want} pod(s)",
+            "RuntimeAvailable", "RollingOut", f"the Service routes to {pods} of {want} pod(s)"
         )
     return None
