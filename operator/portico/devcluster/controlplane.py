@@ -21,15 +21,11 @@ from types import TracebackType
 import yaml
 
 from portico.devcluster import binaries, flags, kubeconfig, nodeteardown, procs
-from portico.devcluster.flags import KWOK_ANNOTATION
+from portico.devcluster.kubectl import Kubectl, KubectlError
 from portico.devcluster.pki import PKI, CertPair
 from portico.devcluster.state import State
 
 Log = Callable[[str], None]
-
-
-class KubectlError(RuntimeError):
-    """kubectl exited non-zero; the message has its stderr."""
 
 
 def default_crds_dir() -> Path | None:
@@ -51,7 +47,7 @@ def _https_get(url: str, ca: Path, client: CertPair, timeout: float = 2.0) -> tu
         return exc.code, exc.read().decode(errors="replace")
 
 
-class ControlPlane:
+class ControlPlane(Kubectl):
     """One control plane. Use as a context manager, or call start() and stop().
 
     `detach()` hands the processes over to the state file (for `portico dev up`),
@@ -317,129 +313,14 @@ class ControlPlane:
         raise TimeoutError(f"{name} did not become ready at {url} ({last}); log tail:\n{tail}")
 
     def _create_nodes(self, deadline: float) -> None:
-        key, value = KWOK_ANNOTATION
-        names = [f"kwok-node-{i}" for i in range(self.node_count)]
-        docs = [
-            {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": name,
-                    "annotations": {key: value, "node.alpha.kubernetes.io/ttl": "0"},
-                    "labels": {
-                        "type": "kwok",
-                        "kubernetes.io/hostname": name,
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64",
-                    },
-                },
-                "spec": {},
-            }
-            for name in names
-        ]
+        docs = flags.kwok_nodes(self.node_count)
+        names = [doc["metadata"]["name"] for doc in docs]
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
         if self.state is not None:
             self.state.nodes = names
             self._save_state()
         self._wait_kubectl(
             ["wait", "--for=condition=Ready", "node", "-l", "type=kwok"], "nodes Ready", deadline
-        )
-
-    def _wait_kubectl(self, args: list[str], what: str, deadline: float) -> None:
-        # `kubectl wait` fails at once when nothing matches yet, so loop around it.
-        last = ""
-        while time.monotonic() < deadline:
-            self._check_components()
-            remaining = max(int(deadline - time.monotonic()), 1)
-            result = self.kubectl(*args, f"--timeout={min(remaining, 10)}s", check=False)
-            if result.returncode == 0:
-                return
-            last = result.stderr.strip()
-            time.sleep(0.3)
-        raise TimeoutError(f"timed out waiting for {what}: {last}")
-
-    # -- public API --------------------------------------------------------------
-
-    def kubectl(
-        self,
-        *args: str,
-        input: str | None = None,
-        check: bool = True,
-        timeout: float = 120.0,
-        kubeconfig_path: Path | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the built kubectl against this control plane (admin unless a kubeconfig is given)."""
-        cmd = [
-            str(self.bins["kubectl"]),
-            f"--kubeconfig={kubeconfig_path or self.kubeconfig}",
-            *args,
-        ]
-        result = subprocess.run(
-            cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if check and result.returncode != 0:
-            raise KubectlError(
-                f"kubectl {' '.join(args)} failed (exit {result.returncode}): "
-                f"{result.stderr.strip() or result.stdout.strip()}"
-            )
-        return result
-
-    def install_crds(self, crds_dir: Path, timeout: float = 60.0) -> list[str]:
-        """Server-side apply every *.yaml in crds_dir and wait until each CRD is Established."""
-        files = sorted(crds_dir.glob("*.yaml"))
-        if not files:
-            return []
-        args = ["apply", "--server-side", "--force-conflicts", "--field-manager=portico-dev"]
-        for path in files:
-            args += ["-f", str(path)]
-        self.kubectl(*args)
-        names = [
-            f"customresourcedefinition.apiextensions.k8s.io/{doc['metadata']['name']}"
-            for path in files
-            for doc in yaml.safe_load_all(path.read_text())
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
-        ]
-        deadline = time.monotonic() + timeout
-        wait = ["wait", "--for=condition=Established", *names]
-        self._wait_kubectl(wait, "CRDs Established", deadline)
-        return [n.split("/", 1)[-1] for n in names]
-
-    def wait_for_service_account(self, namespace: str, name: str, timeout: float = 30.0) -> None:
-        """Pods are only admitted once their ServiceAccount exists (the controller makes it)."""
-        deadline = time.monotonic() + max(timeout, 1)
-        while time.monotonic() < deadline:
-            got = self.kubectl("get", "serviceaccount", name, "-n", namespace, check=False)
-            if got.returncode == 0:
-                return
-            self._check_components()
-            time.sleep(0.2)
-        raise TimeoutError(f"ServiceAccount {namespace}/{name} was not created")
-
-    def serviceaccount_kubeconfig(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        create: bool = True,
-        duration: str = "1h",
-        path: Path | None = None,
-    ) -> Path:
-        """A kubeconfig that authenticates as ServiceAccount namespace/name with a bound token."""
-        if create:
-            exists = self.kubectl("get", "serviceaccount", name, "-n", namespace, check=False)
-            if exists.returncode != 0:
-                self.kubectl("create", "serviceaccount", name, "-n", namespace)
-        token = self.kubectl(
-            "create", "token", name, "-n", namespace, f"--duration={duration}"
-        ).stdout.strip()
-        target = path or self.workdir / f"sa-{namespace}-{name}.kubeconfig"
-        return kubeconfig.write(
-            target,
-            server=self.server,
-            ca=self.workdir / "pki" / "ca.crt",
-            user=f"system:serviceaccount:{namespace}:{name}",
-            token=token,
-            namespace=namespace,
         )
 
     def status(self) -> dict[str, bool]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from portico.devcluster.pki import PKI, CertPair
 
@@ -129,4 +130,27 @@ def kwok_args(configs: dict[str, Path]) -> list[str]:
         "--node-ip=10.240.0.1",
         "--node-lease-duration-seconds=40",
         "--v=WARN",  # INFO logs every lease renewal
+    ]
+
+
+def kwok_nodes(count: int) -> list[dict[str, Any]]:
+    """The fake nodes kwok runs pods on (it takes every Node with KWOK_ANNOTATION)."""
+    key, value = KWOK_ANNOTATION
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {key: value, "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "type": "kwok",
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                },
+            },
+            "spec": {},
+        }
+        for name in (f"kwok-node-{i}" for i in range(count))
     ]
