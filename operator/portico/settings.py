@@ -41,6 +41,9 @@ class Settings:
     # Portals reconciled at once (never two reconciles of one portal): each spends most
     # of its time waiting on the API server's answers to its writes.
     reconcile_workers: int = 16
+    # Progress within Configuring is written to status at most this often (0: every step);
+    # phase changes, a new generation's first status and failures are written at once.
+    status_hold_seconds: float = 10.0
     # One replica reconciles: the holder of the Lease `portico-leader` (see leader.py).
     leader_election: bool = False
     # Where the Lease lives; empty: the pod's own namespace (else `default`).
@@ -72,6 +75,8 @@ class Settings:
             raise SettingsError(f"PORTICO_LOG_FORMAT={settings.log_format!r}: use text or json")
         if settings.trial_days <= 0 or settings.resync_seconds <= 0:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
+        if settings.status_hold_seconds < 0:
+            raise SettingsError("PORTICO_STATUS_HOLD_SECONDS must not be negative")
         if settings.reconcile_workers < 1:
             raise SettingsError("PORTICO_RECONCILE_WORKERS must be at least 1")
         lease, renew, retry = (

@@ -92,3 +92,11 @@ def to_status(
             }
         )
     return out
+
+
+def reason_of(status: Any, type_: str) -> str:
+    """The reason of one condition in a status dict; empty when it has none."""
+    for c in status.get("conditions") or ():
+        if c.get("type") == type_:
+            return str(c.get("reason", ""))
+    return ""

@@ -22,13 +22,14 @@ from portico.core import (
     entitlement,
     features,
     names,
+    pacing,
     pages,
     progress,
     references,
     render,
 )
 from portico.core.children import Changes, Write, changes, up_to_date, with_hash
-from portico.core.conditions import Condition, false, summarize, to_status, true
+from portico.core.conditions import Condition, false, reason_of, summarize, to_status, true
 from portico.core.observed import Key, Observed
 from portico.core.reasons import RECONCILE_ERROR, RECONCILE_SUCCESS, WITHDRAWN, Failure
 from portico.core.runtime import await_routing, runtime_condition, runtime_serving
@@ -251,7 +252,19 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         removed = ", ".join(f"{k} {n}" for k, n in diff.deletes)
         withdrawal = Event("Warning", "Withdrawn", f"{ready.reason}: removed {removed}")
         plan = replace(plan, events=(*plan.events, withdrawal))
-    return replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
+    plan = replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
+    return _paced(o, plan, settings, now)
+
+
+def _paced(o: Observed, plan: Plan, settings: Settings, now: datetime.datetime) -> Plan:
+    """Progress within Configuring may wait a little (pacing.py): come back when it may not."""
+    wait = pacing.held_for(
+        o.status, plan.status, bool(plan.events), settings.status_hold_seconds, now
+    )
+    if not wait:
+        return plan
+    requeue = min(plan.requeue_after or wait, wait)
+    return replace(plan, status=dict(o.status), requeue_after=requeue)
 
 
 def _keys(manifests: Any) -> list[Key]:
@@ -373,13 +386,6 @@ def failed(
     base["conditions"] = to_status([ready, *kept, synced], previous, o.generation, stamp)
     base["phase"] = "Failed" if permanent else "Configuring"
     events: tuple[Event, ...] = ()
-    if _reason(o.status, "Synced") != RECONCILE_ERROR:
+    if reason_of(o.status, "Synced") != RECONCILE_ERROR:
         events = (Event("Warning", RECONCILE_ERROR, error),)
     return Plan(phase=base["phase"], status=base, events=events)
-
-
-def _reason(status: Any, type_: str) -> str:
-    for c in status.get("conditions") or ():
-        if c.get("type") == type_:
-            return str(c.get("reason", ""))
-    return ""

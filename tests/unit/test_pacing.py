@@ -1,0 +1,93 @@
+"""Status pacing: progress within Configuring waits at most status_hold_seconds; the
+rest is written at once (core/pacing.py, through decide)."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from dataclasses import replace
+from typing import Any
+
+from portico.core import names
+from portico.core.decide import Plan, decide
+from portico.core.observed import Observed
+from tests.unit.test_decide import NOW, P, SETTINGS, available, endpoints, owned, succeeded, world
+
+LATER = NOW + datetime.timedelta(seconds=3)
+HOLD = SETTINGS.status_hold_seconds
+
+
+def after(o: Observed, plan: Plan, job_done: bool = False, rolled_out: bool = False) -> Observed:
+    """The world once the plan is written and the controllers moved on as told."""
+    children = {**{k: copy.deepcopy(dict(v)) for k, v in o.children.items()}, **owned(plan)}
+    if job_done:
+        succeeded(children, names.provision_job_name(P, 1))
+    if rolled_out:
+        available(children)
+    obj = copy.deepcopy(dict(o.obj))
+    obj["status"] = plan.status
+    return Observed(
+        **{**o.__dict__, "obj": obj, "children": children, "endpoints": endpoints(children)}
+    )
+
+
+def condition(status: dict[str, Any], type_: str) -> tuple[str, str]:
+    c = next(c for c in status["conditions"] if c["type"] == type_)
+    return c["status"], c["reason"]
+
+
+def test_a_new_generation_is_written_at_once() -> None:
+    plan = decide(world(), SETTINGS, NOW)
+    assert plan.status["observedGeneration"] == 1 and plan.phase == "Configuring"
+
+
+def test_progress_within_configuring_waits_then_is_written_whole() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    o = after(world(), first, job_done=True)
+    held = decide(o, SETTINGS, LATER)
+    assert held.phase == "Configuring"
+    assert held.status == o.status  # nothing written yet: the Job's success waits
+    assert held.requeue_after == HOLD - 3  # and the operator comes back when it may not
+    due = decide(o, SETTINGS, NOW + datetime.timedelta(seconds=HOLD))
+    assert due.status != o.status
+    assert condition(due.status, "SolutionsInstalled") == ("True", "Installed")
+
+
+def test_ready_is_written_at_once_whatever_was_held() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    o = after(world(), first, job_done=True, rolled_out=True)
+    switch = decide(o, SETTINGS, LATER)  # runtime up: the Service moves to it, status waits
+    assert switch.phase == "Configuring" and switch.status == o.status
+    assert ("Service", P) in owned(switch)  # children are never held back, only status
+    o = after(o, switch)
+    ready = decide(o, SETTINGS, LATER)
+    assert ready.phase == "Ready" and ready.status["phase"] == "Ready"
+    assert [e.reason for e in ready.events] == ["Ready"]
+
+
+def test_a_failure_is_written_at_once() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    o = after(world(), first)
+    job = o.children[("Job", names.provision_job_name(P, 1))]
+    job["status"] = {"conditions": [{"type": "Failed", "status": "True", "reason": "x"}]}
+    failed = decide(o, SETTINGS, LATER)
+    assert failed.phase == "Failed" and failed.status["phase"] == "Failed"
+
+
+def test_no_hold_writes_every_step() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    o = after(world(), first, job_done=True)
+    every = decide(o, replace(SETTINGS, status_hold_seconds=0), LATER)
+    assert condition(every.status, "SolutionsInstalled") == ("True", "Installed")
+
+
+def test_recovery_from_a_failed_reconcile_is_written_at_once() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    o = after(world(), first)
+    status = copy.deepcopy(o.status)
+    for c in status["conditions"]:
+        if c["type"] == "Synced":
+            c.update(status="False", reason="ReconcileError")
+    o = after(o, replace(first, status=status), job_done=True)
+    plan = decide(o, SETTINGS, LATER)
+    assert condition(plan.status, "Synced") == ("True", "ReconcileSuccess")
