@@ -39,6 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", default="100,1000", help="converge sizes N, ascending")
     p.add_argument("--helm-n", type=int, default=100, help="portals in the Helm baseline")
     p.add_argument("--helm-parallel", type=int, default=1, help="helm installs at once")
+    p.add_argument(
+        "--helm-wait-n",
+        type=int,
+        default=100,
+        help="portals in the second Helm baseline, each install with --wait (0: none)",
+    )
     p.add_argument("--idle", type=float, default=330, help="idle window, seconds")
     p.add_argument("--resync", type=float, default=120, help="PORTICO_RESYNC_SECONDS")
     p.add_argument("--probes", type=int, default=3, help="new-portal probes per size")
@@ -60,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.sizes, args.helm_n, args.idle, args.resync = "20", 20, 25, 10
+        args.helm_wait_n = 5
         args.probes, args.settle, args.quiet, args.timeout = 1, 2, 5, 150
     if args.out is None:  # a smoke run never replaces the latest full results
         where = Path(tempfile.gettempdir()) if args.smoke else ROOT / "bench" / "results"
@@ -68,6 +75,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.idle <= args.resync:
         p.error("--idle must be longer than --resync, so the window holds a full resync")
     return args
+
+
+def _to_portico(result: dict[str, Any], helm: dict[str, Any]) -> dict[str, Any]:
+    """A Helm figure beside Portico's Ready total for the same N (measured, else none)."""
+    ready = result["converge"].get(str(helm["n"]), {}).get("portico", {}).get("ready", {})
+    helm["portico_ready_s"] = ready.get("total_s")
+    if ready:
+        helm["ratio_to_portico"] = round(helm["available_s"] / ready["total_s"], 2)
+    return helm
 
 
 async def run(
@@ -143,15 +159,16 @@ async def run(
             f"bench-n{first}", names, args.timeout
         )
         _say(f"helm: {args.helm_n} releases, {args.helm_parallel} at a time")
-        result["helm"] = await b.helm_baseline(
-            args.helm_n, "bench-helm", args.helm_parallel, args.timeout
+        result["helm"] = _to_portico(
+            result,
+            await b.helm_baseline(args.helm_n, "bench-helm", args.helm_parallel, args.timeout),
         )
-        ready = result["converge"].get(str(args.helm_n), {}).get("portico", {}).get("ready", {})
-        result["helm"]["portico_ready_s"] = ready.get("total_s")
-        if ready:
-            result["helm"]["ratio_to_portico"] = round(
-                result["helm"]["available_s"] / ready["total_s"], 2
+        if args.helm_wait_n:
+            _say(f"helm --wait: {args.helm_wait_n} releases, {args.helm_parallel} at a time")
+            waited = await b.helm_baseline(
+                args.helm_wait_n, "bench-helm-wait", args.helm_parallel, args.timeout, wait=True
             )
+            result["helm_wait"] = _to_portico(result, waited)
         _say(f"idle window {args.idle:.0f}s (resync every {args.resync:g}s)")
         idle = await b.idle(args.idle)
         result["api_cost"]["idle"] = idle

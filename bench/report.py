@@ -65,6 +65,7 @@ REQUIRED = (
     "converge.*.portico.api_per_new_portal.writes",
     "helm.available_s",
     "helm.ratio_to_portico",
+    "helm_wait.available_s",
     "api_cost.spec_change.api_per_change.reads",
     "api_cost.spec_change.api_per_change.writes",
     "api_cost.idle.window_s",
@@ -95,10 +96,12 @@ def _lookup(data: Any, parts: list[str]) -> list[Any]:
 
 def missing(result: dict[str, Any]) -> list[str]:
     """Figures the run did not produce (None, empty, or absent)."""
+    skipped = {"helm_wait"} if (result.get("settings") or {}).get("helm_wait_n") == 0 else set()
     return [
         path
         for path in REQUIRED
-        if any(v is None or v == [] or v == {} for v in _lookup(result, path.split(".")))
+        if path.split(".")[0] not in skipped
+        and any(v is None or v == [] or v == {} for v in _lookup(result, path.split(".")))
     ]
 
 
@@ -119,14 +122,15 @@ def table(result: dict[str, Any]) -> str:
             ),
             (f"converge N={n}: API per new portal", _cost(p["api_per_new_portal"])),
         ]
-    h = result["helm"]
-    rows.append(
-        (
-            f"helm N={h['n']}: one release per portal, available s",
-            f"{h['available_s']} (portico {h['portico_ready_s']}: "
-            f"helm/portico {h['ratio_to_portico']}x)",
-        )
-    )
+    for key, how in (("helm", ""), ("helm_wait", ", each --wait")):
+        if h := result.get(key):
+            rows.append(
+                (
+                    f"helm N={h['n']}: one release per portal{how}, available s",
+                    f"{h['available_s']} (portico {h.get('portico_ready_s')}: "
+                    f"helm/portico {h.get('ratio_to_portico')}x)",
+                )
+            )
     cost = result["api_cost"]
     rows += [
         ("API per spec change", _cost(cost["spec_change"]["api_per_change"])),

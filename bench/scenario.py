@@ -135,9 +135,13 @@ class Bench:
         return await self.tracker.until(done, timeout, f"{namespace} available") - t0
 
     async def helm_baseline(
-        self, n: int, namespace: str, parallel: int, timeout: float
+        self, n: int, namespace: str, parallel: int, timeout: float, wait: bool = False
     ) -> dict[str, Any]:
-        """One `helm install` per portal of bench/chart, holding the same children."""
+        """One `helm install` per portal of bench/chart, holding the same children.
+
+        WAIT: each install waits until its release is available and its Job complete
+        (`--wait --wait-for-jobs`), as a loop that wants each portal usable would.
+        """
         await self.namespace(namespace)
         values_dir = self.workdir / f"helm-{namespace}"
         values_dir.mkdir(exist_ok=True)
@@ -167,6 +171,7 @@ class Bench:
                     str(self.kubeconfig),
                     "-f",
                     str(values),
+                    *(["--wait", "--wait-for-jobs", "--timeout", "10m"] if wait else []),
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.PIPE,
                 )
@@ -181,6 +186,7 @@ class Bench:
         return {
             "n": n,
             "parallel_installs": parallel,
+            "wait": wait,
             "installed_s": round(installed, 3),
             "available_s": round(available, 3),
         }

@@ -56,6 +56,8 @@ def test_a_missing_or_empty_figure_is_reported() -> None:
     probes = {"scaling": {"probes": [{"present": 0, "children_applied_s": 0.4}]}}
     assert "scaling.probes.*.children_applied_s" not in report.missing(probes)
     assert "scaling.probes.*.children_applied_s" in report.missing({"scaling": {"probes": []}})
+    assert "helm_wait.available_s" in report.missing({})
+    assert "helm_wait.available_s" not in report.missing({"settings": {"helm_wait_n": 0}})
 
 
 def test_floor_children_are_portico_s_render_without_owner_or_operator_labels() -> None:

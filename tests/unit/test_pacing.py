@@ -11,7 +11,7 @@ from typing import Any
 from portico.core import names
 from portico.core.decide import Plan, decide
 from portico.core.observed import Observed
-from tests.unit.test_decide import NOW, P, SETTINGS, available, endpoints, owned, succeeded, world
+from tests.unit.test_decide import NOW, SETTINGS, P, available, endpoints, owned, succeeded, world
 
 LATER = NOW + datetime.timedelta(seconds=3)
 HOLD = SETTINGS.status_hold_seconds
