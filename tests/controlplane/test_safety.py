@@ -93,6 +93,17 @@ def test_someone_elses_objects_are_never_touched(
     theirs = _foreign(namespace, "victim")
     cluster.apply(*theirs)
     kinds = [(d["kind"].lower(), d["metadata"]["name"]) for d in theirs]
+    # The deployment controller annotates their Deployment (its revision) once it sees it:
+    # that write is theirs, so the fingerprint is taken after it.
+    wait_for(
+        "the deployment controller to record their Deployment's revision",
+        lambda: (
+            "deployment.kubernetes.io/revision"
+            in (cluster.get("deployment", "victim", namespace) or {})["metadata"].get(
+                "annotations", {}
+            )
+        ),
+    )
     before = [_fingerprint(cluster.get(k, n, namespace)) for k, n in kinds]
     cluster.apply(portal("victim", namespace, instance))
     obj = cluster.wait_phase(namespace, "victim", "Failed", "ChildConflict")
