@@ -4,14 +4,18 @@ Only what decisions need is kept. Children are Portico's own (the watches
 select `app.kubernetes.io/managed-by=portico` on the server). Secrets are kept
 as name, resourceVersion and key names; their values only for the Secrets a
 portal or an instance references (a .pfx, a TLS pair, credentials) and for
-Portico's own children.
+Portico's own children. Portals and children are kept packed (compressed JSON,
+`Packed`): a fleet's objects would otherwise be most of the operator's memory,
+and a reconcile unpacks only the few it reads.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,21 +26,22 @@ from portico.core.observed import Endpoint, SecretView
 NsName = tuple[str, str]
 
 
-def _newer(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
-    """False when NEW is an older version than what is kept (a late event after our own write)."""
-    if old is None:
-        return True
+def _version(obj: Mapping[str, Any]) -> int | None:
     try:
-        return int(new["metadata"]["resourceVersion"]) >= int(old["metadata"]["resourceVersion"])
+        return int(obj["metadata"]["resourceVersion"])
     except (KeyError, TypeError, ValueError):
-        return True
+        return None
 
 
 def kept(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A copy to keep: without managedFields, often the larger half of an object and
     never read by a decision."""
+    return copy.deepcopy(_unmanaged(obj))
+
+
+def _unmanaged(obj: Mapping[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
-    return copy.deepcopy({**obj, "metadata": meta})
+    return {**obj, "metadata": meta}
 
 
 def controller_uid(obj: Mapping[str, Any]) -> str:
@@ -46,17 +51,68 @@ def controller_uid(obj: Mapping[str, Any]) -> str:
     return ""
 
 
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """One object as kept: what look-ups filter on, and the object as compressed JSON —
+    a twentieth of the memory of its parsed dicts, unpacked only when a reconcile reads it."""
+
+    version: int | None
+    controller: str
+    portal: str
+    blob: bytes
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> Packed:
+        meta = obj["metadata"]
+        text = json.dumps(_unmanaged(obj), separators=(",", ":")).encode()
+        portal = str((meta.get("labels") or {}).get(names.PORTAL_LABEL, ""))
+        return cls(_version(obj), controller_uid(obj), portal, zlib.compress(text, 1))
+
+    def unpack(self) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(zlib.decompress(self.blob))
+        return out
+
+
+class Packs(Mapping[NsName, dict[str, Any]]):
+    """(namespace, name) → object, kept packed; reading one gives a fresh dict."""
+
+    def __init__(self) -> None:
+        self.packed: dict[NsName, Packed] = {}
+
+    def __getitem__(self, key: NsName) -> dict[str, Any]:
+        return self.packed[key].unpack()
+
+    def __iter__(self) -> Iterator[NsName]:
+        return iter(list(self.packed))
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.packed
+
+    def put(self, key: NsName, obj: Mapping[str, Any]) -> bool:
+        """Keep OBJ; False when it is older than what is kept (a late event after our write)."""
+        old, version = self.packed.get(key), _version(obj)
+        kept_version = old.version if old else None
+        if kept_version is not None and version is not None and version < kept_version:
+            return False
+        self.packed[key] = Packed.of(obj)
+        return True
+
+    def pop(self, key: NsName) -> Packed | None:
+        return self.packed.pop(key, None)
+
+
 @dataclass
 class Store:
-    portals: dict[NsName, dict[str, Any]] = field(default_factory=dict)
+    portals: Packs = field(default_factory=Packs)
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     # Namespaces being deleted: nothing can be created there, and their portals go too.
     terminating: set[str] = field(default_factory=set)
     # kind → (namespace, name) → object, for Portico's children
-    children: dict[str, dict[NsName, dict[str, Any]]] = field(
-        default_factory=lambda: defaultdict(dict)
-    )
+    children: dict[str, Packs] = field(default_factory=lambda: defaultdict(Packs))
     # (namespace, portal) → keys of its children, so a reconcile never scans a kind
     by_portal: dict[NsName, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     secrets: dict[NsName, SecretView] = field(default_factory=dict)
@@ -72,21 +128,14 @@ class Store:
     def put_portal(self, obj: Mapping[str, Any]) -> bool:
         """Keep the Portal; False when the event is older than what is kept."""
         meta = obj["metadata"]
-        key = (meta["namespace"], meta["name"])
-        if not _newer(self.portals.get(key), obj):
-            return False
-        self.portals[key] = kept(obj)
-        return True
+        return self.portals.put((meta["namespace"], meta["name"]), obj)
 
     def put_child(self, kind: str, obj: Mapping[str, Any]) -> None:
         meta = obj["metadata"]
-        key = (meta["namespace"], meta["name"])
-        if not _newer(self.children[kind].get(key), obj):
-            return
-        child = kept(obj)
         # Items of a list carry no kind of their own; what was applied is compared in full.
-        child.update(apiVersion=RESOURCES[kind].api_version, kind=kind)
-        self.children[kind][key] = child
+        child = {**obj, "apiVersion": RESOURCES[kind].api_version, "kind": kind}
+        if not self.children[kind].put((meta["namespace"], meta["name"]), child):
+            return
         portal = (meta.get("labels") or {}).get(names.PORTAL_LABEL)
         if portal:
             self.by_portal[(meta["namespace"], portal)].add((kind, meta["name"]))
@@ -94,8 +143,8 @@ class Store:
             self.put_secret(obj)
 
     def drop_child(self, kind: str, namespace: str, name: str) -> None:
-        child = self.children[kind].pop((namespace, name), None)
-        portal = ((child or {}).get("metadata", {}).get("labels") or {}).get(names.PORTAL_LABEL)
+        child = self.children[kind].pop((namespace, name))
+        portal = child.portal if child else ""
         if portal:
             self.by_portal[(namespace, portal)].discard((kind, name))
             if not self.by_portal[(namespace, portal)]:
@@ -106,9 +155,9 @@ class Store:
         out = {}
         # A copy first (atomic under the GIL): the event loop may add to it meanwhile.
         for kind, name in tuple(self.by_portal.get((namespace, portal), ())):
-            child = self.children[kind].get((namespace, name))
-            if child is not None and controller_uid(child) == uid:
-                out[(kind, name)] = child
+            child = self.children[kind].packed.get((namespace, name))
+            if child is not None and child.controller == uid:
+                out[(kind, name)] = child.unpack()
         return out
 
     def put_secret(self, obj: Mapping[str, Any]) -> None:
@@ -156,7 +205,7 @@ class Store:
         return self.secrets.get((namespace, name))
 
     def forget_portal(self, namespace: str, name: str) -> None:
-        self.portals.pop((namespace, name), None)
+        self.portals.pop((namespace, name))
 
     def portals_in(self, namespace: str) -> Iterable[NsName]:
         return [k for k in list(self.portals) if k[0] == namespace]

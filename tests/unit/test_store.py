@@ -1,0 +1,51 @@
+"""The store keeps objects packed: what comes out is what went in, minus managedFields,
+never an older version, and never shared with the caller."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from portico.controller.store import Store
+
+
+def child(version: str, data: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "web-config",
+            "namespace": "team",
+            "resourceVersion": version,
+            "labels": {"portico.dev/portal": "web", "app.kubernetes.io/managed-by": "portico"},
+            "ownerReferences": [{"uid": "uid-web", "controller": True}],
+            "managedFields": [{"manager": "portico", "operation": "Apply"}],
+        },
+        "data": {"portal.json": data},
+    }
+
+
+def test_a_child_comes_back_whole_without_managed_fields() -> None:
+    store = Store()
+    store.put_child("ConfigMap", child("5", "ünïcode ✓"))
+    got = store.owned("team", "web", "uid-web")[("ConfigMap", "web-config")]
+    expected = copy.deepcopy(child("5", "ünïcode ✓"))
+    del expected["metadata"]["managedFields"]
+    assert got == {**expected, "apiVersion": "v1", "kind": "ConfigMap"}
+
+
+def test_an_older_version_never_replaces_a_newer_one() -> None:
+    store = Store()
+    store.put_child("ConfigMap", child("7", "new"))
+    store.put_child("ConfigMap", child("6", "late event"))
+    got = store.owned("team", "web", "uid-web")[("ConfigMap", "web-config")]
+    assert got["data"] == {"portal.json": "new"}
+
+
+def test_what_a_reconcile_reads_is_its_own_copy() -> None:
+    store = Store()
+    portal = {"metadata": {"name": "web", "namespace": "team", "resourceVersion": "3"}}
+    store.put_portal(portal)
+    store.portals[("team", "web")]["metadata"]["name"] = "changed by a reader"
+    assert store.portals[("team", "web")]["metadata"]["name"] == "web"
+    assert list(store.portals) == [("team", "web")] and len(store.portals) == 1
+    store.forget_portal("team", "web")
+    assert ("team", "web") not in store.portals and store.portals.get(("team", "web")) is None
