@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -54,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="result file (default bench/results/latest.json)")
     p.add_argument("--repeat", type=int, default=1, help="whole runs; figures are medians")
     p.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        help="at the end, grow the fleet to this many portals with pods not run (0: skip)",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="sample the operator with py-spy while the largest N converges",
@@ -66,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.sizes, args.helm_n, args.idle, args.resync = "20", 20, 25, 10
-        args.helm_wait_n = 5
+        args.helm_wait_n, args.scale = 5, 40
         args.probes, args.settle, args.quiet, args.timeout = 1, 2, 5, 150
     if args.out is None:  # a smoke run never replaces the latest full results
         where = Path(tempfile.gettempdir()) if args.smoke else ROOT / "bench" / "results"
@@ -180,11 +188,44 @@ async def run(
         result["api_cost"]["restart"] = restart
         result["scaling"]["startup"].append(restart)
         await _usage(b, result, "after restart", args.settle * 2)
+        if args.scale > b.present:
+            await _scale(args, plane, b, result)
     finally:
         operator.stop()
         await tracker.stop()
         await api.close()
     result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# Without these no pod is made or run: objects are only stored (see bench/README.md).
+POD_MAKERS = ("kube-controller-manager", "kwok")
+
+
+async def _scale(
+    args: argparse.Namespace, plane: ControlPlane, b: Bench, result: dict[str, Any]
+) -> None:
+    """The operator's own cost at a fleet size whose pods this machine cannot run.
+
+    The controller manager and kwok are stopped (SIGSTOP), so the API server only stores
+    what Portico writes; a probe before and after growing compares like with like.
+    """
+    pods = [c.pid for c in plane.components if c.name in POD_MAKERS]
+    for pid in pods:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        _say(f"scale: pods off; probe among {b.present}, then grow to {args.scale}")
+        await _probe(b, result, args, pods="off")
+        grown = await b.grow(args.scale - b.present, "bench-scale", args.timeout)
+        result["scaling"]["grow"] = grown
+        _say(f"scale: {grown['n']} more portals applied in {grown['applied']['total_s']}s")
+        await _probe(b, result, args, pods="off")
+        await _usage(b, result, "at scale (pods off)", args.settle * 2)
+        _say(f"restart with {b.present} portals (pods off)")
+        result["scaling"]["startup"].append(await b.restart(args.quiet, args.resync))
+        await _usage(b, result, "after restart at scale (pods off)", args.settle * 2)
+    finally:
+        for pid in pods:
+            os.kill(pid, signal.SIGCONT)
 
 
 def _ratios(portico: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
@@ -198,8 +239,10 @@ def _ratios(portico: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _probe(b: Bench, result: dict[str, Any], args: argparse.Namespace) -> None:
-    probe = await b.probe("bench-probe", args.probes, args.timeout)
+async def _probe(
+    b: Bench, result: dict[str, Any], args: argparse.Namespace, pods: str = "on"
+) -> None:
+    probe = {**await b.probe("bench-probe", args.probes, args.timeout), "pods": pods}
     _say(f"new portal among {probe['present']}: {probe['children_applied_s']}s to applied")
     result["scaling"]["probes"].append(probe)
 

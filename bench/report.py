@@ -66,6 +66,7 @@ REQUIRED = (
     "helm.available_s",
     "helm.ratio_to_portico",
     "helm_wait.available_s",
+    "scaling.grow.applied.total_s",
     "api_cost.spec_change.api_per_change.reads",
     "api_cost.spec_change.api_per_change.writes",
     "api_cost.idle.window_s",
@@ -82,6 +83,10 @@ REQUIRED = (
 )
 
 
+# Figures a run leaves out when told to (the option set to 0).
+OPTIONAL = {"helm_wait.": "helm_wait_n", "scaling.grow.": "scale"}
+
+
 def _lookup(data: Any, parts: list[str]) -> list[Any]:
     if not parts:
         return [data]
@@ -96,11 +101,12 @@ def _lookup(data: Any, parts: list[str]) -> list[Any]:
 
 def missing(result: dict[str, Any]) -> list[str]:
     """Figures the run did not produce (None, empty, or absent)."""
-    skipped = {"helm_wait"} if (result.get("settings") or {}).get("helm_wait_n") == 0 else set()
+    settings = result.get("settings") or {}
+    skipped = {prefix for prefix, option in OPTIONAL.items() if settings.get(option) == 0}
     return [
         path
         for path in REQUIRED
-        if path.split(".")[0] not in skipped
+        if not any(path.startswith(prefix) for prefix in skipped)
         and any(v is None or v == [] or v == {} for v in _lookup(result, path.split(".")))
     ]
 
@@ -141,12 +147,21 @@ def table(result: dict[str, Any]) -> str:
         ("API per portal, across a restart", _cost(cost["restart"]["api_per_portal"])),
     ]
     for probe in result["scaling"]["probes"]:
+        off = ", pods off" if probe.get("pods") == "off" else ""
         rows.append(
             (
-                f"new portal among {probe['present']}: children applied s",
+                f"new portal among {probe['present']}{off}: children applied s",
                 str(probe["children_applied_s"]),
             )
         )
+    if grow := result["scaling"].get("grow"):
+        rows += [
+            (f"grow by {grow['n']} (pods off): applied total / p50 / p99 s", _s(grow["applied"])),
+            (
+                f"grow by {grow['n']} (pods off): API per new portal",
+                _cost(grow["api_per_new_portal"]),
+            ),
+        ]
     for usage in result["scaling"]["usage"]:
         rows.append(
             (

@@ -97,6 +97,25 @@ class Bench:
             "api_per_new_portal": breakdown(self.audit.between(since, time.time()), n),
         }
 
+    async def grow(self, n: int, namespace: str, timeout: float) -> dict[str, Any]:
+        """N more portals, until each has its children and a status (not Ready: no pods run)."""
+        await self.namespace(namespace)
+        portals = [fleet.portal(namespace, f"s{i:05d}") for i in range(n)]
+        wanted = {p["metadata"]["name"]: fleet.expected(p, self.settings) for p in portals}
+        since, t0 = time.time(), time.monotonic()
+        await asyncio.gather(*(self.api.create(p) for p in portals))
+        self.present += n
+
+        def applied() -> list[float | None]:
+            return [self.applied_at(namespace, x, wanted[x]) for x in wanted]
+
+        await self.tracker.until(lambda: None not in applied(), timeout, f"{n} portals applied")
+        return {
+            "n": n,
+            "applied": spread([at - t0 for at in applied() if at is not None]),
+            "api_per_new_portal": breakdown(self.audit.between(since, time.time()), n),
+        }
+
     async def floor(self, n: int, namespace: str, timeout: float) -> dict[str, Any]:
         """The same children, written straight by this client with no operator."""
         await self.namespace(namespace)
