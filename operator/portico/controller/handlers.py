@@ -17,7 +17,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from portico.controller import watchguard
-from portico.controller.kube import Kube, connect
+from portico.controller.kube import PAGE, Kube, connect
 from portico.controller.leader import Election, LeaderElector
 from portico.controller.operator import Operator
 from portico.core import names
@@ -84,6 +84,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix="portico.dev", key="last-handled-configuration"
     )
     settings.watching.server_timeout = 300
+    # Kopf's initial lists in pages too: one page parsed at a time, not a whole fleet's kind.
+    settings.watching.chunk_size = PAGE
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
     for group, _version, plural in [*CHILD_RESOURCES.values(), ENDPOINT_SLICES]:
         if plural != "secrets":  # Secrets a portal names are the user's own, unlabelled
