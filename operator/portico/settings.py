@@ -41,7 +41,7 @@ class Settings:
     # Portals reconciled at once (never two reconciles of one portal): each spends most
     # of its time waiting on the API server's answers to its writes.
     reconcile_workers: int = 16
-    # Progress within Configuring is written to status at most this often (0: every step);
+    # Progress within Configuring is batched (core/pacing.py; 0: every step is written);
     # phase changes, a new generation's first status and failures are written at once.
     status_hold_seconds: float = 10.0
     # One replica reconciles: the holder of the Lease `portico-leader` (see leader.py).

@@ -1,4 +1,5 @@
-"""Status pacing: progress within Configuring waits at most status_hold_seconds; the
+"""Status pacing: progress within Configuring is batched (a condition turning waits
+status_hold_seconds after the last write, wording only DETAIL_HOLDS times that); the
 rest is written at once (core/pacing.py, through decide)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from portico.core import names
 from portico.core.decide import Plan, decide
 from portico.core.observed import Observed
+from portico.core.pacing import DETAIL_HOLDS
 from tests.unit.test_decide import NOW, SETTINGS, P, available, endpoints, owned, succeeded, world
 
 LATER = NOW + datetime.timedelta(seconds=3)
@@ -27,7 +29,13 @@ def after(o: Observed, plan: Plan, job_done: bool = False, rolled_out: bool = Fa
     obj = copy.deepcopy(dict(o.obj))
     obj["status"] = plan.status
     return Observed(
-        **{**o.__dict__, "obj": obj, "children": children, "endpoints": endpoints(children)}
+        **{
+            **o.__dict__,
+            "obj": obj,
+            "children": children,
+            "endpoints": endpoints(children),
+            "status_written": NOW,  # the first plan's status was written then
+        }
     )
 
 
@@ -91,3 +99,20 @@ def test_recovery_from_a_failed_reconcile_is_written_at_once() -> None:
     o = after(o, replace(first, status=status), job_done=True)
     plan = decide(o, SETTINGS, LATER)
     assert condition(plan.status, "Synced") == ("True", "ReconcileSuccess")
+
+
+def test_wording_only_waits_longer() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    assert first.status["provisioning"]["state"] == "Running"  # created by this very plan
+    o = after(world(), first)  # the Job and the Deployment are seen: only messages differ
+    soon = decide(o, SETTINGS, NOW + datetime.timedelta(seconds=HOLD * 2))
+    assert soon.status == o.status and soon.requeue_after == HOLD * (DETAIL_HOLDS - 2)
+    due = decide(o, SETTINGS, NOW + datetime.timedelta(seconds=HOLD * DETAIL_HOLDS))
+    assert due.status != o.status
+
+
+def test_after_a_restart_the_first_change_is_written_at_once() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    o = replace(after(world(), first, job_done=True), status_written=None)
+    plan = decide(o, SETTINGS, LATER)
+    assert condition(plan.status, "SolutionsInstalled") == ("True", "Installed")

@@ -111,6 +111,9 @@ def _provision(
     prerequisite = references.check_prerequisites(portal, o.instance)
     job = o.child("Job", job_name)
     attempt = progress.observe_attempt(attempt, dict(job) if job else None, stamp)
+    if job is None and not attempt.finished and not prerequisite:
+        # This plan creates the Job, before status is written: it runs from here on.
+        attempt = replace(attempt, state="Running")
     if said := o.job_failures.get(job_name):
         attempt = replace(attempt, failure=f"{attempt.failure} (the job said: {said})")
     if prerequisite:
@@ -259,7 +262,12 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
 def _paced(o: Observed, plan: Plan, settings: Settings, now: datetime.datetime) -> Plan:
     """Progress within Configuring may wait a little (pacing.py): come back when it may not."""
     wait = pacing.held_for(
-        o.status, plan.status, bool(plan.events), settings.status_hold_seconds, now
+        o.status,
+        plan.status,
+        bool(plan.events),
+        o.status_written,
+        settings.status_hold_seconds,
+        now,
     )
     if not wait:
         return plan

@@ -70,6 +70,8 @@ class Observed:
     certificate: CertificateOutcome | None = None
     # What the Service `<portal>` routes to now; None until its EndpointSlices are seen.
     endpoints: tuple[Endpoint, ...] | None = None
+    # When this operator last wrote the portal's status (None: not since it started).
+    status_written: datetime.datetime | None = None
 
     @property
     def status(self) -> Mapping[str, Any]:
