@@ -209,6 +209,7 @@ async def _scale(
     The controller manager and kwok are stopped (SIGSTOP), so the API server only stores
     what Portico writes; a probe before and after growing compares like with like.
     """
+    await b.namespace("bench-scale")
     pods = [c.pid for c in plane.components if c.name in POD_MAKERS]
     for pid in pods:
         os.kill(pid, signal.SIGSTOP)

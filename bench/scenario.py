@@ -98,8 +98,9 @@ class Bench:
         }
 
     async def grow(self, n: int, namespace: str, timeout: float) -> dict[str, Any]:
-        """N more portals, until each has its children and a status (not Ready: no pods run)."""
-        await self.namespace(namespace)
+        """N more portals, until each has its children and a status (not Ready: no pods run).
+
+        NAMESPACE must exist already (with pods off, no ServiceAccount would be made for it)."""
         portals = [fleet.portal(namespace, f"s{i:05d}") for i in range(n)]
         wanted = {p["metadata"]["name"]: fleet.expected(p, self.settings) for p in portals}
         since, t0 = time.time(), time.monotonic()
