@@ -57,12 +57,12 @@ def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
     per_portal = len(created) / len(names)
     print(f"\nwrites per new portal: {per_portal:.1f} ({describe(created)})")
     # 8 children (6 + the "Getting set up" Deployment and ConfigMap), the switch from
-    # the page to the runtime (Service selector, page scaled to zero), 2 Events and a
-    # status patch per state the operator saw on the way (Configuring, provisioned,
-    # rolled out, the Service switched, Ready: about 5 alone, more on a loaded machine,
-    # where the reconciles see more steps): a regression guard against a write loop,
-    # not a target (bench/README.md).
-    assert per_portal <= 20, describe(created)
+    # the page to the runtime (Service selector, page scaled to zero), 2 Events, and the
+    # status: the first one, Ready, and what of the progress between them status pacing
+    # did not batch (about 2 in all alone, up to 4 on a loaded machine, where the steps
+    # lie further apart): a regression guard against a write loop or lost pacing, not a
+    # target (bench/README.md).
+    assert per_portal <= 16, describe(created)
 
     operator.stop()
     restarted = now()
