@@ -74,25 +74,19 @@ class Bench:
         return portal.ready.get(generation) if portal else None
 
     async def converge(self, n: int, namespace: str, timeout: float) -> dict[str, Any]:
+        """N new portals at once, until every one is applied, then Ready."""
         await self.namespace(namespace)
-        portals = [fleet.portal(namespace, f"p{i:05d}") for i in range(n)]
-        wanted = {p["metadata"]["name"]: fleet.expected(p, self.settings) for p in portals}
-        since, t0 = time.time(), time.monotonic()
-        await asyncio.gather(*(self.api.create(p) for p in portals))
-        self.present += n
-
-        def applied() -> list[float | None]:
-            return [self.applied_at(namespace, x, wanted[x]) for x in wanted]
+        applied, t0, since = await self._grow(n, namespace, timeout, prefix="p")
+        names = [f"p{i:05d}" for i in range(n)]
 
         def ready() -> list[float | None]:
-            return [self.ready_at(namespace, x) for x in wanted]
+            return [self.ready_at(namespace, x) for x in names]
 
-        await self.tracker.until(lambda: None not in applied(), timeout, f"{n} portals applied")
         await self.tracker.until(lambda: None not in ready(), timeout, f"{n} portals Ready")
         await asyncio.sleep(self.settle)  # the last status patches and Events land
         return {
             "n": n,
-            "applied": spread([at - t0 for at in applied() if at is not None]),
+            "applied": applied,
             "ready": spread([at - t0 for at in ready() if at is not None]),
             "api_per_new_portal": breakdown(self.audit.between(since, time.time()), n),
         }
@@ -100,8 +94,20 @@ class Bench:
     async def grow(self, n: int, namespace: str, timeout: float) -> dict[str, Any]:
         """N more portals, until each has its children and a status (not Ready: no pods run).
 
-        NAMESPACE must exist already (with pods off, no ServiceAccount would be made for it)."""
-        portals = [fleet.portal(namespace, f"s{i:05d}") for i in range(n)]
+        NAMESPACE must exist already (with pods off, no ServiceAccount would be made for it).
+        """
+        applied, _, since = await self._grow(n, namespace, timeout, prefix="s")
+        return {
+            "n": n,
+            "applied": applied,
+            "api_per_new_portal": breakdown(self.audit.between(since, time.time()), n),
+        }
+
+    async def _grow(
+        self, n: int, namespace: str, timeout: float, prefix: str
+    ) -> tuple[dict[str, float], float, float]:
+        """Create N portals at once and wait until all are applied: their spread, t0, since."""
+        portals = [fleet.portal(namespace, f"{prefix}{i:05d}") for i in range(n)]
         wanted = {p["metadata"]["name"]: fleet.expected(p, self.settings) for p in portals}
         since, t0 = time.time(), time.monotonic()
         await asyncio.gather(*(self.api.create(p) for p in portals))
@@ -111,11 +117,7 @@ class Bench:
             return [self.applied_at(namespace, x, wanted[x]) for x in wanted]
 
         await self.tracker.until(lambda: None not in applied(), timeout, f"{n} portals applied")
-        return {
-            "n": n,
-            "applied": spread([at - t0 for at in applied() if at is not None]),
-            "api_per_new_portal": breakdown(self.audit.between(since, time.time()), n),
-        }
+        return spread([at - t0 for at in applied() if at is not None]), t0, since
 
     async def floor(self, n: int, namespace: str, timeout: float) -> dict[str, Any]:
         """The same children, written straight by this client with no operator."""
