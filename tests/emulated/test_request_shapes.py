@@ -93,7 +93,7 @@ async def test_children_are_applied_server_side_and_status_is_merge_patched(
         assert r.method == "PATCH" and r.subresource == "status", where
         assert (r.namespace, r.name) == (NAMESPACE, NAME), where
         assert r.headers["Content-Type"] == MERGE, where
-        assert r.params == {}, where
+        assert r.params == {"fieldManager": "portico"}, where
         assert set(body(r)) == {"status"}, where
     after = stored(api, PORTALS, NAMESPACE, NAME)
     assert after["spec"] == before["spec"]

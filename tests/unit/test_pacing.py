@@ -16,6 +16,7 @@ from portico.core.pacing import DETAIL_HOLDS
 from tests.unit.test_decide import NOW, SETTINGS, P, available, endpoints, owned, succeeded, world
 
 LATER = NOW + datetime.timedelta(seconds=3)
+STAMP = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
 HOLD = SETTINGS.status_hold_seconds
 
 
@@ -28,14 +29,11 @@ def after(o: Observed, plan: Plan, job_done: bool = False, rolled_out: bool = Fa
         available(children)
     obj = copy.deepcopy(dict(o.obj))
     obj["status"] = plan.status
+    obj["metadata"]["managedFields"] = [  # the first plan's status was written at NOW
+        {"manager": "portico", "operation": "Update", "subresource": "status", "time": STAMP}
+    ]
     return Observed(
-        **{
-            **o.__dict__,
-            "obj": obj,
-            "children": children,
-            "endpoints": endpoints(children),
-            "status_written": NOW,  # the first plan's status was written then
-        }
+        **{**o.__dict__, "obj": obj, "children": children, "endpoints": endpoints(children)}
     )
 
 
@@ -113,6 +111,7 @@ def test_wording_only_waits_longer() -> None:
 
 def test_after_a_restart_the_first_change_is_written_at_once() -> None:
     first = decide(world(), SETTINGS, NOW)
-    o = replace(after(world(), first, job_done=True), status_written=None)
+    o = after(world(), first, job_done=True)
+    del o.obj["metadata"]["managedFields"]  # a status no one wrote yet
     plan = decide(o, SETTINGS, LATER)
     assert condition(plan.status, "SolutionsInstalled") == ("True", "Installed")

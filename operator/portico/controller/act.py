@@ -121,8 +121,9 @@ class Writer:
         patch.update({k: None for k in old if k not in new})
         path = RESOURCES[kind].path(namespace, name, "status")
         body = {"status": patch}
+        query = {"fieldManager": FIELD_MANAGER}  # managedFields then say when Portico wrote it
         result: dict[str, Any] = self._write(
-            "PATCH", kind, path, body, None, "application/merge-patch+json"
+            "PATCH", kind, path, body, query, "application/merge-patch+json"
         )
         return result
 

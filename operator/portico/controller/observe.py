@@ -82,8 +82,6 @@ class Observer:
         field(default_factory=dict)
     )
     _job_messages: dict[str, str] = field(default_factory=dict)
-    # (namespace, portal) → when its status was last written (status pacing reads it).
-    status_written: dict[tuple[str, str], datetime.datetime] = field(default_factory=dict)
     # Claim holders found gone (a DELETED event missed across a relist); the operator
     # forgets them on its own loop and wakes who waited.
     gone: set[tuple[str, str]] = field(default_factory=set)
@@ -125,7 +123,6 @@ class Observer:
             subdomain_owner=sub.ref if sub else "",
             host_owner=owner.ref if owner else "",
             endpoints=self.store.endpoints(namespace, name),
-            status_written=self.status_written.get(key),
         )
         if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
             observed = self._domain(observed, secrets, now)
@@ -224,7 +221,6 @@ class Observer:
     def forget(self, key: tuple[str, str]) -> None:
         self.dns.forget(key)
         self.foreign.pop(key, None)
-        self.status_written.pop(key, None)
 
 
 def resolver_settings(settings: Settings) -> domain.ResolverSettings:

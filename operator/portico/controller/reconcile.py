@@ -134,11 +134,8 @@ class Reconciler:
         """What the API server answered is the newest state: the next reconcile starts there."""
         if not isinstance(obj, dict) or "metadata" not in obj:
             return
-        if kind == "Portal":  # only its status is ever written
+        if kind == "Portal":
             self.store.put_portal(obj)
-            meta = obj["metadata"]
-            key = (meta["namespace"], meta["name"])
-            self.observer.status_written[key] = datetime.datetime.now(datetime.UTC)
         else:
             self.store.put_child(kind, obj)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from portico.api.model import Portal, PortalInstance
 from portico.certificates import CertificateVerdict
+from portico.core import names
 from portico.core.conditions import Condition
 from portico.domain import DomainCheck
 
@@ -70,13 +71,22 @@ class Observed:
     certificate: CertificateOutcome | None = None
     # What the Service `<portal>` routes to now; None until its EndpointSlices are seen.
     endpoints: tuple[Endpoint, ...] | None = None
-    # When this operator last wrote the portal's status (None: not since it started).
-    status_written: datetime.datetime | None = None
 
     @property
     def status(self) -> Mapping[str, Any]:
         status: Mapping[str, Any] = self.obj.get("status") or {}
         return status
+
+    @property
+    def status_written(self) -> datetime.datetime | None:
+        """When the status was last changed (managedFields' time of the status subresource)."""
+        stamps = [
+            entry.get("time", "")
+            for entry in self.obj["metadata"].get("managedFields") or ()
+            if entry.get("subresource") == "status"
+        ]
+        newest = max((s for s in stamps if s), default="")
+        return names.parse_time(newest) if newest else None
 
     @property
     def generation(self) -> int:
@@ -85,9 +95,7 @@ class Observed:
     @property
     def created(self) -> datetime.datetime | None:
         stamp = self.obj["metadata"].get("creationTimestamp")
-        if not stamp:
-            return None
-        return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+        return names.parse_time(stamp) if stamp else None
 
     def child(self, kind: str, name: str) -> Mapping[str, Any] | None:
         return self.children.get((kind, name))
