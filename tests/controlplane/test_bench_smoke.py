@@ -44,7 +44,11 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     assert list(result["converge"]) == ["20"]
     # Every contender finished; the idle window really held a full resync.
     assert result["api_cost"]["idle"]["window_s"] > result["settings"]["resync"]
-    assert result["helm"]["n"] == 20
-    assert len(result["scaling"]["startup"]) == 2
+    assert result["helm"]["n"] == 20 and result["helm_wait"]["n"] == 5
+    # Started with no portals, restarted with every portal Ready, and again at --scale.
+    assert result["scaling"]["startup"][-1]["portals"] >= result["settings"]["scale"]
+    assert len(result["scaling"]["startup"]) == 3
+    off = [p for p in result["scaling"]["probes"] if p.get("pods") == "off"]
+    assert len(off) == 2 and off[-1]["present"] >= result["settings"]["scale"] - 1
     # Its duration is reported (budget: 3 minutes), never asserted: a busy machine is slow.
     print(f"smoke bench: {elapsed:.0f}s")
