@@ -51,3 +51,11 @@ def test_what_a_reconcile_reads_is_its_own_copy() -> None:
     assert list(store.portals) == [("team", "web")] and len(store.portals) == 1
     store.forget_portal("team", "web")
     assert ("team", "web") not in store.portals and store.portals.get(("team", "web")) is None
+
+
+def test_the_echo_of_a_write_is_not_packed_again() -> None:
+    store = Store()
+    store.put_child("ConfigMap", child("7", "new"))
+    packed = store.children["ConfigMap"].packed[("team", "web-config")]
+    store.put_child("ConfigMap", child("7", "new"))  # the watch event of the same version
+    assert store.children["ConfigMap"].packed[("team", "web-config")] is packed

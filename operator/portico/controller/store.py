@@ -99,8 +99,11 @@ class Packs(Mapping[NsName, dict[str, Any]]):
         """Keep OBJ; False when it is older than what is kept (a late event after our write)."""
         old, version = self.packed.get(key), _version(obj)
         kept_version = old.version if old else None
-        if kept_version is not None and version is not None and version < kept_version:
-            return False
+        if kept_version is not None and version is not None:
+            if version < kept_version:
+                return False
+            if version == kept_version:  # the watch's echo of what a write answered: kept
+                return True
         self.packed[key] = Packed.of(obj)
         return True
 
