@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from portico.core import names
-from portico.core.decide import Plan, decide
+from portico.core.decide import Plan, decide, failed
 from portico.core.observed import Observed
 from portico.core.pacing import DETAIL_HOLDS
 from tests.unit.test_decide import NOW, SETTINGS, P, available, endpoints, owned, succeeded, world
@@ -115,3 +115,11 @@ def test_after_a_restart_the_first_change_is_written_at_once() -> None:
     del o.obj["metadata"]["managedFields"]  # a status no one wrote yet
     plan = decide(o, SETTINGS, LATER)
     assert condition(plan.status, "SolutionsInstalled") == ("True", "Installed")
+
+
+def test_a_failed_first_write_never_says_the_job_runs() -> None:
+    first = decide(world(), SETTINGS, NOW)  # would create the Job, then the write failed
+    report = failed(world(), first, "the server said no", False, NOW)
+    assert report.status["provisioning"]["state"] == "Pending"
+    o = after(world(), first)  # the Job exists: then it does run
+    assert failed(o, first, "no", False, NOW).status["provisioning"]["state"] == "Running"

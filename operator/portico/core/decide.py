@@ -256,23 +256,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         withdrawal = Event("Warning", "Withdrawn", f"{ready.reason}: removed {removed}")
         plan = replace(plan, events=(*plan.events, withdrawal))
     plan = replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
-    return _paced(o, plan, settings, now)
-
-
-def _paced(o: Observed, plan: Plan, settings: Settings, now: datetime.datetime) -> Plan:
-    """Progress within Configuring may wait a little (pacing.py): come back when it may not."""
-    wait = pacing.held_for(
-        o.status,
-        plan.status,
-        bool(plan.events),
-        o.status_written,
-        settings.status_hold_seconds,
-        now,
-    )
-    if not wait:
-        return plan
-    requeue = min(plan.requeue_after or wait, wait)
-    return replace(plan, status=dict(o.status), requeue_after=requeue)
+    return pacing.pace(o, plan, settings.status_hold_seconds, now)
 
 
 def _keys(manifests: Any) -> list[Key]:
@@ -382,6 +366,9 @@ def failed(
     """
     stamp = names.iso(now)
     base = dict(plan.status) if plan else {**o.status, "observedGeneration": o.generation}
+    prov = base.get("provisioning") or {}
+    if prov.get("state") == "Running" and o.child("Job", prov.get("job", "")) is None:
+        base["provisioning"] = {**prov, "state": "Pending"}  # its Job may not have been made
     previous = list(o.status.get("conditions") or ())
     kept = [
         Condition(c["type"], c["status"], c.get("reason", ""), c.get("message", ""))
