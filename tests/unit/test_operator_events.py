@@ -111,3 +111,47 @@ def test_children_are_indexed_by_portal_and_owner() -> None:
     assert op.store.owned("team", "web", "uid-other") == {}
     op.child_event("ConfigMap", "DELETED", child)
     assert op.store.owned("team", "web", "uid-web") == {}
+
+
+def test_a_second_listing_of_known_objects_queues_nothing() -> None:
+    """After a restart, priming and then Kopf list every object: the fleet is queued once."""
+    op = operator()
+    body = portal()
+    child = {
+        "metadata": {
+            "name": "web-config",
+            "namespace": "team",
+            "resourceVersion": "5",
+            "labels": {"portico.dev/portal": "web", "app.kubernetes.io/managed-by": "portico"},
+            "ownerReferences": [{"uid": "uid-web", "controller": True}],
+        }
+    }
+    secret = {"metadata": {**copy.deepcopy(child["metadata"]), "name": "web-instance"}}
+    op.portal_event("", body)
+    op.child_event("ConfigMap", "", child)
+    op.secret_event("", secret)
+    op.queue.forget(("Portal", "team", "web"))
+    op.portal_event("", copy.deepcopy(body))
+    op.child_event("ConfigMap", "", copy.deepcopy(child))
+    op.secret_event("", copy.deepcopy(secret))
+    assert ("Portal", "team", "web") not in op.queue
+    # A watch event of the same version still counts (it may be the echo of our own write),
+    # and a listing of a newer version is news.
+    op.child_event("ConfigMap", "MODIFIED", copy.deepcopy(child))
+    assert ("Portal", "team", "web") in op.queue
+    op.queue.forget(("Portal", "team", "web"))
+    child["metadata"]["resourceVersion"] = "6"
+    op.child_event("ConfigMap", "", child)
+    assert ("Portal", "team", "web") in op.queue
+
+
+def test_what_priming_finds_is_routine_and_a_later_event_is_urgent() -> None:
+    op = operator()
+    op.priming = True
+    op.portal_event("", portal())
+    op.priming = False
+    assert ("Portal", "team", "web") in op.queue._routine
+    edited = portal(generation=2)
+    op.portal_event("MODIFIED", edited)
+    assert ("Portal", "team", "web") in op.queue
+    assert ("Portal", "team", "web") not in op.queue._routine

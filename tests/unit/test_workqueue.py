@@ -157,3 +157,64 @@ def test_due_order_follows_delays_not_insertion() -> None:
 
     asyncio.run(main())
     assert calls == ["late", "early"]
+
+
+def test_urgent_work_goes_before_a_routine_pass_which_runs_a_few_at_a_time() -> None:
+    calls: list[object] = []
+    running: set[object] = set()
+    most = [0]
+
+    async def worker(key: object) -> None:
+        running.add(key)
+        routine = [k for k in running if str(k).startswith("pass") and k != "pass-3"]
+        most[0] = max(most[0], len(routine))
+        await asyncio.sleep(0.02)
+        calls.append(key)
+        running.discard(key)
+
+    async def main() -> None:
+        queue = WorkQueue()
+        for i in range(10):
+            queue.add(f"pass-{i}", routine=True)
+        queue.add("pass-3")  # an event for a key of the pass: urgent now
+        queue.add("event")
+        queue.add("event", routine=True)  # a routine add never slows urgent work
+        task = asyncio.create_task(queue.run(worker, concurrency=8))
+        await asyncio.sleep(0.01)
+        queue.add("late-event")  # arrives while the pass runs: next in line
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert set(calls[:2]) == {"pass-3", "event"}
+    assert calls.index("late-event") < 6
+    assert sorted(map(str, calls)) == sorted(
+        ["event", "late-event", *[f"pass-{i}" for i in range(10)]]
+    )
+    assert most[0] == 2  # the routine lane's slots, though 8 were free
+
+
+def test_a_resync_requeue_is_routine() -> None:
+    from portico.controller.queue import Again
+
+    calls: list[object] = []
+
+    async def worker(key: object) -> Again:
+        calls.append(key)
+        return Again(0.05, routine=True)
+
+    async def main() -> None:
+        queue = WorkQueue()
+        queue.add("a")
+        task = asyncio.create_task(queue.run(worker, concurrency=2))
+        await asyncio.sleep(0.01)
+        assert "a" in queue._routine and "a" in queue
+        await asyncio.sleep(0.08)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert calls == ["a", "a"]

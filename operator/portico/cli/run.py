@@ -67,6 +67,7 @@ def run_command(
     from kopf._core.engines.peering import Identity
 
     from portico.controller import handlers
+    from portico.controller.forgetful import ForgetfulMemories
     from portico.controller.leader import own_identity
 
     try:
@@ -95,4 +96,5 @@ def run_command(
         # has no passwd entry, and getpass.getuser() fails on it (seen on the real node).
         identity=Identity(own_identity()),
         liveness_endpoint=f"http://{settings.listen_address}:{settings.health_port}/healthz",
+        memories=ForgetfulMemories(),
     )

@@ -64,7 +64,7 @@ def configure(settings: Settings, kubeconfig: str | None = None) -> None:
 
 def _child_handler(kind: str) -> Any:
     async def child_event(type: str, body: kopf.Body, **_: Any) -> None:
-        _op().child_event(kind, type, dict(body))
+        _op().child_event(kind, type or "", dict(body))
 
     child_event.__name__ = f"{kind.lower()}_event"
     return child_event

@@ -21,7 +21,7 @@ from portico.controller.index import Index
 from portico.controller.kube import Kube
 from portico.controller.leader import FencedKube, LeaderElector, while_leading
 from portico.controller.observe import Observer, parse
-from portico.controller.queue import WorkQueue
+from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
 from portico.controller.store import Store, kept
 from portico.core import names
@@ -57,6 +57,7 @@ class Operator:
     reconciler: Reconciler
     queue: WorkQueue = field(default_factory=WorkQueue)
     phases: dict[tuple[str, str], str] = field(default_factory=dict)
+    priming: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     # With leader election: the queue runs (and writes go out) only while leading.
@@ -80,6 +81,13 @@ class Operator:
 
         Runs in a thread before the queue starts (nothing else touches the store yet).
         """
+        self.priming = True
+        try:
+            self._prime(child_kinds)
+        finally:
+            self.priming = False
+
+    def _prime(self, child_kinds: list[str]) -> None:
         namespaces = self.settings.namespaces or (None,)
         for body in self.kube.each("PortalInstance"):
             self.instance_event("", body)
@@ -146,12 +154,25 @@ class Operator:
         return f"{len(self.queue)} queued"
 
     # ---- events ------------------------------------------------------------
+    # TYPE_ is "" for an object in a list (priming, or Kopf's list when a watch starts or
+    # starts over). A listed object the store already holds at that version is nothing new:
+    # after a restart every object is listed twice (priming, then Kopf), and the second
+    # time must not queue the whole fleet again.
+
+    def _enqueue(self, key: tuple[str, ...]) -> None:
+        # What priming finds is the routine pass after a start; anything later is news.
+        self.queue.add(key, routine=self.priming)
+
+    def _known(self, kind: str, type_: str, body: dict[str, Any]) -> bool:
+        return type_ == "" and self.store.holds(kind, body)
 
     def portal_event(self, type_: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         if type_ == "DELETED":
             self.portal_gone(key)
+            return
+        if self._known("Portal", type_, body):
             return
         before = self.store.portals.get(key)
         if not self.store.put_portal(body):
@@ -162,9 +183,9 @@ class Operator:
             self.observer.dns.forget(key)  # a spec change looks DNS up again at once
         portal = parse(body)
         old = self.index.put(portal, meta.get("creationTimestamp", ""))
-        self.queue.add(("Portal", *key))
+        self._enqueue(("Portal", *key))
         if old is None or old.instance != portal.instance:
-            self.queue.add(("PortalInstance", portal.instance))
+            self._enqueue(("PortalInstance", portal.instance))
         if old is not None:
             self._wake(old, key)
 
@@ -179,11 +200,11 @@ class Operator:
         metrics.forget_portal(*key)
         if entry is not None:
             self._wake(entry, key)
-            self.queue.add(("PortalInstance", entry.instance))
+            self._enqueue(("PortalInstance", entry.instance))
 
     def _wake(self, entry: Any, key: tuple[str, str]) -> None:
         for waiting in self.index.contenders(entry) - {key}:
-            self.queue.add(("Portal", *waiting))
+            self._enqueue(("Portal", *waiting))
 
     def instance_event(self, type_: str, body: dict[str, Any]) -> None:
         name = body["metadata"]["name"]
@@ -198,14 +219,16 @@ class Operator:
             self.index.put_instance(name, (creds.get("namespace", ""), creds.get("name", "")))
             if before is not None and before.get("spec") == body.get("spec"):
                 return  # its status only (our own patch)
-            self.queue.add(("PortalInstance", name))
+            self._enqueue(("PortalInstance", name))
         for namespace, portal in self.index.linked.get(name, ()):
-            self.queue.add(("Portal", namespace, portal))
+            self._enqueue(("Portal", namespace, portal))
 
     def secret_event(self, type_: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         labels = meta.get("labels") or {}
+        if self._known("Secret", type_, body):
+            return
         if type_ == "DELETED":
             self.store.secrets.pop((namespace, name), None)
             self.store.drop_child("Secret", namespace, name)
@@ -217,10 +240,10 @@ class Operator:
         if portal := labels.get(names.PORTAL_LABEL):
             portals.add((namespace, portal))
         for instance in self.index.credential_users.get((namespace, name), ()):
-            self.queue.add(("PortalInstance", instance))
+            self._enqueue(("PortalInstance", instance))
             portals.update(self.index.linked.get(instance, ()))
         for key in portals:
-            self.queue.add(("Portal", *key))
+            self._enqueue(("Portal", *key))
 
     def namespace_event(self, type_: str, body: dict[str, Any]) -> None:
         name = body["metadata"]["name"]
@@ -235,16 +258,18 @@ class Operator:
             return
         self.store.namespace_labels[name] = labels
         for key in self.store.portals_in(name):
-            self.queue.add(("Portal", *key))
+            self._enqueue(("Portal", *key))
 
     def child_event(self, kind: str, type_: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
+        if self._known(kind, type_, body):
+            return
         if type_ == "DELETED":
             self.store.drop_child(kind, meta["namespace"], meta["name"])
         else:
             self.store.put_child(kind, body)
         if portal := (meta.get("labels") or {}).get(names.PORTAL_LABEL):
-            self.queue.add(("Portal", meta["namespace"], portal))
+            self._enqueue(("Portal", meta["namespace"], portal))
 
     def endpoints_event(self, type_: str, body: dict[str, Any]) -> None:
         """An EndpointSlice of a portal's Service: whether its new pods are routed yet."""
@@ -255,11 +280,11 @@ class Operator:
         before = self.store.endpoints(meta["namespace"], portal)
         self.store.put_slice(body, deleted=type_ == "DELETED")
         if self.store.endpoints(meta["namespace"], portal) != before:
-            self.queue.add(("Portal", meta["namespace"], portal))
+            self._enqueue(("Portal", meta["namespace"], portal))
 
     # ---- work ----------------------------------------------------------------
 
-    async def work(self, key: Hashable) -> float | None:
+    async def work(self, key: Hashable) -> Again | None:
         assert isinstance(key, tuple)
         if key[0] == "PortalInstance":
             linked = len(self.index.linked.get(key[1], ()))
@@ -281,9 +306,11 @@ class Operator:
             )
         if outcome.error:
             raise ReconcileFailed(outcome.error)
-        requeue = min(outcome.requeue_after or math.inf, self.settings.resync_seconds)
         dns = self.observer.dns.next_in((namespace, name)) if outcome.dns_pending else None
-        return min(requeue, dns) if dns is not None else requeue
+        asked = min(outcome.requeue_after or math.inf, math.inf if dns is None else dns)
+        if asked < self.settings.resync_seconds:
+            return Again(asked)
+        return Again(self.settings.resync_seconds, routine=True)
 
     def _count_phases(self) -> None:
         for phase, count in count_phases(self.phases.values()).items():

@@ -107,6 +107,11 @@ class Packs(Mapping[NsName, dict[str, Any]]):
         self.packed[key] = Packed.of(obj)
         return True
 
+    def holds(self, key: NsName, obj: Mapping[str, Any]) -> bool:
+        """Whether exactly this version of OBJ is kept already."""
+        old, version = self.packed.get(key), _version(obj)
+        return old is not None and version is not None and old.version == version
+
     def pop(self, key: NsName) -> Packed | None:
         return self.packed.pop(key, None)
 
@@ -136,6 +141,16 @@ class Store:
         """Keep the Portal; False when the event is older than what is kept."""
         meta = obj["metadata"]
         return self.portals.put((meta["namespace"], meta["name"]), obj)
+
+    def holds(self, kind: str, obj: Mapping[str, Any]) -> bool:
+        """Whether this version of a Portal ("Portal"), child or Secret is what is kept."""
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if kind == "Portal":
+            return self.portals.holds(key, obj)
+        if kind == "Secret" and key in self.secrets:
+            return self.secrets[key].resource_version == str(meta.get("resourceVersion", ""))
+        return self.children[kind].holds(key, obj)
 
     def put_child(self, kind: str, obj: Mapping[str, Any]) -> None:
         meta = obj["metadata"]
