@@ -84,7 +84,7 @@ REQUIRED = (
 
 
 # Figures a run leaves out when told to (the option set to 0).
-OPTIONAL = {"helm_wait.": "helm_wait_n", "scaling.grow.": "scale"}
+OPTIONAL = {"helm.": "helm_n", "helm_wait.": "helm_wait_n", "scaling.grow.": "scale"}
 
 
 def _lookup(data: Any, parts: list[str]) -> list[Any]:

@@ -58,6 +58,7 @@ def test_a_missing_or_empty_figure_is_reported() -> None:
     assert "scaling.probes.*.children_applied_s" in report.missing({"scaling": {"probes": []}})
     assert "helm_wait.available_s" in report.missing({})
     assert "helm_wait.available_s" not in report.missing({"settings": {"helm_wait_n": 0}})
+    assert "helm.ratio_to_portico" not in report.missing({"settings": {"helm_n": 0}})
     assert "scaling.grow.applied.total_s" in report.missing({"settings": {"scale": 40}})
     assert "scaling.grow.applied.total_s" not in report.missing({"settings": {"scale": 0}})
 
