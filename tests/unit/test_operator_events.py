@@ -41,6 +41,19 @@ def portal(name: str = "web", subdomain: str = "web", generation: int = 1) -> di
     }
 
 
+def config_map() -> dict[str, Any]:
+    """Portico's ConfigMap of portal `web` (listed items carry no kind)."""
+    return {
+        "metadata": {
+            "name": "web-config",
+            "namespace": "team",
+            "resourceVersion": "5",
+            "labels": {"portico.dev/portal": "web", "app.kubernetes.io/managed-by": "portico"},
+            "ownerReferences": [{"uid": "uid-web", "controller": True}],
+        }
+    }
+
+
 def operator() -> Operator:
     kube: Any = NoApi()
     return Operator.build(Settings(), kube)
@@ -94,15 +107,7 @@ def test_a_deleted_portal_leaves_nothing_and_wakes_the_next_claimant() -> None:
 def test_children_are_indexed_by_portal_and_owner() -> None:
     op = operator()
     op.portal_event("ADDED", portal())
-    child = {
-        "metadata": {
-            "name": "web-config",
-            "namespace": "team",
-            "resourceVersion": "5",
-            "labels": {"portico.dev/portal": "web", "app.kubernetes.io/managed-by": "portico"},
-            "ownerReferences": [{"uid": "uid-web", "controller": True}],
-        }
-    }
+    child = config_map()
     op.child_event("ConfigMap", "ADDED", child)
     assert ("Portal", "team", "web") in op.queue
     owned = op.store.owned("team", "web", "uid-web")
@@ -117,15 +122,7 @@ def test_a_second_listing_of_known_objects_queues_nothing() -> None:
     """After a restart, priming and then Kopf list every object: the fleet is queued once."""
     op = operator()
     body = portal()
-    child = {
-        "metadata": {
-            "name": "web-config",
-            "namespace": "team",
-            "resourceVersion": "5",
-            "labels": {"portico.dev/portal": "web", "app.kubernetes.io/managed-by": "portico"},
-            "ownerReferences": [{"uid": "uid-web", "controller": True}],
-        }
-    }
+    child = config_map()
     secret = {"metadata": {**copy.deepcopy(child["metadata"]), "name": "web-instance"}}
     op.portal_event("", body)
     op.child_event("ConfigMap", "", child)
