@@ -86,6 +86,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     # Kopf's initial lists in pages too: one page parsed at a time, not a whole fleet's kind.
     settings.watching.chunk_size = PAGE
+    # Kopf keeps a task per object (holding its last event) until it has been idle this
+    # long; at Kopf's 5 s every listed object of a restart is held at once.
+    settings.queueing.idle_timeout = 0.5
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
     for group, _version, plural in [*CHILD_RESOURCES.values(), ENDPOINT_SLICES]:
         if plural != "secrets":  # Secrets a portal names are the user's own, unlabelled
