@@ -97,13 +97,12 @@ class Packs(Mapping[NsName, dict[str, Any]]):
 
     def put(self, key: NsName, obj: Mapping[str, Any]) -> bool:
         """Keep OBJ; False when it is older than what is kept (a late event after our write)."""
+        if self.holds(key, obj):  # the watch's echo of what a write answered: kept
+            return True
         old, version = self.packed.get(key), _version(obj)
-        kept_version = old.version if old else None
-        if kept_version is not None and version is not None:
-            if version < kept_version:
-                return False
-            if version == kept_version:  # the watch's echo of what a write answered: kept
-                return True
+        kept = old.version if old else None
+        if kept is not None and version is not None and version < kept:
+            return False
         self.packed[key] = Packed.of(obj)
         return True
 
