@@ -34,21 +34,12 @@ def _job(name: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def _instance(args: argparse.Namespace) -> None:
-    from portico_runtime.client import InstanceError, authorization
-    from portico_runtime.instance import InstanceState, create_app
+def _instance(argv: list[str]) -> None:
+    # Interim: the stand-in lives in its own distribution (standin/); the runtime image
+    # still carries it until the stand-in has an image of its own.
+    from portico_standin.cli import main as standin
 
-    try:
-        header = authorization(Path(args.credentials_dir))
-    except InstanceError as exc:
-        raise SystemExit(str(exc)) from None
-    state = InstanceState(
-        authorization=header,
-        languages=tuple(_list(args.languages)),
-        solutions=tuple(_list(args.solutions)),
-        reject=tuple(_list(args.reject)),
-    )
-    _serve(create_app(state), args.host, args.port)
+    standin(["instance", *argv])
 
 
 def _list(value: str) -> list[str]:
@@ -67,18 +58,15 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("provision", help="install the solutions on the instance (a Job)")
     tr = sub.add_parser("import-translations", help="import translation bundles (a Job)")
     tr.add_argument("languages", nargs="*", metavar="LANG")
-    inst = sub.add_parser("instance", help="a stand-in backing instance, for tests and demos")
-    inst.add_argument("--host", default="0.0.0.0")
-    inst.add_argument("--port", type=int, default=8090)
-    inst.add_argument("--credentials-dir", required=True, help="holds token, or username+password")
-    inst.add_argument("--languages", default="en-US,de-DE,fr-FR")
-    inst.add_argument("--solutions", default="", help="installed solutions, comma-separated")
-    inst.add_argument("--reject", default="", help="packages whose install fails")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["instance"]:
+        _instance(argv[1:])
+        return
+    args = parser().parse_args(argv)
     command = args.command or "serve"
     if command == "serve":
         from portico_runtime.web import create_app
@@ -90,7 +78,5 @@ def main(argv: list[str] | None = None) -> None:
         _serve(pages_app(Path(args.dir) if args.dir else None), args.host, args.port)
     elif command in ("provision", "import-translations"):
         sys.exit(_job(command, args))
-    elif command == "instance":
-        _instance(args)
     else:  # pragma: no cover - argparse rejects other names
         sys.exit(EX_USAGE)

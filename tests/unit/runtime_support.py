@@ -17,7 +17,8 @@ from portico.api import model, validation
 from portico.core import render
 from portico.devcluster.procs import free_port
 from portico.settings import Settings
-from portico_runtime.instance import InstanceState, create_app
+from portico_standin.app import create_app
+from portico_standin.state import InstanceState
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "instance-token"

@@ -75,7 +75,7 @@ def test_build_contexts_follow_the_dockerignore_allow_lists() -> None:
     }
     assert {"runtime/pyproject.toml", "runtime/constraints.txt"} <= runtime
     assert "runtime/portico_runtime/translations/de-DE.json" in runtime
-    assert all(p.startswith("runtime/") and "Dockerfile" not in p for p in runtime)
+    assert all(p.startswith(("runtime/", "standin/")) and "Dockerfile" not in p for p in runtime)
 
 
 def test_keys_name_the_inputs() -> None:

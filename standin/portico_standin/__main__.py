@@ -1,0 +1,3 @@
+from portico_standin.cli import main
+
+main()
