@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from portico_runtime import html
 from portico_runtime.config import ConfigError, Reader
@@ -37,4 +37,7 @@ def create_app(reader: Reader | None = None) -> Starlette:
             return PlainTextResponse(f"not ready: {exc}\n", 503)
         return PlainTextResponse("ok\n")
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/", start)])
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/", start)]
+    # Each feature (identity, content, ...) adds `*feature.routes(reader)` here, and
+    # middleware (security headers outermost, then sessions) goes in `middleware=`.
+    return Starlette(routes=routes)
