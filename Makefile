@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 .PHONY: install demo demo-real test lint unit controlplane realnode bench pulumi clean
 
 # The images' constraints pin the venv too: the tests run what the images install.
-$(BIN)/portico: pyproject.toml runtime/pyproject.toml standin/pyproject.toml operator/constraints.txt runtime/constraints.txt
+$(BIN)/portico: pyproject.toml runtime/pyproject.toml standin/pyproject.toml devtools/pyproject.toml operator/constraints.txt runtime/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]' -e ./runtime -e ./standin \
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./runtime -e ./standin -e ./devtools \
 		--constraint operator/constraints.txt --constraint runtime/constraints.txt
 	touch $@
 
@@ -25,8 +25,8 @@ demo-real: install
 	bash scripts/demo-real.sh
 
 lint: install
-	$(BIN)/ruff check operator runtime standin tests stacks bench
-	$(BIN)/ruff format --check operator runtime standin tests stacks bench
+	$(BIN)/ruff check operator runtime standin devtools tests stacks bench
+	$(BIN)/ruff format --check operator runtime standin devtools tests stacks bench
 	$(BIN)/mypy
 
 # The whole suite, every tier included: binaries (the Pulumi engine too) and image

@@ -24,8 +24,8 @@ from bench.audit import AuditLog
 from bench.kubeapi import Api, Tracker
 from bench.operator import OperatorProcess
 from bench.scenario import Bench
-from portico.devcluster import ControlPlane
-from portico.devcluster import binaries as devbinaries
+from portico_dev import ControlPlane
+from portico_dev import binaries as devbinaries
 
 ACCOUNT = "portico-operator"
 USER = f"system:serviceaccount:{fleet.OPERATOR_NAMESPACE}:{ACCOUNT}"

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.controlplane import reliability as rel  # noqa: E402
 
-from portico.devcluster import ControlPlane  # noqa: E402
+from portico_dev import ControlPlane  # noqa: E402
 
 TIMINGS = (15.0, 10.0, 2.0)
 

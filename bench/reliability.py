@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 from tests import chaos  # noqa: E402
 from tests.controlplane.harness import Cluster, Operator  # noqa: E402
 
-from portico.devcluster import ControlPlane  # noqa: E402
-from portico.devcluster import binaries as devbinaries  # noqa: E402
+from portico_dev import ControlPlane  # noqa: E402
+from portico_dev import binaries as devbinaries  # noqa: E402
 
 NAMESPACE, ACCOUNT = "portico-system", "portico-bench-operator"
 

@@ -168,7 +168,7 @@ CERTIFICATE = [
 ]  # fmt: skip
 
 RUNTIME = [
-    # kwok's fail-once stage (operator/portico/devcluster/stages.yaml) fails attempt 1.
+    # kwok's fail-once stage (devtools/portico_dev/stages.yaml) fails attempt 1.
     Bad("fail-once-install", "runtime", "InstallFailed", "BackoffLimitExceeded"),
 ]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 from tests.controlplane.harness import Cluster, Operator, wait_for
 from tests.controlplane.test_operator import portal
 from tests.faultproxy import RETRY_AFTER, FaultProxy, repeat_of

@@ -30,8 +30,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from portico.devcluster.pki import PKI
-from portico.devcluster.procs import free_port
+from portico_dev.pki import PKI
+from portico_dev.procs import free_port
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HOP_BY_HOP = frozenset(

@@ -11,8 +11,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-from portico.devcluster import BinariesMissing, ControlPlane
-from portico.devcluster import binaries as devbinaries
+from portico_dev import BinariesMissing, ControlPlane
+from portico_dev import binaries as devbinaries
 
 
 def skip_or_fail(reason: str, required_by: str = "PORTICO_REQUIRE_CONTROLPLANE") -> NoReturn:

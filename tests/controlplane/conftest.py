@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 from tests.controlplane.harness import CERT_MANAGER_CRD, Cluster, Operator, instance_docs
 from tests.dnsserver import AuthoritativeDNS, running_dns
 from tests.tiers import mark_tier, running_plane

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from portico.devcluster import ControlPlane
-from portico.devcluster.procs import free_port
+from portico_dev import ControlPlane
+from portico_dev.procs import free_port
 
 T = TypeVar("T")
 PORTICO = str(Path(sys.executable).with_name("portico"))

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 from tests.controlplane.harness import Cluster, Operator, instance_docs, wait_for
 from tests.controlplane.test_operator import portal
 

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 from tests.argocd import health
 from tests.controlplane.conftest import OPERATOR_NAMESPACE
 from tests.controlplane.harness import BASE_DOMAIN, Cluster, Operator, wait_for

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 from tests.controlplane import reliability as rel
 from tests.controlplane.harness import Cluster, wait_for
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 from tests.controlplane import reliability as rel
 from tests.controlplane.harness import Cluster, wait_for
 

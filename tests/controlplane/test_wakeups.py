@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 from tests.controlplane import reliability as rel
 from tests.controlplane.harness import Cluster, Operator, wait_for
 from tests.controlplane.test_operator import portal

@@ -20,7 +20,7 @@ import yaml
 from kmock import Request
 from prometheus_client.parser import text_string_to_metric_families
 
-from portico.devcluster.procs import free_port
+from portico_dev.procs import free_port
 from tests.emulated.apiserver import MERGE, ApiServer
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import pytest
 
-from portico.devcluster import imagebuild
+from portico_dev import imagebuild
 from tests import tiers
 
 HERE = Path(__file__).parent.resolve()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import BinariesMissing, ControlPlane, pulumi_engine
+from portico_dev import BinariesMissing, ControlPlane, pulumi_engine
 from tests.dnsserver import AuthoritativeDNS, running_dns
 from tests.pulumi_tier.harness import Engine
 from tests.tiers import mark_tier, running_plane, skip_or_fail

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from portico.devcluster import pulumi_engine
+from portico_dev import pulumi_engine
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = REPO / "stacks"

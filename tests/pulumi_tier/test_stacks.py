@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 from tests.controlplane.harness import BASE_DOMAIN, Cluster, Operator, wait_for
 from tests.controlplane.test_custom_domain import make_pfx
 from tests.controlplane.test_install import HARNESS_ENV, children, stable_resource_version

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import BinariesMissing, ControlPlane, images, node
-from portico.devcluster import binaries as devbinaries
+from portico_dev import BinariesMissing, ControlPlane, images, node
+from portico_dev import binaries as devbinaries
 from tests.tiers import mark_tier, raise_on_sigterm, skip_or_fail
 
 HERE = Path(__file__).parent.resolve()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from portico.devcluster import imagebuild, node
+from portico_dev import imagebuild, node
 from tests.controlplane.harness import Cluster, wait_for
 from tests.dnsserver import AuthoritativeDNS, running_dns
 

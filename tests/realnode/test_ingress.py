@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from portico.devcluster import node
+from portico_dev import node
 from tests.realnode.conftest import RealCluster
 
 PORTICO = str(Path(sys.executable).with_name("portico"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from portico.devcluster import nodeteardown, procs
+from portico_dev import nodeteardown, procs
 from tests.realnode.conftest import RealCluster
 
 

@@ -167,7 +167,7 @@ def test_sdk_pins_match_the_engine_portico_builds() -> None:
     # The engine loads the provider plugin by the version the SDK asks for.
     import importlib.metadata
 
-    from portico.devcluster import pulumi_engine
+    from portico_dev import pulumi_engine
 
     cli, provider = pulumi_engine.cli_version(), pulumi_engine.provider_version()
     assert importlib.metadata.version("pulumi") == cli.lstrip("v")

@@ -15,8 +15,8 @@ import yaml
 
 from portico.api import model, validation
 from portico.core import render
-from portico.devcluster.procs import free_port
 from portico.settings import Settings
+from portico_dev.procs import free_port
 from portico_standin.app import create_app
 from portico_standin.state import InstanceState
 

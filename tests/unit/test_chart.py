@@ -22,9 +22,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from portico.devcluster import BinariesMissing
-from portico.devcluster import binaries as devbinaries
 from portico.settings import Settings
+from portico_dev import BinariesMissing
+from portico_dev import binaries as devbinaries
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "portico"

@@ -8,7 +8,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from portico.devcluster import forward, images
+from portico_dev import forward, images
 
 
 def _members(archive: Path) -> dict[str, bytes]:

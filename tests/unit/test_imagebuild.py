@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from portico.devcluster import constraints, imagebuild, oci
+from portico_dev import constraints, imagebuild, oci
 
 ROOT = Path(__file__).resolve().parents[2]
 

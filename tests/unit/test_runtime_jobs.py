@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from portico.devcluster.procs import free_port
+from portico_dev.procs import free_port
 from portico_runtime import client, jobs, translations
 from tests.unit.runtime_support import (
     credentials,

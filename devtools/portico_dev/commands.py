@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from portico.devcluster import binaries, constraints, imagebuild, node, procs, pulumi_engine
-from portico.devcluster.controlplane import ControlPlane
-from portico.devcluster.state import State, default_state_file
+from portico_dev import binaries, constraints, imagebuild, node, procs, pulumi_engine
+from portico_dev.controlplane import ControlPlane
+from portico_dev.state import State, default_state_file
 
 
 def _err(message: str) -> None:
@@ -116,11 +117,11 @@ def up(with_operator: bool, nodes: int, port: int | None, real_node: bool) -> No
 
 
 def _require_operator() -> None:
-    from portico.cli import main  # late: cli imports this module
-
-    if "run" not in main.commands:
+    # Located, not imported: portico_dev depends on nothing of the operator's code, and
+    # starts `portico run` as a process of its own.
+    if importlib.util.find_spec("portico") is None:
         raise click.ClickException(
-            "--with-operator: the operator is not available yet (no `portico run` command)"
+            "--with-operator: the operator is not installed (pip install -e . in the repository)"
         )
 
 

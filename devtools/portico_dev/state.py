@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from portico.devcluster.binaries import cache_root
+from portico_dev.binaries import cache_root
 
 
 def default_state_file() -> Path:

@@ -20,8 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from portico.devcluster import binaries
-from portico.devcluster.binaries import (
+from portico_dev import binaries
+from portico_dev.binaries import (
     GOMOD_DIR,
     BinariesMissing,
     Progress,

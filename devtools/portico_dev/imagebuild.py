@@ -31,10 +31,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from portico.devcluster import binaries, oci
-from portico.devcluster.binaries import Progress
+from portico_dev import binaries, oci
+from portico_dev.binaries import Progress
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "localhost/portico"
 DEV_TAG = "dev"
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"

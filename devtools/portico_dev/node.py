@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from portico.devcluster import images, kubeconfig, nodeconfig, procs, traefik
-from portico.devcluster.forward import Endpoint, rule
-from portico.devcluster.nodeconfig import CNI_BIN, POD_SUBNET
-from portico.devcluster.nodeteardown import cgroup_dirs
-from portico.devcluster.pki import PKI
-from portico.devcluster.state import State
+from portico_dev import images, kubeconfig, nodeconfig, procs, traefik
+from portico_dev.forward import Endpoint, rule
+from portico_dev.nodeconfig import CNI_BIN, POD_SUBNET
+from portico_dev.nodeteardown import cgroup_dirs
+from portico_dev.pki import PKI
+from portico_dev.state import State
 
 if TYPE_CHECKING:
-    from portico.devcluster.controlplane import ControlPlane
+    from portico_dev.controlplane import ControlPlane
 
 NODE_NAME = "real-node-0"
 NODE_IP = "10.249.0.1"  # on a dummy link inside the node's namespace only
@@ -102,7 +102,7 @@ class RealNode:
         """
         source, target = Endpoint("node", NODE_IP, port), Endpoint("host", "127.0.0.1", port)
         name = f"relay-{port}"
-        argv = [sys.executable, "-m", "portico.devcluster.forward", f"--join={self.netns}"]
+        argv = [sys.executable, "-m", "portico_dev.forward", f"--join={self.netns}"]
         rules = [rule(source, target)] + ([rule(source, target, udp=True)] if udp else [])
         self._spawn(name, [*argv, *rules])
         log = self.dir / "logs" / f"{name}.log"
@@ -167,7 +167,7 @@ class RealNode:
                 Endpoint("host", "127.0.0.1", https), Endpoint("node", "127.0.0.1", traefik.HTTPS)
             ),
         ]
-        argv = [sys.executable, "-m", "portico.devcluster.forward", NODE_IP, *rules]
+        argv = [sys.executable, "-m", "portico_dev.forward", NODE_IP, *rules]
         self._spawn("node-net", argv)
         self.netns_pid = plane.state.processes["node-net"][0]
         self._wait(
@@ -287,7 +287,7 @@ def _http_answers(url: str) -> bool:
 
 def _make_cgroup_root(cgroup_root: str) -> None:
     """The kubelet insists that its cgroup root exists; cpuset children start empty in v1."""
-    from portico.devcluster.nodeteardown import CGROUP_FS
+    from portico_dev.nodeteardown import CGROUP_FS
 
     name = cgroup_root.strip("/")
     for hierarchy in sorted(CGROUP_FS.iterdir()):

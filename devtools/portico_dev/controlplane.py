@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import os
 import shutil
 import ssl
@@ -20,18 +21,25 @@ from types import TracebackType
 
 import yaml
 
-from portico.devcluster import binaries, flags, kubeconfig, nodeteardown, procs
-from portico.devcluster.kubectl import Kubectl, KubectlError
-from portico.devcluster.pki import PKI, CertPair
-from portico.devcluster.state import State
+from portico_dev import binaries, flags, kubeconfig, nodeteardown, procs
+from portico_dev.kubectl import Kubectl, KubectlError
+from portico_dev.pki import PKI, CertPair
+from portico_dev.state import State
 
 Log = Callable[[str], None]
 
 
 def default_crds_dir() -> Path | None:
-    """The repository's crds/ when running from a checkout, else the copy in the wheel."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package.parents[1] / "crds", package / "_crds"):
+    """The repository's crds/ when running from a checkout, else the copy in the operator's wheel.
+
+    The operator's package is only located (find_spec), never imported: this package
+    depends on nothing of the operator's code.
+    """
+    candidates = [Path(__file__).resolve().parents[2] / "crds"]
+    spec = importlib.util.find_spec("portico")
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(location) / "_crds" for location in spec.submodule_search_locations]
+    for candidate in candidates:
         if candidate.is_dir():
             return candidate
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from portico.devcluster.pki import PKI, CertPair
+from portico_dev.pki import PKI, CertPair
 
 STAGES = Path(__file__).parent / "stages.yaml"
 # Metadata of every write; reads are left out to keep the log small.

@@ -17,7 +17,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from portico.devcluster.binaries import BuildFailed, cache_root, find_go
+from portico_dev.binaries import BuildFailed, cache_root, find_go
 
 SOURCES = Path(__file__).parent / "images"
 REPOSITORY = "localhost/portico"

@@ -1,6 +1,6 @@
 """The real node's network namespace and the only doors between it and the host.
 
-Run as `python -m portico.devcluster.forward NODE_IP RULE...`: the process moves itself into
+Run as `python -m portico_dev.forward NODE_IP RULE...`: the process moves itself into
 a new network namespace (the node's: containerd, kubelet, kube-proxy, Traefik and
 the pods' bridge live there, other processes join it through /proc/PID/ns/net),
 then relays TCP between the two namespaces. Each RULE is

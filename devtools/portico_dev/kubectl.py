@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from portico.devcluster import kubeconfig
+from portico_dev import kubeconfig
 
 
 class KubectlError(RuntimeError):

@@ -16,8 +16,8 @@ import signal
 import time
 from pathlib import Path
 
-from portico.devcluster import procs
-from portico.devcluster.state import State
+from portico_dev import procs
+from portico_dev.state import State
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 CNI_RESULTS = Path("/var/lib/cni/results")  # libcni's cache: not configurable in containerd 1.6
