@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.controlplane import reliability as rel  # noqa: E402
+from tests.support import reliability as rel  # noqa: E402
 
 from portico_dev import ControlPlane  # noqa: E402
 

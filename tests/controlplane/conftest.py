@@ -14,9 +14,16 @@ from pathlib import Path
 import pytest
 
 from portico_dev import ControlPlane
-from tests.controlplane.harness import CERT_MANAGER_CRD, Cluster, Operator, instance_docs
-from tests.dnsserver import AuthoritativeDNS, running_dns
-from tests.tiers import mark_tier, running_plane
+from tests.support.controlplane import (
+    CERT_MANAGER_CRD,
+    OPERATOR_ACCOUNT,
+    OPERATOR_NAMESPACE,
+    Cluster,
+    Operator,
+    instance_docs,
+)
+from tests.support.dnsserver import AuthoritativeDNS, running_dns
+from tests.support.tiers import mark_tier, running_plane
 
 HERE = Path(__file__).parent.resolve()
 
@@ -53,8 +60,6 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
 
 
 # --- the operator and what its tests share ------------------------------------
-
-OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "portico-system", "portico-test-operator"
 
 
 @pytest.fixture(scope="session")

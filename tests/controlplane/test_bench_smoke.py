@@ -16,7 +16,7 @@ from bench import report
 
 from portico_dev import BinariesMissing
 from portico_dev import binaries as devbinaries
-from tests.tiers import skip_or_fail
+from tests.support.tiers import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 

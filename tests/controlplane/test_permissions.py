@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from portico_dev import ControlPlane
-from tests.controlplane import reliability as rel
-from tests.controlplane.harness import Cluster, wait_for
+from tests.support import reliability as rel
+from tests.support.controlplane import Cluster, wait_for
 
 ACCOUNT = "portico-rbac"
 # Everything the operator needs except writing Ingresses (granted per namespace below).

@@ -7,9 +7,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.controlplane.conftest import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE
-from tests.controlplane.harness import Cluster, Operator
-from tests.controlplane.test_operator import portal
+from tests.support.controlplane import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, Cluster, Operator
+from tests.support.portals import portal
 
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
 

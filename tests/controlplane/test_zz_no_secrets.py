@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.controlplane.harness import Cluster, Operator
+from tests.support.controlplane import Cluster, Operator
 
 # Every secret value the tier's tests put into Secrets (see the tests that use them).
 SECRETS = (

@@ -13,12 +13,12 @@ import json
 import kmock
 import pytest
 
-from tests.emulated.apiserver import APPLY, ApiServer
-from tests.emulated.conftest import StartOperator
-from tests.emulated.harness import (
+from tests.support.apiserver import APPLY, ApiServer
+from tests.support.emulated import (
     NAME,
     NAMESPACE,
     PORTALS,
+    StartOperator,
     by_operator,
     edit_portal,
     quiet,

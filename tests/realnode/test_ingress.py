@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from portico_dev import node
-from tests.realnode.conftest import RealCluster
+from tests.support.realnode import RealCluster
 
 PORTICO = str(Path(sys.executable).with_name("portico"))
 

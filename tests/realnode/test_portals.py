@@ -17,16 +17,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.controlplane.harness import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
-from tests.controlplane.test_custom_domain import custom, make_pfx, pfx_secret
-from tests.controlplane.test_operator import portal
-from tests.dnsserver import AuthoritativeDNS
-from tests.realnode.conftest import RealCluster
-from tests.realnode.stack import (
+from tests.support.certs import custom, make_pfx, pfx_secret
+from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
+from tests.support.dnsserver import AuthoritativeDNS
+from tests.support.portals import portal
+from tests.support.realnode import (
     INSTANCE_TOKEN,
     Answer,
     Images,
     Instance,
+    RealCluster,
     fetch,
     instance_docs,
     on_real_node,

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from portico_dev import nodeteardown, procs
-from tests.realnode.conftest import RealCluster
+from tests.support.realnode import RealCluster
 
 
 def _netns_inode(pid: int) -> int:

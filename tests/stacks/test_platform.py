@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.stacks.harness import REPO, run, run_program
+from tests.support.stacks import REPO, run, run_program
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.stacks.harness import CLUSTER_DOMAIN, STACKS, Run, run, run_program
+from tests.support.stacks import CLUSTER_DOMAIN, STACKS, Run, run, run_program
 
 PORTAL = "kubernetes:portico.dev/v1alpha1:Portal"
 INSTANCE = "kubernetes:portico.dev/v1alpha1:PortalInstance"

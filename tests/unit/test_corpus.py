@@ -7,7 +7,7 @@ import pytest
 from portico.api import validation
 from portico.cli import plan
 from portico.settings import Settings
-from tests.corpus import Case, load_cases
+from tests.support.corpus import Case, load_cases
 
 CASES = load_cases()
 SETTINGS = Settings(base_domain="portals.example.com")

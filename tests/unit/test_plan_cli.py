@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from portico.cli import main
-from tests.corpus import Case, load_cases
+from tests.support.corpus import Case, load_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTICO = str(Path(sys.executable).with_name("portico"))

@@ -18,7 +18,7 @@ import yaml
 
 from portico_dev.procs import free_port
 from portico_runtime import client, jobs, translations
-from tests.unit.runtime_support import (
+from tests.support.runtime import (
     credentials,
     portal_json,
     running_instance,

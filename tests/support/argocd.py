@@ -11,7 +11,7 @@ from typing import Any
 
 import lupa.lua51 as lupa
 
-HEALTH_DIR = Path(__file__).resolve().parents[1] / "charts" / "portico" / "health"
+HEALTH_DIR = Path(__file__).resolve().parents[2] / "charts" / "portico" / "health"
 SCRIPTS = {"Portal": "portal.lua", "PortalInstance": "portalinstance.lua"}
 
 

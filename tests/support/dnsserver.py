@@ -2,7 +2,7 @@
 
 Usage in a test module (or a conftest)::
 
-    from tests.dnsserver import dns_server  # the fixture
+    from tests.support.dnsserver import dns_server  # the fixture
 
     def test_x(dns_server):
         dns_server.set_zone("contoso.test", ["support IN CNAME web.portals.test."])

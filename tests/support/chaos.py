@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 
 from portico_dev import ControlPlane
-from tests.controlplane.harness import Cluster, Operator, wait_for
-from tests.controlplane.test_operator import portal
-from tests.faultproxy import RETRY_AFTER, FaultProxy, repeat_of
+from tests.support.controlplane import Cluster, Operator, wait_for
+from tests.support.faultproxy import RETRY_AFTER, FaultProxy, repeat_of
+from tests.support.portals import portal
 
 CHILD_KINDS = "configmaps,deployments,services,ingresses,jobs,secrets"
 

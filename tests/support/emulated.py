@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from kmock import Request
 from prometheus_client.parser import text_string_to_metric_families
 
 from portico_dev.procs import free_port
-from tests.emulated.apiserver import MERGE, ApiServer
+from tests.support.apiserver import MERGE, ApiServer
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,3 +209,6 @@ class Operator:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
+
+
+StartOperator = Callable[..., Awaitable[Operator]]

@@ -235,3 +235,7 @@ class Cluster:
             for e in self.items("events", namespace)
             if (e.get("involvedObject") or {}).get("name") == name
         ]
+
+
+# The session operator's own namespace and ServiceAccount (the controlplane tier's fixture).
+OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "portico-system", "portico-test-operator"

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-CASES_DIR = Path(__file__).parent / "cases"
+CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -4,7 +4,7 @@
     case = corpus.cases["aes256"]
     convert_pfx(case.data, case.password, hostname=case.hostname)
 
-or, in a test module, `from tests.pfx_corpus import pfx_corpus` (a fixture
+or, in a test module, `from tests.support.pfx_corpus import pfx_corpus` (a fixture
 that builds it once per session and skips without the openssl CLI).
 
 Every case names the reason it must be rejected with (`expected`), or None

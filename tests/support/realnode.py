@@ -10,19 +10,11 @@ from __future__ import annotations
 import hashlib
 import socket
 import ssl
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pytest
-
-from portico_dev import imagebuild, node
-from tests.controlplane.harness import Cluster, wait_for
-from tests.dnsserver import AuthoritativeDNS, running_dns
-
-if TYPE_CHECKING:  # conftest.py registers this module's fixtures: no import cycle
-    from tests.realnode.conftest import RealCluster
+from portico_dev import ControlPlane, node
+from tests.support.controlplane import Cluster, wait_for
 
 CREDENTIALS_NAMESPACE = "portico-system"
 INSTANCE_TOKEN = "stand-in-instance-token"
@@ -102,21 +94,6 @@ class Images:
     runtime: str
 
 
-@pytest.fixture(scope="session")
-def portico_images(real_cluster: RealCluster) -> Images:
-    """The operator and runtime images, built here (cached) and imported into the node."""
-    built = {image.name: image for image in imagebuild.build(only=("operator", "runtime"))}
-    for name in ("operator", "runtime"):
-        real_cluster.node.import_image(built[name].archive)
-    return Images(built["operator"].ref, built["runtime"].ref)
-
-
-@pytest.fixture(scope="session")
-def portal_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthoritativeDNS]:
-    with running_dns(tmp_path_factory.mktemp("dns"), {"portico.invalid": []}) as server:
-        yield server
-
-
 @dataclass
 class Instance:
     """The stand-in CRM as a pod, and the PortalInstance pointing at its Service."""
@@ -151,7 +128,7 @@ def instance_docs(name: str, url: str, token: str) -> list[dict[str, Any]]:
     ]
 
 
-def _instance_workload(image: str) -> list[dict[str, Any]]:
+def instance_workload(image: str) -> list[dict[str, Any]]:
     labels = {"app": "crm"}
     container = {
         "name": "instance",
@@ -194,32 +171,29 @@ def _instance_workload(image: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture(scope="session")
-def crm(real_cluster: RealCluster, portico_images: Images) -> Instance:
-    """`portico-runtime instance` as a pod; its PortalInstance's url is its Service's ClusterIP
-    (there is no cluster DNS)."""
-    plane, cluster = real_cluster.plane, Cluster(real_cluster.plane)
-    if plane.kubectl("get", "namespace", CREDENTIALS_NAMESPACE, check=False).returncode != 0:
-        plane.kubectl("create", "namespace", CREDENTIALS_NAMESPACE)
-    plane.wait_for_service_account(CREDENTIALS_NAMESPACE, "default")
-    secret = instance_docs("crm", "http://unused", INSTANCE_TOKEN)[0]
-    cluster.apply(secret, *_instance_workload(portico_images.runtime))
-    plane.kubectl(
-        "wait", "--for=condition=Available", "deployment/crm",
-        "-n", CREDENTIALS_NAMESPACE, "--timeout=180s",
-    )  # fmt: skip
-    ip = real_cluster.kubectl(
-        "get", "service", "crm", "-n", CREDENTIALS_NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"
-    )
-    instance = Instance(f"crm-{uuid.uuid4().hex[:6]}", f"http://{ip}")
-    cluster.apply(*instance_docs(instance.name, instance.url, INSTANCE_TOKEN))
-    # Left in place: the session's cluster goes (test_zz_down.py stops it before teardown).
-    return instance
-
-
 def pods(cluster: Cluster, namespace: str, selector: str) -> list[dict[str, Any]]:
     return cluster.items("pods", namespace, selector)
 
 
 def on_real_node(pod: dict[str, Any]) -> bool:
     return bool(pod["spec"].get("nodeName") == node.NODE_NAME)
+
+
+class RealCluster:
+    """The control plane and its real node, with the ingress addresses on the host."""
+
+    def __init__(self, plane: ControlPlane, real: node.RealNode) -> None:
+        self.plane, self.node = plane, real
+        assert plane.state is not None
+        ingress = plane.state.real_node["ingress"]
+        self.http = _port(ingress["http"])
+        self.https = _port(ingress["https"])
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        return self.plane.kubectl(*args, input=input).stdout
+
+
+def _port(address: str) -> int:
+    host, port = address.rsplit(":", 1)
+    assert host == "127.0.0.1", address  # the ingress listens on loopback only
+    return int(port)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.corpus import Case, load_cases
+from tests.support.corpus import Case, load_cases
 
 # Values that must never appear in status, Events or the operator log.
 SECRET_VALUES = ("bi-shared-key-v4lue", "bi-oidc-s3cret-value", "bi-pfx-passw0rd")

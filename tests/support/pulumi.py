@@ -86,7 +86,7 @@ class Stack:
         # Config is written to Pulumi.<stack>.yaml once; later runs only add to it.
         self.config, self.path_config = {}, {}
         proc = subprocess.run(
-            [sys.executable, "-m", "tests.pulumi_tier.driver"],
+            [sys.executable, "-m", "tests.support.pulumi_driver"],
             input=json.dumps(request),
             capture_output=True,
             text=True,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portico_dev import ControlPlane
-from tests.controlplane.harness import Cluster, Operator, instance_docs, wait_for
-from tests.controlplane.test_operator import portal
+from tests.support.controlplane import Cluster, Operator, instance_docs, wait_for
+from tests.support.portals import portal
 
 SYSTEM = "portico-system"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
