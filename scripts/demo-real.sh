@@ -26,10 +26,11 @@ fi
 $portico dev up --real-node --with-operator
 export KUBECONFIG="$($portico dev kubeconfig)"
 kubectl="$($portico dev build)/kubectl"
-runtime=$($portico dev images --only runtime -o json | $python -c \
-  'import json,sys; print(next(i["ref"] for i in json.load(sys.stdin) if i["name"] == "runtime"))')
+# The stand-in instance has an image of its own (standin/Dockerfile), imported into the node.
+standin=$($portico dev images --only standin --import -o json | $python -c \
+  'import json,sys; print(next(i["ref"] for i in json.load(sys.stdin) if i["name"] == "standin"))')
 
-echo "== the stand-in CRM as a pod (portico-runtime instance), and the PortalInstance"
+echo "== the stand-in CRM as a pod (portico-standin instance), and the PortalInstance"
 for ns in portico-system support partners internal; do
   $kubectl create namespace "$ns" --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
 done
@@ -47,7 +48,7 @@ spec:
       automountServiceAccountToken: false
       containers:
         - name: instance
-          image: $runtime
+          image: $standin
           imagePullPolicy: Never
           args: [instance, --credentials-dir, /credentials, --solutions, "FieldService,ProjectService"]
           ports: [{containerPort: 8090}]

@@ -56,15 +56,29 @@ def build(force: bool, with_pulumi: bool) -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when a cached archive exists.")
 @click.option("--only", multiple=True, type=click.Choice(imagebuild.NAMES), help="Just this image.")
 @click.option("--lock", is_flag=True, help="First rewrite the constraints files from this venv.")
+@click.option(
+    "--import",
+    "import_",
+    is_flag=True,
+    help="Then import them into the running dev cluster's real node.",
+)
 @click.option("-o", "output", type=click.Choice(["text", "json"]), default="text")
-def images_(force: bool, only: tuple[str, ...], lock: bool, output: str) -> None:
+def images_(force: bool, only: tuple[str, ...], lock: bool, import_: bool, output: str) -> None:
     """Build (or reuse) the OCI image archives a real node imports."""
     if lock:
         for path in constraints.lock(imagebuild.REPO):
             _err(f"wrote {path}")
+    plane = _running(default_state_file()) if import_ else None
+    if import_ and (plane is None or plane.state is None):
+        raise click.ClickException("--import: the dev cluster is not running (`portico dev up`)")
     try:
         built = imagebuild.build(_err, force=force, only=only)
-    except imagebuild.ImageBuildFailed as exc:
+        if plane is not None:
+            for image in built:
+                if image.name != "base":
+                    node.import_image(_state(plane), image.archive)
+                    _err(f"{image.name}: imported into the real node")
+    except (imagebuild.ImageBuildFailed, node.NodeUnavailable) as exc:
         raise click.ClickException(str(exc)) from exc
     if output == "json":
         click.echo(json.dumps([image.as_json() for image in built], indent=2))

@@ -4,6 +4,8 @@
 `runtime/constraints.txt` from the distributions installed here (the runtime
 dependencies of `portico` and `portico-runtime`, transitively, no extras), so
 an image installs what the tests ran against and builds the same each time.
+The stand-in's image (standin/Dockerfile) installs with the runtime's file: it runs
+on the same web stack, and its requirements are a subset of the runtime's.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def _canonical(name: str) -> str:
 
 def closure(root: str) -> dict[str, str]:
     """{distribution: version} for ROOT's runtime requirements, transitively (ROOT excluded)."""
-    # Late: `packaging` is in the dev venv, not in the operator image, which imports this module.
+    # Late: `packaging` comes with the dev venv.
     from packaging.requirements import Requirement
 
     pins: dict[str, str] = {}

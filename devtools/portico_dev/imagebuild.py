@@ -2,10 +2,11 @@
 
 - `base`: Debian bookworm with Python 3.11, made by mmdebstrap from Debian's
   packages and written as a one-layer OCI archive (`oci.py`).
-- `operator` and `runtime`: built by buildah (vfs storage, chroot isolation, no
-  daemon) from `operator/Dockerfile` and `runtime/Dockerfile` themselves, with
-  their `PYTHON_IMAGE` build argument pointed at the base archive. Python
-  packages come from PyPI at the versions in each constraints file.
+- `operator`, `runtime` and `standin`: built by buildah (vfs storage, chroot
+  isolation, no daemon) from `operator/Dockerfile`, `runtime/Dockerfile` and
+  `standin/Dockerfile` themselves, with their `PYTHON_IMAGE` build argument pointed
+  at the base archive. Python packages come from PyPI at the versions in the
+  constraints files. `standin` (the stand-in instance) is for tests and demos only.
 
 Each archive is cached as `~/.cache/portico/images/<name>-<key>.oci.tar`, where
 the key hashes every input (recipe, Dockerfile, build context, base key), and
@@ -63,6 +64,8 @@ BASE_CONFIG = {
 DOCKERFILES = {
     "operator": ("operator/Dockerfile", ["portico", "--help"]),
     "runtime": ("runtime/Dockerfile", ["portico-runtime", "--help"]),
+    # The stand-in instance, for the real-node tier and `make demo-real` only.
+    "standin": ("standin/Dockerfile", ["portico-standin", "--help"]),
 }
 NAMES = ("base", *DOCKERFILES)
 # The host's CA bundle, mounted (never copied) into RUN steps so pip trusts what the host does.

@@ -166,6 +166,34 @@ def image_config(archive: Path) -> dict[str, Any]:
         return config
 
 
+def files(archive: Path) -> set[str]:
+    """Every path in the image's filesystem (its layers, first manifest), without a leading
+    `./` or `/`; a path a later layer deletes (`.wh.` whiteout) is left out."""
+    paths: set[str] = set()
+    with tarfile.open(archive) as tar:
+
+        def blob(digest: str) -> bytes:
+            member = tar.extractfile(f"blobs/sha256/{digest.split(':', 1)[1]}")
+            assert member is not None, digest
+            return member.read()
+
+        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+        manifest = json.loads(blob(index["manifests"][0]["digest"]))
+        for layer in manifest["layers"]:
+            data = blob(layer["digest"])
+            # gzip or plain tar, whatever the media type says: "r:*" reads both.
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as layer_tar:
+                for member in layer_tar:
+                    path = member.name.removeprefix("./").lstrip("/")
+                    directory, _, name = path.rpartition("/")
+                    if name.startswith(".wh."):
+                        gone = f"{directory}/{name[4:]}" if directory else name[4:]
+                        paths = {p for p in paths if p != gone and not p.startswith(gone + "/")}
+                    elif path:
+                        paths.add(path)
+    return paths
+
+
 def copy(src: Path, dst: Path) -> None:
     partial = dst.with_name(dst.name + ".partial")
     shutil.copyfile(src, partial)

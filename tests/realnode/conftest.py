@@ -77,11 +77,12 @@ def namespace(real_cluster: RealCluster) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def portico_images(real_cluster: RealCluster) -> Images:
-    """The operator and runtime images, built here (cached) and imported into the node."""
-    built = {image.name: image for image in imagebuild.build(only=("operator", "runtime"))}
-    for name in ("operator", "runtime"):
+    """The operator, runtime and stand-in images, built here (cached) and imported into the node."""
+    names = ("operator", "runtime", "standin")
+    built = {image.name: image for image in imagebuild.build(only=names)}
+    for name in names:
         real_cluster.node.import_image(built[name].archive)
-    return Images(built["operator"].ref, built["runtime"].ref)
+    return Images(*(built[name].ref for name in names))
 
 
 @pytest.fixture(scope="session")
@@ -92,14 +93,14 @@ def portal_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Authoritati
 
 @pytest.fixture(scope="session")
 def crm(real_cluster: RealCluster, portico_images: Images) -> Instance:
-    """`portico-runtime instance` as a pod; its PortalInstance's url is its Service's ClusterIP
-    (there is no cluster DNS)."""
+    """The stand-in instance (its own image, `portico-standin instance`) as a pod; its
+    PortalInstance's url is its Service's ClusterIP (there is no cluster DNS)."""
     plane, cluster = real_cluster.plane, Cluster(real_cluster.plane)
     if plane.kubectl("get", "namespace", CREDENTIALS_NAMESPACE, check=False).returncode != 0:
         plane.kubectl("create", "namespace", CREDENTIALS_NAMESPACE)
     plane.wait_for_service_account(CREDENTIALS_NAMESPACE, "default")
     secret = instance_docs("crm", "http://unused", INSTANCE_TOKEN)[0]
-    cluster.apply(secret, *instance_workload(portico_images.runtime))
+    cluster.apply(secret, *instance_workload(portico_images.standin))
     plane.kubectl(
         "wait", "--for=condition=Available", "deployment/crm",
         "-n", CREDENTIALS_NAMESPACE, "--timeout=180s",

@@ -92,6 +92,7 @@ def until(what: str, probe: Any, timeout: float = 120.0) -> Answer:
 class Images:
     operator: str
     runtime: str
+    standin: str  # the stand-in instance: tests and demos only
 
 
 @dataclass
