@@ -20,9 +20,8 @@ from portico.controller.act import Conflict, Writer
 from portico.controller.kube import ApiError
 from portico.controller.observe import Observer
 from portico.controller.store import Store, kept
-from portico.core import names
-from portico.core.conditions import false, to_status, true
 from portico.core.decide import Plan, decide, failed
+from portico.core.instance_status import decide_instance
 from portico.core.observed import Observed
 from portico.settings import Settings
 
@@ -148,23 +147,10 @@ class Reconciler:
         if obj is None:
             return
         instance = parse_instance(obj)
-        ns, secret = instance.credentials
-        if self.observer.secret(ns, secret) is None:
-            ready = false(
-                "Ready",
-                "CredentialsNotFound",
-                f"the credentials Secret {ns}/{secret} does not exist; create it",
-            )
-        else:
-            ready = true("Ready", "Available", "portals can link to this instance")
+        exists = self.observer.secret(*instance.credentials) is not None
+        now = datetime.datetime.now(datetime.UTC)
+        new = decide_instance(obj, instance, exists, portal_count, now)
         old = obj.get("status") or {}
-        generation = int(obj["metadata"].get("generation", 1))
-        stamp = names.iso(datetime.datetime.now(datetime.UTC))
-        new = {
-            "observedGeneration": generation,
-            "portalCount": portal_count,
-            "conditions": to_status([ready], old.get("conditions") or (), generation, stamp),
-        }
         result = self.writer.patch_status("PortalInstance", None, name, old, new)
         if isinstance(result, dict) and "metadata" in result:
             self.store.instances[name] = kept(result)
