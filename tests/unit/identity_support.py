@@ -128,8 +128,8 @@ def certificate(tmp: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def serving(app: Any, **ssl_files: str) -> Iterator[int]:
-    port = free_port()
+def serving(app: Any, port: int | None = None, **ssl_files: str) -> Iterator[int]:
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **ssl_files)  # type: ignore[arg-type]
     )
@@ -172,7 +172,7 @@ class Portal:
 
 
 @contextmanager
-def portal(tmp: Path, **config_changes: Any) -> Iterator[Portal]:
+def portal(tmp: Path, port: int | None = None, **config_changes: Any) -> Iterator[Portal]:
     fake = FakeInvitations()
     state = InstanceState(
         authorization=f"Bearer {TOKEN}", languages=("en-US", "de-DE", "fr-FR"), solutions=()
@@ -199,7 +199,7 @@ def portal(tmp: Path, **config_changes: Any) -> Iterator[Portal]:
         config.update(config_changes)
         path = write_config(tmp, config)
         app = web.create_app(Reader(path))
-        with serving(app, ssl_certfile=str(cert), ssl_keyfile=str(key)) as port:
+        with serving(app, port, ssl_certfile=str(cert), ssl_keyfile=str(key)) as port:
             url = f"https://127.0.0.1:{port}"
             config["portal"]["url"] = url
             path.write_text(__import__("json").dumps(config))

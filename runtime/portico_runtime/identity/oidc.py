@@ -185,6 +185,15 @@ def routes(reader: Reader, backend: Backend) -> list[Route]:
             userinfo = token.get("userinfo")
             if not userinfo:  # Authlib checks an ID token only when the session kept a nonce
                 raise ProviderFailed("no verified ID token")
+            info = dict(userinfo)
+            if "email" not in info:
+                # Many providers put the e-mail only in UserInfo; its `sub` must be the
+                # ID token's (OpenID Connect Core 5.3.2), and the ID token's claims win.
+                extra = dict(await client.userinfo(token=token))
+                if extra.get("sub") != info.get("sub"):
+                    raise ProviderFailed("UserInfo is about someone else")
+                info = {**extra, **info}
+            del token  # the tokens end here: nothing of them is kept
         except (ProviderFailed, OAuthError, JoseError, ValueError, KeyError, TypeError) as exc:
             # A replayed or forged state, a wrong nonce, a bad signature, an expired token.
             log.warning("sign-in with %s refused: %s", provider.name, type(exc).__name__)
@@ -209,7 +218,7 @@ def routes(reader: Reader, backend: Backend) -> list[Route]:
                 name=provider.display_name,
             )
         try:
-            return await _finish(request, portal, ident, provider, dict(userinfo))
+            return await _finish(request, portal, ident, provider, info)
         except Unavailable as exc:
             log.warning("the instance could not be asked: %s", exc)
             return views.message(
