@@ -218,3 +218,13 @@ def submit(
     """Open PAGE (default PATH) for its CSRF token and post FIELDS to PATH, like a browser."""
     form = client.get(page or path)
     return client.post(path, data={**fields, "csrf": csrf(form)})
+
+
+def open_invitation(client: httpx.Client, code: str) -> httpx.Response:
+    """Open an invitation link as a browser does: the runtime moves the code into the
+    session and sends the browser on to /register."""
+    first = client.get("/register", params={"invitation": code})
+    if first.status_code == 303:
+        assert first.headers["location"] == "/register"
+        return client.get("/register")
+    return first

@@ -5,13 +5,15 @@ private site."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from portico_runtime.identity.sessions import COOKIE
-from tests.unit.identity_support import Portal, csrf, portal, submit
+from tests.unit.identity_support import Portal, csrf, open_invitation, portal, submit
 
 PASSWORD = "a long enough password"
 
@@ -89,10 +91,10 @@ def test_invitation_only_needs_a_valid_code_and_each_problem_has_its_message(
         }
         for code, (status, words) in expected.items():
             with p.browser() as invited:
-                answer = invited.get("/register", params={"invitation": code})
+                answer = open_invitation(invited, code)
                 assert answer.status_code == status and words in answer.text, code
         with p.browser() as invited:
-            page = invited.get("/register", params={"invitation": "good"})
+            page = open_invitation(invited, "good")
             assert page.status_code == 200 and "invitation is valid" in page.text
             done = invited.post(
                 "/signup",
@@ -103,7 +105,7 @@ def test_invitation_only_needs_a_valid_code_and_each_problem_has_its_message(
             assert "<li>Partner</li>" in profile.text and "<li>Authenticated</li>" in profile.text
         assert p.invitations.codes["good"][0] == "Used"
         with p.browser() as late:  # the same code a second time
-            assert late.get("/register", params={"invitation": "good"}).status_code == 409
+            assert open_invitation(late, "good").status_code == 409
 
 
 def test_disabled_registration_admits_only_existing_contacts(tmp_path: Path) -> None:
@@ -219,7 +221,7 @@ def test_private_site_refuses_strangers_and_admits_an_allowed_domain(tmp_path: P
             assert stranger.get("/healthz").status_code == 200
             assert stranger.get("/signin").status_code == 200
         with p.browser() as outsider:
-            page = outsider.get("/register", params={"invitation": "c1"})
+            page = open_invitation(outsider, "c1")
             outsider.post(
                 "/signup",
                 data={"csrf": csrf(page), "email": "eve@fabrikam.com", "password": PASSWORD},
@@ -227,7 +229,7 @@ def test_private_site_refuses_strangers_and_admits_an_allowed_domain(tmp_path: P
             refused = outsider.get("/")
             assert refused.status_code == 403 and "does not have access" in refused.text
         with p.browser() as insider:
-            page = insider.get("/register", params={"invitation": "c2"})
+            page = open_invitation(insider, "c2")
             insider.post(
                 "/signup",
                 data={"csrf": csrf(page), "email": "jay@contoso.com", "password": PASSWORD},
@@ -248,3 +250,33 @@ def test_no_session_keys_means_sign_in_says_so(tmp_path: Path) -> None:
         page = p.browser().get("/signin")
         assert page.status_code == 503 and "session keys are missing" in page.text
         assert json.dumps(p.config)  # the configuration itself is untouched
+
+
+def test_no_password_code_or_key_reaches_a_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with portal(tmp_path) as p:
+        code = "invitation-code-do-not-log-0123456789"
+        p.invitations.codes[code] = ("Valid", [])
+        with p.browser() as invited:
+            page = open_invitation(invited, code)
+            fields = {"csrf": csrf(page), "email": "inv@example.com", "password": PASSWORD}
+            assert invited.post("/signup", data=fields).status_code == 303
+            assert sign_in(invited, "inv@example.com", "a wrong password!").status_code == 401
+        key = Path(p.config["sessions"]["keysFile"]).read_text().strip()
+        # The test's own browser (httpx) logs the addresses it opens; the rest is the runtime's.
+        runtime_log = "\n".join(
+            r.getMessage() for r in caplog.records if p.url not in r.getMessage()
+        )
+    assert "invitations/check" in runtime_log  # the runtime's own calls are in the capture
+    for secret in (PASSWORD, "a wrong password!", code, key):
+        assert secret not in runtime_log
+    # uvicorn's access log line loses the query string (a code or a reset token).
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", f"/register?invitation={code}", "1.1", 303), None,
+    )  # fmt: skip
+    for log_filter in logging.getLogger("uvicorn.access").filters:
+        assert not isinstance(log_filter, logging.Filter) or log_filter.filter(record)
+    assert code not in record.getMessage() and "/register" in record.getMessage()

@@ -20,7 +20,7 @@ import pytest
 from portico.devcluster.procs import free_port
 from tests import oidcprovider
 from tests.oidcprovider import User
-from tests.unit.identity_support import Portal, csrf, portal, submit
+from tests.unit.identity_support import Portal, csrf, open_invitation, portal, submit
 
 ALICE = User("u1", "alice", "alice-password", "alice@contoso.com", True, "Alice", "Anders")
 MALLORY = User("u2", "mallory", "mallory-password", "ada@example.com", False, "Mal", "Lory")
@@ -215,7 +215,7 @@ def test_invitation_only_sign_up_with_the_provider_needs_the_code(tmp_path: Path
             refused = carol.get(provider_sign_in(start(carol), CAROL))
             assert refused.status_code == 403 and "need an invitation" in refused.text
         with p.browser() as carol:
-            assert carol.get("/register", params={"invitation": "abc"}).status_code == 200
+            assert open_invitation(carol, "abc").status_code == 200
             assert carol.get(provider_sign_in(start(carol), CAROL)).status_code == 303
             assert "<li>Partner</li>" in carol.get("/profile").text
 

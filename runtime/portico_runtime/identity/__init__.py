@@ -7,6 +7,9 @@ the profile, web roles and site visibility (docs/user-guide.md, "Authentication"
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
@@ -16,7 +19,25 @@ from portico_runtime.identity.backend import Backend
 from portico_runtime.identity.sessions import SessionMiddleware
 
 
+class NoQueryInAccessLog(logging.Filter):
+    """uvicorn's access log line without the query string, which may carry an invitation
+    code or a password-reset token (both also leave the address bar at once)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args: Any = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def _quiet_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, NoQueryInAccessLog) for f in access.filters):
+        access.addFilter(NoQueryInAccessLog())
+
+
 def routes(reader: Reader) -> list[BaseRoute]:
+    _quiet_access_log()
     backend = Backend()
     backoff = rules.Backoff()  # per pod: each replica counts the failures it saw
     return [*local.routes(reader, backend, backoff), *oidc.routes(reader, backend)]

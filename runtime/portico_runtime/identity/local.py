@@ -220,6 +220,9 @@ def routes(reader: Reader, backend: Backend, backoff: rules.Backoff) -> list[Rou
                 request, portal, INVITATION_STATUS[state], "invitationTitle", key, link
             )
         request.session["inv"] = code
+        if "invitation" in request.query_params:
+            # The code leaves the address bar (history, Referer, access logs): the session has it.
+            return go("/register")
         if contact is not None:
             return views.render(request, portal, "accept.html")
         if ident.registration == rules.DISABLED:
@@ -301,16 +304,21 @@ def routes(reader: Reader, backend: Backend, backoff: rules.Backoff) -> list[Rou
 
     async def reset(request: Request, portal: Portal, ident: settings.Identity) -> Response:
         if request.method == "GET":
-            token = request.query_params.get("token", "")
-            return views.render(request, portal, "reset.html", token=token)
+            if "token" in request.query_params:
+                # Like an invitation code: kept in the session, out of the address bar.
+                request.session["reset"] = request.query_params["token"][:200]
+                return go("/password/reset")
+            if not request.session.get("reset"):
+                link = ("/password/forgot", "forgotPassword")
+                return views.message(request, portal, 404, "forgotPassword", "resetUnknown", link)
+            return views.render(request, portal, "reset.html")
         data = await form(request)
         password = data.get("password", "")
         problem = rules.password_problem(password)
         if problem:
-            return views.render(
-                request, portal, "reset.html", 422, token=data.get("token", ""), error=problem
-            )
-        answer = await backend.finish_reset(portal, data.get("token", ""), password)
+            return views.render(request, portal, "reset.html", 422, error=problem)
+        token = str(request.session.get("reset") or "")
+        answer = await backend.finish_reset(portal, token, password)
         if answer.status != 200:
             key = {"Used": "resetUsed", "Expired": "resetExpired"}.get(
                 answer.reason, "resetUnknown"
