@@ -120,7 +120,7 @@ class Backoff:
     """
 
     free: int = 3
-    base: float = 1.0
+    base: float = 5.0
     cap: float = 900.0
     forget: float = 3600.0
     _failures: dict[str, tuple[int, float]] = field(default_factory=dict)
