@@ -280,3 +280,26 @@ def test_no_password_code_or_key_reaches_a_log_line(
     for log_filter in logging.getLogger("uvicorn.access").filters:
         assert not isinstance(log_filter, logging.Filter) or log_filter.filter(record)
     assert code not in record.getMessage() and "/register" in record.getMessage()
+
+
+def test_an_undone_redemption_or_a_removed_contact_takes_effect_in_a_running_session(
+    tmp_path: Path,
+) -> None:
+    with portal(tmp_path) as p:
+        keys = p.config["sessions"]["keysFile"]
+        p.reconfigure(sessions={"keysFile": keys, "refreshSeconds": 1})
+        p.invitations.codes["r1"] = ("Valid", ["Partner"])
+        with p.browser() as invited:
+            page = open_invitation(invited, "r1")
+            fields = {"csrf": csrf(page), "email": "inv@example.com", "password": PASSWORD}
+            assert invited.post("/signup", data=fields).status_code == 303
+            assert "<li>Partner</li>" in invited.get("/profile").text
+            p.invitations.redeemed.clear()  # the redemption undone at the instance
+            time.sleep(1.5)
+            assert "<li>Partner</li>" not in invited.get("/profile").text
+            from portico_standin import contacts
+            from portico_standin.state import store
+
+            store(p.state, contacts.ContactStore).portals.clear()  # the contact removed
+            time.sleep(1.5)
+            assert invited.get("/profile").status_code == 303

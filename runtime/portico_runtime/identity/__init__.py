@@ -8,6 +8,7 @@ the profile, web roles and site visibility (docs/user-guide.md, "Authentication"
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 from starlette.middleware import Middleware
@@ -36,12 +37,23 @@ def _quiet_access_log() -> None:
         access.addFilter(NoQueryInAccessLog())
 
 
+# One instance client per app (its reader) for the routes and the session middleware.
+_backends: weakref.WeakKeyDictionary[Reader, Backend] = weakref.WeakKeyDictionary()
+
+
+def _backend(reader: Reader) -> Backend:
+    found = _backends.get(reader)
+    if found is None:
+        found = _backends[reader] = Backend()
+    return found
+
+
 def routes(reader: Reader) -> list[BaseRoute]:
     _quiet_access_log()
-    backend = Backend()
+    backend = _backend(reader)
     backoff = rules.Backoff()  # per pod: each replica counts the failures it saw
     return [*local.routes(reader, backend, backoff), *oidc.routes(reader, backend)]
 
 
 def middleware(reader: Reader) -> Middleware:
-    return Middleware(SessionMiddleware, reader=reader)
+    return Middleware(SessionMiddleware, reader=reader, backend=_backend(reader))

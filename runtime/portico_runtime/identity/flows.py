@@ -65,6 +65,7 @@ def start_session(
             "gr": sorted(set(granted)),
             "cl": claims or {},
             "at": int(time.time()),
+            "rt": int(time.time()),
             "idp": provider,
             "csrf": secrets.token_urlsafe(24),
         }

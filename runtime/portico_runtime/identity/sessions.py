@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portico_runtime.config import ConfigError, Reader
 from portico_runtime.identity import rules, settings, views
+from portico_runtime.identity.backend import Backend, Unavailable
 from portico_runtime.visitor import Contact
 
 COOKIE = "__Host-portico-session"
@@ -95,9 +96,10 @@ def sessions_work(request: HTTPConnection) -> bool:
 
 
 class SessionMiddleware:
-    def __init__(self, app: ASGIApp, reader: Reader) -> None:
+    def __init__(self, app: ASGIApp, reader: Reader, backend: Backend) -> None:
         self.app = app
         self.reader = reader
+        self.backend = backend
         self.keys = Keys()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,6 +116,8 @@ class SessionMiddleware:
         scope["portico.session_keys"] = bool(keys)
         session = self._load(scope, keys, ident.max_age)
         before = json.dumps(session, sort_keys=True)
+        if session.get("cid") and time.time() - float(session.get("rt") or 0) > ident.refresh:
+            await self._refresh(portal, session)
         scope["session"] = session
         contact = contact_of(session, ident)
         scope.setdefault("state", {})["contact"] = contact
@@ -132,6 +136,30 @@ class SessionMiddleware:
                 await response(scope, receive, self._sender(send, scope, keys, before))
                 return
         await self.app(scope, receive, self._sender(send, scope, keys, before))
+
+    async def _refresh(self, portal: Any, session: dict[str, Any]) -> None:
+        """Read the contact and their invitation roles again: a contact removed from the
+        instance is signed out, and a redemption undone takes its roles away, within
+        `sessions.refreshSeconds`. An instance that cannot be asked changes nothing."""
+        cid = str(session["cid"])
+        try:
+            contact = await self.backend.contact(portal, cid)
+            granted = await self.backend.invitation_roles(portal, cid) if contact else []
+        except Unavailable:
+            return
+        if contact is None:
+            session.clear()
+            return
+        session.update(
+            {
+                "em": str(contact.get("email", "")),
+                "ev": bool(contact.get("emailVerified")),
+                "fn": str(contact.get("firstName", "")),
+                "ln": str(contact.get("lastName", "")),
+                "gr": sorted(set(granted)),
+                "rt": int(time.time()),
+            }
+        )
 
     def _load(self, scope: Scope, keys: list[str], max_age: int) -> dict[str, Any]:
         if not keys:

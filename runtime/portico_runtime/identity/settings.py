@@ -12,6 +12,7 @@ from portico_runtime.identity.rules import Members, WebRole
 # Where the operator mounts the portal's session keys (docs/runtime-contract.md).
 DEFAULT_KEYS_FILE = "/etc/portico/secrets/session/keys"
 DEFAULT_MAX_AGE = 8 * 3600
+DEFAULT_REFRESH = 60
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Identity:
     allow: Members
     keys_file: str
     max_age: int
+    refresh: int  # seconds between re-reads of a signed-in contact and their roles
     mail: Mail | None
 
     def provider(self, name: str) -> Provider | None:
@@ -88,6 +90,7 @@ def identity(portal: Portal) -> Identity:
         allow=Members.parse(visibility.get("allow")),
         keys_file=str(sessions.get("keysFile") or DEFAULT_KEYS_FILE),
         max_age=int(sessions.get("maxAgeSeconds") or DEFAULT_MAX_AGE),
+        refresh=int(sessions.get("refreshSeconds") or DEFAULT_REFRESH),
         mail=Mail(
             host=str(mail["host"]),
             port=int(mail.get("port") or 25),
