@@ -45,7 +45,7 @@ class Contact:
     identities: set[tuple[str, str]] = field(default_factory=set)
     password_hash: str = ""
     # Set by the runtime once the person showed they read this mailbox (a provider's
-    # email_verified, an invitation or reset link mailed there); e-mail rules need it.
+    # email_verified, a reset link mailed there); e-mail rules need it.
     email_verified: bool = False
 
     def view(self) -> dict[str, Any]:

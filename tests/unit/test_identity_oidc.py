@@ -225,3 +225,19 @@ def test_web_roles_from_verified_domains(tmp_path: Path) -> None:
     with oidc_portal(tmp_path, webRoles=roles) as (p, _), p.browser() as alice:
         alice.get(provider_sign_in(start(alice), ALICE))
         assert "<li>Staff</li>" in alice.get("/profile").text
+
+
+def test_private_site_admits_a_verified_allowed_domain_and_refuses_another(
+    tmp_path: Path,
+) -> None:
+    private = {"mode": "Private", "allow": {"emailDomains": ["contoso.com"]}}
+    with oidc_portal(tmp_path, visibility=private) as (p, _):
+        with p.browser() as stranger:
+            assert stranger.get("/").status_code == 303
+        with p.browser() as alice:  # alice@contoso.com, verified by the provider
+            assert alice.get(provider_sign_in(start(alice), ALICE)).status_code == 303
+            assert alice.get("/").status_code == 200
+        with p.browser() as carol:  # carol@fabrikam.com
+            assert carol.get(provider_sign_in(start(carol), CAROL)).status_code == 303
+            refused = carol.get("/")
+            assert refused.status_code == 403 and "carol@fabrikam.com" in refused.text

@@ -169,11 +169,9 @@ def routes(reader: Reader, backend: Backend, backoff: rules.Backoff) -> list[Rou
         problem = rules.password_problem(data.get("password", ""))
         if problem:
             return sign_up_page(request, portal, ident, 422, error=problem, **again)
-        # A valid invitation was mailed to its address: the mailbox counts as shown.
-        invited = request.session.get("inv") is not None
-        created = await backend.create_contact(
-            portal, {"email": email, **names, "emailVerified": invited}
-        )
+        # A typed address is not a verified one, invitation or not (a Group code is shared):
+        # e-mail rules apply once the mailbox is shown (a reset link, a provider's claim).
+        created = await backend.create_contact(portal, {"email": email, **names})
         if created.status == 409:
             return sign_up_page(request, portal, ident, 409, error="emailTaken", **again)
         if created.status != 201:
