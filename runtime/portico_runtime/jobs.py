@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 from portico_runtime import translations
 from portico_runtime.client import Instance, InstanceError
 from portico_runtime.config import ConfigError, Portal
+from portico_runtime.identity import checks as identity_checks
 
 # The features this runtime implements; a configuration asking for another cannot be served.
 FEATURES = frozenset(
@@ -77,6 +78,9 @@ def _portal_path(portal: Portal) -> str:
 def provision(portal: Portal) -> str:
     """Install the portal's solution packages and sample data; returns a summary line."""
     check_config(portal)
+    problems = identity_checks.check(portal)
+    if problems:
+        raise JobFailed("sign-in is not usable: " + "; ".join(problems))
     instance = _instance(portal)
     try:
         about = instance.call("GET", "/portico/v1/instance")

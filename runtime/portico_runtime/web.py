@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from portico_runtime import html
+from portico_runtime import html, identity
 from portico_runtime.config import ConfigError, Reader
 
 # Seconds a visitor's browser waits before asking again while the runtime cannot serve.
@@ -37,7 +37,11 @@ def create_app(reader: Reader | None = None) -> Starlette:
             return PlainTextResponse(f"not ready: {exc}\n", 503)
         return PlainTextResponse("ok\n")
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/", start)]
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/", start),
+        *identity.routes(reader),
+    ]
     # Each feature (identity, content, ...) adds `*feature.routes(reader)` here, and
     # middleware (security headers outermost, then sessions) goes in `middleware=`.
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[identity.middleware(reader)])

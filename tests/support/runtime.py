@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -76,3 +79,22 @@ def running_instance(
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def run(tmp: Path, config: dict[str, Any], *args: str) -> tuple[int, str, str]:
+    """The command as a separate process; returns (exit code, stdout, termination message)."""
+    log = tmp / "termination-log"
+    log.write_text("")
+    env = {
+        **os.environ,
+        "PORTICO_CONFIG": str(write_config(tmp, config)),
+        "PORTICO_TERMINATION_LOG": str(log),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "portico_runtime", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return proc.returncode, proc.stdout, log.read_text().strip()

@@ -93,6 +93,10 @@ class Portal:
     authentication: Authentication
     paused: bool
     annotations: dict[str, str]
+    # Sign-in rules as the CRD gives them (the runtime reads them from portal.json).
+    web_roles: tuple[dict[str, Any], ...] = ()
+    visibility: str = "Public"
+    private_allow: dict[str, Any] = field(default_factory=dict)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -205,6 +209,9 @@ def parse_portal(obj: dict[str, Any]) -> Portal:
         authentication=_authentication(spec.get("authentication", {})),
         paused=bool(spec.get("paused", False)),
         annotations=dict(meta.get("annotations") or {}),
+        web_roles=tuple(spec.get("webRoles") or ()),
+        visibility=spec.get("visibility", "Public"),
+        private_allow=dict((spec.get("private") or {}).get("allow") or {}),
     )
 
 
