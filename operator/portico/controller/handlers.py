@@ -7,7 +7,6 @@ watches select Portico's objects on the server.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -95,7 +94,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
             settings.watching.label_selectors[_resource(group, plural)] = names.MANAGED_SELECTOR
     # Nothing is judged on a half-filled store: a portal reconciled before its instance
     # or its children are known would look unentitled, or in need of every write.
-    await asyncio.to_thread(op.prime, kinds)
+    await op.prime(kinds)
     start_http_server(op.settings.metrics_port, addr=op.settings.listen_address)
     op.start()
     log.info(
