@@ -76,12 +76,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     op = _op()
     kinds = [kind for kind in CHILD_RESOURCES if kind != "Certificate" or op.settings.cert_manager]
     # Kopf writes nothing: a standby must not write, and Events come from act.Writer.
+    # (Its finalizer, progress and diff-base storage serve change handlers Portico has not:
+    # with `on.event` only, Kopf never adds a finalizer or an annotation, so none is set.)
     settings.posting.enabled = False
-    settings.persistence.finalizer = "portico.dev/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="portico.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="portico.dev", key="last-handled-configuration"
-    )
     settings.watching.server_timeout = 300
     # Kopf's initial lists in pages too: one page parsed at a time, not a whole fleet's kind.
     settings.watching.chunk_size = PAGE
