@@ -73,6 +73,7 @@ def kube() -> Iterator[Kube]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     Throttling.seen, Throttling.queries = [], []
+    Throttling.throttle, Throttling.retry_after = 0, "1"  # each test sets its own
     configuration = kubernetes.client.Configuration()
     configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
     yield Kube(client_for(configuration))
