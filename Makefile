@@ -40,16 +40,20 @@ test: install lint
 	test $$built -eq 0 && test $$imaged -eq 0
 	@# Two pytest processes at once: the control-plane tier (mostly waiting on the API
 	@# server) beside every other tier. Each must pass; exit 5 (nothing collected) fails.
+	@# The unit tier runs in a random order (pytest-randomly; the seed is printed): no
+	@# test may depend on another having run first.
 	PORTICO_REQUIRE_CONTROLPLANE=1 PORTICO_REQUIRE_IMAGES=1 \
 	$(BIN)/pytest -p no:cacheprovider tests/controlplane > .controlplane.log 2>&1 & cp=$$!; \
 	PORTICO_REQUIRE_CONTROLPLANE=1 PORTICO_REQUIRE_IMAGES=1 \
-	$(BIN)/pytest -p no:cacheprovider --ignore=tests/controlplane; rest=$$?; \
+	$(BIN)/pytest -p no:cacheprovider -p randomly tests/unit && \
+	PORTICO_REQUIRE_CONTROLPLANE=1 PORTICO_REQUIRE_IMAGES=1 \
+	$(BIN)/pytest -p no:cacheprovider --ignore=tests/controlplane --ignore=tests/unit; rest=$$?; \
 	wait $$cp; planes=$$?; cat .controlplane.log; rm -f .controlplane.log; \
 	echo "tiers: others exit $$rest, control plane exit $$planes"; \
 	test $$rest -eq 0 && test $$planes -eq 0
 
 unit: install
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest -p randomly tests/unit
 
 controlplane: install
 	$(BIN)/portico dev build

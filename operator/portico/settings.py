@@ -1,4 +1,7 @@
-"""Operator settings (DESIGN: Operator settings), from flags or PORTICO_* environment variables."""
+"""Operator settings, from flags or PORTICO_* environment variables.
+
+Each one is described in docs/install.md ("Values").
+"""
 
 from __future__ import annotations
 

@@ -6,9 +6,9 @@ are applied together with a healthy portal, which must reach Ready on time
 while every bad one ends in its named reason with an actionable message — and
 no traceback or secret value in status, Events or the operator log.
 
-Named to run after test_custom_domain.py: a broken PEM pair's message ("put the
-certificate chain as -----BEGIN CERTIFICATE----- blocks") lands in the shared
-operator log, which that module searches for PEM markers.
+A broken PEM pair's message ("put the certificate chain as -----BEGIN CERTIFICATE-----
+blocks") lands in the shared operator log; the other modules look there for PEM bodies,
+never the marker alone, so the modules run in any order.
 """
 
 from __future__ import annotations

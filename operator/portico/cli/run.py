@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 
 import click
+from pythonjsonlogger.json import JsonFormatter
 
 from portico.settings import Settings, SettingsError
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["error"] = repr(record.exc_info[1])
-        return json.dumps(entry)
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line: time, level, logger, message, any `extra` fields, and the
+    traceback (`exc_info`) of a logged exception."""
+    return JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+    )
 
 
 def configure_logging(log_format: str, verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter()
+        json_formatter()
         if log_format == "json"
         else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )

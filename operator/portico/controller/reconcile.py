@@ -19,7 +19,7 @@ from portico.controller import metrics
 from portico.controller.act import Conflict, Writer
 from portico.controller.kube import ApiError
 from portico.controller.observe import Observer
-from portico.controller.store import Store, kept
+from portico.controller.store import Store
 from portico.core.decide import Plan, decide, failed
 from portico.core.instance_status import decide_instance
 from portico.core.observed import Observed
@@ -77,7 +77,7 @@ class Reconciler:
                 try:
                     writes = self.writer.carry_out(plan, o, self._written, self._deleted)
                 except Conflict as conflict:
-                    self.observer.foreign.setdefault((namespace, name), set()).add(conflict.key)
+                    self.observer.found_foreign((namespace, name), conflict.key)
                     continue
                 return Outcome(
                     plan.phase,
@@ -134,16 +134,16 @@ class Reconciler:
         if not isinstance(obj, dict) or "metadata" not in obj:
             return
         if kind == "Portal":
-            self.store.put_portal(obj)
+            self.store.put_portal(obj, "answer")
         else:
-            self.store.put_child(kind, obj)
+            self.store.put_child(kind, obj, "answer")
 
     def _deleted(self, kind: str, namespace: str, name: str) -> None:
         self.store.drop_child(kind, namespace, name)
 
     def instance(self, name: str, portal_count: int) -> None:
         """PortalInstance status: how many portals link to it, and whether it is usable."""
-        obj = self.store.instances.get(name)
+        obj = self.store.instance(name)
         if obj is None:
             return
         instance = parse_instance(obj)
@@ -153,7 +153,7 @@ class Reconciler:
         old = obj.get("status") or {}
         result = self.writer.patch_status("PortalInstance", None, name, old, new)
         if isinstance(result, dict) and "metadata" in result:
-            self.store.instances[name] = kept(result)
+            self.store.put_instance(result, "answer")
 
 
 def count_phases(phases: Iterable[str]) -> dict[str, int]:
