@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from portico_runtime import html
+from portico_runtime import content, html
 from portico_runtime.config import ConfigError, Reader
+from portico_runtime.instance_api import InstanceAPI
 
 # Seconds a visitor's browser waits before asking again while the runtime cannot serve.
 RETRY_AFTER = "30"
@@ -16,6 +20,7 @@ RETRY_AFTER = "30"
 
 def create_app(reader: Reader | None = None) -> Starlette:
     reader = reader or Reader()
+    api = InstanceAPI()  # one connection pool to the instance for every feature
 
     async def start(request: Request) -> Response:
         try:
@@ -37,7 +42,18 @@ def create_app(reader: Reader | None = None) -> Starlette:
             return PlainTextResponse(f"not ready: {exc}\n", 503)
         return PlainTextResponse("ok\n")
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/", start)]
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await api.close()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/", start),
+        *content.routes(reader, api),
+    ]
     # Each feature (identity, content, ...) adds `*feature.routes(reader)` here, and
     # middleware (security headers outermost, then sessions) goes in `middleware=`.
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.instance_api = api
+    return app
