@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from cloudevents.core.formats.json import JSONFormat
@@ -132,7 +132,12 @@ def receiver_app(state: ReceiverState) -> Starlette:
 class Server:
     """A uvicorn server in a thread on a fixed loopback port; stop() and start() again."""
 
-    def __init__(self, app: Starlette, port: int | None = None, lifespan: str = "off") -> None:
+    def __init__(
+        self,
+        app: Starlette,
+        port: int | None = None,
+        lifespan: Literal["auto", "on", "off"] = "off",
+    ) -> None:
         self.app, self.port, self.lifespan = app, port or free_port(), lifespan
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -115,7 +115,7 @@ def test_pages_do_not_wait_for_a_hub_that_is_gone_and_shutdown_flushes(
     served: Setup, caplog: pytest.LogCaptureFixture
 ) -> None:
     runtime, hub, sink, _ = served
-    hub.script.delay = 0.4  # a slow hub: five views take two seconds to deliver
+    hub.script.delay = 1.0  # a slow hub: five views take five seconds to deliver
     contact = as_contact("c-1")
     with httpx.Client(base_url=runtime.url) as client:
         for _ in range(5):
