@@ -6,6 +6,7 @@ the counters are on /metrics; shutdown flushes the queue."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,3 +127,35 @@ def test_pages_do_not_wait_for_a_hub_that_is_gone_and_shutdown_flushes(
     assert len(sink.events()) == 5
     logged = caplog.text + json.dumps([r.getMessage() for r in caplog.records])
     assert hub.key not in logged and "sig=" not in logged
+
+
+def test_analytics_added_to_portal_json_is_followed_without_a_restart(tmp_path: Path) -> None:
+    with running_instance() as (url, _), running_hub() as (hub, hub_state):
+        config = portal_json("customer-community.yaml", url, credentials(tmp_path))
+        jobs.provision(parse(config))
+        path = write_config(tmp_path, config)
+        runtime = Server(with_visitors(web.create_app(Reader(path))), lifespan="on")
+        runtime.start()
+        try:
+            contact = as_contact("c-9")
+            with httpx.Client(base_url=runtime.url) as client:
+                assert client.get("/blogs/BP-0001", headers=contact).status_code == 200
+                key = tmp_path / "sharedKey"
+                key.write_text(hub_state.key)
+                config["analytics"] = {
+                    "customerInsights": {
+                        "hubUri": hub.url,
+                        "policyName": hub_state.policy,
+                        "sharedKeyFile": str(key),
+                        "interactions": ["BlogPostViewed"],
+                    }
+                }
+                path.write_text(json.dumps(config))
+                os.utime(path, ns=(1, 1))  # a new stamp even within one clock tick
+                assert client.get("/blogs/BP-0001", headers=contact).status_code == 200
+                until(lambda: len(hub_state.accepted) == 1)
+        finally:
+            runtime.stop()
+    (body,) = hub_state.accepted
+    assert body["interactionType"] == "portal_viewblogpost"
+    assert body["properties"]["blogtitle"] == "Welcome to our community"
