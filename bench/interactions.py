@@ -167,12 +167,16 @@ def pages(requests: int, rounds: int) -> dict[str, Any]:
                                 times[name].append(time.perf_counter() - start)
                     sent = _sent(c_on.get("/metrics").text)
     p50 = {k: statistics.median(v) for k, v in times.items()}
+    baseline = statistics.median(times["off"] + times["control"])
     return {
         "requests_each": len(times["on"]),
         "p50_ms_tracking_on": round(p50["on"] * 1000, 3),
         "p50_ms_tracking_off": round(p50["off"] * 1000, 3),
         "p50_ms_control_off": round(p50["control"] * 1000, 3),
         "p50_ratio_on_off": round(p50["on"] / p50["off"], 4),
+        "p50_ratio_on_control": round(p50["on"] / p50["control"], 4),
+        # The figure to read: tracked against both untracked runtimes' requests pooled.
+        "p50_ratio_on_untracked": round(p50["on"] / baseline, 4),
         # Two identical untracked runtimes: how far apart noise alone puts them.
         "p50_ratio_control_off": round(p50["control"] / p50["off"], 4),
         "interactions_sent_during_run": sent,
