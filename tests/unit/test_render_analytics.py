@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from portico.api import model, validation
-from portico.core import render
+from portico.core import entitlement, render
+from portico.core.observed import Observed, SecretView
 from portico.settings import Settings
 from portico_runtime.config import parse
 from portico_runtime.interactions import sinks
@@ -87,3 +88,33 @@ def test_search_strings_is_checked_by_the_schema() -> None:
     raw["spec"]["analytics"]["customerInsights"]["searchStrings"] = "Encrypt"
     _, problems = validation.admit("Portal", raw)
     assert problems
+
+
+def _observed(secrets: dict[str, SecretView | None]) -> Observed:
+    from tests.unit.test_decide import portal_obj, world
+
+    obj = portal_obj(
+        analytics={
+            "cloudEvents": {
+                "url": "https://events.contoso.example/portal",
+                "headersSecretRef": {"name": "events", "key": "headers"},
+            }
+        }
+    )
+    return world(obj=obj, secrets=secrets)
+
+
+def test_analytics_configured_names_the_cloudevents_sink_or_its_missing_secret() -> None:
+    ok, _ = entitlement.mounted_secrets(
+        _observed({"events": SecretView("events", "1", frozenset({"headers"}))})
+    )
+    assert [(c.type, c.status, c.reason) for c in ok] == [
+        ("AnalyticsConfigured", "True", "Configured")
+    ]
+    assert "https://events.contoso.example/portal" in ok[0].message
+    missing, _ = entitlement.mounted_secrets(_observed({"events": None}))
+    assert [(c.status, c.reason) for c in missing] == [("False", "SecretNotFound")]
+    no_key, _ = entitlement.mounted_secrets(
+        _observed({"events": SecretView("events", "1", frozenset({"other"}))})
+    )
+    assert no_key[0].reason == "SecretKeyMissing" and "CloudEvents headers" in no_key[0].message
