@@ -56,6 +56,11 @@ class Settings:
     leader_election_lease_duration: float = 15.0
     leader_election_renew_deadline: float = 10.0
     leader_election_retry_period: float = 2.0
+    # Each runtime pod keeps up to this many interactions per analytics sink in memory while
+    # the sink is slow or away; past it the oldest are dropped (and counted).
+    interactions_queue_size: int = 10_000
+    # The hub's SharedAccessSignature tokens the runtime mints live this long (renewed early).
+    interactions_token_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -80,6 +85,11 @@ class Settings:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
         if settings.status_hold_seconds < 0:
             raise SettingsError("PORTICO_STATUS_HOLD_SECONDS must not be negative")
+        if settings.interactions_queue_size < 1 or settings.interactions_token_seconds < 30:
+            raise SettingsError(
+                "PORTICO_INTERACTIONS_QUEUE_SIZE must be at least 1 and "
+                "PORTICO_INTERACTIONS_TOKEN_SECONDS at least 30"
+            )
         if settings.reconcile_workers < 1:
             raise SettingsError("PORTICO_RECONCILE_WORKERS must be at least 1")
         lease, renew, retry = (

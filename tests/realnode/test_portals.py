@@ -155,6 +155,29 @@ def test_configuring_page_then_ready_on_the_custom_domain(
     assert runtime and all(on_real_node(p) for p in runtime)
 
 
+def test_an_article_and_a_search_over_https(real_cluster: RealCluster, site: Site) -> None:
+    """The provisioning Job installed the sample content on the instance (a pod); the
+    runtime pods serve it over HTTPS on the custom host, gated, in the visitor's language."""
+    cluster = Cluster(real_cluster.plane)
+    cluster.wait_phase(site.namespace, site.name, "Ready", timeout=READY_TIMEOUT)
+
+    def get(path: str, text: str) -> Answer | None:
+        answer = fetch(real_cluster.https, site.custom_host, tls=True, path=path)
+        return serving(answer, text) if answer.fingerprint == site.fingerprint else None
+
+    article = until(
+        "the sample article", lambda: get("/knowledge/KA-01001", "How to reset your password")
+    )
+    assert "<h1>How to reset your password</h1>" in article.body
+    found = until("search results", lambda: get("/search?q=password", 'href="/knowledge/KA-01001"'))
+    assert "Warranty terms" not in found.body  # a role-gated article: not for an anonymous visitor
+    assert (
+        fetch(real_cluster.https, site.custom_host, tls=True, path="/knowledge/KA-01003").status
+        == 404
+    )
+    assert fetch(real_cluster.https, site.custom_host, tls=True, path="/blogs").status == 404
+
+
 def test_pfx_rotation_serves_every_request(real_cluster: RealCluster, site: Site) -> None:
     cluster = Cluster(real_cluster.plane)
     cluster.wait_phase(site.namespace, site.name, "Ready", timeout=READY_TIMEOUT)

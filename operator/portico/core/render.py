@@ -149,7 +149,21 @@ def runtime_config(
             "policyName": ci.policy_name,
             "interactions": list(ci.interactions),
             "sharedKeyFile": _secret_file(ci.shared_key.name, ci.shared_key.key),
+            "searchStrings": ci.search_strings,
+            "tokenSeconds": settings.interactions_token_seconds,
         }
+    if ce := portal.cloud_events:
+        config["analytics"]["cloudEvents"] = {
+            "url": ce.url,
+            "interactions": list(ce.interactions),
+            "searchStrings": ce.search_strings,
+        }
+        if ce.headers:
+            config["analytics"]["cloudEvents"]["headersFile"] = _secret_file(
+                ce.headers.name, ce.headers.key
+            )
+    if config["analytics"]:
+        config["analytics"]["queueSize"] = settings.interactions_queue_size
     return config
 
 
