@@ -53,6 +53,20 @@ class Settings:
     leader_election_lease_duration: float = 15.0
     leader_election_renew_deadline: float = 10.0
     leader_election_retry_period: float = 2.0
+    # Invitation e-mail (PortalInvitation delivery Email). No host: Email invitations
+    # report MailNotConfigured. The credentials Secret ("namespace/name") holds
+    # `username` and `password`; STARTTLS is used when the server offers it unless
+    # mail_tls is "none", and required with "starttls"; "tls" is TLS from the first byte.
+    mail_host: str = ""
+    mail_port: int = 25
+    mail_from: str = ""
+    mail_credentials_secret: str = ""
+    mail_tls: str = "opportunistic"
+    mail_timeout: float = 10.0
+    # Redemptions are read back from the instance this often while an invitation can be
+    # used; a failed delivery is retried after this many seconds, doubling up to 10 min.
+    invitation_poll_seconds: float = 60.0
+    invitation_retry_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -77,6 +91,22 @@ class Settings:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
         if settings.status_hold_seconds < 0:
             raise SettingsError("PORTICO_STATUS_HOLD_SECONDS must not be negative")
+        if settings.mail_tls not in ("opportunistic", "starttls", "tls", "none"):
+            raise SettingsError(
+                f"PORTICO_MAIL_TLS={settings.mail_tls!r}: use opportunistic, starttls, tls or none"
+            )
+        if settings.mail_host and "@" not in settings.mail_from:
+            raise SettingsError(
+                "PORTICO_MAIL_FROM must be an e-mail address when a mail host is set"
+            )
+        secret = settings.mail_credentials_secret
+        if secret and (secret.count("/") != 1 or not all(secret.split("/"))):
+            raise SettingsError(f"PORTICO_MAIL_CREDENTIALS_SECRET={secret!r}: use NAMESPACE/NAME")
+        if settings.invitation_poll_seconds <= 0 or settings.invitation_retry_seconds <= 0:
+            raise SettingsError(
+                "PORTICO_INVITATION_POLL_SECONDS and PORTICO_INVITATION_RETRY_SECONDS "
+                "must be positive"
+            )
         if settings.reconcile_workers < 1:
             raise SettingsError("PORTICO_RECONCILE_WORKERS must be at least 1")
         lease, renew, retry = (

@@ -118,6 +118,7 @@ class Packs(Mapping[NsName, dict[str, Any]]):
 @dataclass
 class Store:
     portals: Packs = field(default_factory=Packs)
+    invitations: Packs = field(default_factory=Packs)
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     # Namespaces being deleted: nothing can be created there, and their portals go too.
@@ -141,12 +142,21 @@ class Store:
         meta = obj["metadata"]
         return self.portals.put((meta["namespace"], meta["name"]), obj)
 
+    def put_invitation(self, obj: Mapping[str, Any]) -> bool:
+        """Keep the PortalInvitation (with its kind: list items carry none)."""
+        meta = obj["metadata"]
+        full = {**obj, "apiVersion": RESOURCES["PortalInvitation"].api_version}
+        full["kind"] = "PortalInvitation"
+        return self.invitations.put((meta["namespace"], meta["name"]), full)
+
     def holds(self, kind: str, obj: Mapping[str, Any]) -> bool:
         """Whether this version of a Portal ("Portal"), child or Secret is what is kept."""
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         if kind == "Portal":
             return self.portals.holds(key, obj)
+        if kind == "PortalInvitation":
+            return self.invitations.holds(key, obj)
         if kind == "Secret" and key in self.secrets:
             return self.secrets[key].resource_version == str(meta.get("resourceVersion", ""))
         return self.children[kind].holds(key, obj)
