@@ -179,6 +179,7 @@ def test_a_failed_delivery_names_the_server_answer_and_backs_off() -> None:
     # Within the backoff nothing is sent; after it, the next attempt goes out.
     waiting = run(observed(invitation(), failed.status), NOW + datetime.timedelta(seconds=2))
     assert waiting.send is None and waiting.requeue_after == 3.0
+    assert waiting.events == []  # waiting out the backoff is no new Event
     again = run(observed(invitation(), failed.status), NOW + datetime.timedelta(seconds=6))
     assert again.send == ""
     second = run(
@@ -188,6 +189,7 @@ def test_a_failed_delivery_names_the_server_answer_and_backs_off() -> None:
         NOW + datetime.timedelta(seconds=6),
     )
     assert second.status["deliveryAttempts"] == 2 and second.requeue_after == 10.0
+    assert [e.reason for e in second.events] == ["DeliveryFailed"]
 
 
 def test_delivery_none_writes_the_link_and_needs_no_mail_server() -> None:

@@ -376,7 +376,8 @@ def _events(
         before = _condition(old, c.type)
         changed = before is None or (before.status, before.reason) != (c.status, c.reason)
         if c.reason == Reason.DELIVERY_FAILED:
-            changed = True  # every failed attempt is its own moment
+            # Every failed attempt is its own moment; waiting out the backoff is not.
+            changed = new.get("deliveryAttempts") != old.get("deliveryAttempts")
         if changed and c.reason not in (Reason.REGISTERING, Reason.WAITING, Reason.REGISTERED):
             events.append(Event("Normal" if c.ok else "Warning", c.reason, c.message))
     if new.get("state") != old.get("state") and new.get("state") in TERMINAL:
