@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests import badinput
+from tests.argocd import health
 from tests.controlplane.conftest import OPERATOR_NAMESPACE
 from tests.controlplane.harness import BASE_DOMAIN, SEEN_CODES, Cluster, Operator, wait_for
 from tests.mailserver import MailServer
@@ -175,6 +176,7 @@ def test_an_e_mailed_code_redeems_at_the_instance_and_status_follows(
     redeemed = wait_state(cluster, namespace, "ann", "Redeemed")
     assert [r["contact"] for r in redeemed["status"]["redemptions"]] == ["contact-ann"]
     assert redeemed["status"]["redeemed"] == 1
+    assert health(redeemed) == {"status": "Healthy", "message": "Redeemed"}
     table = cluster.plane.kubectl("get", "portalinvitations", "-n", namespace).stdout
     assert table.splitlines()[0].split() == [
         "NAME", "STATE", "PORTAL", "CONTACT", "REDEEMED", "EXPIRES",
@@ -244,6 +246,9 @@ def test_revoked_and_expired_show_in_kubectl_get(
         return answer == (410, {"reason": "Revoked"})
 
     wait_for("the instance to refuse the revoked code", revoked_at_instance, 30)
+    # Argo CD's view of the same real objects (charts/portico/health/portalinvitation.lua).
+    assert health(get(cluster, namespace, "withdrawn"))["status"] == "Healthy"
+    assert health(get(cluster, namespace, "late"))["status"] == "Degraded"
     # Revocation is final: admission refuses to take it back.
     back = cluster.plane.kubectl(
         "patch", "portalinvitation", "withdrawn", "-n", namespace,
@@ -266,6 +271,7 @@ def test_delivery_failed_with_the_servers_answer_then_sent_when_it_is_back(
             return obj if c.get("reason") == "DeliveryFailed" else None
 
         obj = wait_for("DeliveryFailed", failed, 60)
+        assert health(obj)["status"] == "Degraded"
         message = cluster.condition(obj, "Delivered")["message"]
         assert "550 5.1.1 mailbox unavailable" in message
         assert obj["status"]["state"] == "Pending"
