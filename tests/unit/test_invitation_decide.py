@@ -254,3 +254,15 @@ def test_the_finalizer_is_added_first() -> None:
     obj["metadata"]["finalizers"] = []
     assert run(observed(obj)).add_finalizer
     assert not run(observed(invitation())).add_finalizer
+
+
+def test_a_large_group_lists_its_newest_redemptions_and_counts_them_all() -> None:
+    sent = {"sentAt": "2030-01-10T01:00:00Z", "lastHandledResend": "", "state": "Sent"}
+    many = tuple(Redemption(f"c{n}", "2030-01-10T02:00:00Z") for n in range(1500))
+    o = observed(invitation({"type": "Group"}), sent)
+    o = dataclasses.replace(o, remote=Remote(registration(o.invitation, HASH), many))
+    status = run(o).status
+    assert status["redeemed"] == 1500 and len(status["redemptions"]) == 1000
+    assert status["redemptions"][-1]["contact"] == "c1499"
+    schema = crds.schema_for("PortalInvitation")["properties"]["status"]["properties"]
+    assert schema["redemptions"]["maxItems"] == 1000

@@ -22,6 +22,7 @@ from portico.core.conditions import Condition, false, to_status, true
 
 DEFAULT_EXPIRY = datetime.timedelta(days=7)
 TERMINAL = frozenset({"Redeemed", "Expired", "Revoked"})
+MAX_LISTED = 1000  # status.redemptions' maxItems in the CRD
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
@@ -177,7 +178,10 @@ def decide(o: Observed, now: datetime.datetime, poll_seconds: float, retry_base:
     registered = _register(o, plan)
     redemptions = _redemptions(o, plan)
     if redemptions is not None:
-        status["redemptions"] = [{"contact": r.contact, "at": r.at} for r in redemptions]
+        # The CRD lists at most MAX_LISTED (a status the API server refuses would stop all
+        # reporting); the newest are kept, and `redeemed` counts them all.
+        listed = redemptions[-MAX_LISTED:]
+        status["redemptions"] = [{"contact": r.contact, "at": r.at} for r in listed]
         status["redeemed"] = len(redemptions)
     count = int(status.get("redeemed", 0))
     if inv.delivery == "None":
