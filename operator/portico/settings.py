@@ -61,6 +61,20 @@ class Settings:
     interactions_queue_size: int = 10_000
     # The hub's SharedAccessSignature tokens the runtime mints live this long (renewed early).
     interactions_token_seconds: int = 300
+    # Invitation e-mail (PortalInvitation delivery Email). No host: Email invitations
+    # report MailNotConfigured. The credentials Secret ("namespace/name") holds
+    # `username` and `password`; STARTTLS is used when the server offers it unless
+    # mail_tls is "none", and required with "starttls"; "tls" is TLS from the first byte.
+    mail_host: str = ""
+    mail_port: int = 25
+    mail_from: str = ""
+    mail_credentials_secret: str = ""
+    mail_tls: str = "opportunistic"
+    mail_timeout: float = 10.0
+    # Redemptions are read back from the instance this often while an invitation can be
+    # used; a failed delivery is retried after this many seconds, doubling up to 10 min.
+    invitation_poll_seconds: float = 60.0
+    invitation_retry_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -89,6 +103,22 @@ class Settings:
             raise SettingsError(
                 "PORTICO_INTERACTIONS_QUEUE_SIZE must be at least 1 and "
                 "PORTICO_INTERACTIONS_TOKEN_SECONDS at least 30"
+            )
+        if settings.mail_tls not in ("opportunistic", "starttls", "tls", "none"):
+            raise SettingsError(
+                f"PORTICO_MAIL_TLS={settings.mail_tls!r}: use opportunistic, starttls, tls or none"
+            )
+        if settings.mail_host and "@" not in settings.mail_from:
+            raise SettingsError(
+                "PORTICO_MAIL_FROM must be an e-mail address when a mail host is set"
+            )
+        secret = settings.mail_credentials_secret
+        if secret and (secret.count("/") != 1 or not all(secret.split("/"))):
+            raise SettingsError(f"PORTICO_MAIL_CREDENTIALS_SECRET={secret!r}: use NAMESPACE/NAME")
+        if settings.invitation_poll_seconds <= 0 or settings.invitation_retry_seconds <= 0:
+            raise SettingsError(
+                "PORTICO_INVITATION_POLL_SECONDS and PORTICO_INVITATION_RETRY_SECONDS "
+                "must be positive"
             )
         if settings.reconcile_workers < 1:
             raise SettingsError("PORTICO_RECONCILE_WORKERS must be at least 1")

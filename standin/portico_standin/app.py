@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portico_standin import contacts, content, provisioning
+from portico_standin import contacts, content, invitations, provisioning
 from portico_standin.state import InstanceState
 
 # One line per capability of the instance API (docs/runtime-contract.md).
@@ -17,6 +17,7 @@ CAPABILITIES: list[Callable[[InstanceState], list[Route]]] = [
     provisioning.routes,
     contacts.routes,
     content.routes,
+    invitations.routes,
 ]
 
 

@@ -23,6 +23,7 @@ from tests.support.controlplane import (
     instance_docs,
 )
 from tests.support.dnsserver import AuthoritativeDNS, running_dns
+from tests.support.mailserver import MailServer, running_mail_server
 from tests.support.tiers import mark_tier, running_plane
 
 HERE = Path(__file__).parent.resolve()
@@ -70,8 +71,18 @@ def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthoritativeDNS]:
 
 
 @pytest.fixture(scope="session")
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server on loopback: every invitation e-mail the operator sends."""
+    with running_mail_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def operator(
-    control_plane: ControlPlane, dns: AuthoritativeDNS, tmp_path_factory: pytest.TempPathFactory
+    control_plane: ControlPlane,
+    dns: AuthoritativeDNS,
+    mail_server: MailServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
     """`portico run` as its own ServiceAccount (so its requests can be told apart)."""
     plane = control_plane
@@ -100,6 +111,13 @@ def operator(
         PORTICO_DNS_TIMEOUT="1",
         PORTICO_DNS_RECHECK_SECONDS="0.5",
         PORTICO_CERT_MANAGER="true",
+        PORTICO_MAIL_HOST=mail_server.host,
+        PORTICO_MAIL_PORT=str(mail_server.port),
+        PORTICO_MAIL_FROM="portals@portico.test",
+        PORTICO_MAIL_TLS="none",
+        PORTICO_MAIL_TIMEOUT="3",
+        PORTICO_INVITATION_POLL_SECONDS="1",
+        PORTICO_INVITATION_RETRY_SECONDS="1",
     )
     op.start()
     try:

@@ -26,6 +26,7 @@ from tests.support.corpus import Case, load_cases
 from tests.support.tiers import skip_or_fail
 
 GROUP = "portico.dev"
+NAMESPACED = ("Portal", "PortalInvitation")
 CASES = load_cases()
 
 
@@ -141,7 +142,7 @@ def _messages_along(schema: dict[str, Any], field: str) -> list[str]:
 
 def _place(obj: dict[str, Any], kind: str, namespace: str) -> dict[str, Any]:
     placed = copy.deepcopy(obj)
-    if kind == "Portal":
+    if kind in NAMESPACED:
         placed["metadata"]["namespace"] = namespace
     return placed
 
@@ -183,7 +184,7 @@ def _admit(
     old = _place(case.old, case.kind, namespace)
     cp.kubectl("create", "-f", "-", input=yaml.safe_dump(old))
     created.append(old)
-    ns_args = ["-n", namespace] if case.kind == "Portal" else []
+    ns_args = ["-n", namespace] if case.kind in NAMESPACED else []
     # The operator may write the old object's status between the read and the replace
     # (a 409 on resourceVersion, not a verdict): read again and replace again.
     for _ in range(5):

@@ -52,7 +52,7 @@ def test_admission_rejects_each_naming_the_field(cluster: Cluster, namespace: st
         name = obj["metadata"]["name"]
         if not bad.reason.startswith("metadata."):  # else the name itself is the mistake
             name = obj["metadata"]["name"] = f"bi-{bad.name}"[:63].rstrip("-")
-        if bad.case.kind == "Portal":
+        if bad.case.kind in ("Portal", "PortalInvitation"):  # the namespaced kinds
             obj["metadata"]["namespace"] = namespace
         docs.append(obj)
         names[name] = bad

@@ -56,6 +56,7 @@ def test_everything_depends_on_the_crds_and_portals_on_their_instance() -> None:
     assert {r.name for r in result.of_type(CRD)} == {
         "crd-portals.portico.dev",
         "crd-portalinstances.portico.dev",
+        "crd-portalinvitations.portico.dev",
     }
     (instance,) = result.of_type(INSTANCE)
     assert crds <= set(instance.dependencies)
@@ -206,7 +207,7 @@ def test_with_the_platform_component_portals_wait_for_the_applied_crds() -> None
 
     result = run(program)
     applied = {r.urn for r in result.of_type(CRD)}
-    assert len(applied) == 2
+    assert len(applied) == 3  # Portal, PortalInstance, PortalInvitation
     for obj in [*result.of_type(PORTAL), *result.of_type(INSTANCE)]:
         assert applied <= set(obj.dependencies), obj.name
 

@@ -39,6 +39,7 @@ _DROP = "X-TEST-DROP"  # an in-band marker on the emulator's event bus, never se
 RESOURCES = {
     "portico.dev/v1alpha1/portals": ("Portal", True),
     "portico.dev/v1alpha1/portalinstances": ("PortalInstance", False),
+    "portico.dev/v1alpha1/portalinvitations": ("PortalInvitation", True),
     "v1/secrets": ("Secret", True),
     "v1/configmaps": ("ConfigMap", True),
     "v1/services": ("Service", True),

@@ -12,7 +12,11 @@ from typing import Any
 import lupa.lua51 as lupa
 
 HEALTH_DIR = Path(__file__).resolve().parents[2] / "charts" / "portico" / "health"
-SCRIPTS = {"Portal": "portal.lua", "PortalInstance": "portalinstance.lua"}
+SCRIPTS = {
+    "Portal": "portal.lua",
+    "PortalInstance": "portalinstance.lua",
+    "PortalInvitation": "portalinvitation.lua",
+}
 
 
 def script(kind: str) -> str:

@@ -177,3 +177,35 @@ OPERATOR = REFERENCE + DNS + CERTIFICATE + RUNTIME
 
 def corpus() -> list[Bad]:
     return admission_cases() + OPERATOR
+
+
+# -- PortalInvitation -----------------------------------------------------------------
+# Admission cases of invitations are in the shared corpus (tests/cases/invitation.yaml,
+# kind PortalInvitation) and so in admission_cases(). These the API server admits and the
+# operator answers in status (tests/controlplane/test_invitations.py applies each against
+# the stand-in instance and the tier's SMTP server). No invitation code may appear in
+# status, Events or the operator log (test_zz_no_secrets looks for every code seen).
+
+
+@dataclass(frozen=True)
+class BadInvitation:
+    name: str
+    condition: str  # Registered | Delivered
+    reason: str
+    fix: str  # words the condition's message must hold
+    state: str  # status.state
+    spec: dict[str, Any] = field(default_factory=dict)  # merged over a valid invitation
+    refuse: str = ""  # the SMTP server's answer to this recipient, when it refuses
+
+
+INVITATIONS = [
+    BadInvitation("inv-portal-missing", "Registered", "PortalNotFound", "spec.portalRef.name",
+                  "Pending", {"portalRef": {"name": "no-such-portal"}}),
+    BadInvitation("inv-recipient-refused", "Delivered", "DeliveryFailed",
+                  "550 5.1.1 mailbox unavailable", "Pending",
+                  refuse="550 5.1.1 mailbox unavailable"),
+    BadInvitation("inv-expired-before-sent", "Delivered", "NotDelivered", "expired", "Expired",
+                  {"expiresAt": "2020-01-01T00:00:00Z"}),
+    BadInvitation("inv-revoked-before-sent", "Delivered", "NotDelivered", "revoked", "Revoked",
+                  {"revoked": True}),
+]  # fmt: skip

@@ -19,6 +19,9 @@ from portico_dev import ControlPlane
 from portico_dev.procs import free_port
 
 T = TypeVar("T")
+# Invitation codes the tests saw (in e-mails and link Secrets): test_zz_no_secrets looks for
+# each in the operator's log, every Event and every invitation's status.
+SEEN_CODES: list[str] = []
 PORTICO = str(Path(sys.executable).with_name("portico"))
 BASE_DOMAIN = "portals.test"
 

@@ -83,7 +83,7 @@ class Case:
 
 def _case(raw: dict[str, Any], bases: dict[str, Any]) -> Case:
     kind = raw.pop("kind", "Portal")
-    base = bases["portal" if kind == "Portal" else "instance"]
+    base = bases[{"Portal": "portal", "PortalInvitation": "invitation"}.get(kind, "instance")]
     patch = raw.pop("patch", {})
     old_patch = raw.pop("old_patch", None)
     instance_patch = raw.pop("instance_patch", None)

@@ -1,6 +1,5 @@
 """A runtime with sign-in, served by uvicorn over HTTPS on loopback, against the stand-in
-instance (also on loopback) with an in-test stand-in of the invitations capability
-(its real endpoints belong to the invitations work; these keep to the same contract)."""
+instance (also on loopback) with its real invitations capability, codes seeded into it."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,73 +23,62 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from portico_dev.procs import free_port
 from portico_runtime import web
 from portico_runtime.config import Reader
 from portico_standin import app as standin_app
-from portico_standin.auth import portal_caller
-from portico_standin.http import PORTAL, body
-from portico_standin.state import InstanceState
+from portico_standin.invitations import Invitation, Invitations, code_hash
+from portico_standin.state import InstanceState, store
 from tests.support.runtime import TOKEN, credentials, portal_json, write_config
 
 
-@dataclass
-class FakeInvitations:
-    """code -> (state, webRoles); redemptions per contact. Same answers as the contract."""
+class SeededCodes:
+    """Invitation codes put straight into the stand-in's own invitations capability (what
+    the operator does over its API), read back through the same rules the runtime meets:
+    `codes[code] = (state, webRoles)` with state Valid, Used, Expired or Revoked."""
 
-    codes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
-    redeemed: dict[str, list[str]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, state: InstanceState, portal: str) -> None:
+        self.store = store(state, Invitations)
+        self.portal = portal
 
+    def __setitem__(self, code: str, value: tuple[str, list[str]]) -> None:
+        kind, roles = value
+        now = datetime.datetime.now(datetime.UTC)
+        seeded = Invitation(id=code_hash(code)[7:23], code_hash=code_hash(code))
+        seeded.web_roles = tuple(roles)
+        if kind == "Expired":
+            seeded.expires_at = now - datetime.timedelta(minutes=1)
+        seeded.revoked = kind == "Revoked"
+        if kind == "Used":
+            seeded.redemptions["someone-else"] = now.isoformat()
+        with self.store.lock:
+            self.store.by_portal.setdefault(self.portal, {})[seeded.id] = seeded
 
-STATUS = {"Unknown": 404, "Used": 409, "Expired": 410, "Revoked": 410}
-
-
-def invitation_routes(fake: FakeInvitations) -> Any:
-    def routes(state: InstanceState) -> list[Route]:
-        def answer(code: str) -> Response:
-            found = fake.codes.get(code)
+    def __getitem__(self, code: str) -> tuple[str, list[str]]:
+        with self.store.lock:
+            found = self.store.find(self.portal, code)
             if found is None:
-                return JSONResponse({"reason": "Unknown"}, 404)
-            if found[0] != "Valid":
-                return JSONResponse({"reason": found[0]}, STATUS[found[0]])
-            return JSONResponse({"state": "Valid", "webRoles": found[1]})
+                raise KeyError(code)
+            reason = found.refusal("", datetime.datetime.now(datetime.UTC))
+            return reason or "Valid", list(found.web_roles)
 
-        async def check(request: Request) -> Response:
-            if portal_caller(request, state) is None:
-                return JSONResponse({"message": "unauthorized"}, 401)
-            return answer(str((await body(request)).get("code", "")))
+    def update(self, codes: dict[str, tuple[str, list[str]]]) -> None:
+        for code, value in codes.items():
+            self[code] = value
 
-        async def redeem(request: Request) -> Response:
-            if portal_caller(request, state) is None:
-                return JSONResponse({"message": "unauthorized"}, 401)
-            data = await body(request)
-            code, contact = str(data.get("code", "")), str(data.get("contactId", ""))
-            with fake.lock:
-                result = answer(code)
-                if result.status_code == 200:
-                    roles = fake.codes[code][1]
-                    fake.codes[code] = ("Used", roles)  # Single
-                    fake.redeemed.setdefault(contact, []).extend(roles)
-                return result
 
-        async def roles(request: Request) -> Response:
-            if portal_caller(request, state) is None:
-                return JSONResponse({"message": "unauthorized"}, 401)
-            contact = request.query_params.get("contact", "")
-            return JSONResponse({"webRoles": fake.redeemed.get(contact, [])})
+class SeededInvitations:
+    """The portal's invitations at the stand-in: `codes` to seed, `undo_all()` to take
+    every redemption back (as `spec.undoRedemptions` does through the operator)."""
 
-        return [
-            Route(f"{PORTAL}/invitations/check", check, methods=["POST"]),
-            Route(f"{PORTAL}/invitations/redeem", redeem, methods=["POST"]),
-            Route(f"{PORTAL}/invitations/roles", roles),
-        ]
+    def __init__(self, state: InstanceState, portal: str) -> None:
+        self.codes = SeededCodes(state, portal)
 
-    return routes
+    def undo_all(self) -> None:
+        with self.codes.store.lock:
+            for invitation in self.codes.store.by_portal.get(self.codes.portal, {}).values():
+                invitation.redemptions.clear()
 
 
 def certificate(tmp: Path) -> tuple[Path, Path]:
@@ -152,7 +140,7 @@ class Portal:
     config_path: Path
     config: dict[str, Any]
     state: InstanceState
-    invitations: FakeInvitations
+    invitations: SeededInvitations
     verify: ssl.SSLContext
     tmp: Path
 
@@ -173,16 +161,11 @@ class Portal:
 
 @contextmanager
 def portal(tmp: Path, port: int | None = None, **config_changes: Any) -> Iterator[Portal]:
-    fake = FakeInvitations()
     state = InstanceState(
         authorization=f"Bearer {TOKEN}", languages=("en-US", "de-DE", "fr-FR"), solutions=()
     )
     instance_app = Starlette(
-        routes=[
-            route
-            for capability in [*standin_app.CAPABILITIES, invitation_routes(fake)]
-            for route in capability(state)
-        ]
+        routes=[route for capability in standin_app.CAPABILITIES for route in capability(state)]
     )
     keys = tmp / "session-keys"
     keys.write_text(secrets.token_urlsafe(32) + "\n")
@@ -203,7 +186,9 @@ def portal(tmp: Path, port: int | None = None, **config_changes: Any) -> Iterato
             url = f"https://127.0.0.1:{port}"
             config["portal"]["url"] = url
             path.write_text(__import__("json").dumps(config))
-            yield Portal(url, path, config, state, fake, verify, tmp)
+            portal_key = f"{config['portal']['namespace']}/{config['portal']['name']}"
+            seeded = SeededInvitations(state, portal_key)
+            yield Portal(url, path, config, state, seeded, verify, tmp)
 
 
 def csrf(page: httpx.Response) -> str:

@@ -162,3 +162,48 @@ def test_docs_carry_the_scripts_verbatim() -> None:
         assert match, f"docs/install.md has no {key} block"
         block = "\n".join(line[4:] for line in match.group(1).rstrip("\n").split("\n"))
         assert block.strip() == (HEALTH_DIR / filename).read_text().strip(), kind
+
+
+def invitation(state: str | None, *conditions: dict[str, str]) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "portico.dev/v1alpha1",
+        "kind": "PortalInvitation",
+        "metadata": {"name": "ann", "namespace": "support", "generation": 2},
+    }
+    if state is not None:
+        obj["status"] = {"state": state, "observedGeneration": 2, "conditions": list(conditions)}
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("obj", "status", "message"),
+    [
+        (invitation(None), "Progressing", "Waiting for Portico to report status"),
+        (invitation("Pending"), "Progressing", "Pending"),
+        (invitation("Sent"), "Healthy", "Sent"),
+        (invitation("Redeemed"), "Healthy", "Redeemed"),
+        (invitation("Revoked"), "Healthy", "Revoked"),
+        (invitation("Expired"), "Degraded", "Expired: the code no longer works"),
+        (
+            invitation(
+                "Pending",
+                {"type": "Delivered", "status": "False", "reason": "DeliveryFailed",
+                 "message": "550 no such user"},
+            ),
+            "Degraded",
+            "DeliveryFailed: 550 no such user",
+        ),
+        (
+            invitation(
+                "Pending",
+                {"type": "Registered", "status": "False", "reason": "Registering", "message": ""},
+            ),
+            "Progressing",
+            "Pending",
+        ),
+    ],
+)  # fmt: skip
+def test_portal_invitation_health(obj: dict[str, Any], status: str, message: str) -> None:
+    result = health(obj)
+    assert result["status"] == status
+    assert result["message"].startswith(message)

@@ -24,7 +24,9 @@ def problems_for(case: Case) -> list[str]:
         if doc["kind"] == "Namespace":
             docs.namespace_labels[doc["metadata"]["name"]] = doc["metadata"]["labels"]
         else:
-            (docs.portals if doc["kind"] == "Portal" else docs.instances).append(doc)
+            {"Portal": docs.portals, "PortalInvitation": docs.invitations}.get(
+                doc["kind"], docs.instances
+            ).append(doc)
     return [p for v in plan.evaluate(docs, SETTINGS) for p in v.problems]
 
 
@@ -71,7 +73,7 @@ def _message(rule: dict) -> str:
     return " ".join(rule["message"].split())
 
 
-@pytest.mark.parametrize("kind", ["Portal", "PortalInstance"])
+@pytest.mark.parametrize("kind", ["Portal", "PortalInstance", "PortalInvitation"])
 def test_every_cel_rule_has_a_passing_and_a_failing_case(kind: str) -> None:
     rules = _declared_rules(kind)
     assert all(r.get("message") for r in rules), "every rule needs a human message"

@@ -20,7 +20,7 @@ def fields(schema: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, A
         yield from fields(schema["additionalProperties"], f"{path}{{}}")
 
 
-@pytest.mark.parametrize("kind", ["Portal", "PortalInstance"])
+@pytest.mark.parametrize("kind", ["Portal", "PortalInstance", "PortalInvitation"])
 def test_every_spec_field_is_described_and_bounded(kind: str) -> None:
     spec = crds.schema_for(kind)["properties"]["spec"]
     for path, schema in fields(spec, "spec"):
@@ -48,3 +48,18 @@ def test_portal_names_columns_and_status() -> None:
 
 def test_instance_is_cluster_scoped() -> None:
     assert crds.crd_for("PortalInstance")["spec"]["scope"] == "Cluster"
+
+
+def test_invitation_names_columns_and_status() -> None:
+    crd = crds.crd_for("PortalInvitation")
+    assert crd["spec"]["scope"] == "Namespaced"
+    assert crd["spec"]["names"]["categories"] == ["portico"]
+    version = crd["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    columns = [
+        c["name"].upper() for c in version["additionalPrinterColumns"] if not c.get("priority")
+    ]
+    assert columns == ["STATE", "PORTAL", "CONTACT", "REDEEMED", "EXPIRES"]
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    assert status["state"]["enum"] == ["Pending", "Sent", "Redeemed", "Expired", "Revoked"]
+    assert "code" not in str(sorted(status)).lower(), "status never has a place for the code"

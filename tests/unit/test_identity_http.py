@@ -296,7 +296,7 @@ def test_an_undone_redemption_or_a_removed_contact_takes_effect_in_a_running_ses
             fields = {"csrf": csrf(page), "email": "inv@example.com", "password": PASSWORD}
             assert invited.post("/signup", data=fields).status_code == 303
             assert "<li>Partner</li>" in invited.get("/profile").text
-            p.invitations.redeemed.clear()  # the redemption undone at the instance
+            p.invitations.undo_all()  # the redemption undone at the instance
             time.sleep(1.5)
             assert "<li>Partner</li>" not in invited.get("/profile").text
             from portico_standin import contacts

@@ -9,22 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from portico.cli import main
 from tests.support.corpus import Case, load_cases
+from tests.support.plan import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTICO = str(Path(sys.executable).with_name("portico"))
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.yaml"))
-
-
-def plan(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """In-process through click (fast); `test_console_script` covers the real binary."""
-    result = CliRunner().invoke(
-        main, ["plan", "--base-domain", "portals.example.com", *args], input=stdin
-    )
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def test_console_script() -> None:
@@ -93,11 +84,11 @@ def test_invalid_case_exits_1_with_one_line_per_problem(case: Case) -> None:
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     name = case.obj["metadata"]["name"]
-    prefix = (
-        f"{case.obj['metadata'].get('namespace', '')}/{name}: "
-        if case.kind == "Portal"
-        else f"portalinstance/{name}: "
-    )
+    namespace = case.obj["metadata"].get("namespace", "")
+    prefix = {
+        "Portal": f"{namespace}/{name}: ",
+        "PortalInvitation": f"{namespace}/portalinvitation/{name}: ",
+    }.get(case.kind, f"portalinstance/{name}: ")
     assert lines and all(line.startswith(prefix) for line in lines), lines
     assert any(case.expected in line.removeprefix(prefix) for line in lines), lines
     assert "Traceback" not in result.stderr
@@ -115,7 +106,7 @@ def test_invalid_case_exits_1_with_one_line_per_problem(case: Case) -> None:
             "must be portico.dev/v1alpha1",
         ),
         ("kind: Portal\napiVersion: portico.dev/v1alpha1\n", "has no metadata.name"),
-        ("", "no Portal or PortalInstance"),
+        ("", "no Portal, PortalInstance or PortalInvitation"),
     ],
 )
 def test_garbage_exits_2_without_traceback(stdin: str, message: str) -> None:

@@ -32,6 +32,10 @@ def test_environment_is_typed_and_flags_win() -> None:
         ({"PORTICO_DNS_AUTHORITATIVE": "maybe"}, "expected true or false"),
         ({"PORTICO_LOG_FORMAT": "xml"}, "use text or json"),
         ({"PORTICO_TRIAL_DAYS": "0"}, "must be positive"),
+        ({"PORTICO_MAIL_TLS": "ssl"}, "use opportunistic, starttls, tls or none"),
+        ({"PORTICO_MAIL_HOST": "smtp.example"}, "PORTICO_MAIL_FROM must be an e-mail address"),
+        ({"PORTICO_MAIL_CREDENTIALS_SECRET": "just-a-name"}, "use NAMESPACE/NAME"),
+        ({"PORTICO_INVITATION_POLL_SECONDS": "0"}, "must be positive"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], words: str) -> None:

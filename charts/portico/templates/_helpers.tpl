@@ -85,6 +85,13 @@ tests/unit/test_chart.py keeps the two in sync.
 - apiGroups: [portico.dev]
   resources: [portals/status]
   verbs: [patch]
+# Invitations: watched, their status written, and a finalizer (revoke at the instance on delete).
+- apiGroups: [portico.dev]
+  resources: [portalinvitations]
+  verbs: [get, list, watch, patch]
+- apiGroups: [portico.dev]
+  resources: [portalinvitations/status]
+  verbs: [patch]
 - apiGroups: [""]
   resources: [configmaps, services]
   verbs: [get, list, watch, create, patch, delete]

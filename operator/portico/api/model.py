@@ -258,3 +258,72 @@ def parse_instance(obj: dict[str, Any]) -> PortalInstance:
         selector=allowed.get("selector", {}),
         allowed_images=tuple(spec.get("allowedImages", ())),
     )
+
+
+@dataclass(frozen=True)
+class Contact:
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A PortalInvitation (already defaulted and admitted)."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    portal: str
+    contact: Contact | None
+    type: str
+    max_redemptions: int  # Group: 0 = unlimited; Single: always 1
+    expires_after: str | None
+    expires_at: str | None
+    web_roles: tuple[str, ...]
+    delivery: str
+    revoked: bool
+    resend: str
+    undo_redemptions: tuple[str, ...]
+    created: str  # metadata.creationTimestamp
+    deleting: bool
+    finalizers: tuple[str, ...]
+
+    def owner_reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "PortalInvitation",
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def parse_invitation(obj: dict[str, Any]) -> Invitation:
+    meta, spec = obj["metadata"], obj["spec"]
+    contact = spec.get("contact")
+    kind = spec.get("type", "Single")
+    return Invitation(
+        name=meta["name"],
+        namespace=meta.get("namespace", "default"),
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation", 1)),
+        portal=spec["portalRef"]["name"],
+        contact=Contact(contact["email"], contact.get("firstName", ""), contact.get("lastName", ""))
+        if contact
+        else None,
+        type=kind,
+        max_redemptions=int(spec.get("maxRedemptions", 0)) if kind == "Group" else 1,
+        expires_after=spec.get("expiresAfter"),
+        expires_at=spec.get("expiresAt"),
+        web_roles=tuple(spec.get("webRoles", ())),
+        delivery=spec.get("delivery", "Email"),
+        revoked=bool(spec.get("revoked", False)),
+        resend=str(spec.get("resend", "")),
+        undo_redemptions=tuple(spec.get("undoRedemptions", ())),
+        created=str(meta.get("creationTimestamp", "")),
+        deleting=bool(meta.get("deletionTimestamp")),
+        finalizers=tuple(meta.get("finalizers") or ()),
+    )

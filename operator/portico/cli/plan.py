@@ -23,7 +23,7 @@ from portico.cli import offline
 from portico.core import names, references
 from portico.settings import Settings
 
-KINDS = ("Portal", "PortalInstance", "Namespace")
+KINDS = ("Portal", "PortalInstance", "PortalInvitation", "Namespace")
 
 
 class InputError(Exception):
@@ -34,6 +34,7 @@ class InputError(Exception):
 class Documents:
     portals: list[dict[str, Any]] = field(default_factory=list)
     instances: list[dict[str, Any]] = field(default_factory=list)
+    invitations: list[dict[str, Any]] = field(default_factory=list)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -75,7 +76,9 @@ def load(names: list[str], stdin: TextIO | None = None) -> Documents:
                 )
             if not isinstance(doc.get("metadata"), dict) or not doc["metadata"].get("name"):
                 raise InputError(f"{where}: {kind} has no metadata.name")
-            (docs.portals if kind == "Portal" else docs.instances).append(doc)
+            {"Portal": docs.portals, "PortalInstance": docs.instances}.get(
+                kind, docs.invitations
+            ).append(doc)
     return docs
 
 
@@ -178,7 +181,42 @@ def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
             except offline.NotReady as err:
                 lines = [str(err)]
         verdicts.append(Verdict(label, [f"{label}: {line}" for line in lines], children, notes))
+    verdicts.extend(_invitation(raw, docs) for raw in docs.invitations)
     return verdicts
+
+
+def _invitation(raw: dict[str, Any], docs: Documents) -> Verdict:
+    """A PortalInvitation: admitted like the API server would, its portal looked for among
+    the files' Portals (when there are any), and the link Secret it makes (delivery None)."""
+    raw.setdefault("metadata", {}).setdefault("namespace", "default")
+    meta = raw["metadata"]
+    label = f"{meta['namespace']}/portalinvitation/{meta['name']}"
+    defaulted, field_problems = validation.admit("PortalInvitation", raw)
+    if field_problems:
+        return Verdict(label, [f"{label}: {p}" for p in field_problems], [])
+    invitation = model.parse_invitation(defaulted)
+    portals = {
+        (p["metadata"].get("namespace", "default"), p["metadata"]["name"]) for p in docs.portals
+    }
+    if docs.portals and (invitation.namespace, invitation.portal) not in portals:
+        problem = (
+            f"{label}: PortalNotFound: no Portal {invitation.portal} in namespace "
+            f"{invitation.namespace} among the files"
+        )
+        return Verdict(label, [problem], [])
+    secret = names.invitation_link_name(invitation.name)
+    child = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret,
+            "namespace": invitation.namespace,
+            "labels": names.invitation_labels(invitation.name, invitation.portal),
+        },
+        "type": "Opaque",
+    }
+    note = "data.link (with the code) is made once by the operator; never rendered offline"
+    return Verdict(label, [], [child], {("Secret", secret): note})
 
 
 Notes = dict[tuple[str, str, str], str]  # (namespace, kind, name) → note
@@ -230,10 +268,11 @@ def format_children(children: list[dict[str, Any]], output: str, notes: Notes | 
     show_default=True,
 )
 def plan_command(files: tuple[str, ...], base_domain: str | None, output: str) -> None:
-    """Validate Portals offline and print the children the operator would apply.
+    """Validate Portals and PortalInvitations offline and print the children the operator
+    would apply.
 
-    FILES are YAML files (or - for stdin) holding Portals and, for the
-    cross-checks, PortalInstances and Namespaces. Exit 1 when a Portal is
+    FILES are YAML files (or - for stdin) holding Portals, PortalInvitations and, for
+    the cross-checks, PortalInstances and Namespaces. Exit 1 when a Portal is
     invalid (one line per problem on stderr), 2 when the input is unusable.
     """
     try:
@@ -241,8 +280,8 @@ def plan_command(files: tuple[str, ...], base_domain: str | None, output: str) -
     except InputError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
-    if not docs.portals and not docs.instances:
-        click.echo("error: no Portal or PortalInstance in the input", err=True)
+    if not docs.portals and not docs.instances and not docs.invitations:
+        click.echo("error: no Portal, PortalInstance or PortalInvitation in the input", err=True)
         sys.exit(2)
     verdicts = evaluate(docs, Settings.from_env(base_domain=base_domain))
     children = [c for v in verdicts for c in v.children]

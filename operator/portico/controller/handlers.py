@@ -146,6 +146,11 @@ async def instance_event(type: str, body: kopf.Body, **_: Any) -> None:
     _op().instance_event(type or "", dict(body))
 
 
+@kopf.on.event("portico.dev", "v1alpha1", "portalinvitations")
+async def invitation_event(type: str, body: kopf.Body, **_: Any) -> None:
+    _op().invitation_event(type or "", dict(body))
+
+
 @kopf.on.event("", "v1", "secrets")
 async def secret_event(type: str, body: kopf.Body, **_: Any) -> None:
     """Values are kept only for Secrets a portal or instance reads (see `store`)."""

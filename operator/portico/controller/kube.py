@@ -48,6 +48,7 @@ class Resource:
 RESOURCES = {
     "Portal": Resource("/apis/portico.dev/v1alpha1", "portals"),
     "PortalInstance": Resource("/apis/portico.dev/v1alpha1", "portalinstances", namespaced=False),
+    "PortalInvitation": Resource("/apis/portico.dev/v1alpha1", "portalinvitations"),
     "Namespace": Resource("/api/v1", "namespaces", namespaced=False),
     "ConfigMap": Resource("/api/v1", "configmaps"),
     "Secret": Resource("/api/v1", "secrets"),

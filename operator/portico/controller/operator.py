@@ -24,6 +24,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from portico.controller import metrics
 from portico.controller.act import Writer
 from portico.controller.index import Index
+from portico.controller.invitations import Invitations, parse_invitation_obj
 from portico.controller.kube import Kube
 from portico.controller.leader import FencedKube, LeaderElector, while_leading
 from portico.controller.observe import Observer, parse
@@ -74,7 +75,10 @@ class Operator:
     index: Index
     observer: Observer
     reconciler: Reconciler
+    invitations: Invitations
     queue: WorkQueue = field(default_factory=WorkQueue)
+    # (namespace, portal) → the invitations to it: a portal appearing wakes them.
+    invited: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     phases: dict[tuple[str, str], str] = field(default_factory=dict)
     priming: bool = False
     # The loop that owns the queue; set while priming from a thread.
@@ -96,7 +100,10 @@ class Operator:
         observer = Observer(kube, store, index, settings, lock=store.lock)
         writer = Writer(FencedKube(kube, elector) if elector else kube)
         reconciler = Reconciler(settings, store, observer, writer)
-        return cls(settings, kube, writer, store, index, observer, reconciler, elector=elector)
+        invitations = Invitations(settings, store, observer, writer)
+        return cls(
+            settings, kube, writer, store, index, observer, reconciler, invitations, elector=elector
+        )
 
     async def prime(self, child_kinds: list[str]) -> None:
         """The initial list of everything decisions read, before the first reconcile.
@@ -120,6 +127,8 @@ class Operator:
         for namespace in namespaces:
             for body in self.kube.each("Portal", namespace):
                 self.portal_event("", body)
+            for body in self.kube.each("PortalInvitation", namespace):
+                self.invitation_event("", body)
         if "Certificate" in child_kinds and not self.kube.served("Certificate"):
             # Kopf starts the watch when the CRD appears, but may miss it while the API
             # server's discovery lags behind: then Certificates would look never issued.
@@ -212,6 +221,8 @@ class Operator:
         portal = parse(body)
         old = self.index.put(portal, meta.get("creationTimestamp", ""))
         self._enqueue(("Portal", *key))
+        if old is None:
+            self._wake_invitations(key)
         if old is None or old.instance != portal.instance:
             self._enqueue(("PortalInstance", portal.instance))
         if old is not None:
@@ -230,6 +241,7 @@ class Operator:
         if entry is not None:
             self._wake(entry, key)
             self._enqueue(("PortalInstance", entry.instance))
+        self._wake_invitations(key)
 
     def _wake(self, entry: Any, key: tuple[str, str]) -> None:
         for waiting in self.index.contenders(entry) - {key}:
@@ -272,6 +284,8 @@ class Operator:
         portals = set(users)
         if portal := labels.get(names.PORTAL_LABEL):
             portals.add((namespace, portal))
+        if invitation := labels.get(names.INVITATION_LABEL):
+            self._enqueue(("PortalInvitation", namespace, invitation))
         for instance in instances:
             self._enqueue(("PortalInstance", instance))
             portals.update(self.index.linked_to(instance))
@@ -307,6 +321,31 @@ class Operator:
             self._enqueue(("Portal", meta["namespace"], portal))
 
     @_locked
+    def invitation_event(self, type_: str, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if type_ == "DELETED":
+            self.store.invitations.pop(key)
+            self.queue.forget(("PortalInvitation", *key))
+            for invited in self.invited.values():
+                invited.discard(key[1])
+            return
+        if self._known("PortalInvitation", type_, body):
+            return
+        before = self.store.invitations.get(key)
+        if not self.store.put_invitation(body, "listed" if type_ == "" else "event"):
+            return
+        if before is not None and _spec_view(before) == _spec_view(body):
+            return  # only status moved (our own patch)
+        portal = parse_invitation_obj(body).portal
+        self.invited.setdefault((key[0], portal), set()).add(key[1])
+        self._enqueue(("PortalInvitation", *key))
+
+    def _wake_invitations(self, portal: tuple[str, str]) -> None:
+        for name in self.invited.get(portal, ()):
+            self._enqueue(("PortalInvitation", portal[0], name))
+
+    @_locked
     def endpoints_event(self, type_: str, body: dict[str, Any]) -> None:
         """An EndpointSlice of a portal's Service: whether its new pods are routed yet."""
         meta = body["metadata"]
@@ -322,6 +361,9 @@ class Operator:
 
     async def work(self, key: Hashable) -> Again | None:
         assert isinstance(key, tuple)
+        if key[0] == "PortalInvitation":
+            after = await self._in_thread(self.invitations.reconcile, key[1], key[2])
+            return None if after is None else Again(after)
         if key[0] == "PortalInstance":
             linked = len(self.index.linked_to(key[1]))
             await self._in_thread(self.reconciler.instance, key[1], linked)

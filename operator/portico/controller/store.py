@@ -163,6 +163,7 @@ class Store:
     # The one lock of the operator's memory: the index and the observer's caches share it.
     lock: threading.RLock = field(default_factory=threading.RLock)
     portals: Packs = field(init=False)
+    invitations: Packs = field(init=False)
     # PortalInstances, keyed ("", name)
     instances: Packs = field(init=False)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -184,6 +185,7 @@ class Store:
 
     def __post_init__(self) -> None:
         self.portals = Packs(self.lock)
+        self.invitations = Packs(self.lock)
         self.instances = Packs(self.lock)
         self.children = defaultdict(lambda: Packs(self.lock))
 
@@ -198,15 +200,24 @@ class Store:
     def put_instance(self, obj: Mapping[str, Any], source: Source = "event") -> bool:
         return self.instances.put(("", obj["metadata"]["name"]), obj, source)
 
+    def put_invitation(self, obj: Mapping[str, Any], source: Source = "event") -> bool:
+        """Keep the PortalInvitation (with its kind: list items carry none)."""
+        meta = obj["metadata"]
+        full = {**obj, "apiVersion": RESOURCES["PortalInvitation"].api_version}
+        full["kind"] = "PortalInvitation"
+        return self.invitations.put((meta["namespace"], meta["name"]), full, source)
+
     def known(self, kind: str, obj: Mapping[str, Any]) -> bool:
-        """Whether this listed version of a Portal ("Portal"), child or Secret is what is kept
-        already; when it is our write's answer, the listing counts as its echo."""
+        """Whether this listed version of a Portal ("Portal"), an invitation, a child or a
+        Secret is what is kept already; when it is our write's answer, the listing counts
+        as its echo."""
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         with self.lock:
             if kind == "Secret" and key in self.secrets:
                 return self.secrets[key].resource_version == str(meta.get("resourceVersion", ""))
-            packs = self.portals if kind == "Portal" else self.children[kind]
+            packs = {"Portal": self.portals, "PortalInvitation": self.invitations}.get(kind)
+            packs = packs if packs is not None else self.children[kind]
             return packs.holds(key, obj) and packs.put(key, obj, "listed")
 
     def put_child(self, kind: str, obj: Mapping[str, Any], source: Source = "event") -> None:

@@ -100,3 +100,25 @@ def iso(moment: datetime.datetime) -> str:
 
 def parse_time(value: str) -> datetime.datetime:
     return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+# PortalInvitations: the link Secret and the instance-side cleanup on delete.
+INVITATION_LABEL = "portico.dev/invitation"
+INVITATION_FINALIZER = "portico.dev/revoke-invitation"
+
+
+def invitation_labels(invitation: str, portal: str) -> dict[str, str]:
+    """On the link Secret. Not PORTAL_LABEL: the Secret is the invitation's, not the portal's."""
+    return {
+        **MANAGED_BY,
+        "app.kubernetes.io/name": "portal-invitation",
+        "app.kubernetes.io/instance": invitation,
+        COMPONENT_LABEL: "invitation-link",
+        INVITATION_LABEL: invitation,
+        "portico.dev/invited-to": portal,
+    }
+
+
+def invitation_link_name(invitation: str) -> str:
+    """The Secret holding the invitation's link (and so its code)."""
+    return f"{invitation}-link"
