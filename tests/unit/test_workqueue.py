@@ -218,3 +218,77 @@ def test_a_resync_requeue_is_routine() -> None:
 
     asyncio.run(main())
     assert calls == ["a", "a"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def portal(namespace: str, i: int) -> tuple[str, str, str]:
+    return ("Portal", namespace, f"p{i:02d}")
+
+
+def test_a_flood_in_one_namespace_takes_no_more_than_its_share() -> None:
+    """20 slow portals in `hostile`, then 4 in `team`: `team` is served at once and, while
+    both wait, each namespace holds at most half of the workers."""
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.concurrency = 8
+    for i in range(20):
+        queue.add(portal("hostile", i))
+    running: list[tuple[str, str, str]] = []
+    while (key := queue.take()[0]) is not None:
+        running.append(key)  # type: ignore[arg-type]
+    # Alone, the flood may use all workers but one: the one kept for a newcomer.
+    assert len(running) == 7 and {k[1] for k in running} == {"hostile"}
+    for i in range(4):
+        queue.add(portal("team", i))
+    first = queue.take()[0]
+    assert first is not None and first[1] == "team"  # at once, not after 20 hostile ones
+    running.append(first)  # type: ignore[arg-type]
+    # all 8 workers busy now: the loop takes again only when a reconcile ends
+    # As the flood's reconciles end, the freed workers go to `team` until it holds its share.
+    served = []
+    for _ in range(6):
+        old = next(k for k in running if k[1] == "hostile")
+        running.remove(old)
+        queue.done(old, False)
+        key = queue.take()[0]
+        assert key is not None
+        running.append(key)  # type: ignore[arg-type]
+        served.append(key[1])  # type: ignore[index]
+    assert served[:3] == ["team"] * 3  # team reaches 4 (its whole demand) first
+    assert sum(1 for k in running if k[1] == "hostile") == 4  # hostile: its share of 8
+
+
+def test_namespaces_are_served_in_turn_not_by_backlog() -> None:
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.concurrency = 1
+    for i in range(5):
+        queue.add(portal("a", i))
+    queue.add(portal("b", 0), delay=1.0)
+    queue.add(portal("c", 0), delay=1.0)
+    order = []
+    key = queue.take()[0]
+    assert key == portal("a", 0)
+    clock.now += 2  # b and c become due while a's backlog waits
+    queue.done(key, False)
+    while (key := queue.take()[0]) is not None:
+        order.append(key[1])  # type: ignore[index]
+        queue.done(key, False)
+    assert order[:3] == ["a", "b", "c"] or order[:3] == ["b", "c", "a"]
+    assert order.count("a") == 4 and order[-1] == "a"
+
+
+def test_cluster_wide_keys_and_plain_keys_form_one_line() -> None:
+    queue = WorkQueue(clock=Clock())
+    queue.concurrency = 4
+    for key in [("PortalInstance", "crm"), "x", "y", "z"]:
+        queue.add(key)
+    taken = [queue.take()[0] for _ in range(4)]
+    assert taken == [("PortalInstance", "crm"), "x", "y", None]  # the last is kept free
