@@ -93,6 +93,29 @@ def with_mac_iterations(pfx: bytes, count: int) -> bytes:
     return encode(0x30, pfx[start:auth_end] + mac)
 
 
+def hostile_pfx(host: str, password: str) -> bytes:
+    """A valid-looking .pfx for HOST (EC P-256, AES-256) whose MAC asks for 2^31-1
+    iterations: the file a tenant uploads to stall an operator that opens it in-process."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=90))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), False)
+        .sign(key, hashes.SHA256())
+    )
+    encryption = serialization.BestAvailableEncryption(password.encode())
+    good = pkcs12.serialize_key_and_certificates(b"p", key, cert, None, encryption)
+    return with_mac_iterations(good, 2**31 - 1)
+
+
 @dataclass(frozen=True)
 class PfxCase:
     name: str

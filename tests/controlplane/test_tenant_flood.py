@@ -20,44 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from portico.devcluster import ControlPlane
 from tests.controlplane import reliability as rel
 from tests.controlplane.harness import BASE_DOMAIN, Cluster, wait_for
 from tests.dnsserver import AuthoritativeDNS
-from tests.pfx_corpus import with_mac_iterations
+from tests.pfx_corpus import hostile_pfx
 
 LEASE, RENEW, RETRY = 4.0, 3.0, 0.5
 HOSTILE, CALM = 20, 5
 PASSWORD = "flood-pfx-passw0rd"
-
-
-def hostile_pfx(host: str) -> bytes:
-    """A well-formed .pfx for HOST whose MAC asks for 2^31-1 iterations."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=90))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), False)
-        .sign(key, hashes.SHA256())
-    )
-    good = pkcs12.serialize_key_and_certificates(
-        b"p", key, cert, None, BestAvailableEncryption(PASSWORD.encode())
-    )
-    return with_mac_iterations(good, 2**31 - 1)
 
 
 class LeaseWatch:
@@ -151,7 +123,7 @@ def test_a_hostile_pfx_flood_leaves_other_tenants_and_the_lease_alone(
         with LeaseWatch(plane) as lease:
             for i in range(HOSTILE):
                 host = f"h{i}.{zone}"
-                cluster.apply(pfx_secret(f"h{i}-pfx", flood, hostile_pfx(host)))
+                cluster.apply(pfx_secret(f"h{i}-pfx", flood, hostile_pfx(host, PASSWORD)))
                 custom = {"hostname": host, "tls": {"pfxSecretRef": {"name": f"h{i}-pfx"}}}
                 cluster.apply(
                     rel.portal(
