@@ -93,9 +93,10 @@ def with_mac_iterations(pfx: bytes, count: int) -> bytes:
     return encode(0x30, pfx[start:auth_end] + mac)
 
 
-def hostile_pfx(host: str, password: str) -> bytes:
+def hostile_pfx(host: str, password: str, mac_iterations: int = 2**31 - 1) -> bytes:
     """A valid-looking .pfx for HOST (EC P-256, AES-256) whose MAC asks for 2^31-1
-    iterations: the file a tenant uploads to stall an operator that opens it in-process."""
+    iterations: the file a tenant uploads to stall an operator that opens it in-process.
+    With MAC_ITERATIONS 2048 it is the same file as an ordinary export."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     now = datetime.now(UTC)
@@ -113,7 +114,7 @@ def hostile_pfx(host: str, password: str) -> bytes:
     )
     encryption = serialization.BestAvailableEncryption(password.encode())
     good = pkcs12.serialize_key_and_certificates(b"p", key, cert, None, encryption)
-    return with_mac_iterations(good, 2**31 - 1)
+    return with_mac_iterations(good, mac_iterations)
 
 
 @dataclass(frozen=True)

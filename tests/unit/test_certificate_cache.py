@@ -121,3 +121,38 @@ def test_deleting_the_secret_or_the_portal_evicts(pfx_corpus: Corpus) -> None:
         assert key not in op.observer.cert_cache  # type: ignore[operator]
     finally:
         op.observer.close()
+
+
+def test_a_reconcile_with_nothing_to_judge_evicts(pfx_corpus: Corpus) -> None:
+    """The custom domain was removed from the spec: the next observe drops the verdict."""
+    kube: Any = NoApi()
+    op = Operator.build(Settings(), kube)
+    body, _ = pfx_portal(pfx_corpus)
+    del body["spec"]["customDomain"]
+    op.instance_event(
+        "ADDED",
+        {
+            "metadata": {"name": "crm", "resourceVersion": "1", "generation": 1},
+            "spec": {
+                "url": "https://crm.example.net",
+                "credentialsSecretRef": {"namespace": "sys", "name": "crm-creds"},
+                "languages": ["en-US"],
+                "administrators": ["jay@contoso.com"],
+                "allowedNamespaces": {"from": "All"},
+            },
+        },
+    )
+    op.secret_event(
+        "ADDED",
+        {
+            "metadata": {"name": "crm-creds", "namespace": "sys", "resourceVersion": "3"},
+            "data": {"token": base64.b64encode(b"t").decode()},
+        },
+    )
+    op.portal_event("ADDED", body)
+    key = ("team", "web")
+    assert op.observer.cert_cache is not None
+    op.observer.cert_cache.put(key, ("pfx", "digest", "h"), converted())
+    observed = op.observer.observe("team", "web", datetime.now(UTC))
+    assert observed is not None and observed.certificate is None
+    assert key not in op.observer.cert_cache
