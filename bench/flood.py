@@ -3,26 +3,27 @@
 Run: .venv/bin/python -m bench.flood [N] [HOSTILE]   (defaults 20 and 20)
 
 Starts a control plane of its own and one operator, then times how long N new
-portals in a fresh namespace take to be Ready:
+portals in a fresh namespace take to be Ready, in each of three conditions:
 
-1. alone;
-2. right after HOSTILE ordinary portals in another namespace: each with a
-   custom host and its own valid .pfx (MAC iterations 2,048, as OpenSSL
-   writes);
-3. right after HOSTILE hostile portals in another namespace: the same, but
-   each .pfx's MAC asks for 2^31-1 iterations;
-4. alone again.
+- alone;
+- right after HOSTILE ordinary portals in another namespace: each with a
+  custom host and its own valid .pfx (MAC iterations 2,048, as OpenSSL
+  writes);
+- right after HOSTILE hostile portals in another namespace: the same, but
+  each .pfx's MAC asks for 2^31-1 iterations.
 
-In 2 and 3 the custom hosts' DNS never answers (the operator's resolver
-points at a loopback socket that reads nothing), so every lookup of the flood
+The floods' custom hosts have DNS that never answers (the operator's resolver
+points at a loopback socket that reads nothing), so every lookup of a flood
 runs into its timeout: slow DNS and costly files together. Each flood is
-deleted before the next step.
+deleted before the next step. The steps run in the order alone, ordinary,
+hostile, hostile, ordinary, alone (ABBA): on a machine whose later steps are
+slower, a linear drift cancels out of the means.
 
-Printed: "N portals Ready with the hostile flood / without" (without: the mean
-of 1 and 4), the brief's figure; and "with the hostile flood / with the
-ordinary one", which takes out what any 20 more portals cost the control plane
-(their Deployments, Jobs and pods), leaving what the files themselves cost.
-Ready times are polled every 0.2 s.
+Printed: "N portals Ready with the hostile flood / without", the brief's
+figure; and "with the hostile flood / with the ordinary one", which takes out
+what any HOSTILE more portals cost the control plane (their Deployments, Jobs
+and pods), leaving what the files themselves cost. Ready times are polled
+every 0.2 s.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from portico.devcluster import ControlPlane  # noqa: E402
 DNS_TIMEOUT = 2.0
 TIMEOUT = 900.0
 PASSWORD = "flood-bench-pfx"
+ORDER = ("alone", "ordinary", "hostile", "hostile", "ordinary", "alone")
+ITERATIONS = {"ordinary": 2048, "hostile": 2**31 - 1}
 
 
 def pfx_secret(name: str, namespace: str, data: bytes) -> dict[str, object]:
@@ -99,6 +102,25 @@ def flood(cluster: Cluster, plane: ControlPlane, count: int, mac_iterations: int
     return namespace
 
 
+def report(
+    times: dict[str, list[float]], worked: dict[str, list[int]], n: int, hostile: int
+) -> None:
+    mean = {kind: statistics.mean(seconds) for kind, seconds in times.items()}
+    for kind, seconds in times.items():
+        listed = ", ".join(f"{s:.1f}s" for s in seconds)
+        if kind == "alone":
+            print(f"{n} portals Ready alone: {listed}")
+            continue
+        counts = "/".join(map(str, worked[kind]))
+        print(
+            f"{n} portals Ready beside {hostile} {kind} .pfx portals: {listed} "
+            f"({counts} of {hostile} had a status by then)"
+        )
+    print(f"ratio with the hostile flood / without: {mean['hostile'] / mean['alone']:.2f}")
+    versus = mean["hostile"] / mean["ordinary"]
+    print(f"ratio with the hostile flood / the ordinary one: {versus:.2f}")
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     hostile = int(sys.argv[2]) if len(sys.argv) > 2 else 20
@@ -118,36 +140,30 @@ def main() -> None:
             PORTICO_DNS_RECHECK_SECONDS="1",
         )
         cluster.apply(*fleet.instance_objects())
+        times: dict[str, list[float]] = {"alone": [], "ordinary": [], "hostile": []}
+        worked: dict[str, list[int]] = {"ordinary": [], "hostile": []}
         op.start()
         try:
-            alone = [converge(plane, cluster, n)]
-            beside: dict[str, float] = {}
-            worked: dict[str, int] = {}
-            for kind, iterations in (("ordinary", 2048), ("hostile", 2**31 - 1)):
-                flooded = flood(cluster, plane, hostile, iterations)
-                beside[kind] = converge(plane, cluster, n)
+            for kind in ORDER:
+                if kind == "alone":
+                    times[kind].append(converge(plane, cluster, n))
+                    continue
+                flooded = flood(cluster, plane, hostile, ITERATIONS[kind])
+                times[kind].append(converge(plane, cluster, n))
                 # Worked on meanwhile: each has a status (its DNS still waits, so the
                 # certificate's verdict is not reported yet, though it was computed).
-                worked[kind] = sum(
-                    1
-                    for p in cluster.items("portals", flooded)
-                    if (p.get("status") or {}).get("phase")
+                worked[kind].append(
+                    sum(
+                        1
+                        for p in cluster.items("portals", flooded)
+                        if (p.get("status") or {}).get("phase")
+                    )
                 )
                 plane.kubectl("delete", "namespace", flooded, "--wait=true", "--timeout=300s")
-            alone.append(converge(plane, cluster, n))
         finally:
             op.stop()
     silent.close()
-    without = statistics.mean(alone)
-    print(f"{n} portals Ready alone: {' and '.join(f'{s:.1f}s' for s in alone)}")
-    for kind, seconds in beside.items():
-        print(
-            f"{n} portals Ready beside {hostile} {kind} .pfx portals: {seconds:.1f}s "
-            f"({worked[kind]}/{hostile} of those had a status by then)"
-        )
-    print(f"ratio with the hostile flood / without: {beside['hostile'] / without:.2f}")
-    versus = beside["hostile"] / beside["ordinary"]
-    print(f"ratio with the hostile flood / the ordinary one: {versus:.2f}")
+    report(times, worked, n, hostile)
     print(f"DNS of the flood: never answers ({DNS_TIMEOUT:g}s timeout); base domain {BASE_DOMAIN}")
     print(f"total {time.monotonic() - began:.0f}s")
 
