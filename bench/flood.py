@@ -1,6 +1,6 @@
 """A tenant's flood against another tenant's converge time: the same-run ratio.
 
-Run: .venv/bin/python -m bench.flood [N] [HOSTILE]   (defaults 20 and 20)
+Run: .venv/bin/python -m bench.flood [N] [HOSTILE] [ORDER]   (defaults 20, 20, abba)
 
 Starts a control plane of its own and one operator, then times how long N new
 portals in a fresh namespace take to be Ready, in each of three conditions:
@@ -17,7 +17,8 @@ points at a loopback socket that reads nothing), so every lookup of a flood
 runs into its timeout: slow DNS and costly files together. Each flood is
 deleted before the next step. The steps run in the order alone, ordinary,
 hostile, hostile, ordinary, alone (ABBA): on a machine whose later steps are
-slower, a linear drift cancels out of the means.
+slower, a linear drift cancels out of the means; ORDER `baab` runs the floods
+the other way round (alone, hostile, ordinary, ordinary, hostile, alone).
 
 Printed: "N portals Ready with the hostile flood / without", the brief's
 figure; and "with the hostile flood / with the ordinary one", which takes out
@@ -50,7 +51,10 @@ from portico.devcluster import ControlPlane  # noqa: E402
 DNS_TIMEOUT = 2.0
 TIMEOUT = 900.0
 PASSWORD = "flood-bench-pfx"
-ORDER = ("alone", "ordinary", "hostile", "hostile", "ordinary", "alone")
+ORDERS = {
+    "abba": ("alone", "ordinary", "hostile", "hostile", "ordinary", "alone"),
+    "baab": ("alone", "hostile", "ordinary", "ordinary", "hostile", "alone"),
+}
 ITERATIONS = {"ordinary": 2048, "hostile": 2**31 - 1}
 
 
@@ -124,6 +128,7 @@ def report(
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     hostile = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    order = ORDERS[sys.argv[3] if len(sys.argv) > 3 else "abba"]
     began = time.monotonic()
     # A DNS server that never answers: every lookup of the flood waits for its timeout.
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -144,7 +149,7 @@ def main() -> None:
         worked: dict[str, list[int]] = {"ordinary": [], "hostile": []}
         op.start()
         try:
-            for kind in ORDER:
+            for kind in order:
                 if kind == "alone":
                     times[kind].append(converge(plane, cluster, n))
                     continue

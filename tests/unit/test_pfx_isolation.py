@@ -78,7 +78,8 @@ def test_ber_indefinite_length_is_read(pfx_corpus: Corpus) -> None:
 
 def test_unreadable_files_are_invalid_not_passed_on(pfx_corpus: Corpus) -> None:
     data = pfx_corpus.cases["aes256"].data
-    for broken in (data[:40], b"\x30\x03\x02\x01\x03", b"\x04\x00", b""):
+    nested = b"\x30\x80" * 100_000 + b"\x00\x00" * 100_000  # BER nesting as deep as it goes
+    for broken in (data[:40], b"\x30\x03\x02\x01\x03", b"\x04\x00", b"", nested):
         with pytest.raises(pkcs12_cost.Malformed):
             iteration_counts(broken)
         assert convert_pfx(broken, "x").reason == CertReason.INVALID_PFX  # type: ignore[union-attr]

@@ -38,6 +38,8 @@ _PKCS12_PBE_PREFIX = "1.2.840.113549.1.12.1."
 _PBES1 = frozenset(f"1.2.840.113549.1.5.{n}" for n in (1, 3, 4, 6, 10, 11))
 
 _SEQUENCE, _INTEGER, _OCTETS, _OID = 0x30, 0x02, 0x04, 0x06
+# Indefinite-length encodings nested deeper than this are no PKCS#12 file.
+_MAX_NESTING = 32
 _EXPLICIT_0 = 0xA0
 
 
@@ -59,8 +61,10 @@ class _Tlv:
     content: bytes
 
 
-def _read(data: bytes, pos: int) -> tuple[_Tlv, int]:
+def _read(data: bytes, pos: int, depth: int = 0) -> tuple[_Tlv, int]:
     """One TLV at POS; returns it and the position after it (BER, definite or not)."""
+    if depth > _MAX_NESTING:
+        raise Malformed("nested too deep")
     if pos + 2 > len(data):
         raise Malformed("truncated")
     tag = data[pos]
@@ -74,7 +78,7 @@ def _read(data: bytes, pos: int) -> tuple[_Tlv, int]:
         while True:
             if data[pos : pos + 2] == b"\0\0":
                 return _Tlv(tag, data[start:pos]), pos + 2
-            _, pos = _read(data, pos)
+            _, pos = _read(data, pos, depth + 1)
     if first & 0x80:
         size = first & 0x7F
         if size > 4 or pos + size > len(data):
@@ -193,8 +197,8 @@ def iteration_counts(data: bytes) -> list[Count]:
     """Every key-derivation count the file asks for; Malformed if it is not PKCS#12."""
     try:
         return _counts(data)
-    except IndexError as err:  # a short read inside a structure
-        raise Malformed("truncated") from err
+    except (IndexError, RecursionError) as err:  # a short read, or a pathological nesting
+        raise Malformed("truncated or nested too deep") from err
 
 
 def _counts(data: bytes) -> list[Count]:
