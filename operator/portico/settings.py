@@ -44,6 +44,13 @@ class Settings:
     # Portals reconciled at once (never two reconciles of one portal): each spends most
     # of its time waiting on the API server's answers to its writes.
     reconcile_workers: int = 16
+    # Certificates are converted in this many worker processes (certificates/isolation.py),
+    # each check stopped after this much CPU time or wall-clock time.
+    certificate_workers: int = 2
+    certificate_cpu_seconds: int = 10
+    certificate_timeout_seconds: float = 30.0
+    # Converted certificates kept (one per portal with a custom domain; least recent out).
+    certificate_cache_size: int = 1024
     # Progress within Configuring is batched (core/pacing.py; 0: every step is written);
     # phase changes, a new generation's first status and failures are written at once.
     status_hold_seconds: float = 10.0
@@ -122,6 +129,13 @@ class Settings:
             )
         if settings.reconcile_workers < 1:
             raise SettingsError("PORTICO_RECONCILE_WORKERS must be at least 1")
+        if min(settings.certificate_workers, settings.certificate_cpu_seconds) < 1 or (
+            settings.certificate_timeout_seconds <= 0 or settings.certificate_cache_size < 1
+        ):
+            raise SettingsError(
+                "PORTICO_CERTIFICATE_WORKERS, _CPU_SECONDS, _TIMEOUT_SECONDS and _CACHE_SIZE "
+                "must be positive"
+            )
         lease, renew, retry = (
             settings.leader_election_lease_duration,
             settings.leader_election_renew_deadline,

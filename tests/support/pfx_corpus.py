@@ -58,7 +58,63 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     "cn-only": ("HostnameMismatch", "CN is the host, no SAN"),
     "expired": ("CertificateExpired", "notAfter yesterday"),
     "not-yet-valid": ("CertificateNotYetValid", "notBefore in 10 days"),
+    # Hostile: more key-derivation work than any real export (bound: 1,000,000 per count).
+    "iter-openssl": ("PfxTooExpensive", "openssl pkcs12 -export -iter 1100000 -maciter"),
+    "iter-kdf-rounds": ("PfxTooExpensive", "cryptography's PKCS12 builder, kdf_rounds 1100000"),
+    "mac-iter-2-31": ("PfxTooExpensive", "aes256 with its MAC count rewritten to 2^31-1"),
 }
+
+
+def with_mac_iterations(pfx: bytes, count: int) -> bytes:
+    """The file with its MacData iteration count replaced (DER, as both makers write it):
+    what an attacker sends costs OpenSSL the count before the MAC is found wrong."""
+
+    def tlv(data: bytes, pos: int) -> tuple[int, int]:  # (content start, end)
+        first, pos = data[pos + 1], pos + 2
+        if first & 0x80:
+            size = first & 0x7F
+            first, pos = int.from_bytes(data[pos : pos + size], "big"), pos + size
+        return pos, pos + first
+
+    def encode(tag: int, content: bytes) -> bytes:
+        n = len(content)
+        raw = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)])
+        raw += b"" if n < 0x80 else n.to_bytes((n.bit_length() + 7) // 8, "big")
+        return bytes([tag]) + raw + content
+
+    start, _ = tlv(pfx, 0)
+    _, version_end = tlv(pfx, start)
+    _, auth_end = tlv(pfx, version_end)
+    mac_start, _ = tlv(pfx, auth_end)
+    _, digest_end = tlv(pfx, mac_start)
+    _, salt_end = tlv(pfx, digest_end)
+    iterations = encode(0x02, count.to_bytes((count.bit_length() + 8) // 8, "big"))
+    mac = encode(0x30, pfx[mac_start:salt_end] + iterations)
+    return encode(0x30, pfx[start:auth_end] + mac)
+
+
+def hostile_pfx(host: str, password: str, mac_iterations: int = 2**31 - 1) -> bytes:
+    """A valid-looking .pfx for HOST (EC P-256, AES-256) whose MAC asks for 2^31-1
+    iterations: the file a tenant uploads to stall an operator that opens it in-process.
+    With MAC_ITERATIONS 2048 it is the same file as an ordinary export."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=90))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), False)
+        .sign(key, hashes.SHA256())
+    )
+    encryption = serialization.BestAvailableEncryption(password.encode())
+    good = pkcs12.serialize_key_and_certificates(b"p", key, cert, None, encryption)
+    return with_mac_iterations(good, mac_iterations)
 
 
 @dataclass(frozen=True)
@@ -213,11 +269,12 @@ class _Maker:
         *,
         encrypt: bool = True,
         chain: tuple[str, ...] = (),
+        rounds: int = 2048,
     ) -> bytes:
         if encrypt:
             encryption: serialization.KeySerializationEncryption = (
                 serialization.PrivateFormat.PKCS12.encryption_builder()
-                .kdf_rounds(2048)
+                .kdf_rounds(rounds)
                 .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
                 .hmac_hash(hashes.SHA256())
                 .build(self.password.encode())
@@ -345,6 +402,11 @@ def build_corpus(directory: Path, now: datetime | None = None) -> Corpus:
     m.pfx("cn-only", leaf_key, m.cert(HOSTNAME, leaf_key, by_inter, sans=None), [inter])
     m.pfx("expired", leaf_key, m.cert(HOSTNAME, leaf_key, by_inter, days=(-400, -1)), [inter])
     m.pfx("not-yet-valid", leaf_key, m.cert(HOSTNAME, leaf_key, by_inter, days=(10, 400)), [inter])
+
+    # Made at full cost (about a second each), as a tenant would make them.
+    m.openssl_pfx("iter-openssl", leaf_key, [leaf, inter], "-iter", "1100000", "-maciter")
+    m.pfx("iter-kdf-rounds", leaf_key, leaf, [inter], rounds=1_100_000)
+    m.add("mac-iter-2-31", with_mac_iterations(aes, 2**31 - 1), m.password)
 
     shutil.rmtree(directory / "work", ignore_errors=True)
     assert set(m.corpus.cases) == set(EXPECTED), "every EXPECTED case must be generated"

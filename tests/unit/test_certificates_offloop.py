@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -125,13 +124,6 @@ class Answering:
         return answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cryptography holds the GIL while it loads a 4096-bit .pfx (0.6-2 s on this machine): "
-    "conversion in a reconcile thread stalls the event loop; it must move out of process. "
-    "(The earlier version of this test took its first heartbeat after the conversion and "
-    "could not see the stall.)",
-)
 def test_4096_bit_conversion_does_not_stall_the_loop() -> None:
     # DNS: a closed port on loopback, answered at once; the verdict remembered stands.
     settings = Settings(dns_nameservers=("127.0.0.1",), dns_port=9, dns_timeout=0.2)

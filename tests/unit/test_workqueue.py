@@ -11,13 +11,11 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from portico.controller import queue as queue_module
 from portico.controller.queue import Again, WorkQueue
 
 Worker = Callable[[Hashable], Awaitable[Any]]
@@ -68,10 +66,8 @@ class Driven:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(queue_module, "time", SimpleNamespace(monotonic=fake))
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest_asyncio.fixture
@@ -79,7 +75,7 @@ async def driven(clock: Clock) -> AsyncIterator[Callable[..., Driven]]:
     made: list[Driven] = []
 
     def make(**kwargs: Any) -> Driven:
-        d = Driven(WorkQueue(**kwargs), clock)
+        d = Driven(WorkQueue(clock=clock, **kwargs), clock)
         made.append(d)
         return d
 
@@ -89,9 +85,7 @@ async def driven(clock: Clock) -> AsyncIterator[Callable[..., Driven]]:
             await d.stop()
 
 
-pytestmark = pytest.mark.asyncio
-
-
+@pytest.mark.asyncio
 async def test_burst_of_adds_is_one_reconcile(driven: Callable[..., Driven]) -> None:
     calls: list[object] = []
 
@@ -107,6 +101,7 @@ async def test_burst_of_adds_is_one_reconcile(driven: Callable[..., Driven]) -> 
     assert sorted(map(str, calls)) == ["a", "b"]
 
 
+@pytest.mark.asyncio
 async def test_failure_is_retried_and_requeue_is_honoured(driven: Callable[..., Driven]) -> None:
     calls: list[float] = []
     d = driven(base_delay=0.05)
@@ -125,6 +120,7 @@ async def test_failure_is_retried_and_requeue_is_honoured(driven: Callable[..., 
     assert gaps == pytest.approx([0.05, 0.5, 0.5], abs=STEP)
 
 
+@pytest.mark.asyncio
 async def test_one_key_never_runs_twice_at_once(driven: Callable[..., Driven]) -> None:
     running, overlaps, calls = set(), [], []
     release = asyncio.Event()
@@ -149,6 +145,7 @@ async def test_one_key_never_runs_twice_at_once(driven: Callable[..., Driven]) -
     assert overlaps == [] and calls == ["a", "a"]
 
 
+@pytest.mark.asyncio
 async def test_events_never_cut_a_failures_backoff_short(driven: Callable[..., Driven]) -> None:
     times: list[float] = []
     d = driven(base_delay=0.3)
@@ -169,6 +166,7 @@ async def test_events_never_cut_a_failures_backoff_short(driven: Callable[..., D
     assert times[1] - times[0] == pytest.approx(0.3, abs=STEP)
 
 
+@pytest.mark.asyncio
 async def test_events_during_a_failing_reconcile_wait_for_its_backoff(
     driven: Callable[..., Driven],
 ) -> None:
@@ -189,6 +187,7 @@ async def test_events_during_a_failing_reconcile_wait_for_its_backoff(
     assert times[1] - times[0] == pytest.approx(0.3, abs=STEP)
 
 
+@pytest.mark.asyncio
 async def test_a_forgotten_key_is_never_run_and_keeps_nothing(
     driven: Callable[..., Driven],
 ) -> None:
@@ -207,6 +206,7 @@ async def test_a_forgotten_key_is_never_run_and_keeps_nothing(
     assert calls == ["kept"]
 
 
+@pytest.mark.asyncio
 async def test_due_order_follows_delays_not_insertion(driven: Callable[..., Driven]) -> None:
     calls: list[object] = []
     times: list[float] = []
@@ -226,6 +226,7 @@ async def test_due_order_follows_delays_not_insertion(driven: Callable[..., Driv
     assert after(start, times) == pytest.approx([0.0, 0.02], abs=STEP)
 
 
+@pytest.mark.asyncio
 async def test_urgent_work_goes_before_a_routine_pass_which_runs_a_few_at_a_time(
     driven: Callable[..., Driven],
 ) -> None:
@@ -261,6 +262,7 @@ async def test_urgent_work_goes_before_a_routine_pass_which_runs_a_few_at_a_time
     assert most[0] == 2  # the routine lane's slots, though 8 were free
 
 
+@pytest.mark.asyncio
 async def test_a_resync_requeue_is_routine(driven: Callable[..., Driven]) -> None:
     calls: list[float] = []
     d = driven()
@@ -275,3 +277,69 @@ async def test_a_resync_requeue_is_routine(driven: Callable[..., Driven]) -> Non
     assert "a" in d.queue._routine and "a" in d.queue
     await d.advance(0.06)
     assert after(calls[0], calls) == pytest.approx([0.0, 0.05], abs=STEP)
+
+
+def portal(namespace: str, i: int) -> tuple[str, str, str]:
+    return ("Portal", namespace, f"p{i:02d}")
+
+
+def test_a_flood_in_one_namespace_takes_no_more_than_its_share() -> None:
+    """20 slow portals in `hostile`, then 4 in `team`: `team` is served at once and, while
+    both wait, each namespace holds at most half of the workers."""
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.concurrency = 8
+    for i in range(20):
+        queue.add(portal("hostile", i))
+    running: list[tuple[str, str, str]] = []
+    while (key := queue.take()[0]) is not None:
+        running.append(key)  # type: ignore[arg-type]
+    # Alone, the flood may use all workers but one: the one kept for a newcomer.
+    assert len(running) == 7 and {k[1] for k in running} == {"hostile"}
+    for i in range(4):
+        queue.add(portal("team", i))
+    first = queue.take()[0]
+    assert first is not None and first[1] == "team"  # at once, not after 20 hostile ones
+    running.append(first)  # type: ignore[arg-type]
+    # all 8 workers busy now: the loop takes again only when a reconcile ends
+    # As the flood's reconciles end, the freed workers go to `team` until it holds its share.
+    served = []
+    for _ in range(6):
+        old = next(k for k in running if k[1] == "hostile")
+        running.remove(old)
+        queue.done(old, False)
+        key = queue.take()[0]
+        assert key is not None
+        running.append(key)  # type: ignore[arg-type]
+        served.append(key[1])  # type: ignore[index]
+    assert served[:3] == ["team"] * 3  # team reaches 4 (its whole demand) first
+    assert sum(1 for k in running if k[1] == "hostile") == 4  # hostile: its share of 8
+
+
+def test_namespaces_are_served_in_turn_not_by_backlog() -> None:
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.concurrency = 1
+    for i in range(5):
+        queue.add(portal("a", i))
+    queue.add(portal("b", 0), delay=1.0)
+    queue.add(portal("c", 0), delay=1.0)
+    order = []
+    key = queue.take()[0]
+    assert key == portal("a", 0)
+    clock.now += 2  # b and c become due while a's backlog waits
+    queue.done(key, False)
+    while (key := queue.take()[0]) is not None:
+        order.append(key[1])  # type: ignore[index]
+        queue.done(key, False)
+    assert order[:3] == ["a", "b", "c"] or order[:3] == ["b", "c", "a"]
+    assert order.count("a") == 4 and order[-1] == "a"
+
+
+def test_cluster_wide_keys_and_plain_keys_form_one_line() -> None:
+    queue = WorkQueue(clock=Clock())
+    queue.concurrency = 4
+    for key in [("PortalInstance", "crm"), "x", "y", "z"]:
+        queue.add(key)
+    taken = [queue.take()[0] for _ in range(4)]
+    assert taken == [("PortalInstance", "crm"), "x", "y", None]  # the last is kept free

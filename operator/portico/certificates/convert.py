@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from portico.certificates import checks
+from portico.certificates import checks, pkcs12_cost
 from portico.certificates.result import (
     EXPIRY_WARNING_DAYS,
     CertificateSummary,
@@ -183,7 +183,22 @@ def convert_pfx(
     hostname: str | None = None,
     now: datetime | None = None,
 ) -> CertificateVerdict:
-    """Open a .pfx (AES-256, 3DES or legacy RC2), check it, convert it for a TLS Secret."""
+    """Open a .pfx (AES-256, 3DES or legacy RC2), check it, convert it for a TLS Secret.
+
+    The file's own iteration counts are judged before OpenSSL derives any key: a
+    hostile count (up to 2^31) would otherwise cost minutes of CPU per attempt.
+    """
+    try:
+        expensive = pkcs12_cost.too_expensive(pkcs12_cost.iteration_counts(data))
+    except pkcs12_cost.Malformed:
+        return _unreadable(data)
+    if expensive:
+        return reject(
+            CertReason.PFX_TOO_EXPENSIVE,
+            f"The .pfx file is too expensive to open: {expensive}. Export it again with "
+            "your tool's default settings (for example openssl pkcs12 -export without "
+            "-iter or -maciter) and update the Secret",
+        )
     for candidate in _passwords(password):
         try:
             bundle = pkcs12.load_pkcs12(data, candidate)
@@ -191,13 +206,17 @@ def convert_pfx(
             continue
         break
     else:
-        hint = ""
-        if data.lstrip().startswith(b"-----BEGIN"):
-            hint = " (this file is PEM text, not a .pfx: use a kubernetes.io/tls Secret instead)"
-        return reject(CertReason.INVALID_PFX, INVALID_PFX + hint)
+        return _unreadable(data)
     preferred = bundle.cert.certificate if bundle.cert else None
     others = [c.certificate for c in bundle.additional_certs]
     return validate(bundle.key, others, preferred, hostname=hostname, now=now)
+
+
+def _unreadable(data: bytes) -> Rejection:
+    hint = ""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        hint = " (this file is PEM text, not a .pfx: use a kubernetes.io/tls Secret instead)"
+    return reject(CertReason.INVALID_PFX, INVALID_PFX + hint)
 
 
 def validate_tls_pair(

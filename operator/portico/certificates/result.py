@@ -27,6 +27,10 @@ class CertReason(StrEnum):
     CERTIFICATE_EXPIRED = "CertificateExpired"
     CERTIFICATE_NOT_YET_VALID = "CertificateNotYetValid"
     HOSTNAME_MISMATCH = "HostnameMismatch"
+    # The .pfx asks for more key-derivation work than any real export (pkcs12_cost.py).
+    PFX_TOO_EXPENSIVE = "PfxTooExpensive"
+    # The check ran out of its CPU or wall-clock allowance in the worker process.
+    CERTIFICATE_CHECK_TIMED_OUT = "CertificateCheckTimedOut"
     # Not a rejection: the warning a valid certificate near its end carries.
     CERTIFICATE_EXPIRING_SOON = "CertificateExpiringSoon"
 

@@ -13,13 +13,8 @@ from typing import IO
 
 import click
 
-from portico.certificates import (
-    CertificateSummary,
-    ConvertedCertificate,
-    Rejection,
-    convert_pfx,
-    validate_tls_pair,
-)
+from portico.certificates import CertificateSummary, ConvertedCertificate, Rejection
+from portico.certificates.isolation import CertificateWorkers
 from portico.domain import DomainState, ResolverSettings, check_domain, parse_nameserver
 
 EXIT_FAILED = 1
@@ -124,13 +119,15 @@ def inspect_cert_command(
 ) -> None:
     """Check a .pfx (or a PEM pair with --key) exactly as the operator would.
 
-    Exit 0 when the certificate is usable, 1 when it is rejected.
+    Exit 0 when the certificate is usable, 1 when it is rejected. Like the
+    operator, it opens the file in a worker process with CPU and time limits.
     """
-    if key_file is not None:
-        result = validate_tls_pair(file.read_bytes(), key_file.read_bytes(), hostname=hostname)
-    else:
-        password = password_file.read() if password_file is not None else None
-        result = convert_pfx(file.read_bytes(), password, hostname=hostname)
+    with CertificateWorkers(size=1) as workers:
+        if key_file is not None:
+            result = workers.check("pair", file.read_bytes(), key_file.read_bytes(), hostname)
+        else:
+            password = password_file.read() if password_file is not None else None
+            result = workers.check("pfx", file.read_bytes(), password, hostname)
     if isinstance(result, Rejection):
         click.echo(f"{file.name}: rejected ({result.reason.value})")
         for problem in result.problems:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime
-import hashlib
+import functools
 import threading
 import time
 from collections.abc import Mapping
@@ -21,6 +21,8 @@ from typing import Any
 from portico import certificates, domain
 from portico.api import crds, validation
 from portico.api.model import Portal, parse_instance, parse_portal
+from portico.certificates.isolation import CertificateWorkers
+from portico.controller.certcache import CertificateCache
 from portico.controller.index import Index
 from portico.controller.kube import Kube
 from portico.controller.store import Store, controller_uid
@@ -29,9 +31,6 @@ from portico.core.claims import Claimant
 from portico.core.observed import Key, Observed, SecretView
 from portico.core.progress import job_state, termination_message
 from portico.settings import Settings
-
-# A converted certificate is judged again at least this often (its validity moves with time).
-CERTIFICATE_TTL = 3600.0
 
 
 def parse(obj: Mapping[str, Any]) -> Portal:
@@ -81,9 +80,9 @@ class Observer:
     dns: DnsSchedule = field(default_factory=DnsSchedule)
     # (namespace, portal) → children found to be someone else's; re-checked each time
     foreign: dict[tuple[str, str], set[Key]] = field(default_factory=dict)
-    _certificates: dict[tuple[str, str, str], tuple[float, certificates.CertificateVerdict]] = (
-        field(default_factory=dict)
-    )
+    # Made from settings unless given (tests give their own).
+    workers: CertificateWorkers | None = None
+    cert_cache: CertificateCache | None = None
     _job_messages: dict[str, str] = field(default_factory=dict)
     # Claim holders found gone (a DELETED event missed across a relist); the operator
     # forgets them on its own loop and wakes who waited.
@@ -97,6 +96,15 @@ class Observer:
     def found_foreign(self, key: tuple[str, str], child: Key) -> None:
         with self.lock:
             self.foreign.setdefault(key, set()).add(child)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if self.workers is None:
+            self.workers = CertificateWorkers(
+                s.certificate_workers, s.certificate_cpu_seconds, s.certificate_timeout_seconds
+            )
+        if self.cert_cache is None:
+            self.cert_cache = CertificateCache(s.certificate_cache_size)
 
     def observe(self, namespace: str, name: str, now: datetime.datetime) -> Observed | None:
         obj = self.store.portals.get((namespace, name))
@@ -138,6 +146,8 @@ class Observer:
         )
         if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
             observed = self._domain(observed, secrets, now)
+        if observed.certificate is None or observed.certificate.verdict is None:
+            self.evict_certificate(key)  # nothing to judge now: its key is not kept
         return observed
 
     def _live(self, claimant: Claimant | None, me: tuple[str, str]) -> Claimant | None:
@@ -218,31 +228,37 @@ class Observer:
         issued = (
             secrets.get(names.tls_secret_name(portal.name)) if portal.custom_domain.issuer else None
         )
-        cert = custom_domain.certificate(portal, secrets, issued, self._convert)
+        convert = functools.partial(self._convert, key)
+        cert = custom_domain.certificate(portal, secrets, issued, convert)
         return Observed(**{**o.__dict__, "dns": dns, "certificate": cert})
 
     def _convert(
-        self, form: str, blob: bytes, secret: bytes | None, host: str
+        self, key: tuple[str, str], form: str, blob: bytes, secret: bytes | None, host: str
     ) -> certificates.CertificateVerdict:
-        """Convert or validate once per content and host; judged again after CERTIFICATE_TTL."""
-        digest = hashlib.sha256(blob + b"\0" + (secret or b"")).hexdigest()
-        key = (form, digest, host)
-        cached = self._certificates.get(key)
-        if cached and time.monotonic() - cached[0] < CERTIFICATE_TTL:
-            return cached[1]
+        """Convert or validate once per content and host, out of process (see certcache)."""
+        assert self.workers is not None and self.cert_cache is not None
+        content = CertificateCache.content(form, blob, secret, host)
+        cached = self.cert_cache.get(key, content)
+        if cached is not None:
+            return cached
         now = datetime.datetime.now(datetime.UTC)
-        verdict = (
-            certificates.convert_pfx(blob, secret, hostname=host, now=now)
-            if form == "pfx"
-            else certificates.validate_tls_pair(blob, secret or b"", hostname=host, now=now)
-        )
-        self._certificates[key] = (time.monotonic(), verdict)
+        verdict = self.workers.check(form, blob, secret, host, now)
+        self.cert_cache.put(key, content, verdict)
         return verdict
+
+    def evict_certificate(self, key: tuple[str, str]) -> None:
+        if self.cert_cache is not None:
+            self.cert_cache.evict(key)
 
     def forget(self, key: tuple[str, str]) -> None:
         with self.lock:
             self.dns.forget(key)
             self.foreign.pop(key, None)
+        self.evict_certificate(key)
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
 
 
 def resolver_settings(settings: Settings) -> domain.ResolverSettings:

@@ -179,6 +179,7 @@ class Operator:
             await self.elector.release()
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
+        self.observer.close()
 
     def health(self) -> str:
         for task in self.tasks:
@@ -273,7 +274,8 @@ class Operator:
         labels = meta.get("labels") or {}
         if self._known("Secret", type_, body):
             return
-        if type_ == "DELETED":
+        deleted = type_ == "DELETED"
+        if deleted:
             self.store.secrets.pop((namespace, name), None)
             self.store.drop_child("Secret", namespace, name)
         elif labels.get("app.kubernetes.io/managed-by") == "portico":
@@ -290,6 +292,8 @@ class Operator:
             self._enqueue(("PortalInstance", instance))
             portals.update(self.index.linked_to(instance))
         for key in portals:
+            if deleted:  # a certificate converted from it is not kept a moment longer
+                self.observer.evict_certificate(key)
             self._enqueue(("Portal", *key))
 
     @_locked
