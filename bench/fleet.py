@@ -53,6 +53,7 @@ def instance_objects() -> list[dict[str, Any]]:
                 "languages": ["en-US"],
                 "solutions": ["FieldService"],
                 "administrators": ["jay@contoso.com"],
+                "allowedNamespaces": {"from": "All"},
             },
         },
     ]
@@ -123,6 +124,7 @@ def operator_env(resync_seconds: float) -> Mapping[str, str]:
         "PORTICO_BASE_DOMAIN": "portals.bench.test",
         "PORTICO_RESYNC_SECONDS": f"{resync_seconds:g}",
         "PORTICO_LISTEN_ADDRESS": "127.0.0.1",
+        "PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": OPERATOR_NAMESPACE,
     }
 
 

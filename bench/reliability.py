@@ -65,6 +65,7 @@ def main() -> int:
                     "languages": ["en-US"],
                     "solutions": ["FieldService"],
                     "administrators": ["jay@contoso.com"],
+                    "allowedNamespaces": {"from": "All"},
                 },
             },
         )

@@ -8,6 +8,16 @@ from dataclasses import dataclass, fields
 
 # Portico's own runtime (runtime/Dockerfile); push it and set runtimeImage to its name.
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/portico-dev/portico-runtime:0.1.0"
+SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def pod_namespace() -> str:
+    """The operator pod's namespace (its service account's), else `default` (a local run)."""
+    try:
+        with open(SA_NAMESPACE, encoding="utf-8") as handle:
+            return handle.read().strip() or "default"
+    except OSError:
+        return "default"
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,10 @@ class Settings:
     ingress_class: str = ""
     # Comma-separated in the environment; empty means every namespace.
     namespaces: tuple[str, ...] = ()
+    # Where a PortalInstance's credentialsSecretRef may point; empty: the operator's own
+    # namespace only (a tenant who may write an instance must not make Portico read
+    # another team's Secrets). Filled in by from_env.
+    instance_credentials_namespaces: tuple[str, ...] = ()
     dns_nameservers: tuple[str, ...] = ()
     dns_port: int = 53
     dns_timeout: float = 5.0
@@ -65,6 +79,8 @@ class Settings:
             if raw is not None:
                 values[f.name] = _parse(name, raw, f.default)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if not values.get("instance_credentials_namespaces"):
+            values["instance_credentials_namespaces"] = (pod_namespace(),)
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
             raise SettingsError(

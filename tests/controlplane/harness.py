@@ -93,6 +93,9 @@ class Operator:
             "PORTICO_METRICS_PORT": str(self.metrics_port),
             "PORTICO_HEALTH_PORT": str(self.health_port),
             "PORTICO_RESYNC_SECONDS": "10",
+            # Run outside a pod, the operator has no namespace of its own: say where the
+            # tests keep instance credentials.
+            "PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": "portico-system",
             **self.env,
         }
         with self.log.open("ab") as out:
@@ -167,6 +170,7 @@ def instance_docs(name: str, credentials_namespace: str) -> list[dict[str, Any]]
                 "languages": ["en-US", "de-DE", "fr-FR"],
                 "solutions": ["FieldService"],
                 "administrators": ["jay@contoso.com", "ana@contoso.com"],
+                "allowedNamespaces": {"from": "All"},
             },
         },
     ]

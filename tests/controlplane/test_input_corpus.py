@@ -169,6 +169,7 @@ def instances(cluster: Cluster) -> Iterator[tuple[str, str]]:
         "languages": ["en-US"],
         "solutions": ["FieldService"],
         "administrators": ["jay@contoso.com"],
+        "allowedNamespaces": {"from": "All"},
     }
     cluster.apply(
         {

@@ -150,6 +150,7 @@ class Operator:
             **{k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")},
             "KUBECONFIG": str(self.kubeconfig),
             "PORTICO_BASE_DOMAIN": "portals.test",
+            "PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": "portico-system",
             "PORTICO_NAMESPACES": "",  # cluster-wide: kmock cannot serve namespace lists
             "PORTICO_LISTEN_ADDRESS": "127.0.0.1",
             "PORTICO_METRICS_PORT": str(self.metrics_port),

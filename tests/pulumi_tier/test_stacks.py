@@ -101,6 +101,7 @@ def write_portals(directory: Path, site_name: str, *languages: str) -> Path:
             "languages": ["en-US", "de-DE", "fr-FR"],
             "solutions": ["FieldService"],
             "administrators": ["jay@contoso.com"],
+            "allowedNamespaces": {"from": "All"},
         },
     }
     site = portal(

@@ -22,7 +22,11 @@ from portico.core.runtime import routed
 from portico.settings import Settings
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
-SETTINGS = Settings(base_domain="portals.example.com", cert_manager=True)
+SETTINGS = Settings(
+    base_domain="portals.example.com",
+    cert_manager=True,
+    instance_credentials_namespaces=("portico-system",),
+)
 UID = "uid-1"
 P = "web"
 
@@ -36,6 +40,7 @@ INSTANCE = {
         "languages": ["en-US", "de-DE"],
         "solutions": [],
         "administrators": ["jay@contoso.com"],
+        "allowedNamespaces": {"from": "All"},
     },
 }
 CREDENTIALS = SecretView(
@@ -224,11 +229,19 @@ def test_spec_edit_is_not_ready_until_the_new_pods_roll_out() -> None:
         ({"subdomain_owner": "other/older"}, "SubdomainTaken"),
         ({"namespace_labels": {"team": "b"}, "selector": True}, "NamespaceNotAllowed"),
         ({"image": "evil.example.com/miner:1"}, "ImageNotAllowed"),
+        ({"no_namespaces": True}, "NamespaceNotAllowed"),
+        ({"credentials_in": "team"}, "CredentialsNotAllowed"),
+        ({"paused": True, "instance": None}, "InstanceNotFound"),
+        (
+            {"paused": True, "namespace_labels": {"team": "b"}, "selector": True},
+            "NamespaceNotAllowed",
+        ),
     ],
 )
 def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
     change: dict[str, Any], reason: str
 ) -> None:
+    """Paused or not: `spec.paused` stops changes, never a withdrawal."""
     o, _ = converge(world())
     instance = copy.deepcopy(INSTANCE)
     obj = copy.deepcopy(dict(o.obj))
@@ -237,8 +250,14 @@ def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
             "from": "Selector",
             "selector": {"matchLabels": {"team": "a"}},
         }
+    if change.pop("no_namespaces", False):  # an instance that names none allows none
+        del instance["spec"]["allowedNamespaces"]
+    if where := change.pop("credentials_in", None):  # a Secret outside the operator's reach
+        instance["spec"]["credentialsSecretRef"]["namespace"] = where
     if image := change.pop("image", None):
         obj["spec"]["runtime"] = {"image": image}
+    if change.pop("paused", False):
+        obj["spec"]["paused"] = True
     kwargs = {"instance": instance, **{k: v for k, v in change.items() if k == "instance"}}
     rest = {k: v for k, v in change.items() if k != "instance"}
     lost = world(obj=obj, status=obj["status"], children=o.children, **kwargs, **rest)
@@ -331,6 +350,26 @@ def test_expired_trial_scales_to_zero() -> None:
     plan = decide(world(obj=obj), SETTINGS, NOW)
     assert plan.phase == "Expired"
     assert owned(plan)[("Deployment", P)]["spec"]["replicas"] == 0
+    assert ("Secret", names.instance_secret_name(P)) not in owned(plan)
+
+
+def test_an_expired_trial_loses_its_credentials_and_runtime_even_when_paused() -> None:
+    obj = portal_obj(type="Trial")
+    obj["metadata"]["creationTimestamp"] = "2026-11-01T00:00:00Z"  # expires 2026-12-01
+    o, _ = converge(world(obj=obj))
+    assert ("Secret", names.instance_secret_name(P)) in o.children
+    paused = copy.deepcopy(dict(o.obj))
+    paused["spec"]["paused"] = True
+    before = decide(world(obj=paused, status=paused["status"], children=o.children), SETTINGS, NOW)
+    assert before.phase == "Paused" and not before.deletes and not before.writes
+    assert before.requeue_after is not None  # it comes back when the trial ends
+    later = NOW + datetime.timedelta(days=2)
+    lapsed = world(obj=paused, status=paused["status"], children=o.children)
+    plan = decide(lapsed, SETTINGS, later)
+    assert plan.phase == "Expired"
+    deleted = set(plan.deletes)
+    assert {("Secret", names.instance_secret_name(P)), ("Deployment", P)} <= deleted
+    assert owned(plan)[("Service", P)]["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
 
 
 def test_missing_analytics_key_is_named() -> None:

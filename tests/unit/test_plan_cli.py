@@ -134,3 +134,27 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
 def test_without_instances_cross_checks_are_skipped() -> None:
     result = plan(str(ROOT / "examples" / "customer-custom.yaml"))
     assert result.returncode == 0
+
+
+def _instance_yaml(**spec: object) -> str:
+    raw = yaml.safe_load((ROOT / "examples" / "contoso-instance.yaml").read_text())
+    docs = [raw] if isinstance(raw, dict) else raw
+    instance = next(d for d in docs if d.get("kind") == "PortalInstance")
+    instance["spec"].update(spec)
+    for key, value in spec.items():
+        if value is None:
+            del instance["spec"][key]
+    return yaml.safe_dump(instance)
+
+
+def test_an_insecure_instance_is_admitted_with_a_warning() -> None:
+    result = plan("-", stdin=_instance_yaml(url="http://crm.test", insecure=True))
+    assert result.returncode == 0, result.stderr
+    assert "warning: portalinstance/contoso-crm: spec.insecure is true" in result.stderr
+
+
+def test_an_instance_without_allowed_namespaces_allows_none() -> None:
+    portal = (ROOT / "examples" / "customer-custom.yaml").read_text()
+    result = plan("-", stdin=_instance_yaml(allowedNamespaces=None) + "---\n" + portal)
+    assert result.returncode == 1
+    assert "NamespaceNotAllowed" in result.stderr and "allows no namespace" in result.stderr

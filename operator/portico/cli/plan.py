@@ -82,6 +82,8 @@ class Verdict:
     children: list[dict[str, Any]]
     # (kind, name) → what the operator fills in from the cluster when it applies the child
     notes: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Admitted, but worth a second look (printed, never a non-zero exit).
+    warnings: list[str] = field(default_factory=list)
 
 
 def planned(
@@ -145,6 +147,15 @@ def planned(
     return [*ready, page], notes
 
 
+def insecure_warning(instance: model.PortalInstance) -> str:
+    if not instance.insecure:
+        return ""
+    return (
+        "spec.insecure is true: linked portals send their instance token over plain "
+        f"http to {instance.url}; use it for a test instance only"
+    )
+
+
 def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
     verdicts = []
     instances: dict[str, model.PortalInstance] = {}
@@ -156,6 +167,8 @@ def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
         else:
             instance = model.parse_instance(defaulted)
             instances[instance.name] = instance
+            if warning := insecure_warning(instance):
+                verdicts.append(Verdict(label, [], [], warnings=[f"{label}: {warning}"]))
     for raw in docs.portals:
         raw.setdefault("metadata", {}).setdefault("namespace", "default")
         label = f"{raw['metadata']['namespace']}/{raw['metadata']['name']}"
@@ -250,6 +263,9 @@ def plan_command(files: tuple[str, ...], base_domain: str | None, output: str) -
     if output == "json":
         for (namespace, kind, name), note in sorted(notes.items()):
             click.echo(f"note: {namespace}/{kind}/{name}: {note}", err=True)
+    for v in verdicts:
+        for warning in v.warnings:
+            click.echo(f"warning: {warning}", err=True)
     problems = [p for v in verdicts for p in v.problems]
     for line in problems:
         click.echo(line, err=True)

@@ -23,7 +23,7 @@ from portico.api.model import Portal, parse_instance, parse_portal
 from portico.controller.index import Index
 from portico.controller.kube import Kube
 from portico.controller.store import Store, controller_uid
-from portico.core import custom_domain, names
+from portico.core import custom_domain, entitlement, names
 from portico.core.claims import Claimant
 from portico.core.observed import Key, Observed, SecretView
 from portico.core.progress import job_state, termination_message
@@ -103,7 +103,9 @@ class Observer:
             if labels is None:
                 ns = self.kube.get("Namespace", None, namespace) or {}
                 labels = dict((ns.get("metadata") or {}).get("labels") or {})
-        credentials = self.secret(*instance.credentials) if instance else None
+        # Never read from a namespace instances may not name (CredentialsNotAllowed).
+        allowed = instance and not entitlement.credentials_problem(instance, self.settings)
+        credentials = self.secret(*instance.credentials) if instance and allowed else None
         secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
         children = self.store.owned(namespace, name, portal.uid)
         key = (namespace, name)

@@ -216,7 +216,10 @@ class Operator:
             before = self.store.instances.get(name)
             self.store.instances[name] = kept(body)
             creds = (body.get("spec") or {}).get("credentialsSecretRef") or {}
-            self.index.put_instance(name, (creds.get("namespace", ""), creds.get("name", "")))
+            ref = (creds.get("namespace", ""), creds.get("name", ""))
+            allowed = self.settings.instance_credentials_namespaces
+            # A Secret in a namespace instances may not name is never kept (nor read).
+            self.index.put_instance(name, ref if not allowed or ref[0] in allowed else None)
             if before is not None and before.get("spec") == body.get("spec"):
                 return  # its status only (our own patch)
             self._enqueue(("PortalInstance", name))

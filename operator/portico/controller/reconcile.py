@@ -20,7 +20,7 @@ from portico.controller.act import Conflict, Writer
 from portico.controller.kube import ApiError
 from portico.controller.observe import Observer
 from portico.controller.store import Store, kept
-from portico.core import names
+from portico.core import entitlement, names
 from portico.core.conditions import false, to_status, true
 from portico.core.decide import Plan, decide, failed
 from portico.core.observed import Observed
@@ -149,7 +149,9 @@ class Reconciler:
             return
         instance = parse_instance(obj)
         ns, secret = instance.credentials
-        if self.observer.secret(ns, secret) is None:
+        if problem := entitlement.credentials_problem(instance, self.settings):
+            ready = false("Ready", problem.reason, problem.message)
+        elif self.observer.secret(ns, secret) is None:
             ready = false(
                 "Ready",
                 "CredentialsNotFound",

@@ -154,7 +154,8 @@ def _provision(
         secrets_checksum=entitlement.secrets_checksum(o),
         translations_run=translations.run if translations and translations.active else 0,
         translations_languages=translations.languages if translations else (),
-        instance_credentials=creds,
+        # An expired trial runs nothing and keeps no credentials (scaled to zero).
+        instance_credentials=None if expired else creds,
         custom_host_ready=domain.serve,
         custom_tls_secret=domain.tls_secret,
         tls_data=domain.tls_data,
@@ -179,17 +180,19 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     portal, status = o.portal, o.status
     new = _base_status(o, settings, now)
     previous = list(status.get("conditions") or ())
-    if portal.paused:
-        phase, ready = summarize([], paused=True)
-        kept = [c for c in previous if c.get("type") != "Ready"]
-        new["conditions"] = kept + to_status([ready], previous, o.generation, stamp)
-        return _finish(o, new, phase, ready, Changes(), None)
-
     expiry = trial_expiry(o, settings)
     expired = bool(expiry and now >= expiry)
     requeue = (expiry - now).total_seconds() + 1 if expiry and not expired else None
     link = entitlement.link_problems(o, settings)
     blocker = entitlement.subdomain_blocker(o)
+    withdrawn = any(p.reason in WITHDRAWN for p in link) or blocker is not None
+    if portal.paused and not (withdrawn or expired):
+        # Paused stops changes; a lost entitlement or an expired trial still withdraws
+        # (below), so pausing never keeps credentials or routing a portal may not have.
+        phase, ready = summarize([], paused=True)
+        kept = [c for c in previous if c.get("type") != "Ready"]
+        new["conditions"] = kept + to_status([ready], previous, o.generation, stamp)
+        return _finish(o, new, phase, ready, Changes(), requeue)
     conditions: list[Condition] = []
     if link:
         message = "; ".join(p.message for p in link)
@@ -199,12 +202,11 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
             true("InstanceLinked", "Linked", f"linked to PortalInstance {portal.instance}")
         )
 
-    withdrawn = any(p.reason in WITHDRAWN for p in link) or blocker is not None
     domain = custom_domain.Assessment()
     # None: change nothing (a reference a person must fix; the old runtime keeps serving).
     desired: list[dict[str, Any]] | None = None
     keep: set[Key] = set()
-    if withdrawn:
+    if withdrawn or portal.paused:  # paused here: expired, so the runtime goes too
         desired, keep = _withdrawn(o, settings, routed=blocker is None)
         new.pop("customDomainUrl", None)
     elif not link:
@@ -239,7 +241,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     if desired is not None:
         if desired:
             host = portal.custom_domain.hostname if domain.serve and portal.custom_domain else ""
-            up = not withdrawn and runtime_serving(o.children, portal.name)
+            up = not withdrawn and not portal.paused and runtime_serving(o.children, portal.name)
             desired, unchanged = pages.route(
                 desired, portal, settings, phase, ready.reason, ready.message, host, up
             )
@@ -251,7 +253,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
     plan = _finish(o, new, phase, ready, diff, requeue)
-    if withdrawn and diff.deletes:
+    if (withdrawn or portal.paused) and diff.deletes:
         removed = ", ".join(f"{k} {n}" for k, n in diff.deletes)
         withdrawal = Event("Warning", "Withdrawn", f"{ready.reason}: removed {removed}")
         plan = replace(plan, events=(*plan.events, withdrawal))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 
+from portico.api.model import PortalInstance
 from portico.core import references, render
 from portico.core.conditions import Condition, false, true
 from portico.core.observed import Observed
@@ -31,10 +32,27 @@ def image_allowed(o: Observed, settings: Settings) -> references.Problem | None:
     )
 
 
+def credentials_problem(instance: PortalInstance, settings: Settings) -> references.Problem | None:
+    """The instance's credentials are read only from the namespaces the operator allows."""
+    ns, secret = instance.credentials
+    allowed = settings.instance_credentials_namespaces
+    if not allowed or ns in allowed:
+        return None
+    return references.Problem(
+        Failure.CREDENTIALS_NOT_ALLOWED,
+        f"PortalInstance {instance.name} names credentials Secret {ns}/{secret}, but Portico "
+        f"reads instance credentials only from namespace {', '.join(allowed)}; move the "
+        "Secret there and fix spec.credentialsSecretRef (or add the namespace to the "
+        "operator's instanceCredentialsNamespaces setting)",
+    )
+
+
 def link_problems(o: Observed, settings: Settings) -> list[references.Problem]:
     problems = references.check_hostname(o.portal, settings.base_domain)
     problems += references.check_instance_link(o.portal, o.instance, o.namespace_labels)
-    if o.instance and o.credentials is None:
+    if o.instance and (problem := credentials_problem(o.instance, settings)):
+        problems.append(problem)
+    elif o.instance and o.credentials is None:
         ns, secret = o.instance.credentials
         problems.append(
             references.Problem(

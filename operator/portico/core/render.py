@@ -142,6 +142,9 @@ def runtime_config(
             "interactions": list(ci.interactions),
             "sharedKeyFile": _secret_file(ci.shared_key.name, ci.shared_key.key),
         }
+    if instance is not None and instance.insecure:
+        # Only when set: portals of other instances keep their config (and checksum).
+        config["instance"]["insecure"] = True
     return config
 
 
