@@ -272,7 +272,10 @@ def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
     assert "Withdrawn" in [e.reason for e in plan.events]
     written = owned(plan)
     assert not [k for k in written if k[0] in ("Secret", "Job") or k == ("Deployment", P)]
-    if reason == "SubdomainTaken":  # the URL is another portal's: no routing at all
+    unentitled = {"SubdomainTaken", "InstanceNotFound", "NamespaceNotAllowed", "ImageNotAllowed"}
+    if reason in unentitled:
+        # The URL is another portal's, or this portal may hold no name: no routing at all
+        # (no page on the shared domain either).
         assert {("Service", P), ("Ingress", P)} <= deleted
     else:  # the URL it still owns shows why it is not serving
         assert written[("Service", P)]["spec"]["selector"]["app.kubernetes.io/component"] == "pages"

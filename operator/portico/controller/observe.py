@@ -13,7 +13,7 @@ import copy
 import datetime
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,9 +109,9 @@ class Observer:
         secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
         children = self.store.owned(namespace, name, portal.uid)
         key = (namespace, name)
-        sub = self._live(self.index.subdomain_owner(portal.subdomain), key)
+        sub = self.holder(self.index.subdomains.get(portal.subdomain), key)
         host = portal.custom_domain.hostname if portal.custom_domain else ""
-        owner = self._live(self.index.host_owner(host), key)
+        owner = self.holder(self.index.hosts.get(host) if host else None, key)
         observed = Observed(
             obj=obj,
             portal=portal,
@@ -129,6 +129,27 @@ class Observer:
         if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
             observed = self._domain(observed, secrets, now)
         return observed
+
+    def holder(self, claimants: Iterable[Claimant] | None, me: tuple[str, str]) -> Claimant | None:
+        """The oldest claimant entitled to the name (judged from the store: no reads).
+
+        A portal without an instance, in a namespace its instance does not allow, or
+        with an image it does not allow, neither holds nor contends for a name.
+        """
+        for claimant in sorted(claimants or ()):
+            if (claimant.namespace, claimant.name) == me or self.entitled(claimant):
+                return self._live(claimant, me)
+        return None
+
+    def entitled(self, claimant: Claimant) -> bool:
+        obj = self.store.portals.get((claimant.namespace, claimant.name))
+        if obj is None:
+            return False
+        portal = parse(obj)
+        found = self.store.instances.get(portal.instance)
+        instance = parse_instance(found) if found else None
+        labels = self.store.namespace_labels.get(claimant.namespace) or {}
+        return entitlement.may_claim(portal, instance, labels, self.settings)
 
     def _live(self, claimant: Claimant | None, me: tuple[str, str]) -> Claimant | None:
         """A claim held by another portal counts only while that portal exists (one read)."""

@@ -301,6 +301,10 @@ class Operator:
         if outcome.gone:
             self.portal_gone((namespace, name))
             return None
+        # Gaining or losing an entitlement changes who holds its names: ask again.
+        moved = self.phases.get((namespace, name)) != outcome.phase
+        if moved and (entry := self.index.entries.get((namespace, name))):
+            self._wake(entry, (namespace, name))
         self.phases[(namespace, name)] = outcome.phase
         self._count_phases()
         if outcome.certificate_expiry is not None:

@@ -207,7 +207,9 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     desired: list[dict[str, Any]] | None = None
     keep: set[Key] = set()
     if withdrawn or portal.paused:  # paused here: expired, so the runtime goes too
-        desired, keep = _withdrawn(o, settings, routed=blocker is None)
+        # An unentitled portal holds no name: no routing, no page on the shared domain.
+        entitled = not any(p.reason in entitlement.UNENTITLED for p in link)
+        desired, keep = _withdrawn(o, settings, routed=blocker is None and entitled)
         new.pop("customDomainUrl", None)
     elif not link:
         domain = custom_domain.assess(

@@ -8,28 +8,51 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections.abc import Mapping
 
-from portico.api.model import PortalInstance
+from portico.api.model import Portal, PortalInstance
 from portico.core import references, render
 from portico.core.conditions import Condition, false, true
 from portico.core.observed import Observed
 from portico.core.reasons import Failure
 from portico.settings import Settings
 
+# Without these a portal holds no name: it neither claims nor contends for a subdomain or
+# custom host, and gets no routing on the shared domain.
+UNENTITLED = frozenset(
+    {Failure.INSTANCE_NOT_FOUND, Failure.NAMESPACE_NOT_ALLOWED, Failure.IMAGE_NOT_ALLOWED}
+)
 
-def image_allowed(o: Observed, settings: Settings) -> references.Problem | None:
+
+def image_allowed(
+    portal: Portal, instance: PortalInstance | None, settings: Settings
+) -> references.Problem | None:
     """The instance's credentials go only to images its allowedImages (or the default) cover."""
-    image = render.image(o.portal, settings)
-    if o.instance is None or image == settings.runtime_image:
+    image = render.image(portal, settings)
+    if instance is None or image == settings.runtime_image:
         return None
-    if any(fnmatch.fnmatchcase(image, pattern) for pattern in o.instance.allowed_images):
+    if any(fnmatch.fnmatchcase(image, pattern) for pattern in instance.allowed_images):
         return None
     return references.Problem(
         Failure.IMAGE_NOT_ALLOWED,
-        f"image {image} is not allowed by PortalInstance {o.instance.name} (allowedImages: "
-        f"{', '.join(o.instance.allowed_images) or 'only the default runtime'}); remove "
+        f"image {image} is not allowed by PortalInstance {instance.name} (allowedImages: "
+        f"{', '.join(instance.allowed_images) or 'only the default runtime'}); remove "
         "spec.runtime.image or ask the instance's owner to allow it",
     )
+
+
+def may_claim(
+    portal: Portal,
+    instance: PortalInstance | None,
+    namespace_labels: Mapping[str, str],
+    settings: Settings,
+) -> bool:
+    """Whether PORTAL is entitled to hold or contend for a name: its instance exists,
+    allows its namespace, and allows its image."""
+    link = references.check_instance_link(portal, instance, namespace_labels)
+    if any(p.reason in UNENTITLED for p in link):
+        return False
+    return image_allowed(portal, instance, settings) is None
 
 
 def credentials_problem(instance: PortalInstance, settings: Settings) -> references.Problem | None:
@@ -61,7 +84,7 @@ def link_problems(o: Observed, settings: Settings) -> list[references.Problem]:
                 "does not exist; create it or fix the instance's spec.credentialsSecretRef",
             )
         )
-    if problem := image_allowed(o, settings):
+    if problem := image_allowed(o.portal, o.instance, settings):
         problems.append(problem)
     return problems
 
