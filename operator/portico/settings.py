@@ -36,6 +36,8 @@ class Settings:
     # namespace only (a tenant who may write an instance must not make Portico read
     # another team's Secrets). Filled in by from_env.
     instance_credentials_namespaces: tuple[str, ...] = ()
+    # Lifetime asked for each portal's instance token; renewed with a third of it left.
+    instance_token_ttl_seconds: int = 86400
     dns_nameservers: tuple[str, ...] = ()
     dns_port: int = 53
     dns_timeout: float = 5.0
@@ -93,6 +95,8 @@ class Settings:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
         if settings.status_hold_seconds < 0:
             raise SettingsError("PORTICO_STATUS_HOLD_SECONDS must not be negative")
+        if not 60 <= settings.instance_token_ttl_seconds <= 86400:
+            raise SettingsError("PORTICO_INSTANCE_TOKEN_TTL_SECONDS must be from 60 to 86400")
         if settings.reconcile_workers < 1:
             raise SettingsError("PORTICO_RECONCILE_WORKERS must be at least 1")
         lease, renew, retry = (

@@ -579,3 +579,61 @@ def test_a_dual_stack_service_counts_each_pod_once() -> None:
     waiting = routed(twice, names.pages_name(P), 2)
     assert waiting is not None and "1 of 2 pod(s)" in waiting.message
     assert routed(twice, names.pages_name(P), 1) is None
+
+
+# --- the portal's instance token -------------------------------------------------
+
+
+def _with_token(plan: Plan, token_id: str, expires: datetime.datetime) -> dict[Any, Any]:
+    """The children after act minted: the Secret as act writes it (see Writer.with_token)."""
+    from portico.core import token
+    from portico.core.children import with_hash
+
+    children = owned(plan)
+    key = ("Secret", names.instance_secret_name(P))
+    secret = copy.deepcopy(children[key])
+    annotations = secret["metadata"]["annotations"]
+    annotations.pop(names.APPLIED_HASH)
+    annotations.update({token.TOKEN_ID: token_id, token.TOKEN_EXPIRES: names.iso(expires)})
+    secret["data"] = {**secret["data"], "token": base64.b64encode(b"portal-only").decode()}
+    children[key] = with_hash(secret)
+    return children
+
+
+def test_the_portal_secret_holds_a_minted_token_never_the_instances_keys() -> None:
+    creds = SecretView(
+        "crm-creds",
+        "7",
+        frozenset({"token", "ca.crt"}),
+        {"token": base64.b64encode(b"s3cr3t").decode(), "ca.crt": "Q0E="},
+    )
+    plan = decide(world(credentials=creds), SETTINGS, NOW)
+    secret = owned(plan)[("Secret", names.instance_secret_name(P))]
+    assert secret["data"] == {"ca.crt": "Q0E="}  # the CA only; the token comes from act
+    assert plan.mint_token == SETTINGS.instance_token_ttl_seconds
+    assert plan.revoke_tokens == ()
+
+
+def test_a_held_token_is_kept_renewed_before_expiry_and_revoked_when_replaced() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    expires = NOW + datetime.timedelta(seconds=SETTINGS.instance_token_ttl_seconds)
+    children = _with_token(first, "t-1", expires)
+    settled = decide(world(children=children), SETTINGS, NOW)
+    assert ("Secret", names.instance_secret_name(P)) not in owned(settled)
+    assert settled.mint_token == 0 and settled.revoke_tokens == ()
+    # It comes back to renew with a third of the lifetime left.
+    assert settled.requeue_after is not None
+    assert settled.requeue_after <= SETTINGS.instance_token_ttl_seconds * 2 / 3
+    later = NOW + datetime.timedelta(seconds=SETTINGS.instance_token_ttl_seconds * 0.7)
+    renewal = decide(world(children=children), SETTINGS, later)
+    assert renewal.mint_token and renewal.revoke_tokens == ("t-1",)
+
+
+def test_withdrawal_revokes_the_portals_token() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    children = _with_token(first, "t-1", NOW + datetime.timedelta(days=1))
+    instance = copy.deepcopy(INSTANCE)
+    del instance["spec"]["allowedNamespaces"]
+    plan = decide(world(children=children, instance=instance), SETTINGS, NOW)
+    assert ("Secret", names.instance_secret_name(P)) in plan.deletes
+    assert plan.revoke_tokens == ("t-1",)

@@ -59,10 +59,13 @@ def test_all_examples_plan_cleanly() -> None:
     assert len(children) == expected
     kinds = {c["kind"] for c in children}
     assert {"Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Job"} <= kinds
-    # The credentials are copied by the operator, never rendered offline.
+    # The portal's token is minted by the instance when applied, never rendered offline,
+    # and no key of the instance's own credentials is ever copied.
     secrets = [c for c in children if c["kind"] == "Secret"]
     assert all(s["data"] == {} for s in secrets if s["metadata"]["name"].endswith("-instance"))
-    assert "# from the cluster: data copied from Secret portico-system/" in result.stdout
+    assert "# from the cluster: token: minted for this portal alone by PortalInstance" in (
+        result.stdout
+    )
 
 
 def test_output_formats() -> None:
@@ -74,7 +77,7 @@ def test_output_formats() -> None:
     table = plan(*example, "-o", "table").stdout.splitlines()
     assert [c["kind"] for c in as_json] == [row.split()[0] for row in table[1:]]
     assert table[0].split() == ["KIND", "NAMESPACE", "NAME", "FROM", "THE", "CLUSTER"]
-    assert "data copied from Secret portico-system/contoso-crm-credentials" in table[1]
+    assert "token: minted for this portal alone by PortalInstance contoso-crm" in table[1]
     custom = plan(
         str(ROOT / "examples" / "contoso-instance.yaml"),
         str(ROOT / "examples" / "customer-customerselfservice.yaml"),

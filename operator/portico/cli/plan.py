@@ -108,11 +108,12 @@ def planned(
     if instance is not None:
         ns, secret = instance.credentials
         notes[("Secret", names.instance_secret_name(portal.name))] = (
-            f"data copied from Secret {ns}/{secret} when applied"
+            f"token: minted for this portal alone by PortalInstance {instance.name} when "
+            f"applied (ca.crt copied from Secret {ns}/{secret} if it has one)"
         )
     else:
         notes[("Secret", names.instance_secret_name(portal.name))] = (
-            "data copied from the PortalInstance's credentials Secret when applied"
+            "token: minted for this portal alone by its PortalInstance when applied"
         )
     notes[("Deployment", names.runtime_name(portal.name))] = (
         "pod annotation portico.dev/secrets-checksum follows the mounted Secrets' versions"

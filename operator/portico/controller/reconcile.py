@@ -17,6 +17,7 @@ from typing import Any
 from portico.api.model import parse_instance
 from portico.controller import metrics
 from portico.controller.act import Conflict, Writer
+from portico.controller.instance_api import TokenExchangeFailed
 from portico.controller.kube import ApiError
 from portico.controller.observe import Observer
 from portico.controller.store import Store, kept
@@ -92,6 +93,8 @@ class Reconciler:
             if err.status == 404 and o is not None and self._portal_gone(namespace, name):
                 return Outcome(gone=True)
             return self._report(o, plan, str(err), err.status in PERMANENT, err, now)
+        except TokenExchangeFailed as err:  # retried with backoff; the message says why
+            return self._report(o, plan, str(err), False, err, now)
         except Exception as err:
             what = f"internal error ({type(err).__name__}); see the operator's log"
             return self._report(o, plan, what, False, err, now)
@@ -111,7 +114,7 @@ class Reconciler:
         where = f"{o.portal.namespace}/{o.portal.name}" if o else "a portal"
         # The API server's refusal is its own words (one line); anything else is a bug,
         # logged with its traceback (never into status or Events).
-        trace = None if isinstance(err, ApiError) else err
+        trace = None if isinstance(err, ApiError | TokenExchangeFailed) else err
         log.error("reconcile of %s failed: %s", where, redact(str(err), o), exc_info=trace)
         if o is None:
             raise err

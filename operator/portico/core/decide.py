@@ -27,6 +27,7 @@ from portico.core import (
     progress,
     references,
     render,
+    token,
 )
 from portico.core.children import Changes, Write, changes, up_to_date, with_hash
 from portico.core.conditions import Condition, false, reason_of, summarize, to_status, true
@@ -58,6 +59,10 @@ class Plan:
     dns_pending: bool = False
     certificate_expiry: float | None = None
     skipped: tuple[Key, ...] = field(default=())
+    # Ask the instance for a portal token of this lifetime (seconds; 0: none) and put it
+    # into the instance Secret being written; then revoke these token ids.
+    mint_token: int = 0
+    revoke_tokens: tuple[str, ...] = ()
 
 
 def _base_status(o: Observed, settings: Settings, now: datetime.datetime) -> dict[str, Any]:
@@ -96,11 +101,17 @@ class _Run:
     keep: set[Key]
     conditions: list[Condition]
     status: dict[str, Any]
+    token: token.TokenPlan | None = None
 
 
 def _provision(
-    o: Observed, settings: Settings, stamp: str, expired: bool, domain: custom_domain.Assessment
+    o: Observed,
+    settings: Settings,
+    now: datetime.datetime,
+    expired: bool,
+    domain: custom_domain.Assessment,
 ) -> _Run:
+    stamp = names.iso(now)
     portal, status = o.portal, o.status
     assert o.instance is not None
     out: dict[str, Any] = {}
@@ -146,7 +157,12 @@ def _provision(
         if portal.additional_languages:
             conditions.append(progress.translations_condition(translations, t_job))
 
-    creds = o.credentials.data if o.credentials else {}
+    # An expired trial runs nothing and keeps no token (scaled to zero).
+    held = None
+    if not expired:
+        secret = o.child("Secret", names.instance_secret_name(portal.name))
+        ttl = settings.instance_token_ttl_seconds
+        held = token.plan(secret, o.instance, o.credentials, now, ttl)
     facts = render.Facts(
         attempt=attempt.number,
         provision=not prerequisite and not attempt.finished,
@@ -154,14 +170,14 @@ def _provision(
         secrets_checksum=entitlement.secrets_checksum(o),
         translations_run=translations.run if translations and translations.active else 0,
         translations_languages=translations.languages if translations else (),
-        # An expired trial runs nothing and keeps no credentials (scaled to zero).
-        instance_credentials=None if expired else creds,
+        instance_credentials=held.data if held else None,
+        instance_secret_annotations=held.annotations if held else None,
         custom_host_ready=domain.serve,
         custom_tls_secret=domain.tls_secret,
         tls_data=domain.tls_data,
         issue_certificate=domain.issue,
     )
-    return _Run(facts, keep, conditions, out)
+    return _Run(facts, keep, conditions, out, held)
 
 
 def _conflict(keys: tuple[Key, ...], portal: str) -> Condition:
@@ -203,6 +219,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         )
 
     domain = custom_domain.Assessment()
+    run: _Run | None = None
     # None: change nothing (a reference a person must fix; the old runtime keeps serving).
     desired: list[dict[str, Any]] | None = None
     keep: set[Key] = set()
@@ -222,7 +239,9 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
             o.child("Certificate", names.runtime_name(portal.name)),
             now,
         )
-        run = _provision(o, settings, stamp, expired, domain)
+        run = _provision(o, settings, now, expired, domain)
+        if run.token and run.token.renew_in is not None:
+            requeue = min(requeue or run.token.renew_in, run.token.renew_in)
         new.update(run.status)
         desired, keep = render.children(portal, o.instance, settings, run.facts), run.keep
         conditions += run.conditions + domain.conditions
@@ -260,7 +279,19 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         withdrawal = Event("Warning", "Withdrawn", f"{ready.reason}: removed {removed}")
         plan = replace(plan, events=(*plan.events, withdrawal))
     plan = replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
+    plan = _tokens(o, settings, plan, run.token if run else None)
     return pacing.pace(o, plan, settings.status_hold_seconds, now)
+
+
+def _tokens(o: Observed, settings: Settings, plan: Plan, held: token.TokenPlan | None) -> Plan:
+    """Mint when the instance Secret is written without a token; revoke the token it held
+    when it is replaced or withdrawn (a token of another instance ends by expiry)."""
+    key = ("Secret", names.instance_secret_name(o.portal.name))
+    minting = bool(held and held.mint and any(w.key == key for w in plan.writes))
+    old = token.revocable(o.child(*key), o.instance)
+    revoke = (old,) if old and (minting or key in plan.deletes) else ()
+    ttl = settings.instance_token_ttl_seconds if minting else 0
+    return replace(plan, mint_token=ttl, revoke_tokens=revoke)
 
 
 def _keys(manifests: Any) -> list[Key]:
