@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from portico.devcluster import ControlPlane
+from portico_standin.state import InstanceState
+from tests.controlplane import harness
 from tests.controlplane.harness import CERT_MANAGER_CRD, Cluster, Operator, instance_docs
 from tests.dnsserver import AuthoritativeDNS, running_dns
 from tests.tiers import mark_tier, running_plane
+from tests.unit.runtime_support import running_instance
 
 HERE = Path(__file__).parent.resolve()
 
@@ -64,9 +67,24 @@ def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthoritativeDNS]:
         yield server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def standin() -> Iterator[InstanceState]:
+    """The backing instance every test's PortalInstance points at (the stand-in, on
+    loopback): the operator mints each portal's token there."""
+    with running_instance() as (url, state):
+        harness.STANDIN_URL = url
+        try:
+            yield state
+        finally:
+            harness.STANDIN_URL = ""
+
+
 @pytest.fixture(scope="session")
 def operator(
-    control_plane: ControlPlane, dns: AuthoritativeDNS, tmp_path_factory: pytest.TempPathFactory
+    control_plane: ControlPlane,
+    dns: AuthoritativeDNS,
+    tmp_path_factory: pytest.TempPathFactory,
+    standin: InstanceState,
 ) -> Iterator[Operator]:
     """`portico run` as its own ServiceAccount (so its requests can be told apart)."""
     plane = control_plane

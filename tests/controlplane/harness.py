@@ -148,8 +148,16 @@ class Operator:
             return text
 
 
-def instance_docs(name: str, credentials_namespace: str) -> list[dict[str, Any]]:
-    """A PortalInstance NAME and its credentials Secret."""
+# The stand-in instance the session runs on loopback (conftest `standin`): the operator
+# asks it for each portal's token. Empty: no instance answers (the token exchange fails).
+STANDIN_URL = ""
+
+
+def instance_docs(
+    name: str, credentials_namespace: str, url: str | None = None
+) -> list[dict[str, Any]]:
+    """A PortalInstance NAME (served by the session's stand-in) and its credentials Secret."""
+    url = url or STANDIN_URL or "https://crm.example.net"
     return [
         {
             "apiVersion": "v1",
@@ -162,7 +170,9 @@ def instance_docs(name: str, credentials_namespace: str) -> list[dict[str, Any]]
             "kind": "PortalInstance",
             "metadata": {"name": name},
             "spec": {
-                "url": "https://crm.example.net",
+                "url": url,
+                # The stand-in serves plain http on loopback.
+                "insecure": url.startswith("http://"),
                 "credentialsSecretRef": {
                     "namespace": credentials_namespace,
                     "name": f"{name}-credentials",

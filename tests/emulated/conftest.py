@@ -19,6 +19,7 @@ import pytest_asyncio
 
 from tests.emulated.apiserver import ApiServer
 from tests.emulated.harness import NAMESPACE, Operator, seed
+from tests.unit.runtime_support import running_instance
 
 StartOperator = Callable[..., Awaitable[Operator]]
 
@@ -26,9 +27,13 @@ StartOperator = Callable[..., Awaitable[Operator]]
 @pytest_asyncio.fixture
 async def api() -> AsyncIterator[ApiServer]:
     """kmock on 127.0.0.1 holding one PortalInstance, its credentials Secret and one Portal."""
-    async with ApiServer(namespaces=[NAMESPACE, "portico-system"]) as server, kmock.Server(server):
-        seed(server)
-        yield server
+    with running_instance() as (url, _):
+        async with (
+            ApiServer(namespaces=[NAMESPACE, "portico-system"]) as server,
+            kmock.Server(server),
+        ):
+            seed(server, url)
+            yield server
 
 
 @pytest_asyncio.fixture

@@ -90,10 +90,16 @@ class Writer:
         namespace, uid = o.portal.namespace, o.portal.uid
         token_secret = ("Secret", names.instance_secret_name(o.portal.name))
         for write in plan.writes:
-            manifest = write.manifest
+            manifest, minted = write.manifest, ""
             if plan.mint_token and write.key == token_secret:
                 manifest = self.with_token(manifest, o, plan.mint_token)
-            result = self.create(manifest, uid) if write.create else self.apply(manifest)
+                minted = manifest["metadata"]["annotations"][token.TOKEN_ID]
+            try:
+                result = self.create(manifest, uid) if write.create else self.apply(manifest)
+            except Exception:
+                if minted:  # never stored: no one may hold it
+                    self.revoke(o, minted)
+                raise
             written(manifest["kind"], result)
             writes += 1
         for kind, name in plan.deletes:
