@@ -38,6 +38,9 @@ class Settings:
     instance_credentials_namespaces: tuple[str, ...] = ()
     # Lifetime asked for each portal's instance token; renewed with a third of it left.
     instance_token_ttl_seconds: int = 86400
+    # A deleted portal's subdomain and custom host stay reserved for its namespace this
+    # long (a GitOps delete-and-recreate keeps them); kept in ConfigMap RESERVATIONS.
+    claim_grace_seconds: float = 86400.0
     dns_nameservers: tuple[str, ...] = ()
     dns_port: int = 53
     dns_timeout: float = 5.0
@@ -70,6 +73,11 @@ class Settings:
     leader_election_renew_deadline: float = 10.0
     leader_election_retry_period: float = 2.0
 
+    @property
+    def own_namespace(self) -> str:
+        """Where the operator keeps its own objects (the Lease, the claim reservations)."""
+        return self.leader_election_namespace or pod_namespace()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """PORTICO_BASE_DOMAIN, PORTICO_TRIAL_DAYS, ...; explicit overrides win."""
@@ -95,6 +103,8 @@ class Settings:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
         if settings.status_hold_seconds < 0:
             raise SettingsError("PORTICO_STATUS_HOLD_SECONDS must not be negative")
+        if settings.claim_grace_seconds < 0:
+            raise SettingsError("PORTICO_CLAIM_GRACE_SECONDS must not be negative")
         if not 60 <= settings.instance_token_ttl_seconds <= 86400:
             raise SettingsError("PORTICO_INSTANCE_TOKEN_TTL_SECONDS must be from 60 to 86400")
         if settings.reconcile_workers < 1:

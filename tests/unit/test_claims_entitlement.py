@@ -103,3 +103,64 @@ def test_an_entitled_older_claim_still_wins() -> None:
     observed = op.observer.observe("team", "shop", NOW)
     assert observed is not None
     assert observed.subdomain_owner == "team/early"
+
+
+# --- a release is not a gift: the grace period -----------------------------------
+
+
+def _grace_world() -> Operator:
+    op = world(claimant("early", "team", "2026-11-01T00:00:00Z"))  # "early" holds "shop"
+    # A contender from another namespace the instance allows, filed before the re-creation.
+    op.namespace_event("MODIFIED", {"metadata": {"name": "squat", "labels": {"portals": "yes"}}})
+    op.portal_event("ADDED", claimant("rival", "squat", "2026-11-15T00:00:00Z"))
+    return op
+
+
+def test_a_release_is_not_a_gift_and_a_recreated_portal_keeps_its_name() -> None:
+    from portico.controller.operator import RESERVATIONS_KEY
+    from portico.core import reservations
+    from portico.core.decide import decide
+
+    op = _grace_world()
+    op.portal_event("DELETED", claimant("early", "team", "2026-11-01T00:00:00Z"))
+    op.portal_event("DELETED", claimant("shop", "team", "2026-11-30T10:00:00Z"))
+    assert RESERVATIONS_KEY in op.queue  # written to its ConfigMap by the queue
+    kept = op.observer.reservations[("subdomain", "shop")]
+    assert kept.namespace == "team"
+    # The contender waits, and its status says until when.
+    rival = op.observer.observe("squat", "rival", NOW)
+    assert rival is not None and rival.subdomain_owner == ""
+    plan = decide(rival, op.settings, NOW)
+    ready = next(c for c in plan.status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "SubdomainTaken" and kept.until in ready["message"]
+    assert plan.requeue_after is not None
+    # GitOps re-creates the portal in the same namespace: it holds the name again, and
+    # keeps it after the grace period too, though the contender's claim is older.
+    op.portal_event("ADDED", claimant("early", "team", "2026-12-01T00:00:00Z"))
+    for moment in (NOW, NOW + datetime.timedelta(days=30)):
+        again = op.observer.observe("team", "early", moment)
+        assert again is not None and again.subdomain_owner == "team/early"
+        later = op.observer.observe("squat", "rival", moment)
+        assert later is not None and later.subdomain_owner == "team/early"
+    # It survives a restart: what is written is what is read back.
+    written = reservations.manifest("portico-system", op.observer.reservations)
+    assert reservations.parse(written) == op.observer.reservations
+
+
+def test_after_the_grace_period_an_unclaimed_name_goes_to_the_contender() -> None:
+    op = _grace_world()
+    op.portal_event("DELETED", claimant("early", "team", "2026-11-01T00:00:00Z"))
+    op.portal_event("DELETED", claimant("shop", "team", "2026-11-30T10:00:00Z"))
+    until = op.observer.reservations[("subdomain", "shop")].until
+    after = datetime.datetime.fromisoformat(until.replace("Z", "+00:00")) + datetime.timedelta(
+        seconds=1
+    )
+    rival = op.observer.observe("squat", "rival", after)
+    assert rival is not None and rival.subdomain_owner == "squat/rival"
+    assert rival.subdomain_reserved is None
+
+
+def test_an_unentitled_portal_leaves_no_reservation() -> None:
+    op = world(claimant("early", "squat", "2026-11-01T00:00:00Z"))  # not allowed there
+    op.portal_event("DELETED", claimant("early", "squat", "2026-11-01T00:00:00Z"))
+    assert op.observer.reservations == {}

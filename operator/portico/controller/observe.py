@@ -23,8 +23,8 @@ from portico.api.model import Portal, parse_instance, parse_portal
 from portico.controller.index import Index
 from portico.controller.kube import Kube
 from portico.controller.store import Store, controller_uid
-from portico.core import custom_domain, entitlement, names
-from portico.core.claims import Claimant
+from portico.core import claims, custom_domain, entitlement, names
+from portico.core.claims import Claimant, Reservation
 from portico.core.observed import Key, Observed, SecretView
 from portico.core.progress import job_state, termination_message
 from portico.settings import Settings
@@ -82,6 +82,8 @@ class Observer:
         field(default_factory=dict)
     )
     _job_messages: dict[str, str] = field(default_factory=dict)
+    # ("subdomain" | "host", value) → the reservation a deleted holder left for its namespace.
+    reservations: dict[tuple[str, str], Reservation] = field(default_factory=dict)
     # Claim holders found gone (a DELETED event missed across a relist); the operator
     # forgets them on its own loop and wakes who waited.
     gone: set[tuple[str, str]] = field(default_factory=set)
@@ -109,9 +111,14 @@ class Observer:
         secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
         children = self.store.owned(namespace, name, portal.uid)
         key = (namespace, name)
-        sub = self.holder(self.index.subdomains.get(portal.subdomain), key)
+        stamp = names.iso(now)
+        sub, sub_reserved = self.holder(
+            self.index.subdomains.get(portal.subdomain), key, ("subdomain", portal.subdomain), stamp
+        )
         host = portal.custom_domain.hostname if portal.custom_domain else ""
-        owner = self.holder(self.index.hosts.get(host) if host else None, key)
+        owner, host_reserved = self.holder(
+            self.index.hosts.get(host) if host else None, key, ("host", host), stamp
+        )
         observed = Observed(
             obj=obj,
             portal=portal,
@@ -124,22 +131,46 @@ class Observer:
             job_failures=self._job_failures(namespace, children),
             subdomain_owner=sub.ref if sub else "",
             host_owner=owner.ref if owner else "",
+            subdomain_reserved=sub_reserved,
+            host_reserved=host_reserved,
             endpoints=self.store.endpoints(namespace, name),
         )
         if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
             observed = self._domain(observed, secrets, now)
         return observed
 
-    def holder(self, claimants: Iterable[Claimant] | None, me: tuple[str, str]) -> Claimant | None:
-        """The oldest claimant entitled to the name (judged from the store: no reads).
+    def holder(
+        self,
+        claimants: Iterable[Claimant] | None,
+        me: tuple[str, str],
+        name: tuple[str, str] = ("", ""),
+        now: str = "",
+    ) -> tuple[Claimant | None, Reservation | None]:
+        """The oldest claimant entitled to the name (judged from the store: no reads), and
+        the reservation that keeps ME from it (a deleted holder's, in another namespace).
 
         A portal without an instance, in a namespace its instance does not allow, or
         with an image it does not allow, neither holds nor contends for a name.
         """
-        for claimant in sorted(claimants or ()):
-            if (claimant.namespace, claimant.name) == me or self.entitled(claimant):
-                return self._live(claimant, me)
-        return None
+        entitled = [c for c in claimants or () if (c.namespace, c.name) == me or self.entitled(c)]
+        reservation = self.reservations.get(name)
+        allowed = claims.contenders(entitled, reservation, now)
+        # A portal there that holds it is named as the owner instead.
+        held_there = any(reservation and c.namespace == reservation.namespace for c in allowed)
+        blocked = None
+        if reservation and me[0] != reservation.namespace and not held_there:
+            blocked = reservation if reservation.binds(entitled, now) else None
+        first = allowed[0] if allowed else None
+        return (self._live(first, me) if first else None), blocked
+
+    def holds(self, key: tuple[str, str], name: tuple[str, str]) -> bool:
+        """Whether the portal KEY holds NAME now, from the store alone (at its deletion)."""
+        index = self.index.subdomains if name[0] == "subdomain" else self.index.hosts
+        claimants = index.get(name[1]) or ()
+        entitled = [c for c in claimants if self.entitled(c)]  # KEY too: still in the store
+        stamp = names.iso(datetime.datetime.now(datetime.UTC))
+        allowed = claims.contenders(entitled, self.reservations.get(name), stamp)
+        return bool(allowed) and (allowed[0].namespace, allowed[0].name) == key
 
     def entitled(self, claimant: Claimant) -> bool:
         obj = self.store.portals.get((claimant.namespace, claimant.name))

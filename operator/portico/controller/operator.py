@@ -8,6 +8,7 @@ status patch, for one) queues nothing.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import math
 from collections.abc import Callable, Hashable
@@ -24,11 +25,13 @@ from portico.controller.observe import Observer, parse
 from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
 from portico.controller.store import Store, kept
-from portico.core import names
+from portico.core import names, reservations
+from portico.core.claims import Reservation
 from portico.settings import Settings
 
 log = logging.getLogger("portico")
 T = TypeVar("T")
+RESERVATIONS_KEY = ("Reservations",)
 
 
 class ReconcileFailed(Exception):
@@ -89,6 +92,7 @@ class Operator:
 
     def _prime(self, child_kinds: list[str]) -> None:
         namespaces = self.settings.namespaces or (None,)
+        self.load_reservations()
         for body in self.kube.each("PortalInstance"):
             self.instance_event("", body)
         for body in self.kube.each("Namespace"):
@@ -191,6 +195,7 @@ class Operator:
 
     def portal_gone(self, key: tuple[str, str]) -> None:
         """The Portal is gone: release its claims, forget it everywhere, wake who waited."""
+        self._reserve(key)
         self.store.forget_portal(*key)
         entry = self.index.remove(key)
         self.queue.forget(("Portal", *key))
@@ -201,6 +206,21 @@ class Operator:
         if entry is not None:
             self._wake(entry, key)
             self._enqueue(("PortalInstance", entry.instance))
+
+    def _reserve(self, key: tuple[str, str]) -> None:
+        """The names a deleted holder held stay its namespace's for the grace period."""
+        entry = self.index.entries.get(key)
+        grace = self.settings.claim_grace_seconds
+        if entry is None or grace <= 0:
+            return
+        until = names.iso(datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace))
+        kept = False
+        for name in (("subdomain", entry.claimant.subdomain), ("host", entry.claimant.hostname)):
+            if name[1] and self.observer.holds(key, name):
+                self.observer.reservations[name] = Reservation(key[0], until)
+                kept = True
+        if kept:
+            self._enqueue(RESERVATIONS_KEY)
 
     def _wake(self, entry: Any, key: tuple[str, str]) -> None:
         for waiting in self.index.contenders(entry) - {key}:
@@ -289,6 +309,9 @@ class Operator:
 
     async def work(self, key: Hashable) -> Again | None:
         assert isinstance(key, tuple)
+        if key == RESERVATIONS_KEY:
+            await self._in_thread(self._save_reservations)
+            return None
         if key[0] == "PortalInstance":
             linked = len(self.index.linked.get(key[1], ()))
             await self._in_thread(self.reconciler.instance, key[1], linked)
@@ -318,6 +341,23 @@ class Operator:
         if asked < self.settings.resync_seconds:
             return Again(asked)
         return Again(self.settings.resync_seconds, routine=True)
+
+    def _save_reservations(self) -> None:
+        """Write the live reservations to their ConfigMap (only after a deletion changed
+        them: nothing is read or written at rest); ended ones are dropped."""
+        now = names.iso(datetime.datetime.now(datetime.UTC))
+        live = reservations.live(self.observer.reservations, self._claimants, now)
+        self.observer.reservations = live
+        self.writer.apply(reservations.manifest(self.settings.own_namespace, live))
+
+    def _claimants(self, name: tuple[str, str]) -> Any:
+        index = self.index.subdomains if name[0] == "subdomain" else self.index.hosts
+        return index.get(name[1]) or ()
+
+    def load_reservations(self) -> None:
+        """At start: the reservations kept by the last run (one read)."""
+        found = self.kube.get("ConfigMap", self.settings.own_namespace, reservations.NAME)
+        self.observer.reservations = reservations.parse(found)
 
     def _count_phases(self) -> None:
         for phase, count in count_phases(self.phases.values()).items():

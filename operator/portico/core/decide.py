@@ -202,6 +202,10 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     link = entitlement.link_problems(o, settings)
     blocker = entitlement.subdomain_blocker(o)
     withdrawn = any(p.reason in WITHDRAWN for p in link) or blocker is not None
+    for reserved in (o.subdomain_reserved, o.host_reserved):
+        if reserved is not None:  # come back when the reservation ends
+            wait = (names.parse_time(reserved.until) - now).total_seconds() + 1
+            requeue = min(requeue or wait, wait)
     if portal.paused and not (withdrawn or expired):
         # Paused stops changes; a lost entitlement or an expired trial still withdraws
         # (below), so pausing never keeps credentials or routing a portal may not have.
@@ -238,6 +242,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
             o.certificate,
             o.child("Certificate", names.runtime_name(portal.name)),
             now,
+            o.host_reserved,
         )
         run = _provision(o, settings, now, expired, domain)
         if run.token and run.token.renew_in is not None:

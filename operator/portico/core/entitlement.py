@@ -91,6 +91,15 @@ def link_problems(o: Observed, settings: Settings) -> list[references.Problem]:
 
 def subdomain_blocker(o: Observed) -> Condition | None:
     me = f"{o.portal.namespace}/{o.portal.name}"
+    if reserved := o.subdomain_reserved:
+        return false(
+            "Ready",
+            Failure.SUBDOMAIN_TAKEN,
+            f"subdomain {o.portal.subdomain} belonged to a deleted portal in namespace "
+            f"{reserved.namespace} and stays reserved for that namespace until "
+            f"{reserved.until} (so a re-created portal there keeps it); choose another "
+            "subdomain (create a new Portal), or this portal takes it then",
+        )
     if o.subdomain_owner and o.subdomain_owner != me:
         return false(
             "Ready",
