@@ -116,3 +116,35 @@ def test_claims_by_unentitled_portals_do_not_count(
     # And the squatter gets no routing (no page) on the shared domain.
     assert cluster.get("ingress", "squatter", other_namespace) is None
     assert cluster.get("service", "squatter", other_namespace) is None
+
+
+def test_delete_and_recreate_keeps_the_host_while_a_contender_waits(
+    cluster: Cluster, namespace: str, other_namespace: str, instance: str
+) -> None:
+    subdomain = f"keep-{namespace}"[:63].rstrip("-")
+    cluster.apply(portal("keeper", namespace, instance, subdomain=subdomain))
+    cluster.wait_phase(namespace, "keeper", "Ready", timeout=120)
+    cluster.apply(portal("rival", other_namespace, instance, subdomain=subdomain))
+    cluster.wait_phase(other_namespace, "rival", "Failed", "SubdomainTaken")
+    # The attack: the contender filed early, waiting for the owner's GitOps re-creation.
+    cluster.plane.kubectl("delete", "portal", "keeper", "-n", namespace, "--wait=true")
+
+    def reserved() -> str | None:
+        obj = cluster.portal(other_namespace, "rival")
+        message = str(cluster.condition(obj, "Ready").get("message", ""))
+        return message if "reserved for that namespace until" in message else None
+
+    message = wait_for("the contender to say until when the name is reserved", reserved)
+    assert namespace in message
+    assert cluster.get("ingress", "rival", other_namespace) is None
+    cluster.apply(portal("keeper", namespace, instance, subdomain=subdomain))
+    cluster.wait_phase(namespace, "keeper", "Ready", timeout=120)
+    ingress = cluster.get("ingress", "keeper", namespace)
+    assert ingress is not None and ingress["spec"]["rules"][0]["host"].startswith(subdomain + ".")
+    obj = cluster.wait_phase(other_namespace, "rival", "Failed", "SubdomainTaken")
+    assert f"{namespace}/keeper" in cluster.condition(obj, "Ready")["message"]
+    assert cluster.get("ingress", "rival", other_namespace) is None
+    # Kept where a restarted operator reads it back (the operator's namespace: here
+    # `default`, as it runs outside a pod).
+    kept = cluster.get("configmap", "portico-reservations", "default")
+    assert kept is not None and f"subdomain.{subdomain}" in kept["data"]
