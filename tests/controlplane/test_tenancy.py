@@ -61,6 +61,12 @@ def test_a_tenants_portal_secret_holds_no_instance_key(
         raise AssertionError("a portal token minted another portal's token")
     except urllib.error.HTTPError as err:
         assert err.code == 401
+    # Deleting the portal revokes its token at the instance (no wait for its expiry).
+    cluster.plane.kubectl("delete", "portal", "mine", "-n", namespace, "--wait=true")
+    wait_for(
+        "the deleted portal's token to be revoked",
+        lambda: _status(f"/portico/v1/portals/{namespace}/mine", token) == 401,
+    )
 
 
 def test_a_paused_portal_loses_its_credentials_when_its_namespace_is_revoked(

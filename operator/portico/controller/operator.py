@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from portico.controller import metrics
+from portico.api.model import parse_instance
+from portico.controller import instance_api, metrics
 from portico.controller.act import Writer
 from portico.controller.index import Index
 from portico.controller.kube import Kube
@@ -25,7 +26,7 @@ from portico.controller.observe import Observer, parse
 from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
 from portico.controller.store import Store, kept
-from portico.core import names, reservations
+from portico.core import entitlement, names, reservations, token
 from portico.core.claims import Reservation
 from portico.settings import Settings
 
@@ -196,6 +197,7 @@ class Operator:
     def portal_gone(self, key: tuple[str, str]) -> None:
         """The Portal is gone: release its claims, forget it everywhere, wake who waited."""
         self._reserve(key)
+        self._revoke_token_of(key)
         self.store.forget_portal(*key)
         entry = self.index.remove(key)
         self.queue.forget(("Portal", *key))
@@ -221,6 +223,34 @@ class Operator:
                 kept = True
         if kept:
             self._enqueue(RESERVATIONS_KEY)
+
+    def _revoke_token_of(self, key: tuple[str, str]) -> None:
+        """A deleted portal's token is revoked at its instance (queued; best-effort: a
+        token missed here, say while the operator was down, ends at its expiry)."""
+        obj = self.store.portals.get(key)
+        if obj is None:
+            return
+        children = self.store.owned(*key, obj["metadata"].get("uid", ""))
+        held = token.held(children.get(("Secret", names.instance_secret_name(key[1]))))
+        if held is not None:
+            self._enqueue(("RevokeToken", held.instance, held.id))
+
+    def _revoke(self, minted_by: str, token_id: str) -> None:
+        found = self.store.instances.get(minted_by.split(" ", 1)[0])
+        instance = parse_instance(found) if found else None
+        if instance is None or token.minted_by(instance) != minted_by:
+            return  # that instance is gone or moved: the token ends at its expiry
+        if entitlement.credentials_problem(instance, self.settings):
+            return
+        credentials = self.observer.secret(*instance.credentials)
+        if credentials is None:
+            return
+        try:
+            instance_api.revoke(instance, credentials, token_id)
+        except instance_api.TokenExchangeFailed as err:
+            log.warning(
+                "could not revoke a deleted portal's token (it ends at its expiry): %s", err
+            )
 
     def _wake(self, entry: Any, key: tuple[str, str]) -> None:
         for waiting in self.index.contenders(entry) - {key}:
@@ -311,6 +341,9 @@ class Operator:
         assert isinstance(key, tuple)
         if key == RESERVATIONS_KEY:
             await self._in_thread(self._save_reservations)
+            return None
+        if key[0] == "RevokeToken":
+            await self._in_thread(self._revoke, key[1], key[2])
             return None
         if key[0] == "PortalInstance":
             linked = len(self.index.linked.get(key[1], ()))
