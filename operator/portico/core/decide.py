@@ -290,11 +290,13 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
 
 def _tokens(o: Observed, settings: Settings, plan: Plan, held: token.TokenPlan | None) -> Plan:
     """Mint when the instance Secret is written without a token; revoke the token it held
-    when it is replaced or withdrawn (a token of another instance ends by expiry)."""
+    when it is withdrawn. A renewed token is not revoked: running pods see the new one
+    only when the kubelet updates their mounted file, so the old one ends at its expiry
+    (a third of its lifetime later at most). A token of another instance ends by expiry."""
     key = ("Secret", names.instance_secret_name(o.portal.name))
     minting = bool(held and held.mint and any(w.key == key for w in plan.writes))
     old = token.revocable(o.child(*key), o.instance)
-    revoke = (old,) if old and (minting or key in plan.deletes) else ()
+    revoke = (old,) if old and key in plan.deletes else ()
     ttl = settings.instance_token_ttl_seconds if minting else 0
     return replace(plan, mint_token=ttl, revoke_tokens=revoke)
 
