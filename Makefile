@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 .PHONY: install demo demo-real test lint unit controlplane realnode bench pulumi clean
 
 # The images' constraints pin the venv too: the tests run what the images install.
-$(BIN)/portico: pyproject.toml runtime/pyproject.toml standin/pyproject.toml operator/constraints.txt runtime/constraints.txt
+$(BIN)/portico: pyproject.toml runtime/pyproject.toml standin/pyproject.toml devtools/pyproject.toml operator/constraints.txt runtime/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]' -e ./runtime -e ./standin \
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./runtime -e ./standin -e ./devtools \
 		--constraint operator/constraints.txt --constraint runtime/constraints.txt
 	touch $@
 
@@ -25,8 +25,8 @@ demo-real: install
 	bash scripts/demo-real.sh
 
 lint: install
-	$(BIN)/ruff check operator runtime standin tests stacks bench
-	$(BIN)/ruff format --check operator runtime standin tests stacks bench
+	$(BIN)/ruff check operator runtime standin devtools tests stacks bench
+	$(BIN)/ruff format --check operator runtime standin devtools tests stacks bench
 	$(BIN)/mypy
 
 # The whole suite, every tier included: binaries (the Pulumi engine too) and image
@@ -40,16 +40,20 @@ test: install lint
 	test $$built -eq 0 && test $$imaged -eq 0
 	@# Two pytest processes at once: the control-plane tier (mostly waiting on the API
 	@# server) beside every other tier. Each must pass; exit 5 (nothing collected) fails.
+	@# The unit tier runs in a random order (pytest-randomly; the seed is printed): no
+	@# test may depend on another having run first.
 	PORTICO_REQUIRE_CONTROLPLANE=1 PORTICO_REQUIRE_IMAGES=1 \
 	$(BIN)/pytest -p no:cacheprovider tests/controlplane > .controlplane.log 2>&1 & cp=$$!; \
 	PORTICO_REQUIRE_CONTROLPLANE=1 PORTICO_REQUIRE_IMAGES=1 \
-	$(BIN)/pytest -p no:cacheprovider --ignore=tests/controlplane; rest=$$?; \
+	$(BIN)/pytest -p no:cacheprovider -p randomly tests/unit && \
+	PORTICO_REQUIRE_CONTROLPLANE=1 PORTICO_REQUIRE_IMAGES=1 \
+	$(BIN)/pytest -p no:cacheprovider --ignore=tests/controlplane --ignore=tests/unit; rest=$$?; \
 	wait $$cp; planes=$$?; cat .controlplane.log; rm -f .controlplane.log; \
 	echo "tiers: others exit $$rest, control plane exit $$planes"; \
 	test $$rest -eq 0 && test $$planes -eq 0
 
 unit: install
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest -p randomly tests/unit
 
 controlplane: install
 	$(BIN)/portico dev build

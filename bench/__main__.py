@@ -19,15 +19,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.unit.runtime_support import running_instance
+from tests.support.runtime import running_instance
 
 from bench import fleet, profile, report
 from bench.audit import AuditLog
 from bench.kubeapi import Api, Tracker
 from bench.operator import OperatorProcess
 from bench.scenario import Bench
-from portico.devcluster import ControlPlane
-from portico.devcluster import binaries as devbinaries
+from portico_dev import ControlPlane
+from portico_dev import binaries as devbinaries
 
 ACCOUNT = "portico-operator"
 USER = f"system:serviceaccount:{fleet.OPERATOR_NAMESPACE}:{ACCOUNT}"

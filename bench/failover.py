@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.controlplane import reliability as rel  # noqa: E402
+from tests.support import reliability as rel  # noqa: E402
 
-from portico.devcluster import ControlPlane  # noqa: E402
+from portico_dev import ControlPlane  # noqa: E402
 
 TIMINGS = (15.0, 10.0, 2.0)
 

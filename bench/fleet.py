@@ -11,7 +11,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from tests.unit.runtime_support import TOKEN
+from tests.support.runtime import TOKEN
 
 from portico.api import model, validation
 from portico.core import render

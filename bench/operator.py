@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from portico.devcluster.procs import free_port
+from portico_dev.procs import free_port
 
 PORTICO = str(Path(sys.executable).with_name("portico"))
 # The first line that means "caches synced"; "portico started" until the lead adds one.

@@ -1,7 +1,7 @@
 """The long reliability run: a rollout under 20 % API faults and SIGKILLs on a local control plane.
 
 Run: .venv/bin/python -m bench.reliability [--portals 500] [--seconds 600] [--kills 100]
-The same scenario as tests/controlplane/test_faults.py (tests/chaos.py), longer;
+The same scenario as tests/controlplane/test_faults.py (tests/support/chaos.py), longer;
 it prints one JSON row for docs/reliability.md and exits 1 when anything is lost, or when
 the Retry-After check failed or found no repeat to check.
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import chaos  # noqa: E402
-from tests.controlplane.harness import Cluster, Operator  # noqa: E402
-from tests.unit.runtime_support import TOKEN, running_instance  # noqa: E402
+from tests.support import chaos  # noqa: E402
+from tests.support.controlplane import Cluster, Operator  # noqa: E402
+from tests.support.runtime import TOKEN, running_instance  # noqa: E402
 
-from portico.devcluster import ControlPlane  # noqa: E402
-from portico.devcluster import binaries as devbinaries  # noqa: E402
+from portico_dev import ControlPlane  # noqa: E402
+from portico_dev import binaries as devbinaries  # noqa: E402
 
 NAMESPACE, ACCOUNT = "portico-system", "portico-bench-operator"
 

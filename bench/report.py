@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from portico.devcluster import binaries
+from portico_dev import binaries
 
 
 def machine() -> dict[str, Any]:

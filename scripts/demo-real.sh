@@ -26,10 +26,11 @@ fi
 $portico dev up --real-node --with-operator
 export KUBECONFIG="$($portico dev kubeconfig)"
 kubectl="$($portico dev build)/kubectl"
-runtime=$($portico dev images --only runtime -o json | $python -c \
-  'import json,sys; print(next(i["ref"] for i in json.load(sys.stdin) if i["name"] == "runtime"))')
+# The stand-in instance has an image of its own (standin/Dockerfile), imported into the node.
+standin=$($portico dev images --only standin --import -o json | $python -c \
+  'import json,sys; print(next(i["ref"] for i in json.load(sys.stdin) if i["name"] == "standin"))')
 
-echo "== the stand-in CRM as a pod (portico-runtime instance), and the PortalInstance"
+echo "== the stand-in CRM as a pod (portico-standin instance), and the PortalInstance"
 for ns in portico-system support partners internal; do
   $kubectl create namespace "$ns" --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
 done
@@ -47,7 +48,7 @@ spec:
       automountServiceAccountToken: false
       containers:
         - name: instance
-          image: $runtime
+          image: $standin
           imagePullPolicy: Never
           args: [instance, --credentials-dir, /credentials, --solutions, "FieldService,ProjectService"]
           ports: [{containerPort: 8090}]
@@ -79,9 +80,21 @@ $kubectl -n support create secret generic contoso-insights --from-literal=shared
 $kubectl -n support create secret generic contoso-oidc --from-literal=clientSecret=demo-secret \
   --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
 $python scripts/demo_domain.py pfx support contoso-pfx "$host" | $kubectl apply -f - >/dev/null
+# Each portal's session keys (one per line, newest last): sign-in signs its cookie with them.
+for portal in support/contoso-support support/customer-community partners/partner-field \
+    internal/employee-self-service partners/partner-self-service; do
+  ns=${portal%/*} name=${portal#*/}
+  $kubectl create namespace "$ns" --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
+  $kubectl -n "$ns" create secret generic "$name-session" \
+    --from-literal=keys="$($python -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
+done
 $kubectl apply -f examples/customer-community.yaml -f examples/partner-partnerfieldservice.yaml \
-  -f examples/employee-employeeselfservice.yaml -f examples/partner-customerselfservice.yaml \
-  -f examples/customer-customerselfservice.yaml
+  -f examples/employee-employeeselfservice.yaml -f examples/partner-customerselfservice.yaml
+# contoso-support's identity provider (login.contoso.example) does not exist here, and
+# provisioning checks every provider's discovery document: the demo applies it without one.
+$python -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); d["spec"]["authentication"].pop("identityProviders", None); print(yaml.safe_dump(d))' \
+  < examples/customer-customerselfservice.yaml | $kubectl apply -f -
 
 for _ in $(seq 1 60); do
   $kubectl get portals -A -o wide

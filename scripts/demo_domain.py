@@ -17,8 +17,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests/
 
-from tests.controlplane.test_custom_domain import make_pfx, pfx_secret  # noqa: E402
-from tests.dnsserver import AuthoritativeDNS, find_nsd  # noqa: E402
+from tests.support.certs import make_pfx, pfx_secret
+from tests.support.dnsserver import AuthoritativeDNS, find_nsd
 
 
 def dns(workdir: Path, zone: str, records: list[str]) -> None:

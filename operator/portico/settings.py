@@ -1,4 +1,7 @@
-"""Operator settings (DESIGN: Operator settings), from flags or PORTICO_* environment variables."""
+"""Operator settings, from flags or PORTICO_* environment variables.
+
+Each one is described in docs/install.md ("Values").
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ class Settings:
     namespaces: tuple[str, ...] = ()
     # Where a PortalInstance's credentialsSecretRef may point; empty: the operator's own
     # namespace only (a tenant who may write an instance must not make Portico read
-    # another team's Secrets). Filled in by from_env.
+    # another team's Secrets). `portico run` fills it in; offline (plan) it is open.
     instance_credentials_namespaces: tuple[str, ...] = ()
     # Lifetime asked for each portal's instance token; renewed with a third of it left.
     instance_token_ttl_seconds: int = 86400
@@ -72,6 +75,11 @@ class Settings:
     leader_election_lease_duration: float = 15.0
     leader_election_renew_deadline: float = 10.0
     leader_election_retry_period: float = 2.0
+    # Each runtime pod keeps up to this many interactions per analytics sink in memory while
+    # the sink is slow or away; past it the oldest are dropped (and counted).
+    interactions_queue_size: int = 10_000
+    # The hub's SharedAccessSignature tokens the runtime mints live this long (renewed early).
+    interactions_token_seconds: int = 300
 
     @property
     def own_namespace(self) -> str:
@@ -89,8 +97,6 @@ class Settings:
             if raw is not None:
                 values[f.name] = _parse(name, raw, f.default)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if not values.get("instance_credentials_namespaces"):
-            values["instance_credentials_namespaces"] = (pod_namespace(),)
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
             raise SettingsError(
@@ -107,6 +113,11 @@ class Settings:
             raise SettingsError("PORTICO_CLAIM_GRACE_SECONDS must not be negative")
         if not 60 <= settings.instance_token_ttl_seconds <= 86400:
             raise SettingsError("PORTICO_INSTANCE_TOKEN_TTL_SECONDS must be from 60 to 86400")
+        if settings.interactions_queue_size < 1 or settings.interactions_token_seconds < 30:
+            raise SettingsError(
+                "PORTICO_INTERACTIONS_QUEUE_SIZE must be at least 1 and "
+                "PORTICO_INTERACTIONS_TOKEN_SECONDS at least 30"
+            )
         if settings.reconcile_workers < 1:
             raise SettingsError("PORTICO_RECONCILE_WORKERS must be at least 1")
         lease, renew, retry = (

@@ -34,14 +34,6 @@ def _job(name: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def _instance(argv: list[str]) -> None:
-    # Interim: the stand-in lives in its own distribution (standin/); the runtime image
-    # still carries it until the stand-in has an image of its own.
-    from portico_standin.cli import main as standin
-
-    standin(["instance", *argv])
-
-
 def _list(value: str) -> list[str]:
     return [x.strip() for x in value.split(",") if x.strip()]
 
@@ -63,9 +55,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["instance"]:
-        _instance(argv[1:])
-        return
     args = parser().parse_args(argv)
     command = args.command or "serve"
     if command == "serve":

@@ -72,6 +72,9 @@ def parse(data: Any) -> Portal:
     insights = (data.get("analytics") or {}).get("customerInsights") or {}
     if isinstance(insights, dict) and insights.get("sharedKeyFile"):
         secret_files.append(insights["sharedKeyFile"])
+    events = (data.get("analytics") or {}).get("cloudEvents") or {}
+    if isinstance(events, dict) and events.get("headersFile"):
+        secret_files.append(events["headersFile"])
     return Portal(
         name=_str(portal, "name", "portal"),
         namespace=_str(portal, "namespace", "portal"),

@@ -15,6 +15,8 @@ from urllib.parse import quote, urlsplit
 from portico_runtime import translations
 from portico_runtime.client import Instance, InstanceError
 from portico_runtime.config import ConfigError, Portal
+from portico_runtime.content.kinds import offered
+from portico_runtime.identity import checks as identity_checks
 
 # The features this runtime implements; a configuration asking for another cannot be served.
 FEATURES = frozenset(
@@ -77,6 +79,9 @@ def _portal_path(portal: Portal) -> str:
 def provision(portal: Portal) -> str:
     """Install the portal's solution packages and sample data; returns a summary line."""
     check_config(portal)
+    problems = identity_checks.check(portal)
+    if problems:
+        raise JobFailed("sign-in is not usable: " + "; ".join(problems))
     instance = _instance(portal)
     try:
         about = instance.call("GET", "/portico/v1/instance")
@@ -91,13 +96,28 @@ def provision(portal: Portal) -> str:
             "solutions": list(portal.solutions),
         }
         result = instance.call("POST", f"{_portal_path(portal)}/solutions", body)
+        installed = result.get("installed") if isinstance(result, dict) else None
+        if not isinstance(installed, list) or set(installed) != set(portal.solutions):
+            missing = sorted(set(portal.solutions) - set(installed or []))
+            raise JobFailed(f"the instance did not install {', '.join(missing) or 'the solutions'}")
+        samples = _sample_content(instance, portal)
     except InstanceError as exc:
         raise JobFailed(str(exc)) from None
-    installed = result.get("installed") if isinstance(result, dict) else None
-    if not isinstance(installed, list) or set(installed) != set(portal.solutions):
-        missing = sorted(set(portal.solutions) - set(installed or []))
-        raise JobFailed(f"the instance did not install {', '.join(missing) or 'the solutions'}")
-    return f"installed {', '.join(portal.solutions)} with sample data in {portal.language}"
+    return f"installed {', '.join(portal.solutions)} with sample data in {portal.language}{samples}"
+
+
+def _sample_content(instance: Instance, portal: Portal) -> str:
+    """The template's sample articles, blog posts and forum threads in every portal language
+    (the instance keeps one copy per id and language, so a second run changes nothing)."""
+    kinds = [k.name for k in offered(portal.features)]
+    if not kinds:
+        return ""
+    body = {"template": portal.template, "kinds": kinds, "languages": list(portal.languages)}
+    result = instance.call("POST", f"{_portal_path(portal)}/content/samples", body)
+    count = result.get("installed", 0) if isinstance(result, dict) else 0
+    return (
+        f"; sample content: {', '.join(kinds)} ({count} items in {len(portal.languages)} languages)"
+    )
 
 
 def import_translations(portal: Portal, languages: list[str]) -> str:

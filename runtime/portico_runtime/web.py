@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from portico_runtime import html
+from portico_runtime import content, html, identity, interactions
 from portico_runtime.config import ConfigError, Reader
+from portico_runtime.instance_api import InstanceAPI
 
 # Seconds a visitor's browser waits before asking again while the runtime cannot serve.
 RETRY_AFTER = "30"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def create_app(reader: Reader | None = None) -> Starlette:
     reader = reader or Reader()
+    api = InstanceAPI()  # one connection pool to the instance for every feature
+    tracker = interactions.Tracker(reader)
 
     async def start(request: Request) -> Response:
         try:
@@ -37,7 +44,26 @@ def create_app(reader: Reader | None = None) -> Starlette:
             return PlainTextResponse(f"not ready: {exc}\n", 503)
         return PlainTextResponse("ok\n")
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/", start)]
-    # Each feature (identity, content, ...) adds `*feature.routes(reader)` here, and
-    # middleware (security headers outermost, then sessions) goes in `middleware=`.
-    return Starlette(routes=routes)
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await tracker.start()
+        yield
+        # uvicorn has stopped taking requests: flush the interactions within the grace period.
+        await tracker.stop()
+        await api.close()
+
+    async def metrics(request: Request) -> Response:
+        return Response(tracker.metrics.exposition(), media_type=METRICS_TYPE)
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/", start),
+        Route("/metrics", metrics),
+        *identity.routes(reader),
+        *content.routes(reader, api, tracker),
+    ]
+    # Middleware: security headers outermost, then sessions (which set the visitor).
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[identity.middleware(reader)])
+    app.state.instance_api = api
+    app.state.interactions = tracker
+    return app

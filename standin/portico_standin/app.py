@@ -9,12 +9,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portico_standin import provisioning, tokens
+from portico_standin import contacts, content, provisioning, tokens
 from portico_standin.state import InstanceState
 
 # One line per capability of the instance API (docs/runtime-contract.md).
 CAPABILITIES: list[Callable[[InstanceState], list[Route]]] = [
     provisioning.routes,
+    contacts.routes,
+    content.routes,
     tokens.routes,
 ]
 

@@ -13,13 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 from portico_standin.state import InstanceState
-from tests.controlplane import harness
-from tests.controlplane.harness import CERT_MANAGER_CRD, Cluster, Operator, instance_docs
-from tests.dnsserver import AuthoritativeDNS, running_dns
-from tests.tiers import mark_tier, running_plane
-from tests.unit.runtime_support import running_instance
+from tests.support import controlplane as harness
+from tests.support.controlplane import (
+    CERT_MANAGER_CRD,
+    OPERATOR_ACCOUNT,
+    OPERATOR_NAMESPACE,
+    Cluster,
+    Operator,
+    instance_docs,
+)
+from tests.support.dnsserver import AuthoritativeDNS, running_dns
+from tests.support.runtime import running_instance
+from tests.support.tiers import mark_tier, running_plane
 
 HERE = Path(__file__).parent.resolve()
 
@@ -56,8 +63,6 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
 
 
 # --- the operator and what its tests share ------------------------------------
-
-OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "portico-system", "portico-test-operator"
 
 
 @pytest.fixture(scope="session")

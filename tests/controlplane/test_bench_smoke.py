@@ -14,9 +14,9 @@ from pathlib import Path
 
 from bench import report
 
-from portico.devcluster import BinariesMissing
-from portico.devcluster import binaries as devbinaries
-from tests.tiers import skip_or_fail
+from portico_dev import BinariesMissing
+from portico_dev import binaries as devbinaries
+from tests.support.tiers import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 

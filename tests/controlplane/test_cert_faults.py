@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from tests.controlplane.harness import BASE_DOMAIN, Cluster, Operator
-from tests.controlplane.test_custom_domain import make_pfx, pfx_secret
-from tests.controlplane.test_operator import portal
-from tests.dnsserver import AuthoritativeDNS
+from tests.support.certs import make_pfx, pfx_secret
+from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator
+from tests.support.dnsserver import AuthoritativeDNS
+from tests.support.portals import portal
 
 
 def test_garbage_pfx_keeps_the_last_good_certificate(

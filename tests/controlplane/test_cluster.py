@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import yaml
 
-from portico.devcluster import ControlPlane
+from portico_dev import ControlPlane
 
 
 def _apply(cp: ControlPlane, namespace: str, manifest: Mapping[str, object]) -> None:

@@ -20,10 +20,10 @@ import yaml
 from click.testing import CliRunner
 
 from portico.cli import main
-from portico.devcluster import ControlPlane
-from portico.devcluster.controlplane import default_crds_dir
-from tests.corpus import Case, load_cases
-from tests.tiers import skip_or_fail
+from portico_dev import ControlPlane
+from portico_dev.controlplane import default_crds_dir
+from tests.support.corpus import Case, load_cases
+from tests.support.tiers import skip_or_fail
 
 GROUP = "portico.dev"
 CASES = load_cases()

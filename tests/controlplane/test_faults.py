@@ -1,6 +1,6 @@
 """API faults and SIGKILLs during a rollout (the short version; bench/reliability.py is the long).
 
-The operator runs behind `tests.faultproxy.FaultProxy` at a 20 % fault rate
+The operator runs behind `tests.support.faultproxy.FaultProxy` at a 20 % fault rate
 (409, 429 + Retry-After, 500, 503, slow answers, resets, dropped watches) and is
 SIGKILLed and restarted throughout; afterwards every portal is Ready with one
 provisioning attempt, one child of each kind and no orphan, and no write answered
@@ -13,8 +13,8 @@ import json
 import os
 from pathlib import Path
 
-from tests import chaos
-from tests.controlplane.harness import Operator
+from tests.support import chaos
+from tests.support.controlplane import Operator
 
 PORTALS = int(os.environ.get("PORTICO_CHAOS_PORTALS", "40"))
 FAULT_SECONDS = float(os.environ.get("PORTICO_CHAOS_SECONDS", "120"))

@@ -1,13 +1,14 @@
-"""The bad-input corpus (tests/badinput.py) through the real API server and operator, in bulk.
+"""The bad-input corpus (tests/support/badinput.py) through the real API server and operator,
+in bulk.
 
 Admission cases go to the API server in one server-side dry run; operator cases
 are applied together with a healthy portal, which must reach Ready on time
 while every bad one ends in its named reason with an actionable message — and
 no traceback or secret value in status, Events or the operator log.
 
-Named to run after test_custom_domain.py: a broken PEM pair's message ("put the
-certificate chain as -----BEGIN CERTIFICATE----- blocks") lands in the shared
-operator log, which that module searches for PEM markers.
+A broken PEM pair's message ("put the certificate chain as -----BEGIN CERTIFICATE-----
+blocks") lands in the shared operator log; the other modules look there for PEM bodies,
+never the marker alone, so the modules run in any order.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
-from tests import badinput
-from tests.badinput import Bad, Where, secret
-from tests.controlplane.harness import BASE_DOMAIN, Cluster, Operator, wait_for
-from tests.controlplane.test_custom_domain import make_leaf, make_pfx
-from tests.corpus import merge_patch
-from tests.dnsserver import AuthoritativeDNS
+from tests.support import badinput
+from tests.support.badinput import Bad, Where, secret
+from tests.support.certs import make_leaf, make_pfx
+from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator, wait_for
+from tests.support.corpus import merge_patch
+from tests.support.dnsserver import AuthoritativeDNS
 
 PASSWORD = "bi-pfx-passw0rd"
 HEALTHY_WITHIN = 90.0

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.controlplane import reliability as rel
-from tests.controlplane.harness import Cluster, Operator, wait_for
-from tests.controlplane.test_install import (
+from tests.support import reliability as rel
+from tests.support.chart import (
     DENIED,
     audit,
     chart_values,
@@ -19,7 +18,8 @@ from tests.controlplane.test_install import (
     installed,
     now,
 )
-from tests.dnsserver import AuthoritativeDNS
+from tests.support.controlplane import Cluster, Operator, wait_for
+from tests.support.dnsserver import AuthoritativeDNS
 
 TIMINGS = {"leaseDuration": 4, "renewDeadline": 3, "retryPeriod": 0.5}
 

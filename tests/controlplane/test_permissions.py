@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from portico.devcluster import ControlPlane
-from tests.controlplane import reliability as rel
-from tests.controlplane.harness import Cluster, wait_for
+from portico_dev import ControlPlane
+from tests.support import reliability as rel
+from tests.support.controlplane import Cluster, wait_for
 
 ACCOUNT = "portico-rbac"
 # Everything the operator needs except writing Ingresses (granted per namespace below).
@@ -146,8 +146,14 @@ def seen(
             return [w for w in done if w.resource == "ingresses" and w.code == 403]
 
         denied = wait_for("a refused Ingress write in A", refused, timeout=60)
-        time.sleep(3)  # let the failed reconcile write what it has to say
-        status = cluster.portal(a, "a2").get("status") or {}
+
+        def reported() -> dict[str, Any] | None:
+            """a2's status once the failed reconcile has written what it has to say."""
+            status = cluster.portal(a, "a2").get("status") or {}
+            synced = [c for c in status.get("conditions") or () if c["type"] == "Synced"]
+            return status if synced and synced[0].get("status") == "False" else None
+
+        status = wait_for("a2's status to report the refusal", reported, timeout=60)
         assert cluster.condition(cluster.portal(a, "a1"), "Ready").get("status") == "True"
 
         plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(ingress_binding(a)))

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import ControlPlane
-from tests.controlplane import reliability as rel
-from tests.controlplane.harness import Cluster, wait_for
+from portico_dev import ControlPlane
+from tests.support import reliability as rel
+from tests.support.controlplane import Cluster, wait_for
 
 LEASE, RENEW, RETRY = 4.0, 3.0, 0.5
 ROLLOUT = 12

@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from portico.core.children import covers
-from tests.controlplane.harness import BASE_DOMAIN, PORTICO, Cluster, wait_for
-from tests.controlplane.test_operator import examples, install_project_service, portal, secret
+from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, wait_for
+from tests.support.portals import examples, install_project_service, portal, secret
 
 
 def _foreign(namespace: str, name: str) -> list[dict[str, Any]]:

@@ -12,10 +12,10 @@ import urllib.error
 import urllib.request
 
 from portico_standin.state import InstanceState
-from tests.controlplane import harness
-from tests.controlplane.harness import Cluster, wait_for
-from tests.controlplane.test_operator import portal
-from tests.unit.runtime_support import TOKEN
+from tests.support import controlplane as harness
+from tests.support.controlplane import Cluster, wait_for
+from tests.support.portals import portal
+from tests.support.runtime import TOKEN
 
 
 def _status(path: str, token: str) -> int:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import ControlPlane
-from tests.controlplane import reliability as rel
-from tests.controlplane.harness import Cluster, Operator, wait_for
-from tests.controlplane.test_operator import portal
+from portico_dev import ControlPlane
+from tests.support import reliability as rel
+from tests.support.controlplane import Cluster, Operator, wait_for
+from tests.support.portals import portal
 
 RESYNC = 900  # seconds: far beyond every timeout below
 STEP = 60  # seconds any one step may take on a loaded machine

@@ -7,9 +7,14 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.controlplane.conftest import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE
-from tests.controlplane.harness import Cluster, Operator
-from tests.controlplane.test_operator import portal
+from tests.support.controlplane import (
+    OPERATOR_ACCOUNT,
+    OPERATOR_NAMESPACE,
+    Cluster,
+    Operator,
+    wait_for,
+)
+from tests.support.portals import portal
 
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
 
@@ -40,6 +45,16 @@ def describe(writes: list[dict[str, Any]]) -> dict[str, int]:
     )
 
 
+def samples(text: str, name: str) -> dict[str, float]:
+    """The samples of metric NAME in a Prometheus text page: labels → value."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, _, value = line.rpartition(" ")
+            out[key[len(name) :]] = float(value)
+    return out
+
+
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
 
@@ -52,7 +67,14 @@ def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
     cluster.apply(*(portal(n, namespace, instance) for n in names))
     for name in names:
         cluster.wait_phase(namespace, name, "Ready", timeout=180)
-    time.sleep(3)  # let the last status and events land
+    # The Ready Event is the last write of a reconcile that reaches Ready (after its status).
+    wait_for(
+        "every portal's Ready event",
+        lambda: all(
+            any(e.get("reason") == "Ready" for e in cluster.events(namespace, n)) for n in names
+        ),
+        timeout=60,
+    )
     created = operator_writes(cluster, namespace, start)
     per_portal = len(created) / len(names)
     print(f"\nwrites per new portal: {per_portal:.1f} ({describe(created)})")
@@ -67,8 +89,21 @@ def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
     operator.stop()
     restarted = now()
     operator.start()
-    # Startup lists everything, then at least one full resync of every portal.
-    time.sleep(float(operator.env.get("PORTICO_RESYNC_SECONDS", "10")) + 8)
+
+    # Startup lists everything and checks every portal, then at least one full resync
+    # checks every portal again: two reconciles per portal the operator knows, counted by
+    # the new process's own metrics.
+    def resynced() -> bool:
+        try:
+            text = operator.metrics()
+        except OSError:  # not listening yet
+            return False
+        known = sum(samples(text, "portico_portals").values())
+        done = samples(text, "portico_reconcile_duration_seconds_count").get("", 0.0)
+        return known >= len(names) and done >= 2 * known
+
+    resync = float(operator.env.get("PORTICO_RESYNC_SECONDS", "10"))
+    wait_for("a full resync after the restart", resynced, timeout=3 * resync + 60)
     idle = operator_writes(cluster, namespace, restarted)
     print(f"writes across restart and idle resync: {len(idle)} {describe(idle)}")
     assert idle == [], describe(idle)

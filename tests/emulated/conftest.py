@@ -11,17 +11,15 @@ it started, pytest-asyncio's teardown task included.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import kmock
 import pytest_asyncio
 
-from tests.emulated.apiserver import ApiServer
-from tests.emulated.harness import NAMESPACE, Operator, seed
-from tests.unit.runtime_support import running_instance
-
-StartOperator = Callable[..., Awaitable[Operator]]
+from tests.support.apiserver import ApiServer
+from tests.support.emulated import NAMESPACE, Operator, StartOperator, seed
+from tests.support.runtime import running_instance
 
 
 @pytest_asyncio.fixture

@@ -11,13 +11,13 @@ import json
 
 import pytest
 
-from tests.emulated.apiserver import APPLY, MERGE, ApiServer, body
-from tests.emulated.conftest import StartOperator
-from tests.emulated.harness import (
+from tests.support.apiserver import APPLY, MERGE, ApiServer, body
+from tests.support.emulated import (
     INSTANCES,
     NAME,
     NAMESPACE,
     PORTALS,
+    StartOperator,
     by_operator,
     quiet,
     status_of,

@@ -14,12 +14,12 @@ import kmock
 import pytest
 
 from portico.core import names, token
-from tests.emulated.apiserver import APPLY, ApiServer
-from tests.emulated.conftest import StartOperator
-from tests.emulated.harness import (
+from tests.support.apiserver import APPLY, ApiServer
+from tests.support.emulated import (
     NAME,
     NAMESPACE,
     PORTALS,
+    StartOperator,
     by_operator,
     edit_portal,
     quiet,

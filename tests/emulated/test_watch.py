@@ -16,12 +16,12 @@ import json
 import kmock
 import pytest
 
-from tests.emulated.apiserver import ApiServer
-from tests.emulated.conftest import StartOperator
-from tests.emulated.harness import (
+from tests.support.apiserver import ApiServer
+from tests.support.emulated import (
     NAME,
     NAMESPACE,
     PORTALS,
+    StartOperator,
     create_portal,
     edit_portal,
     portal,

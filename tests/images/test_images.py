@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from portico.devcluster import imagebuild, oci
-from portico.devcluster.procs import free_port
-from tests.images.conftest import Buildah
-from tests.unit.runtime_support import TOKEN, credentials, portal_json, running_instance
+from portico_dev import imagebuild, oci
+from portico_dev.procs import free_port
+from tests.support.buildah import Buildah
+from tests.support.runtime import TOKEN, credentials, portal_json, running_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import BinariesMissing, ControlPlane, pulumi_engine
-from tests.dnsserver import AuthoritativeDNS, running_dns
-from tests.pulumi_tier.harness import Engine
-from tests.tiers import mark_tier, running_plane, skip_or_fail
+from portico_dev import BinariesMissing, ControlPlane, pulumi_engine
+from tests.support.dnsserver import AuthoritativeDNS, running_dns
+from tests.support.pulumi import Engine
+from tests.support.tiers import mark_tier, running_plane, skip_or_fail
 
 HERE = Path(__file__).parent.resolve()
 

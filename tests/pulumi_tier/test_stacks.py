@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 import yaml
 
-from portico.devcluster import ControlPlane
-from tests.controlplane.harness import BASE_DOMAIN, Cluster, Operator, wait_for
-from tests.controlplane.test_custom_domain import make_pfx
-from tests.controlplane.test_install import HARNESS_ENV, children, stable_resource_version
-from tests.controlplane.test_operator import portal
-from tests.dnsserver import AuthoritativeDNS
-from tests.pulumi_tier.harness import Engine, Stack
-from tests.stacks.harness import SECRET_SIG, SIG_KEY
-from tests.unit.runtime_support import TOKEN, running_instance
+from portico_dev import ControlPlane
+from tests.support.certs import make_pfx
+from tests.support.chart import HARNESS_ENV, children, stable_resource_version
+from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator, wait_for
+from tests.support.dnsserver import AuthoritativeDNS
+from tests.support.portals import portal
+from tests.support.pulumi import Engine, Stack
+from tests.support.runtime import TOKEN, running_instance
+from tests.support.stacks import SECRET_SIG, SIG_KEY
 
 TEAM, SYSTEM, RELEASE = "team-pulumi", "portico-system", "portico"
 INSTANCE = "contoso-crm"

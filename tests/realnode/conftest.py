@@ -14,35 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from portico.devcluster import BinariesMissing, ControlPlane, images, node
-from portico.devcluster import binaries as devbinaries
-from tests.tiers import mark_tier, raise_on_sigterm, skip_or_fail
+from portico_dev import BinariesMissing, ControlPlane, imagebuild, images, node
+from portico_dev import binaries as devbinaries
+from tests.support.controlplane import Cluster
+from tests.support.dnsserver import AuthoritativeDNS, running_dns
+from tests.support.realnode import (
+    CREDENTIALS_NAMESPACE,
+    INSTANCE_TOKEN,
+    Images,
+    Instance,
+    RealCluster,
+    instance_docs,
+    instance_workload,
+)
+from tests.support.tiers import mark_tier, raise_on_sigterm, skip_or_fail
 
 HERE = Path(__file__).parent.resolve()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     mark_tier(items, HERE, pytest.mark.realnode)
-
-
-class RealCluster:
-    """The control plane and its real node, with the ingress addresses on the host."""
-
-    def __init__(self, plane: ControlPlane, real: node.RealNode) -> None:
-        self.plane, self.node = plane, real
-        assert plane.state is not None
-        ingress = plane.state.real_node["ingress"]
-        self.http = _port(ingress["http"])
-        self.https = _port(ingress["https"])
-
-    def kubectl(self, *args: str, input: str | None = None) -> str:
-        return self.plane.kubectl(*args, input=input).stdout
-
-
-def _port(address: str) -> int:
-    host, port = address.rsplit(":", 1)
-    assert host == "127.0.0.1", address  # the ingress listens on loopback only
-    return int(port)
 
 
 @pytest.fixture(scope="session")
@@ -82,4 +73,42 @@ def namespace(real_cluster: RealCluster) -> Iterator[str]:
 
 
 # The portal tests' shared fixtures (images, DNS, the stand-in instance): one of each per run.
-from tests.realnode.stack import crm, portal_dns, portico_images  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def portico_images(real_cluster: RealCluster) -> Images:
+    """The operator, runtime and stand-in images, built here (cached) and imported into the node."""
+    names = ("operator", "runtime", "standin")
+    built = {image.name: image for image in imagebuild.build(only=names)}
+    for name in names:
+        real_cluster.node.import_image(built[name].archive)
+    return Images(*(built[name].ref for name in names))
+
+
+@pytest.fixture(scope="session")
+def portal_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthoritativeDNS]:
+    with running_dns(tmp_path_factory.mktemp("dns"), {"portico.invalid": []}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def crm(real_cluster: RealCluster, portico_images: Images) -> Instance:
+    """The stand-in instance (its own image, `portico-standin instance`) as a pod; its
+    PortalInstance's url is its Service's ClusterIP (there is no cluster DNS)."""
+    plane, cluster = real_cluster.plane, Cluster(real_cluster.plane)
+    if plane.kubectl("get", "namespace", CREDENTIALS_NAMESPACE, check=False).returncode != 0:
+        plane.kubectl("create", "namespace", CREDENTIALS_NAMESPACE)
+    plane.wait_for_service_account(CREDENTIALS_NAMESPACE, "default")
+    secret = instance_docs("crm", "http://unused", INSTANCE_TOKEN)[0]
+    cluster.apply(secret, *instance_workload(portico_images.standin))
+    plane.kubectl(
+        "wait", "--for=condition=Available", "deployment/crm",
+        "-n", CREDENTIALS_NAMESPACE, "--timeout=180s",
+    )  # fmt: skip
+    ip = real_cluster.kubectl(
+        "get", "service", "crm", "-n", CREDENTIALS_NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"
+    )
+    instance = Instance(f"crm-{uuid.uuid4().hex[:6]}", f"http://{ip}")
+    cluster.apply(*instance_docs(instance.name, instance.url, INSTANCE_TOKEN))
+    # Left in place: the session's cluster goes (test_zz_down.py stops it before teardown).
+    return instance

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from portico.devcluster import node
-from tests.realnode.conftest import RealCluster
+from portico_dev import node
+from tests.support.realnode import RealCluster
 
 PORTICO = str(Path(sys.executable).with_name("portico"))
 

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.controlplane.harness import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
-from tests.controlplane.test_custom_domain import custom, make_pfx, pfx_secret
-from tests.controlplane.test_operator import portal
-from tests.dnsserver import AuthoritativeDNS
-from tests.realnode.conftest import RealCluster
-from tests.realnode.stack import (
+from tests.support.certs import custom, make_pfx, pfx_secret
+from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
+from tests.support.dnsserver import AuthoritativeDNS
+from tests.support.portals import portal
+from tests.support.realnode import (
     INSTANCE_TOKEN,
     Answer,
     Images,
     Instance,
+    RealCluster,
     fetch,
     instance_docs,
     on_real_node,
@@ -153,6 +153,29 @@ def test_configuring_page_then_ready_on_the_custom_domain(
     assert served.fingerprint == _status_fingerprint(cluster, site)
     runtime = pods(cluster, site.namespace, f"{COMPONENT}=runtime")
     assert runtime and all(on_real_node(p) for p in runtime)
+
+
+def test_an_article_and_a_search_over_https(real_cluster: RealCluster, site: Site) -> None:
+    """The provisioning Job installed the sample content on the instance (a pod); the
+    runtime pods serve it over HTTPS on the custom host, gated, in the visitor's language."""
+    cluster = Cluster(real_cluster.plane)
+    cluster.wait_phase(site.namespace, site.name, "Ready", timeout=READY_TIMEOUT)
+
+    def get(path: str, text: str) -> Answer | None:
+        answer = fetch(real_cluster.https, site.custom_host, tls=True, path=path)
+        return serving(answer, text) if answer.fingerprint == site.fingerprint else None
+
+    article = until(
+        "the sample article", lambda: get("/knowledge/KA-01001", "How to reset your password")
+    )
+    assert "<h1>How to reset your password</h1>" in article.body
+    found = until("search results", lambda: get("/search?q=password", 'href="/knowledge/KA-01001"'))
+    assert "Warranty terms" not in found.body  # a role-gated article: not for an anonymous visitor
+    assert (
+        fetch(real_cluster.https, site.custom_host, tls=True, path="/knowledge/KA-01003").status
+        == 404
+    )
+    assert fetch(real_cluster.https, site.custom_host, tls=True, path="/blogs").status == 404
 
 
 def test_pfx_rotation_serves_every_request(real_cluster: RealCluster, site: Site) -> None:

@@ -16,12 +16,19 @@ from typing import Any
 
 import pytest
 
-from tests.controlplane.harness import BASE_DOMAIN, Cluster
-from tests.controlplane.test_install import RESTRICTED, Release, chart_values
-from tests.controlplane.test_operator import portal
-from tests.dnsserver import AuthoritativeDNS
-from tests.realnode.conftest import RealCluster
-from tests.realnode.stack import Images, Instance, fetch, on_real_node, serving, until
+from tests.support.chart import RESTRICTED, Release, chart_values
+from tests.support.controlplane import BASE_DOMAIN, Cluster
+from tests.support.dnsserver import AuthoritativeDNS
+from tests.support.portals import portal
+from tests.support.realnode import (
+    Images,
+    Instance,
+    RealCluster,
+    fetch,
+    on_real_node,
+    serving,
+    until,
+)
 
 
 @contextmanager

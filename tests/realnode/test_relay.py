@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 
-from tests.realnode.conftest import RealCluster
+from tests.support.realnode import RealCluster
 
 CLIENT = """
 import socket, sys

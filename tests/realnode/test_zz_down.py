@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from portico.devcluster import nodeteardown, procs
-from tests.realnode.conftest import RealCluster
+from portico_dev import nodeteardown, procs
+from tests.support.realnode import RealCluster
 
 
 def _netns_inode(pid: int) -> int:

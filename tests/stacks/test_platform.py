@@ -1,4 +1,6 @@
-"""stacks/platform and PorticoPlatform under mocks: resources, inputs, ordering, outputs."""
+"""stacks/platform and PorticoPlatform under Pulumi's mocks: what the program declares —
+resources, inputs, dependencies, retain-on-delete, outputs. What the engine does with it
+(installs, keeps the CRDs on destroy) is proven by tests/pulumi_tier/test_stacks.py."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.stacks.harness import REPO, run, run_program
+from tests.support.stacks import REPO, run, run_program
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
@@ -60,7 +62,7 @@ def test_crds_come_from_the_repository_unchanged() -> None:
                 assert by_name[doc["metadata"]["name"]]["spec"] == doc["spec"]
 
 
-def test_release_waits_for_every_crd_and_the_namespace() -> None:
+def test_release_depends_on_every_crd_and_the_namespace() -> None:
     result = run_program("platform", {"baseDomain": "portals.acme.test"})
     (release,) = result.of_type(RELEASE)
     needed = {r.urn for r in result.of_type(CRD)} | {r.urn for r in result.of_type(NAMESPACE)}
@@ -110,7 +112,7 @@ def test_outputs() -> None:
     }
 
 
-def test_existing_namespace_is_not_created() -> None:
+def test_an_existing_namespace_is_not_declared() -> None:
     from portico_stack import PorticoPlatform, PorticoPlatformArgs
 
     result = run(
@@ -146,7 +148,7 @@ def test_missing_base_domain_fails_with_the_config_key() -> None:
         run_program("platform", {})
 
 
-def test_crds_and_namespace_are_retained_on_delete_and_crds_keep_their_earlier_urns() -> None:
+def test_crds_and_namespace_are_marked_retain_on_delete_and_crds_alias_their_earlier_urns() -> None:
     # Deleting a CRD deletes every Portal: `pulumi destroy` must leave them.
     result = run_program("platform", {"baseDomain": "portals.acme.test", "replicas": 2})
     crds = result.of_type(CRD)
@@ -167,7 +169,7 @@ def test_sdk_pins_match_the_engine_portico_builds() -> None:
     # The engine loads the provider plugin by the version the SDK asks for.
     import importlib.metadata
 
-    from portico.devcluster import pulumi_engine
+    from portico_dev import pulumi_engine
 
     cli, provider = pulumi_engine.cli_version(), pulumi_engine.provider_version()
     assert importlib.metadata.version("pulumi") == cli.lstrip("v")

@@ -1,4 +1,7 @@
-"""stacks/portals and PortalSet under Pulumi's mocks: resources, inputs, ordering, outputs."""
+"""stacks/portals and PortalSet under Pulumi's mocks: what the program declares — resources,
+inputs, dependencies, aliases, outputs — against a fake cluster. That the engine then waits,
+converges, keeps stacks across renames and reports the real status is proven only by the
+real-engine tier (tests/pulumi_tier/test_stacks.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.stacks.harness import CLUSTER_DOMAIN, STACKS, Run, run, run_program
+from tests.support.stacks import CLUSTER_DOMAIN, STACKS, Run, run, run_program
 
 PORTAL = "kubernetes:portico.dev/v1alpha1:Portal"
 INSTANCE = "kubernetes:portico.dev/v1alpha1:PortalInstance"
@@ -47,7 +50,7 @@ def test_file_declares_every_object_with_its_spec() -> None:
     assert len(declared) == len(example_docs())
 
 
-def test_everything_waits_for_the_crds_and_portals_for_their_instance() -> None:
+def test_everything_depends_on_the_crds_and_portals_on_their_instance() -> None:
     result = run_program("portals", {"file": "portals.yaml"})
     crds = crd_reads(result)
     assert {r.name for r in result.of_type(CRD)} == {
@@ -61,7 +64,7 @@ def test_everything_waits_for_the_crds_and_portals_for_their_instance() -> None:
         assert instance.urn in portal.dependencies
 
 
-def test_outputs_are_the_status_the_cluster_reports() -> None:
+def test_outputs_are_read_from_the_objects_status_not_computed() -> None:
     # The fake cluster's status.url has a domain no input names: the outputs must
     # have read it from the object, not computed it.
     result = run_program("portals", {"file": "portals.yaml"})
@@ -81,7 +84,7 @@ def test_outputs_are_the_status_the_cluster_reports() -> None:
     }
 
 
-def test_up_waits_for_ready_within_the_timeout() -> None:
+def test_portals_ask_the_provider_to_await_ready_within_the_timeout() -> None:
     result = run_program("portals", {"file": "portals.yaml", "readyTimeout": "4m"})
     for obj in [*result.of_type(PORTAL), *result.of_type(INSTANCE)]:
         annotations = obj.inputs["metadata"]["annotations"]
@@ -127,7 +130,7 @@ def aliases(registration: Any) -> list[str]:
     return [a.spec.name for a in request.aliases] or list(request.aliasURNs)
 
 
-def test_earlier_names_are_aliases_so_existing_stacks_keep_their_portals() -> None:
+def test_earlier_names_are_declared_as_aliases() -> None:
     result = run_program("portals", {"file": "portals.yaml"})
     got = {r.name: aliases(r) for r in [*result.of_type(PORTAL), *result.of_type(INSTANCE)]}
     assert got == {

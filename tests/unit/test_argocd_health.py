@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.argocd import HEALTH_DIR, SCRIPTS, health
+from tests.support.argocd import HEALTH_DIR, SCRIPTS, health
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = "2025-01-01T00:00:00Z"

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from portico.cli import main
-from tests.pfx_corpus import Corpus, pfx_corpus
+from tests.support.pfx_corpus import Corpus, pfx_corpus
 
 __all__ = ["pfx_corpus"]  # a fixture: imported so pytest finds it
 

@@ -18,7 +18,7 @@ from portico.certificates import (
     convert_pfx,
     validate_tls_pair,
 )
-from tests.pfx_corpus import EXPECTED, Corpus, PfxCase, pfx_corpus
+from tests.support.pfx_corpus import EXPECTED, Corpus, PfxCase, pfx_corpus
 
 __all__ = ["pfx_corpus"]  # a fixture: imported so pytest finds it
 

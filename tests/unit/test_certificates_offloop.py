@@ -1,23 +1,29 @@
-"""A 4096-bit .pfx converted in a worker thread leaves the event loop free.
+"""A portal whose certificate is a 4096-bit .pfx is reconciled without stalling the event loop.
 
-cryptography validates the RSA key on load (about a second for 4096 bits)
-with the GIL released, so the operator's `asyncio.to_thread` keeps other
-portals' handlers running meanwhile.
+Loading a 4096-bit .pfx takes about a second. The reconcile runs as the operator runs it
+(`Operator.work`: observe, decide, act in a reconcile thread), against an API that answers
+every write, while a heartbeat on the loop measures the longest gap between its beats.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import copy
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from portico.certificates import ConvertedCertificate, convert_pfx
+from portico.controller.operator import Operator
+from portico.settings import Settings
 
 HOST = "big.contoso.test"
 
@@ -38,14 +44,107 @@ def big_pfx() -> bytes:
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), False)
         .sign(key, hashes.SHA256())
     )
-    encryption = serialization.BestAvailableEncryption(b"big-pfx-test")
+    encryption = serialization.BestAvailableEncryption(PASSWORD)
     return pkcs12.serialize_key_and_certificates(b"big", key, cert, None, encryption)
 
 
-def test_4096_bit_conversion_does_not_stall_the_loop() -> None:
-    data = big_pfx()
+PASSWORD = b"big-pfx-test"
+INSTANCE = {
+    "apiVersion": "portico.dev/v1alpha1",
+    "kind": "PortalInstance",
+    "metadata": {"name": "crm", "resourceVersion": "1"},
+    "spec": {
+        "url": "https://crm.example.net",
+        "credentialsSecretRef": {"namespace": "portico-system", "name": "crm-creds"},
+        "languages": ["en-US"],
+        "administrators": ["jay@contoso.com"],
+        "allowedNamespaces": {"from": "All"},
+    },
+}
+PORTAL = {
+    "apiVersion": "portico.dev/v1alpha1",
+    "kind": "Portal",
+    "metadata": {
+        "name": "big",
+        "namespace": "team",
+        "uid": "uid-big",
+        "generation": 1,
+        "resourceVersion": "2",
+        "creationTimestamp": "2026-12-01T00:00:00Z",
+    },
+    "spec": {
+        "displayName": "Big",
+        "type": "Production",
+        "subdomain": "big",
+        "instanceRef": {"name": "crm"},
+        "language": "en-US",
+        "administrator": "jay@contoso.com",
+        "audience": "Customer",
+        "template": "Community",
+        "customDomain": {"hostname": HOST, "tls": {"pfxSecretRef": {"name": "big-pfx"}}},
+    },
+    # The CNAME was verified before (DNS is not this test's): the certificate is judged.
+    "status": {
+        "customDomain": {
+            "hostname": HOST,
+            "target": "big.portals.example.com",
+            "state": "Verified",
+            "reason": "CNAMEVerified",
+            "message": "verified",
+        }
+    },
+}
 
-    async def run() -> tuple[object, float]:
+
+def secret(namespace: str, name: str, data: dict[str, bytes]) -> dict[str, Any]:
+    encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
+    return {
+        "metadata": {"namespace": namespace, "name": name, "resourceVersion": "3"},
+        "data": encoded,
+    }
+
+
+class Answering:
+    """An API server that finds nothing it is asked for and answers each write with its body."""
+
+    def __init__(self) -> None:
+        self.statuses: list[dict[str, Any]] = []
+
+    def get(self, *_: Any) -> None:
+        return None
+
+    def list(self, *_: Any) -> list[Any]:
+        return []
+
+    def request(self, method: str, path: str, body: Any = None, *_: Any, **__: Any) -> Any:
+        if path.endswith("/status"):
+            self.statuses.append(body["status"])
+            return None  # nothing kept from it: the next reconcile is not this test's
+        answer = copy.deepcopy(body)
+        answer.setdefault("metadata", {})["resourceVersion"] = "9"
+        return answer
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cryptography holds the GIL while it loads a 4096-bit .pfx (0.6-2 s on this machine): "
+    "conversion in a reconcile thread stalls the event loop; it must move out of process. "
+    "(The earlier version of this test took its first heartbeat after the conversion and "
+    "could not see the stall.)",
+)
+def test_4096_bit_conversion_does_not_stall_the_loop() -> None:
+    # DNS: a closed port on loopback, answered at once; the verdict remembered stands.
+    settings = Settings(dns_nameservers=("127.0.0.1",), dns_port=9, dns_timeout=0.2)
+    api = Answering()
+    op = Operator.build(settings, api)  # type: ignore[arg-type]
+    op.instance_event("ADDED", copy.deepcopy(INSTANCE))
+    op.portal_event("ADDED", copy.deepcopy(PORTAL))
+    op.secret_event("ADDED", secret("portico-system", "crm-creds", {"token": b"t0ken"}))
+    pfx = {"certificate.pfx": big_pfx(), "password": PASSWORD}
+    op.secret_event("ADDED", secret("team", "big-pfx", pfx))
+
+    async def run() -> float:
+        op.executor = ThreadPoolExecutor(2, "reconcile")
         gaps: list[float] = []
         done = asyncio.Event()
 
@@ -58,12 +157,16 @@ def test_4096_bit_conversion_does_not_stall_the_loop() -> None:
                 last = now
 
         beat = asyncio.create_task(heartbeat())
-        result = await asyncio.to_thread(convert_pfx, data, "big-pfx-test", hostname=HOST)
+        while not gaps:  # beating before the work starts: a stall from its first moment counts
+            await asyncio.sleep(0.01)
+        await op.work(("Portal", "team", "big"))
         done.set()
         await beat
-        return result, max(gaps)
+        op.executor.shutdown()
+        return max(gaps)
 
-    result, worst_gap = asyncio.run(run())
-    assert isinstance(result, ConvertedCertificate)
-    assert result.summary.public_key == "RSA 4096"
+    worst_gap = asyncio.run(run())
+    # The conversion happened in that reconcile: its verdict is in the status it wrote.
+    certificate = api.statuses[-1]["certificate"]
+    assert certificate["publicKey"] == "RSA 4096", certificate
     assert worst_gap < 0.25, f"event loop stalled for {worst_gap:.3f}s"

@@ -1,6 +1,6 @@
 """Static tests of charts/portico: lint, render, schemas, RBAC, Pod Security, CRDs, docs.
 
-Helm comes from the devcluster binaries (KUBEBUILDER_ASSETS or the build cache).
+Helm comes from the `portico dev` binaries (KUBEBUILDER_ASSETS or the build cache).
 Without it the helm tests skip with the reason, or fail when
 PORTICO_REQUIRE_CONTROLPLANE=1; the pure-Python checks always run.
 """
@@ -22,9 +22,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from portico.devcluster import BinariesMissing
-from portico.devcluster import binaries as devbinaries
 from portico.settings import Settings
+from portico_dev import BinariesMissing
+from portico_dev import binaries as devbinaries
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "portico"

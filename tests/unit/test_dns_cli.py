@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from portico.cli import main
-from tests.dnsserver import AuthoritativeDNS, dns_server
+from tests.support.dnsserver import AuthoritativeDNS, dns_server
 
 __all__ = ["dns_server"]  # a fixture: imported so pytest finds it
 

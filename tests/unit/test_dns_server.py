@@ -17,7 +17,7 @@ from portico.domain import (
     check_domain,
     merge_checks,
 )
-from tests.dnsserver import AuthoritativeDNS, dns_server, running_dns
+from tests.support.dnsserver import AuthoritativeDNS, dns_server, running_dns
 
 __all__ = ["dns_server"]  # a fixture: imported so pytest finds it
 
@@ -169,7 +169,7 @@ def test_fixture_lifecycle(dns_server: AuthoritativeDNS) -> None:
 
 
 def test_missing_binary_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tests.dnsserver as module
+    import tests.support.dnsserver as module
 
     monkeypatch.setattr(module, "find_nsd", lambda: None)
     monkeypatch.delenv("PORTICO_REQUIRE_CONTROLPLANE", raising=False)

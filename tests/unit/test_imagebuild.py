@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from portico.devcluster import constraints, imagebuild, oci
+from portico_dev import constraints, imagebuild, oci
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,25 +64,80 @@ def test_rename_names_the_manifest_for_containerd(tmp_path: Path) -> None:
     }
 
 
+def _layer(entries: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_files_lists_the_filesystem_a_container_would_see(tmp_path: Path) -> None:
+    """Across layers, as buildah writes them: a later layer's whiteout deletes a path."""
+    lower = _layer({"./usr/bin/hello": b"1", "opt/venv/lib/pkg/__init__.py": b"", "etc/x": b""})
+    upper = _layer({"opt/venv/lib/.wh.pkg": b"", "opt/venv/lib/new.py": b""})
+    lower = gzip.compress(lower, mtime=0)
+    layers = [oci._descriptor(oci.LAYER_GZIP, lower), oci._descriptor("t", upper)]
+    manifest = oci._json({"config": oci._descriptor(oci.CONFIG, b"{}"), "layers": layers})
+    index = {"manifests": [oci._descriptor(oci.MANIFEST, manifest)]}
+    with tarfile.open(tmp_path / "img.tar", "w") as tar:
+        for name, data in [
+            ("index.json", oci._json(index)),
+            *((f"blobs/sha256/{oci._blob(b)[0][7:]}", b) for b in (manifest, lower, upper)),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert oci.files(tmp_path / "img.tar") == {"usr/bin/hello", "etc/x", "opt/venv/lib/new.py"}
+    single = oci.write_image(rootfs(tmp_path), tmp_path / "one.tar", {}, ["x/y:1"])
+    assert single and "usr/bin/hello" in oci.files(tmp_path / "one.tar")
+
+
+def context(dockerfile: str) -> set[str]:
+    return {p.relative_to(ROOT).as_posix() for p in imagebuild.context_files(dockerfile)}
+
+
 def test_build_contexts_follow_the_dockerignore_allow_lists() -> None:
-    operator = {
-        p.relative_to(ROOT).as_posix() for p in imagebuild.context_files("operator/Dockerfile")
-    }
+    operator = context("operator/Dockerfile")
     assert {"pyproject.toml", "README.md", "operator/constraints.txt"} <= operator
     assert "crds/portal.yaml" in operator and "operator/portico/cli/__init__.py" in operator
     assert not any("__pycache__" in p or p.startswith("runtime/") for p in operator)
-    runtime = {
-        p.relative_to(ROOT).as_posix() for p in imagebuild.context_files("runtime/Dockerfile")
-    }
+    runtime = context("runtime/Dockerfile")
     assert {"runtime/pyproject.toml", "runtime/constraints.txt"} <= runtime
     assert "runtime/portico_runtime/translations/de-DE.json" in runtime
-    assert all(p.startswith(("runtime/", "standin/")) and "Dockerfile" not in p for p in runtime)
+    assert all(p.startswith("runtime/") and "Dockerfile" not in p for p in runtime)
+    standin = context("standin/Dockerfile")
+    assert {"standin/pyproject.toml", "standin/portico_standin/cli.py"} <= standin
+    assert all(
+        p.startswith("standin/") and "Dockerfile" not in p
+        for p in standin - {"runtime/constraints.txt"}
+    )
+
+
+def test_each_image_is_sent_only_what_it_is_for() -> None:
+    """The operator's image never sees the dev cluster, the runtime's never the stand-in:
+    each package ships in the image it is for, and nowhere else."""
+    operator = context("operator/Dockerfile")
+    assert not any("portico_dev" in p or "devcluster" in p or p.startswith("devtools/")
+                   for p in operator)  # fmt: skip
+    assert not any(p.startswith("standin/") for p in operator)
+    runtime = context("runtime/Dockerfile")
+    assert not any("portico_standin" in p or p.startswith(("standin/", "devtools/"))
+                   for p in runtime)  # fmt: skip
+    standin = context("standin/Dockerfile")
+    assert not any(p.startswith(("operator/", "devtools/", "runtime/portico_runtime"))
+                   for p in standin)  # fmt: skip
+    for dockerfile in ("operator/Dockerfile", "runtime/Dockerfile"):
+        text = (ROOT / dockerfile).read_text()
+        assert "standin" not in text and "portico_dev" not in text, dockerfile
 
 
 def test_keys_name_the_inputs() -> None:
     plan = imagebuild.plan()
-    assert [i.name for i in plan] == ["base", "operator", "runtime"]
-    assert len({i.key for i in plan}) == 3
+    assert [i.name for i in plan] == ["base", "operator", "runtime", "standin"]
+    assert len({i.key for i in plan}) == 4
     assert imagebuild.plan() == plan, "keys are stable"
     for image in plan:
         assert image.archive.name == f"{image.name}-{image.key}.oci.tar"
@@ -107,6 +163,7 @@ def test_a_changed_context_file_changes_the_key(monkeypatch: pytest.MonkeyPatch)
     [
         (ROOT / "pyproject.toml", ROOT / "operator" / "constraints.txt"),
         (ROOT / "runtime" / "pyproject.toml", ROOT / "runtime" / "constraints.txt"),
+        (ROOT / "standin" / "pyproject.toml", ROOT / "runtime" / "constraints.txt"),
     ],
 )
 def test_constraints_pin_every_direct_dependency_within_its_range(
@@ -126,6 +183,8 @@ def test_the_dockerfiles_install_with_their_constraints() -> None:
     for dockerfile, pins in (
         ("operator/Dockerfile", "operator/constraints.txt"),
         ("runtime/Dockerfile", "runtime/constraints.txt"),
+        # The stand-in runs on the runtime's web stack: the same pins.
+        ("standin/Dockerfile", "runtime/constraints.txt"),
     ):
         text = (ROOT / dockerfile).read_text()
         assert f"--constraint {pins}" in text, dockerfile

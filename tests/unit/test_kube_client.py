@@ -1,8 +1,8 @@
 """Portico's client waits the server's Retry-After on a 429 and tries again, a few times;
 and it reads lists a page at a time.
 
-POST and PATCH (apply, status, Events) are what this covers: urllib3 already repeats
-idempotent requests answered 429/503 with a Retry-After, and rejects fractions.
+`Kube.request` is the only retry layer (the pool's urllib3 retries are off: see
+test_fence.py for PUT and DELETE with the leader's fence).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import kubernetes
 import pytest
 
 from portico.controller import kube as kubemod
-from portico.controller.kube import THROTTLE_RETRIES, ApiError, Kube
+from portico.controller.kube import THROTTLE_RETRIES, ApiError, Kube, client_for
 
 PATH = "/api/v1/namespaces/ns/configmaps"
 
@@ -73,9 +73,10 @@ def kube() -> Iterator[Kube]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     Throttling.seen, Throttling.queries = [], []
+    Throttling.throttle, Throttling.retry_after = 0, "1"  # each test sets its own
     configuration = kubernetes.client.Configuration()
     configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
-    yield Kube(kubernetes.client.ApiClient(configuration))
+    yield Kube(client_for(configuration))
     server.shutdown()
     thread.join()
 

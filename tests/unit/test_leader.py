@@ -115,17 +115,38 @@ def test_a_leader_that_cannot_renew_stops_writing_before_the_lease_can_be_taken(
 
 
 def test_a_conflicting_update_is_a_lost_race_not_an_error() -> None:
+    """Two candidates take over an expired Lease at once: the second write carries the
+    resourceVersion both read, is refused 409, and its elector does not lead. (Against a
+    real API server: tests/controlplane/test_leader_race.py.)"""
     store, clock = Leases(), Clock()
-    a, b = elector(store, clock, "a"), elector(store, clock, "b")
-    assert a.try_acquire_or_renew()
-    stale = copy.deepcopy(store.lease)
-    assert a.try_acquire_or_renew()
-    assert stale is not None
-    with pytest.raises(ApiError):
-        store.request("PUT", PATH, stale)
-    clock.now += 100
-    b._observed = None  # b sees it for the first time only now
-    assert not b.try_acquire_or_renew()  # a fresh observation: not expired yet
+    gone, a, b = (elector(store, clock, name) for name in ("gone", "a", "b"))
+    assert gone.try_acquire_or_renew()
+    assert not a.try_acquire_or_renew() and not b.try_acquire_or_renew()
+    clock.now += 16  # "gone" never renewed: expired for both
+    b_store = Racing(store, first=lambda: a.try_acquire_or_renew())
+    b.kube = b_store
+    assert not b.try_acquire_or_renew()
+    assert b_store.refused == [409]
+    assert a.is_leader and not b.is_leader and store.holder == "a"
+
+
+class Racing(Kube):
+    """B's view of the same Leases: FIRST runs just before its next PUT goes out."""
+
+    def __init__(self, store: Leases, first: Callable[[], object] | None) -> None:
+        super().__init__(store.client)
+        self.store, self.first = store, first
+        self.refused: list[int] = []
+
+    def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "PUT" and self.first is not None:
+            first, self.first = self.first, None
+            first()
+        try:
+            return self.store.request(method, path, *args, **kwargs)
+        except ApiError as err:
+            self.refused.append(err.status)
+            raise
 
 
 def test_a_fence_refuses_writes_unless_leading() -> None:

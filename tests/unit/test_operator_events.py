@@ -78,11 +78,39 @@ def test_a_status_only_change_queues_nothing() -> None:
 
 
 def test_an_older_event_never_replaces_what_a_write_returned() -> None:
+    """Versions are opaque: the watch's own order says what is older than a write's answer."""
     op = operator()
-    newer = portal(generation=2)
-    op.portal_event("ADDED", newer)
-    op.portal_event("MODIFIED", portal(generation=1))
+    op.portal_event("ADDED", portal(generation=1))
+    answer = portal(generation=2)
+    answer["metadata"]["resourceVersion"] = "b"  # not a number: only equality means anything
+    op.reconciler._written("Portal", answer)
+    late = portal(generation=1)
+    late["metadata"]["resourceVersion"] = "z"  # committed before our write, delivered after it
+    op.portal_event("MODIFIED", late)
     assert op.store.portals[("team", "web")]["metadata"]["generation"] == 2
+    op.portal_event("MODIFIED", copy.deepcopy(answer))  # the echo of our write
+    after = portal(generation=3)
+    after["metadata"]["resourceVersion"] = "a"
+    op.portal_event("MODIFIED", after)  # after the echo, every event is news
+    assert op.store.portals[("team", "web")]["metadata"]["generation"] == 3
+    op.reconciler._written("Portal", answer)  # an answer the watch has moved past: not taken
+    assert op.store.portals[("team", "web")]["metadata"]["generation"] == 3
+
+
+def test_a_relist_ends_the_wait_for_an_echo() -> None:
+    """A watch that starts over lists the newest version; our write's echo never comes."""
+    op = operator()
+    op.portal_event("ADDED", portal(generation=1))
+    answer = portal(generation=2)
+    answer["metadata"]["resourceVersion"] = "b"
+    op.reconciler._written("Portal", answer)
+    listed = portal(generation=3)
+    listed["metadata"]["resourceVersion"] = "c"
+    op.portal_event("", listed)
+    later = portal(generation=4)
+    later["metadata"]["resourceVersion"] = "d"
+    op.portal_event("MODIFIED", later)
+    assert op.store.portals[("team", "web")]["metadata"]["generation"] == 4
 
 
 def test_a_deleted_portal_leaves_nothing_and_wakes_the_next_claimant() -> None:

@@ -13,7 +13,7 @@ from portico.core import names
 from portico.core.decide import Plan, decide, failed
 from portico.core.observed import Observed
 from portico.core.pacing import DETAIL_HOLDS
-from tests.unit.test_decide import NOW, SETTINGS, P, available, endpoints, owned, succeeded, world
+from tests.support.worlds import NOW, SETTINGS, P, available, endpoints, owned, succeeded, world
 
 LATER = NOW + datetime.timedelta(seconds=3)
 STAMP = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 
 from portico.api import model, validation
 from portico.core import pages, progress
-from portico.devcluster import binaries
 from portico.settings import Settings
+from portico_dev import binaries
 from portico_runtime import pages as server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from portico.cli import main
-from tests.corpus import Case, load_cases
+from tests.support.corpus import Case, load_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTICO = str(Path(sys.executable).with_name("portico"))
@@ -137,6 +137,63 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
 def test_without_instances_cross_checks_are_skipped() -> None:
     result = plan(str(ROOT / "examples" / "customer-custom.yaml"))
     assert result.returncode == 0
+
+
+def _with(spec: dict[str, object]) -> str:
+    """The contoso instance and customer-custom with SPEC merged in, as one YAML stream."""
+    instance = (ROOT / "examples" / "contoso-instance.yaml").read_text()
+    portal = yaml.safe_load((ROOT / "examples" / "customer-custom.yaml").read_text())
+    portal["spec"].update(spec)
+    return instance + "---\n" + yaml.safe_dump(portal)
+
+
+def test_plan_says_what_decide_says() -> None:
+    """`portico plan` is the operator's decision, offline: what decide() refuses (and the
+    offline cross-checks cannot see) is refused here too, in decide()'s words."""
+    issuer = {
+        "customDomain": {"hostname": "support.contoso.com", "tls": {"issuerRef": {"name": "le"}}}
+    }
+    refused = plan("-", stdin=_with(issuer))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "does not become Ready (CertManagerNotEnabled:" in refused.stderr
+    image = _with({"runtime": {"image": "registry.example.com/own:1"}})
+    refused = plan("-", stdin=image)
+    assert refused.returncode == 1 and "ImageNotAllowed" in refused.stderr
+
+
+def test_issuer_portal_with_cert_manager_plans_its_certificate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PORTICO_CERT_MANAGER", "true")
+    issuer = {
+        "customDomain": {"hostname": "support.contoso.com", "tls": {"issuerRef": {"name": "le"}}}
+    }
+    result = plan("-", "-o", "json", stdin=_with(issuer))
+    assert result.returncode == 0, result.stderr
+    children = json.loads(result.stdout)
+    kinds = [c["kind"] for c in children]
+    assert "Certificate" in kinds and kinds.index("Certificate") < kinds.index("Job")
+    ingress = next(c for c in children if c["kind"] == "Ingress")
+    assert "support.contoso.com" in json.dumps(ingress)
+
+
+def test_plan_shows_nothing_only_the_cluster_knows() -> None:
+    """Copied values stay empty: no credentials, no converted certificate, no checksum."""
+    pfx = {
+        "customDomain": {"hostname": "support.contoso.com", "tls": {"pfxSecretRef": {"name": "p"}}}
+    }
+    result = plan("-", "-o", "json", stdin=_with(pfx))
+    assert result.returncode == 0, result.stderr
+    children = json.loads(result.stdout)
+    names = {(c["kind"], c["metadata"]["name"]) for c in children}
+    assert ("Secret", "customer-custom-tls") not in names
+    assert "converted from the .pfx in Secret p at run time" in result.stderr
+    for child in children:
+        assert "portico.dev/applied-hash" not in json.dumps(child)
+    deployment = next(c for c in children if (c["kind"], c["metadata"]["name"]) == (
+        "Deployment", "customer-custom"))  # fmt: skip
+    pod = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert pod["portico.dev/secrets-checksum"] == ""
 
 
 def _instance_yaml(**spec: object) -> str:

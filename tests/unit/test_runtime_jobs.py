@@ -6,43 +6,21 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from portico.devcluster.procs import free_port
+from portico_dev.procs import free_port
 from portico_runtime import client, jobs, translations
-from tests.unit.runtime_support import (
+from tests.support.runtime import (
     credentials,
     portal_json,
+    run,
     running_instance,
-    write_config,
 )
-
-
-def run(tmp: Path, config: dict[str, Any], *args: str) -> tuple[int, str, str]:
-    """The command as a separate process; returns (exit code, stdout, termination message)."""
-    log = tmp / "termination-log"
-    log.write_text("")
-    env = {
-        **os.environ,
-        "PORTICO_CONFIG": str(write_config(tmp, config)),
-        "PORTICO_TERMINATION_LOG": str(log),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "portico_runtime", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return proc.returncode, proc.stdout, log.read_text().strip()
 
 
 def test_provision_installs_the_solutions_on_the_instance(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from portico_runtime import pages, web
 from portico_runtime.config import Reader
-from tests.unit.runtime_support import credentials, portal_json, write_config
+from tests.support.runtime import credentials, portal_json, write_config
 
 
 def client_for(tmp_path: Path, example: str = "customer-customerselfservice.yaml") -> TestClient:

@@ -35,11 +35,17 @@ def test_a_child_comes_back_whole_but_for_the_managed_field_sets() -> None:
 
 
 def test_an_older_version_never_replaces_a_newer_one() -> None:
+    """Until the watch echoes our write, its events are older; versions compare only as equal."""
     store = Store()
-    store.put_child("ConfigMap", child("7", "new"))
-    store.put_child("ConfigMap", child("6", "late event"))
+    store.put_child("ConfigMap", child("ab", "ours"), "answer")
+    store.put_child("ConfigMap", child("zz", "late event"))
     got = store.owned("team", "web", "uid-web")[("ConfigMap", "web-config")]
-    assert got["data"] == {"portal.json": "new"}
+    assert got["data"] == {"portal.json": "ours"}
+    store.put_child("ConfigMap", child("ab", "ours"))  # the echo
+    store.put_child("ConfigMap", child("0", "someone else's change"))  # news after the echo
+    store.put_child("ConfigMap", child("ab", "ours"), "answer")  # held before: old
+    got = store.owned("team", "web", "uid-web")[("ConfigMap", "web-config")]
+    assert got["data"] == {"portal.json": "someone else's change"}
 
 
 def test_what_a_reconcile_reads_is_its_own_copy() -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from kopf._cogs.clients import errors, watching
+from kopf._cogs.configs import configuration
+from kopf._cogs.structs import references
 
 from portico.controller import watchguard
 
@@ -53,9 +55,39 @@ async def test_a_failed_stream_ends_quietly_after_a_growing_backoff(
     assert slept[-1] == 1.0  # a completed listing resets the backoff
 
 
-def test_install_routes_kopf_through_the_guard() -> None:
+@pytest.mark.asyncio
+async def test_install_routes_kopf_through_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kopf's own watch loop (`infinite_watch`), given a stream that fails with an ERROR
+    event: with the guard installed it lists again; without, the error would end it."""
+    failure = watching.WatchingError("Error in the watch-stream: {'code': 500}")
+
+    def failing_stream(**_: Any) -> AsyncIterator[Any]:
+        return events_then(failure, {"type": "ADDED"})
+
+    # Kopf's stream, as the guard finds it: one event, then an ERROR event.
+    monkeypatch.setattr(watching, "continuous_watch", failing_stream)
+    monkeypatch.setattr(watchguard, "_ORIGINAL", failing_stream)
+    monkeypatch.setattr(watchguard, "_failures", {})
+    monkeypatch.setattr(watchguard.asyncio, "sleep", _no_sleep)
+    resource = references.Resource(group="portico.dev", version="v1alpha1", plural="portals")
+
+    def kopf_watch() -> AsyncIterator[Any]:
+        return watching.infinite_watch(
+            settings=configuration.OperatorSettings(),
+            resource=resource,
+            namespace=None,
+            _iterations=2,  # two streams, where Kopf would go on forever
+        )
+
+    with pytest.raises(watching.WatchingError):  # Kopf alone: the first failure ends it
+        _ = [e async for e in kopf_watch()]
     watchguard.install()
-    assert watching.continuous_watch is watchguard.continuous_watch
+    got = [e async for e in kopf_watch()]
+    assert got == [{"type": "ADDED"}, {"type": "ADDED"}]  # it went on to a second stream
+
+
+async def _no_sleep(delay: float) -> None:
+    return None
 
 
 @pytest.mark.asyncio

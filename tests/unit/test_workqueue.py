@@ -1,193 +1,258 @@
-"""The work queue dedupes keys, honours delays and retries failures with backoff."""
+"""The work queue dedupes keys, honours delays and retries failures with backoff.
+
+Time is the test's: the queue's clock (`time.monotonic` in queue.py) is a fake that only
+the test moves, and after each move the queue is let run until nothing more is ready. No
+assertion depends on how fast this machine is.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from types import SimpleNamespace
+from typing import Any
 
-from portico.controller.queue import WorkQueue
+import pytest
+import pytest_asyncio
+
+from portico.controller import queue as queue_module
+from portico.controller.queue import Again, WorkQueue
+
+Worker = Callable[[Hashable], Awaitable[Any]]
+STEP = 0.002  # the clock moves this much at a time: times below are exact to within it
 
 
-async def _drive(queue: WorkQueue, worker, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    task = asyncio.create_task(queue.run(worker, concurrency=2))
-    await asyncio.sleep(seconds)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+def after(start: float, times: list[float]) -> list[float]:
+    return [t - start for t in times]
 
 
-def test_burst_of_adds_is_one_reconcile() -> None:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Driven:
+    """A queue running on the test's clock."""
+
+    def __init__(self, queue: WorkQueue, clock: Clock) -> None:
+        self.queue, self.clock = queue, clock
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, worker: Worker, concurrency: int = 2) -> None:
+        self.task = asyncio.create_task(self.queue.run(worker, concurrency=concurrency))
+
+    async def settle(self) -> None:
+        """Let the queue and its workers run until nothing more happens at this time."""
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    async def advance(self, seconds: float) -> None:
+        """Let the queue run now, then move the clock in steps of STEP, letting it run at each."""
+        await self.settle()
+        end = self.clock.now + seconds
+        while self.clock.now < end - 1e-9:
+            self.clock.now = min(self.clock.now + STEP, end)
+            self.queue._wake.set()  # the queue would have woken at its own timeout
+            await self.settle()
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(queue_module, "time", SimpleNamespace(monotonic=fake))
+    return fake
+
+
+@pytest_asyncio.fixture
+async def driven(clock: Clock) -> AsyncIterator[Callable[..., Driven]]:
+    made: list[Driven] = []
+
+    def make(**kwargs: Any) -> Driven:
+        d = Driven(WorkQueue(**kwargs), clock)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        if d.task is not None:
+            await d.stop()
+
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_burst_of_adds_is_one_reconcile(driven: Callable[..., Driven]) -> None:
     calls: list[object] = []
 
     async def worker(key: object) -> None:
         calls.append(key)
 
-    async def main() -> None:
-        queue = WorkQueue()
-        for _ in range(50):
-            queue.add("a")
-        queue.add("b")
-        await _drive(queue, worker, 0.2)
-
-    asyncio.run(main())
-    assert sorted(calls) == ["a", "b"]  # type: ignore[type-var]
+    d = driven()
+    for _ in range(50):
+        d.queue.add("a")
+    d.queue.add("b")
+    d.start(worker)
+    await d.advance(1.0)
+    assert sorted(map(str, calls)) == ["a", "b"]
 
 
-def test_failure_is_retried_and_requeue_is_honoured() -> None:
-    calls: list[str] = []
+async def test_failure_is_retried_and_requeue_is_honoured(driven: Callable[..., Driven]) -> None:
+    calls: list[float] = []
+    d = driven(base_delay=0.05)
 
     async def worker(key: object) -> float | None:
-        calls.append(str(key))
+        calls.append(d.clock.now)
         if len(calls) == 1:
             raise RuntimeError("409 Conflict")
-        return 0.05 if len(calls) < 4 else None
+        return 0.5 if len(calls) < 4 else None
 
-    async def main() -> None:
-        queue = WorkQueue(base_delay=0.05)
-        queue.add("a")
-        await _drive(queue, worker, 0.6)
+    d.queue.add("a")
+    d.start(worker)
+    await d.advance(5.0)
+    # the failure's backoff (0.05 s), then the requeue the worker asked for, twice; then done
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert gaps == pytest.approx([0.05, 0.5, 0.5], abs=STEP)
 
-    asyncio.run(main())
-    assert calls == ["a", "a", "a", "a"]
 
-
-def test_one_key_never_runs_twice_at_once() -> None:
-    running, overlaps = set(), []
+async def test_one_key_never_runs_twice_at_once(driven: Callable[..., Driven]) -> None:
+    running, overlaps, calls = set(), [], []
+    release = asyncio.Event()
 
     async def worker(key: object) -> None:
         if key in running:
             overlaps.append(key)
         running.add(key)
-        await asyncio.sleep(0.05)
+        calls.append(key)
+        await release.wait()
         running.discard(key)
 
-    async def main() -> None:
-        queue = WorkQueue()
-        queue.add("a")
-        await asyncio.sleep(0)
-        task = asyncio.create_task(queue.run(worker, concurrency=4))
-        await asyncio.sleep(0.01)
-        queue.add("a")
-        await asyncio.sleep(0.2)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
-    assert overlaps == []
+    d = driven()
+    d.queue.add("a")
+    d.start(worker, concurrency=4)
+    await d.settle()
+    d.queue.add("a")  # an event while "a" runs
+    await d.advance(1.0)
+    assert calls == ["a"]  # held back until the running one ends
+    release.set()
+    await d.advance(0.1)
+    assert overlaps == [] and calls == ["a", "a"]
 
 
-def test_events_never_cut_a_failures_backoff_short() -> None:
+async def test_events_never_cut_a_failures_backoff_short(driven: Callable[..., Driven]) -> None:
     times: list[float] = []
+    d = driven(base_delay=0.3)
 
     async def worker(key: object) -> None:
-        times.append(asyncio.get_running_loop().time())
+        times.append(d.clock.now)
         if len(times) == 1:
             raise RuntimeError("500 Internal Server Error")
 
-    async def main() -> None:
-        queue = WorkQueue(base_delay=0.3)
-        queue.add("a")
-        task = asyncio.create_task(queue.run(worker))
-        await asyncio.sleep(0.05)
-        for _ in range(5):  # a burst of watch events while the backoff runs
-            queue.add("a")
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.5)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    d.queue.add("a")
+    d.start(worker)
+    await d.advance(0.05)
+    for _ in range(5):  # a burst of watch events while the backoff runs
+        d.queue.add("a")
+        await d.advance(0.02)
+    await d.advance(1.0)
     assert len(times) == 2
-    assert times[1] - times[0] >= 0.28
+    assert times[1] - times[0] == pytest.approx(0.3, abs=STEP)
 
 
-def test_events_during_a_failing_reconcile_wait_for_its_backoff() -> None:
+async def test_events_during_a_failing_reconcile_wait_for_its_backoff(
+    driven: Callable[..., Driven],
+) -> None:
     """An event that arrives while the reconcile runs (and then fails) does not skip the backoff."""
     times: list[float] = []
+    d = driven(base_delay=0.3)
 
     async def worker(key: object) -> None:
-        times.append(asyncio.get_running_loop().time())
+        times.append(d.clock.now)
         if len(times) == 1:
-            queue.add("a")  # e.g. the child event the failing write itself caused
+            d.queue.add("a")  # e.g. the child event the failing write itself caused
             raise RuntimeError("409 Conflict")
 
-    queue = WorkQueue(base_delay=0.3)
-
-    async def main() -> None:
-        queue.add("a")
-        await _drive(queue, worker, 0.6)
-
-    asyncio.run(main())
+    d.queue.add("a")
+    d.start(worker)
+    await d.advance(1.0)
     assert len(times) == 2
-    assert times[1] - times[0] >= 0.28
+    assert times[1] - times[0] == pytest.approx(0.3, abs=STEP)
 
 
-def test_a_forgotten_key_is_never_run_and_keeps_nothing() -> None:
+async def test_a_forgotten_key_is_never_run_and_keeps_nothing(
+    driven: Callable[..., Driven],
+) -> None:
     calls: list[object] = []
 
     async def worker(key: object) -> None:
         calls.append(key)
 
-    async def main() -> None:
-        queue = WorkQueue()
-        queue.add("gone", delay=0.05)
-        queue.add("kept", delay=0.05)
-        queue.forget("gone")
-        assert "gone" not in queue and len(queue) == 1
-        await _drive(queue, worker, 0.2)
-
-    asyncio.run(main())
+    d = driven()
+    d.queue.add("gone", delay=0.05)
+    d.queue.add("kept", delay=0.05)
+    d.queue.forget("gone")
+    assert "gone" not in d.queue and len(d.queue) == 1
+    d.start(worker)
+    await d.advance(0.2)
     assert calls == ["kept"]
 
 
-def test_due_order_follows_delays_not_insertion() -> None:
+async def test_due_order_follows_delays_not_insertion(driven: Callable[..., Driven]) -> None:
     calls: list[object] = []
+    times: list[float] = []
+    d = driven()
 
     async def worker(key: object) -> None:
         calls.append(key)
+        times.append(d.clock.now)
 
-    async def main() -> None:
-        queue = WorkQueue()
-        queue.add("late", delay=0.1)
-        queue.add("early", delay=0.02)
-        queue.add("late", delay=0.0)  # sooner now: the earlier heap entry is stale
-        await _drive(queue, worker, 0.3)
-
-    asyncio.run(main())
+    start = d.clock.now
+    d.queue.add("late", delay=0.1)
+    d.queue.add("early", delay=0.02)
+    d.queue.add("late", delay=0.0)  # sooner now: the earlier heap entry is stale
+    d.start(worker)
+    await d.advance(0.3)
     assert calls == ["late", "early"]
+    assert after(start, times) == pytest.approx([0.0, 0.02], abs=STEP)
 
 
-def test_urgent_work_goes_before_a_routine_pass_which_runs_a_few_at_a_time() -> None:
+async def test_urgent_work_goes_before_a_routine_pass_which_runs_a_few_at_a_time(
+    driven: Callable[..., Driven],
+) -> None:
     calls: list[object] = []
     running: set[object] = set()
     most = [0]
+    d = driven()
 
     async def worker(key: object) -> None:
         running.add(key)
         routine = [k for k in running if str(k).startswith("pass") and k != "pass-3"]
         most[0] = max(most[0], len(routine))
-        await asyncio.sleep(0.02)
+        started = d.clock.now
+        while d.clock.now < started + 0.02:  # 20 ms of work on the test's clock
+            await asyncio.sleep(0)
         calls.append(key)
         running.discard(key)
 
-    async def main() -> None:
-        queue = WorkQueue()
-        for i in range(10):
-            queue.add(f"pass-{i}", routine=True)
-        queue.add("pass-3")  # an event for a key of the pass: urgent now
-        queue.add("event")
-        queue.add("event", routine=True)  # a routine add never slows urgent work
-        task = asyncio.create_task(queue.run(worker, concurrency=8))
-        await asyncio.sleep(0.01)
-        queue.add("late-event")  # arrives while the pass runs: next in line
-        await asyncio.sleep(0.3)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    for i in range(10):
+        d.queue.add(f"pass-{i}", routine=True)
+    d.queue.add("pass-3")  # an event for a key of the pass: urgent now
+    d.queue.add("event")
+    d.queue.add("event", routine=True)  # a routine add never slows urgent work
+    d.start(worker, concurrency=8)
+    await d.settle()
+    d.queue.add("late-event")  # arrives while the pass runs: next in line
+    await d.advance(1.0)
     assert set(calls[:2]) == {"pass-3", "event"}
     assert calls.index("late-event") < 6
     assert sorted(map(str, calls)) == sorted(
@@ -196,25 +261,17 @@ def test_urgent_work_goes_before_a_routine_pass_which_runs_a_few_at_a_time() -> 
     assert most[0] == 2  # the routine lane's slots, though 8 were free
 
 
-def test_a_resync_requeue_is_routine() -> None:
-    from portico.controller.queue import Again
-
-    calls: list[object] = []
+async def test_a_resync_requeue_is_routine(driven: Callable[..., Driven]) -> None:
+    calls: list[float] = []
+    d = driven()
 
     async def worker(key: object) -> Again:
-        calls.append(key)
+        calls.append(d.clock.now)
         return Again(0.05, routine=True)
 
-    async def main() -> None:
-        queue = WorkQueue()
-        queue.add("a")
-        task = asyncio.create_task(queue.run(worker, concurrency=2))
-        await asyncio.sleep(0.01)
-        assert "a" in queue._routine and "a" in queue
-        await asyncio.sleep(0.08)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
-    assert calls == ["a", "a"]
+    d.queue.add("a")
+    d.start(worker)
+    await d.settle()
+    assert "a" in d.queue._routine and "a" in d.queue
+    await d.advance(0.06)
+    assert after(calls[0], calls) == pytest.approx([0.0, 0.05], abs=STEP)

@@ -48,6 +48,17 @@ class CustomerInsights:
     policy_name: str
     shared_key: SecretKeyRef
     interactions: tuple[str, ...]
+    search_strings: str = "Send"
+
+
+@dataclass(frozen=True)
+class CloudEventsSink:
+    """spec.analytics.cloudEvents: the same interactions as CloudEvents 1.0 batches."""
+
+    url: str
+    headers: SecretKeyRef | None
+    interactions: tuple[str, ...]
+    search_strings: str = "Send"
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,11 @@ class Portal:
     authentication: Authentication
     paused: bool
     annotations: dict[str, str]
+    # Sign-in rules as the CRD gives them (the runtime reads them from portal.json).
+    web_roles: tuple[dict[str, Any], ...] = ()
+    visibility: str = "Public"
+    private_allow: dict[str, Any] = field(default_factory=dict)
+    cloud_events: CloudEventsSink | None = None
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -103,6 +119,8 @@ class Portal:
     def secret_refs(self) -> tuple[SecretKeyRef, ...]:
         """Secrets the runtime mounts (never copied): analytics key and OIDC client secrets."""
         refs = [idp.client_secret for idp in self.authentication.identity_providers]
+        if self.cloud_events and self.cloud_events.headers:
+            refs.insert(0, self.cloud_events.headers)
         if self.customer_insights:
             refs.insert(0, self.customer_insights.shared_key)
         return tuple(refs)
@@ -169,6 +187,19 @@ def _customer_insights(raw: dict[str, Any] | None) -> CustomerInsights | None:
         policy_name=raw["policyName"],
         shared_key=_key_ref(raw["sharedKeySecretRef"]),
         interactions=tuple(raw.get("interactions", ())),
+        search_strings=raw.get("searchStrings", "Send"),
+    )
+
+
+def _cloud_events(raw: dict[str, Any] | None) -> CloudEventsSink | None:
+    if not raw:
+        return None
+    headers = raw.get("headersSecretRef")
+    return CloudEventsSink(
+        url=raw["url"],
+        headers=_key_ref(headers) if headers else None,
+        interactions=tuple(raw.get("interactions", ())),
+        search_strings=raw.get("searchStrings", "Send"),
     )
 
 
@@ -205,9 +236,13 @@ def parse_portal(obj: dict[str, Any]) -> Portal:
         ),
         custom_domain=_custom_domain(spec.get("customDomain")),
         customer_insights=_customer_insights(spec.get("analytics", {}).get("customerInsights")),
+        cloud_events=_cloud_events(spec.get("analytics", {}).get("cloudEvents")),
         authentication=_authentication(spec.get("authentication", {})),
         paused=bool(spec.get("paused", False)),
         annotations=dict(meta.get("annotations") or {}),
+        web_roles=tuple(spec.get("webRoles") or ()),
+        visibility=spec.get("visibility", "Public"),
+        private_allow=dict((spec.get("private") or {}).get("allow") or {}),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import metadata
+
 import click
 
 
@@ -26,6 +28,12 @@ from portico.cli.portal import restart_command, status_command  # noqa: E402
 
 main.add_command(restart_command)
 main.add_command(status_command)
-from portico.devcluster.commands import dev  # noqa: E402
 
-main.add_command(dev)
+
+# Commands of other distributions (portico-dev's `portico dev`) come through an entry
+# point group, so the operator's package neither contains nor imports them.
+COMMANDS_GROUP = "portico.commands"
+for _entry in metadata.entry_points(group=COMMANDS_GROUP):
+    _command = _entry.load()
+    if isinstance(_command, click.Command):
+        main.add_command(_command, _entry.name)

@@ -1,12 +1,15 @@
-"""`portico plan`: offline admission and rendering, with no cluster.
+"""`portico plan`: offline admission and the operator's own decision, with no cluster.
 
 For every Portal: the CRD's schema, then its CEL rules, then the cross-checks
-against the PortalInstances (and Namespaces) in the same files. Children of
-valid portals go to stdout; one line per problem goes to stderr.
+against the PortalInstances (and Namespaces) in the same files. The children of
+a valid portal are what `core.decide.decide()` writes for it from its creation to
+Ready, in a world built from the files (offline.py); they go to stdout, one line
+per problem to stderr.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from dataclasses import dataclass, field
@@ -16,7 +19,8 @@ import click
 import yaml
 
 from portico.api import crds, model, validation
-from portico.core import names, pages, references, render
+from portico.cli import offline
+from portico.core import names, references
 from portico.settings import Settings
 
 KINDS = ("Portal", "PortalInstance", "Namespace")
@@ -86,24 +90,11 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
 
 
-def planned(
-    portal: model.Portal, instance: model.PortalInstance | None, settings: Settings
-) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
-    """Every child the operator applies to a settled portal, and what comes from the cluster.
-
-    The same renderer the operator runs, with the facts a settled portal has:
-    credentials copied, the custom host verified (and for issuerRef a
-    Certificate), translations of the additional languages imported.
-    """
+def notes_for(
+    portal: model.Portal, instance: model.PortalInstance | None
+) -> dict[tuple[str, str], str]:
+    """(kind, name) → what the operator fills in from the cluster when it applies the child."""
     cd = portal.custom_domain
-    facts = render.Facts(
-        instance_credentials={},
-        custom_host_ready=cd is not None,
-        custom_tls_secret=(cd.tls_secret or names.tls_secret_name(portal.name)) if cd else "",
-        issue_certificate=bool(cd and cd.issuer),
-        translations_run=1 if portal.additional_languages else 0,
-        translations_languages=portal.additional_languages,
-    )
     notes: dict[tuple[str, str], str] = {}
     if instance is not None:
         ns, secret = instance.credentials
@@ -130,22 +121,28 @@ def planned(
         notes[("Job", names.translations_job_name(portal.name, 1))] = (
             "runs after provisioning succeeds"
         )
-    children = render.children(portal, instance, settings, facts)
-    host = cd.hostname if cd else ""
-    ready, _ = pages.route(children, portal, settings, "Ready", "", "", host)
-    setting_up, _ = pages.route(children, portal, settings, "Configuring", "", "", host)
-    page = next(
-        m
-        for m in setting_up
-        if (m["kind"], m["metadata"]["name"]) == ("ConfigMap", names.pages_name(portal.name))
-    )
     notes[("ConfigMap", names.pages_name(portal.name))] = (
         "the page shown while the portal is not Ready; its phase and reason follow the status"
     )
     notes[("Service", names.runtime_name(portal.name))] = (
         "selects the pages pod while the portal is Configuring, Failed or Expired"
     )
-    return [*ready, page], notes
+    return notes
+
+
+def planned(
+    raw: dict[str, Any],
+    portal: model.Portal,
+    instance: model.PortalInstance | None,
+    namespace_labels: dict[str, str] | None,
+    settings: Settings,
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
+    """Every child the operator applies to bring the portal to Ready, as decide() plans
+    them (offline.py), and what comes from the cluster."""
+    linked = instance or offline.assumed_instance(portal)
+    now = datetime.datetime.now(datetime.UTC)
+    children = offline.lifecycle(raw, portal, linked, namespace_labels, settings, now)
+    return children, notes_for(portal, instance)
 
 
 def insecure_warning(instance: model.PortalInstance) -> str:
@@ -185,8 +182,16 @@ def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
             )
         else:
             problems = references.check_hostname(portal, settings.base_domain)
-        children, notes = ([], {}) if problems else planned(portal, linked, settings)
-        verdicts.append(Verdict(label, [f"{label}: {p}" for p in problems], children, notes))
+        lines = [str(p) for p in problems]
+        children: list[dict[str, Any]] = []
+        notes: dict[tuple[str, str], str] = {}
+        if not problems:
+            labels = docs.namespace_labels.get(portal.namespace)
+            try:
+                children, notes = planned(defaulted, portal, linked, labels, settings)
+            except offline.NotReady as err:
+                lines = [str(err)]
+        verdicts.append(Verdict(label, [f"{label}: {line}" for line in lines], children, notes))
     return verdicts
 
 

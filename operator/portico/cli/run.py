@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import os
 import sys
 
 import click
+from pythonjsonlogger.json import JsonFormatter
 
-from portico.settings import Settings, SettingsError
+from portico.settings import Settings, SettingsError, pod_namespace
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["error"] = repr(record.exc_info[1])
-        return json.dumps(entry)
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line: time, level, logger, message, any `extra` fields, and the
+    traceback (`exc_info`) of a logged exception."""
+    return JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+    )
 
 
 def configure_logging(log_format: str, verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter()
+        json_formatter()
         if log_format == "json"
         else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
@@ -79,6 +77,10 @@ def run_command(
             health_port=health_port,
             resync_seconds=resync_seconds,
         )
+        if not settings.instance_credentials_namespaces:  # the operator's own namespace
+            settings = dataclasses.replace(
+                settings, instance_credentials_namespaces=(pod_namespace(),)
+            )
     except SettingsError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)

@@ -1,4 +1,5 @@
-"""Act: the only writer. It carries out a plan and nothing else.
+"""Act: the only writer of what a reconcile decides (the elector writes its Lease, nothing
+else). It carries out a plan and nothing else.
 
 Children go out with server-side apply under field manager `portico`, but
 only onto objects this portal controls: a child the store does not hold yet

@@ -7,7 +7,6 @@ watches select Portico's objects on the server.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -77,12 +76,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     op = _op()
     kinds = [kind for kind in CHILD_RESOURCES if kind != "Certificate" or op.settings.cert_manager]
     # Kopf writes nothing: a standby must not write, and Events come from act.Writer.
+    # (Its finalizer, progress and diff-base storage serve change handlers Portico has not:
+    # with `on.event` only, Kopf never adds a finalizer or an annotation, so none is set.)
     settings.posting.enabled = False
-    settings.persistence.finalizer = "portico.dev/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="portico.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="portico.dev", key="last-handled-configuration"
-    )
     settings.watching.server_timeout = 300
     # Kopf's initial lists in pages too: one page parsed at a time, not a whole fleet's kind.
     settings.watching.chunk_size = PAGE
@@ -95,7 +91,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
             settings.watching.label_selectors[_resource(group, plural)] = names.MANAGED_SELECTOR
     # Nothing is judged on a half-filled store: a portal reconciled before its instance
     # or its children are known would look unentitled, or in need of every write.
-    await asyncio.to_thread(op.prime, kinds)
+    await op.prime(kinds)
     start_http_server(op.settings.metrics_port, addr=op.settings.listen_address)
     op.start()
     log.info(

@@ -2,11 +2,13 @@
 
 Subdomain and custom-host claims (the oldest claim wins), the instance each
 portal links to, and the Secrets each portal and instance references. Kept
-current by the watch handlers; names only, never Secret values.
+current by the watch handlers; names only, never Secret values. The store's lock
+guards it: every method takes it, and what a look-up returns is immutable.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -38,6 +40,7 @@ class Entry:
 
 @dataclass
 class Index:
+    lock: threading.RLock = field(default_factory=threading.RLock)
     entries: dict[NsName, Entry] = field(default_factory=dict)
     subdomains: dict[str, set[Claimant]] = field(default_factory=lambda: defaultdict(set))
     hosts: dict[str, set[Claimant]] = field(default_factory=lambda: defaultdict(set))
@@ -49,57 +52,86 @@ class Index:
 
     def put(self, portal: Portal, created: str) -> Entry | None:
         """Index PORTAL; returns the entry it replaced (None when new)."""
-        key = (portal.namespace, portal.name)
-        host = portal.custom_domain.hostname if portal.custom_domain else ""
-        entry = Entry(
-            Claimant(created, portal.namespace, portal.name, portal.subdomain, host),
-            portal.instance,
-            frozenset(referenced_secrets(portal)),
-        )
-        old = self.remove(key)
-        self.entries[key] = entry
-        self.subdomains[portal.subdomain].add(entry.claimant)
-        if host:
-            self.hosts[host].add(entry.claimant)
-        self.linked[portal.instance].add(key)
-        for secret in entry.secrets:
-            self.secret_users[(portal.namespace, secret)].add(key)
-        return old
+        with self.lock:
+            key = (portal.namespace, portal.name)
+            host = portal.custom_domain.hostname if portal.custom_domain else ""
+            entry = Entry(
+                Claimant(created, portal.namespace, portal.name, portal.subdomain, host),
+                portal.instance,
+                frozenset(referenced_secrets(portal)),
+            )
+            old = self.remove(key)
+            self.entries[key] = entry
+            self.subdomains[portal.subdomain].add(entry.claimant)
+            if host:
+                self.hosts[host].add(entry.claimant)
+            self.linked[portal.instance].add(key)
+            for secret in entry.secrets:
+                self.secret_users[(portal.namespace, secret)].add(key)
+            return old
 
     def remove(self, key: NsName) -> Entry | None:
-        entry = self.entries.pop(key, None)
-        if entry is None:
-            return None
-        _discard(self.subdomains, entry.claimant.subdomain, entry.claimant)
-        _discard(self.hosts, entry.claimant.hostname, entry.claimant)
-        _discard(self.linked, entry.instance, key)
-        for secret in entry.secrets:
-            _discard(self.secret_users, (key[0], secret), key)
-        return entry
+        with self.lock:
+            entry = self.entries.pop(key, None)
+            if entry is None:
+                return None
+            _discard(self.subdomains, entry.claimant.subdomain, entry.claimant)
+            _discard(self.hosts, entry.claimant.hostname, entry.claimant)
+            _discard(self.linked, entry.instance, key)
+            for secret in entry.secrets:
+                _discard(self.secret_users, (key[0], secret), key)
+            return entry
 
     def subdomain_owner(self, subdomain: str) -> Claimant | None:
-        return min(self.subdomains.get(subdomain) or (), default=None)
+        with self.lock:
+            return min(self.subdomains.get(subdomain) or (), default=None)
 
     def host_owner(self, host: str) -> Claimant | None:
-        return min(self.hosts.get(host) or (), default=None) if host else None
+        with self.lock:
+            return min(self.hosts.get(host) or (), default=None) if host else None
 
     def contenders(self, entry: Entry) -> set[NsName]:
         """Portals waiting on a claim ENTRY holds (to wake when it is released)."""
-        found = {(c.namespace, c.name) for c in self.subdomains.get(entry.claimant.subdomain, ())}
-        if entry.claimant.hostname:
-            found |= {(c.namespace, c.name) for c in self.hosts.get(entry.claimant.hostname, ())}
-        return found
+        with self.lock:
+            found = {
+                (c.namespace, c.name) for c in self.subdomains.get(entry.claimant.subdomain, ())
+            }
+            if entry.claimant.hostname:
+                found |= {
+                    (c.namespace, c.name) for c in self.hosts.get(entry.claimant.hostname, ())
+                }
+            return found
 
     def put_instance(self, name: str, credentials: NsName | None) -> None:
-        old = self.credentials.pop(name, None)
-        if old:
-            _discard(self.credential_users, old, name)
-        if credentials:
-            self.credentials[name] = credentials
-            self.credential_users[credentials].add(name)
+        with self.lock:
+            old = self.credentials.pop(name, None)
+            if old:
+                _discard(self.credential_users, old, name)
+            if credentials:
+                self.credentials[name] = credentials
+                self.credential_users[credentials].add(name)
+
+    def linked_to(self, instance: str) -> list[NsName]:
+        with self.lock:
+            return list(self.linked.get(instance, ()))
+
+    def users_of(self, namespace: str, secret: str) -> tuple[list[NsName], list[str]]:
+        """The portals that reference the Secret, and the instances it is the credentials of."""
+        with self.lock:
+            key = (namespace, secret)
+            return list(self.secret_users.get(key, ())), list(self.credential_users.get(key, ()))
+
+    def secrets_of(self, key: NsName) -> list[str]:
+        with self.lock:
+            entry = self.entries.get(key)
+            return sorted(entry.secrets) if entry else []
 
     def wants_data(self, namespace: str, name: str) -> bool:
-        return (namespace, name) in self.secret_users or (namespace, name) in self.credential_users
+        with self.lock:
+            return (namespace, name) in self.secret_users or (
+                namespace,
+                name,
+            ) in self.credential_users
 
 
 def _discard(index: dict[object, set[object]] | dict, key: object, value: object) -> None:  # type: ignore[type-arg]

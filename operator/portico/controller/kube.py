@@ -1,7 +1,13 @@
 """A small, typed REST layer over the official client's connection (auth, TLS, token refresh).
 
-Reads are used by `observe`; the write verbs are called from `apply` only.
-The official client blocks, so everything here runs in worker threads.
+Reads are used by `observe`; the write verbs are called from `act` and, for the
+Lease, from `leader`. The official client blocks, so everything here runs in
+worker threads.
+
+`Kube.request` is the only place a request is repeated: the client's urllib3 pool
+is told never to retry (`Retry(total=0)`; by default it repeats a PUT or DELETE
+answered 429/503 with a Retry-After, out of reach of the leader's fence and past
+the cap here). The guard (the leader's fence) runs before every attempt.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
+import urllib3
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,9 @@ RESOURCES = {
 
 # A 429 is retried here after the server's Retry-After (capped), a few times, before
 # it reaches the queue's backoff: the server said when, so waiting less only adds load.
-THROTTLE_RETRIES, RETRY_AFTER_MAX = 3, 10.0
+# A read that failed on the way (a kept-alive connection the server had closed) is
+# retried after a short pause; a write is left to the work queue's backoff.
+THROTTLE_RETRIES, RETRY_AFTER_MAX, TRANSPORT_PAUSE = 3, 10.0, 0.2
 PAGE = 500  # objects per list request
 
 
@@ -86,7 +95,16 @@ def connect(kubeconfig: str | None = None, connections: int = 10) -> kubernetes.
         kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, client_configuration=configuration
         )
+    return client_for(configuration, connections)
+
+
+def client_for(
+    configuration: kubernetes.client.Configuration, connections: int = 10
+) -> kubernetes.client.ApiClient:
+    """The official client on CONFIGURATION, with its pool's own retries off."""
     configuration.connection_pool_maxsize = connections
+    configuration.retries = urllib3.Retry(total=0, redirect=0)
+    configuration.client_go_retries = False
     return kubernetes.client.ApiClient(configuration)
 
 
@@ -105,7 +123,7 @@ class Kube:
         guard: Callable[[str, str], None] | None = None,
     ) -> Any:
         """GUARD runs before every attempt: a leader's fence refuses a write there, also a
-        write repeated after a 429's Retry-After."""
+        write repeated after a 429's Retry-After. Nothing below this repeats a request."""
         guard = guard or _unguarded
         for _ in range(THROTTLE_RETRIES):
             try:
@@ -115,6 +133,10 @@ class Kube:
                 if err.status != 429:
                     raise
                 time.sleep(min(err.retry_after or 1.0, RETRY_AFTER_MAX))
+            except urllib3.exceptions.HTTPError:
+                if method != "GET":
+                    raise
+                time.sleep(TRANSPORT_PAUSE)
         guard(method, path)
         return self._request(method, path, body, query, content_type, timeout)
 

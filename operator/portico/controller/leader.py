@@ -268,7 +268,14 @@ async def while_leading(elector: LeaderElector, work: Callable[[], Awaitable[Non
 
 
 class FencedKube(Kube):
-    """The operator's client for writes: every non-GET request needs the Lease first."""
+    """The operator's client for writes: every attempt of every write verb (POST, PUT,
+    PATCH, DELETE) needs the Lease first. Reads go through unchecked.
+
+    The fence is `Kube.request`'s guard, which runs before each attempt — the first and
+    each repeat after a 429's Retry-After — and nothing below it repeats a request (the
+    client's urllib3 retries are off, see `kube.client_for`). The elector's own Lease
+    writes use the unfenced client: they are how the Lease is held.
+    """
 
     def __init__(self, kube: Kube, elector: LeaderElector) -> None:
         super().__init__(kube.client)
@@ -279,9 +286,6 @@ class FencedKube(Kube):
             raise NotLeader(f"not the leader: {method} {path} refused")
 
     def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
-        # Checked before every attempt the client makes (a write retried after a 429's
-        # Retry-After must still hold the lease); the elector's own Lease writes use the
-        # unfenced client.
-        self._check(method, path)
+        self._check(method, path)  # also when the inner client is not a Kube (tests' fakes)
         kwargs["guard"] = self._check
         return self.inner.request(method, path, *args, **kwargs)

@@ -12,6 +12,7 @@ import asyncio
 import copy
 import datetime
 import hashlib
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,8 @@ class Observer:
     store: Store
     index: Index
     settings: Settings
+    # The store's lock: the caches below change from reconcile threads and the event loop.
+    lock: threading.RLock = field(default_factory=threading.RLock)
     dns: DnsSchedule = field(default_factory=DnsSchedule)
     # (namespace, portal) → children found to be someone else's; re-checked each time
     foreign: dict[tuple[str, str], set[Key]] = field(default_factory=dict)
@@ -88,6 +91,15 @@ class Observer:
     # forgets them on its own loop and wakes who waited.
     gone: set[tuple[str, str]] = field(default_factory=set)
 
+    def take_gone(self) -> list[tuple[str, str]]:
+        with self.lock:
+            gone, self.gone = list(self.gone), set()
+        return gone
+
+    def found_foreign(self, key: tuple[str, str], child: Key) -> None:
+        with self.lock:
+            self.foreign.setdefault(key, set()).add(child)
+
     def observe(self, namespace: str, name: str, now: datetime.datetime) -> Observed | None:
         obj = self.store.portals.get((namespace, name))
         if obj is None or obj["metadata"].get("deletionTimestamp"):
@@ -95,7 +107,7 @@ class Observer:
         if namespace in self.store.terminating:
             return None  # going with its namespace: nothing may be created there any more
         portal = parse(obj)
-        instance_obj = self.store.instances.get(portal.instance)
+        instance_obj = self.store.instance(portal.instance)
         if instance_obj is None:  # not seen yet, or truly missing: the API decides
             instance_obj = self.kube.get("PortalInstance", None, portal.instance)
         instance = parse_instance(instance_obj) if instance_obj else None
@@ -177,7 +189,7 @@ class Observer:
         if obj is None:
             return False
         portal = parse(obj)
-        found = self.store.instances.get(portal.instance)
+        found = self.store.instance(portal.instance)
         instance = parse_instance(found) if found else None
         labels = self.store.namespace_labels.get(claimant.namespace) or {}
         return entitlement.may_claim(portal, instance, labels, self.settings)
@@ -187,13 +199,13 @@ class Observer:
         if claimant is None or (claimant.namespace, claimant.name) == me:
             return claimant
         if self.kube.get("Portal", claimant.namespace, claimant.name) is None:
-            self.gone.add((claimant.namespace, claimant.name))
+            with self.lock:
+                self.gone.add((claimant.namespace, claimant.name))
             return None
         return claimant
 
     def index_secrets(self, portal: Portal) -> list[str]:
-        entry = self.index.entries.get((portal.namespace, portal.name))
-        return sorted(entry.secrets) if entry else []
+        return self.index.secrets_of((portal.namespace, portal.name))
 
     def secret(self, namespace: str, name: str) -> SecretView | None:
         """From the store when its values were kept, else read once and keep them."""
@@ -208,15 +220,18 @@ class Observer:
 
     def _foreign(self, key: tuple[str, str], uid: str) -> set[Key]:
         """Children act found to be someone else's: still there, and still not ours?"""
+        with self.lock:
+            suspects = list(self.foreign.get(key, ()))
         found = set()
-        for kind, name in self.foreign.get(key, set()):
+        for kind, name in suspects:
             obj = self.kube.get(kind, key[0], name)
             if obj is not None and controller_uid(obj) != uid:
                 found.add((kind, name))
-        if found:
-            self.foreign[key] = found
-        else:
-            self.foreign.pop(key, None)
+        with self.lock:
+            if found:
+                self.foreign[key] = found
+            else:
+                self.foreign.pop(key, None)
         return found
 
     def _job_failures(self, namespace: str, children: Mapping[Key, Any]) -> dict[str, str]:
@@ -226,9 +241,12 @@ class Observer:
             if kind != "Job" or job_state(dict(child))[0] != "Failed":
                 continue
             uid = child["metadata"].get("uid", job)
-            if uid not in self._job_messages:
-                self._job_messages[uid] = _pod_message(self.kube, namespace, job)
-            out[job] = self._job_messages[uid]
+            message = self._job_messages.get(uid)
+            if message is None:
+                message = _pod_message(self.kube, namespace, job)
+                with self.lock:
+                    self._job_messages[uid] = message
+            out[job] = message
         return out
 
     def _domain(
@@ -244,10 +262,13 @@ class Observer:
         recheck = portal.annotations.get(names.RECHECK, "")
         asked = bool(recheck) and recheck != o.status.get("lastHandledReconcileAt")
         dns = None
-        if known is None or asked or self.dns.is_due(key, host, time.monotonic()):
+        with self.lock:
+            due = self.dns.is_due(key, host, time.monotonic())
+        if known is None or asked or due:
             dns = asyncio.run(domain.check_domain(host, want, resolver_settings(self.settings)))
             merged = domain.merge_checks(known, dns)
-            self.dns.checked(key, host, merged.verified and not merged.warning, self.settings)
+            with self.lock:
+                self.dns.checked(key, host, merged.verified and not merged.warning, self.settings)
         issued = (
             secrets.get(names.tls_secret_name(portal.name)) if portal.custom_domain.issuer else None
         )
@@ -273,8 +294,9 @@ class Observer:
         return verdict
 
     def forget(self, key: tuple[str, str]) -> None:
-        self.dns.forget(key)
-        self.foreign.pop(key, None)
+        with self.lock:
+            self.dns.forget(key)
+            self.foreign.pop(key, None)
 
 
 def resolver_settings(settings: Settings) -> domain.ResolverSettings:

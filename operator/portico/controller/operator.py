@@ -3,18 +3,24 @@
 Each event updates the store and the index, then queues the portals it
 concerns. An event that changes nothing a decision reads (the operator's own
 status patch, for one) queues nothing.
+
+Threads (docs/architecture.md, "State and threads"): the event handlers run on the
+event loop and hold the store's lock for the whole of an event, so a reconcile thread
+sees an event's changes to the store and the index all or not at all. The queue is the
+loop's alone: the priming thread hands its keys over with `call_soon_threadsafe`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 import math
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from portico.api.model import parse_instance
 from portico.controller import instance_api, metrics
@@ -25,7 +31,7 @@ from portico.controller.leader import FencedKube, LeaderElector, while_leading
 from portico.controller.observe import Observer, parse
 from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
-from portico.controller.store import Store, kept
+from portico.controller.store import Store
 from portico.core import entitlement, names, reservations, token
 from portico.core.claims import Reservation
 from portico.settings import Settings
@@ -33,6 +39,19 @@ from portico.settings import Settings
 log = logging.getLogger("portico")
 T = TypeVar("T")
 RESERVATIONS_KEY = ("Reservations",)
+P = ParamSpec("P")
+
+
+def _locked(
+    handler: Callable[Concatenate[Operator, P], T],
+) -> Callable[Concatenate[Operator, P], T]:
+    """Run an event handler under the store's lock, whole."""
+
+    def run(self: Operator, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self.store.lock:
+            return handler(self, *args, **kwargs)
+
+    return run
 
 
 class ReconcileFailed(Exception):
@@ -62,6 +81,8 @@ class Operator:
     queue: WorkQueue = field(default_factory=WorkQueue)
     phases: dict[tuple[str, str], str] = field(default_factory=dict)
     priming: bool = False
+    # The loop that owns the queue; set while priming from a thread.
+    loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     # With leader election: the queue runs (and writes go out) only while leading.
@@ -73,23 +94,26 @@ class Operator:
         cls, settings: Settings, kube: Kube, elector: LeaderElector | None = None
     ) -> Operator:
         """Reads go straight to the API; every write through the fence when electing."""
-        store, index = Store(), Index()
+        store = Store()
+        index = Index(lock=store.lock)
         store.wants_data = index.wants_data
-        observer = Observer(kube, store, index, settings)
+        observer = Observer(kube, store, index, settings, lock=store.lock)
         writer = Writer(FencedKube(kube, elector) if elector else kube)
         reconciler = Reconciler(settings, store, observer, writer)
         return cls(settings, kube, writer, store, index, observer, reconciler, elector=elector)
 
-    def prime(self, child_kinds: list[str]) -> None:
+    async def prime(self, child_kinds: list[str]) -> None:
         """The initial list of everything decisions read, before the first reconcile.
 
-        Runs in a thread before the queue starts (nothing else touches the store yet).
+        The lists run in a thread (they block); what they find is queued on this loop.
         """
+        self.loop = asyncio.get_running_loop()
         self.priming = True
         try:
-            self._prime(child_kinds)
+            await asyncio.to_thread(self._prime, child_kinds)
         finally:
             self.priming = False
+            self.loop = None
 
     def _prime(self, child_kinds: list[str]) -> None:
         namespaces = self.settings.namespaces or (None,)
@@ -166,11 +190,15 @@ class Operator:
 
     def _enqueue(self, key: tuple[str, ...]) -> None:
         # What priming finds is the routine pass after a start; anything later is news.
+        if self.loop is not None:  # the priming thread: the queue is the loop's alone
+            self.loop.call_soon_threadsafe(functools.partial(self.queue.add, key, routine=True))
+            return
         self.queue.add(key, routine=self.priming)
 
     def _known(self, kind: str, type_: str, body: dict[str, Any]) -> bool:
-        return type_ == "" and self.store.holds(kind, body)
+        return type_ == "" and self.store.known(kind, body)
 
+    @_locked
     def portal_event(self, type_: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
@@ -180,7 +208,7 @@ class Operator:
         if self._known("Portal", type_, body):
             return
         before = self.store.portals.get(key)
-        if not self.store.put_portal(body):
+        if not self.store.put_portal(body, "listed" if type_ == "" else "event"):
             return
         if before is not None and _spec_view(before) == _spec_view(body):
             return  # only status moved (our own patch): nothing to decide again
@@ -194,6 +222,7 @@ class Operator:
         if old is not None:
             self._wake(old, key)
 
+    @_locked
     def portal_gone(self, key: tuple[str, str]) -> None:
         """The Portal is gone: release its claims, forget it everywhere, wake who waited."""
         self._reserve(key)
@@ -236,7 +265,7 @@ class Operator:
             self._enqueue(("RevokeToken", held.instance, held.id))
 
     def _revoke(self, minted_by: str, token_id: str) -> None:
-        found = self.store.instances.get(minted_by.split(" ", 1)[0])
+        found = self.store.instance(minted_by.split(" ", 1)[0])
         instance = parse_instance(found) if found else None
         if instance is None or token.minted_by(instance) != minted_by:
             return  # that instance is gone or moved: the token ends at its expiry
@@ -256,15 +285,17 @@ class Operator:
         for waiting in self.index.contenders(entry) - {key}:
             self._enqueue(("Portal", *waiting))
 
+    @_locked
     def instance_event(self, type_: str, body: dict[str, Any]) -> None:
         name = body["metadata"]["name"]
         if type_ == "DELETED":
-            self.store.instances.pop(name, None)
+            self.store.instances.pop(("", name))
             self.index.put_instance(name, None)
             self.queue.forget(("PortalInstance", name))
         else:
-            before = self.store.instances.get(name)
-            self.store.instances[name] = kept(body)
+            before = self.store.instance(name)
+            if not self.store.put_instance(body, "listed" if type_ == "" else "event"):
+                return  # older than our own status patch's answer
             creds = (body.get("spec") or {}).get("credentialsSecretRef") or {}
             ref = (creds.get("namespace", ""), creds.get("name", ""))
             allowed = self.settings.instance_credentials_namespaces
@@ -273,9 +304,10 @@ class Operator:
             if before is not None and before.get("spec") == body.get("spec"):
                 return  # its status only (our own patch)
             self._enqueue(("PortalInstance", name))
-        for namespace, portal in self.index.linked.get(name, ()):
+        for namespace, portal in self.index.linked_to(name):
             self._enqueue(("Portal", namespace, portal))
 
+    @_locked
     def secret_event(self, type_: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
         namespace, name = meta["namespace"], meta["name"]
@@ -286,18 +318,20 @@ class Operator:
             self.store.secrets.pop((namespace, name), None)
             self.store.drop_child("Secret", namespace, name)
         elif labels.get("app.kubernetes.io/managed-by") == "portico":
-            self.store.put_child("Secret", body)
+            self.store.put_child("Secret", body, "listed" if type_ == "" else "event")
         else:
             self.store.put_secret(body)
-        portals = set(self.index.secret_users.get((namespace, name), ()))
+        users, instances = self.index.users_of(namespace, name)
+        portals = set(users)
         if portal := labels.get(names.PORTAL_LABEL):
             portals.add((namespace, portal))
-        for instance in self.index.credential_users.get((namespace, name), ()):
+        for instance in instances:
             self._enqueue(("PortalInstance", instance))
-            portals.update(self.index.linked.get(instance, ()))
+            portals.update(self.index.linked_to(instance))
         for key in portals:
             self._enqueue(("Portal", *key))
 
+    @_locked
     def namespace_event(self, type_: str, body: dict[str, Any]) -> None:
         name = body["metadata"]["name"]
         labels = dict(body["metadata"].get("labels") or {})
@@ -313,6 +347,7 @@ class Operator:
         for key in self.store.portals_in(name):
             self._enqueue(("Portal", *key))
 
+    @_locked
     def child_event(self, kind: str, type_: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
         if self._known(kind, type_, body):
@@ -320,10 +355,11 @@ class Operator:
         if type_ == "DELETED":
             self.store.drop_child(kind, meta["namespace"], meta["name"])
         else:
-            self.store.put_child(kind, body)
+            self.store.put_child(kind, body, "listed" if type_ == "" else "event")
         if portal := (meta.get("labels") or {}).get(names.PORTAL_LABEL):
             self._enqueue(("Portal", meta["namespace"], portal))
 
+    @_locked
     def endpoints_event(self, type_: str, body: dict[str, Any]) -> None:
         """An EndpointSlice of a portal's Service: whether its new pods are routed yet."""
         meta = body["metadata"]
@@ -346,14 +382,14 @@ class Operator:
             await self._in_thread(self._revoke, key[1], key[2])
             return None
         if key[0] == "PortalInstance":
-            linked = len(self.index.linked.get(key[1], ()))
+            linked = len(self.index.linked_to(key[1]))
             await self._in_thread(self.reconciler.instance, key[1], linked)
             return None
         _, namespace, name = key
         with metrics.RECONCILE_SECONDS.time():
             outcome = await self._in_thread(self.reconciler.portal, namespace, name)
-        while self.observer.gone:
-            self.portal_gone(self.observer.gone.pop())
+        for gone in self.observer.take_gone():
+            self.portal_gone(gone)
         if outcome.gone:
             self.portal_gone((namespace, name))
             return None
@@ -369,7 +405,8 @@ class Operator:
             )
         if outcome.error:
             raise ReconcileFailed(outcome.error)
-        dns = self.observer.dns.next_in((namespace, name)) if outcome.dns_pending else None
+        with self.store.lock:
+            dns = self.observer.dns.next_in((namespace, name)) if outcome.dns_pending else None
         asked = min(outcome.requeue_after or math.inf, math.inf if dns is None else dns)
         if asked < self.settings.resync_seconds:
             return Again(asked)

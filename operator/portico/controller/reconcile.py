@@ -20,10 +20,10 @@ from portico.controller.act import Conflict, Writer
 from portico.controller.instance_api import TokenExchangeFailed
 from portico.controller.kube import ApiError
 from portico.controller.observe import Observer
-from portico.controller.store import Store, kept
-from portico.core import entitlement, names
-from portico.core.conditions import false, to_status, true
+from portico.controller.store import Store
+from portico.core import entitlement
 from portico.core.decide import Plan, decide, failed
+from portico.core.instance_status import decide_instance
 from portico.core.observed import Observed
 from portico.settings import Settings
 
@@ -79,7 +79,7 @@ class Reconciler:
                 try:
                     writes = self.writer.carry_out(plan, o, self._written, self._deleted)
                 except Conflict as conflict:
-                    self.observer.foreign.setdefault((namespace, name), set()).add(conflict.key)
+                    self.observer.found_foreign((namespace, name), conflict.key)
                     continue
                 return Outcome(
                     plan.phase,
@@ -138,41 +138,27 @@ class Reconciler:
         if not isinstance(obj, dict) or "metadata" not in obj:
             return
         if kind == "Portal":
-            self.store.put_portal(obj)
+            self.store.put_portal(obj, "answer")
         else:
-            self.store.put_child(kind, obj)
+            self.store.put_child(kind, obj, "answer")
 
     def _deleted(self, kind: str, namespace: str, name: str) -> None:
         self.store.drop_child(kind, namespace, name)
 
     def instance(self, name: str, portal_count: int) -> None:
         """PortalInstance status: how many portals link to it, and whether it is usable."""
-        obj = self.store.instances.get(name)
+        obj = self.store.instance(name)
         if obj is None:
             return
         instance = parse_instance(obj)
-        ns, secret = instance.credentials
-        if problem := entitlement.credentials_problem(instance, self.settings):
-            ready = false("Ready", problem.reason, problem.message)
-        elif self.observer.secret(ns, secret) is None:
-            ready = false(
-                "Ready",
-                "CredentialsNotFound",
-                f"the credentials Secret {ns}/{secret} does not exist; create it",
-            )
-        else:
-            ready = true("Ready", "Available", "portals can link to this instance")
+        refused = entitlement.credentials_problem(instance, self.settings)
+        exists = refused is None and self.observer.secret(*instance.credentials) is not None
+        now = datetime.datetime.now(datetime.UTC)
+        new = decide_instance(obj, instance, exists, portal_count, now, refused)
         old = obj.get("status") or {}
-        generation = int(obj["metadata"].get("generation", 1))
-        stamp = names.iso(datetime.datetime.now(datetime.UTC))
-        new = {
-            "observedGeneration": generation,
-            "portalCount": portal_count,
-            "conditions": to_status([ready], old.get("conditions") or (), generation, stamp),
-        }
         result = self.writer.patch_status("PortalInstance", None, name, old, new)
         if isinstance(result, dict) and "metadata" in result:
-            self.store.instances[name] = kept(result)
+            self.store.put_instance(result, "answer")
 
 
 def count_phases(phases: Iterable[str]) -> dict[str, int]:

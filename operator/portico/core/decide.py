@@ -285,7 +285,17 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         plan = replace(plan, events=(*plan.events, withdrawal))
     plan = replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
     plan = _tokens(o, settings, plan, run.token if run else None)
-    return pacing.pace(o, plan, settings.status_hold_seconds, now)
+    return _paced(o, plan, settings.status_hold_seconds, now)
+
+
+def _paced(o: Observed, plan: Plan, hold_seconds: float, now: datetime.datetime) -> Plan:
+    """PLAN with its status held back when it may wait (pacing.py), and a time to come back."""
+    wait = pacing.held_for(
+        o.status, plan.status, bool(plan.events), o.status_written, hold_seconds, now
+    )
+    if not wait:
+        return plan
+    return replace(plan, status=dict(o.status), requeue_after=min(plan.requeue_after or wait, wait))
 
 
 def _tokens(o: Observed, settings: Settings, plan: Plan, held: token.TokenPlan | None) -> Plan:

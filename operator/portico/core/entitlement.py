@@ -130,12 +130,20 @@ def mounted_secrets(o: Observed) -> tuple[list[Condition], list[Condition]]:
         return None
 
     analytics: list[Condition] = []
-    if ci := portal.customer_insights:
-        problem = missing(ci.shared_key.name, ci.shared_key.key, "analytics shared key")
+    ci, ce = portal.customer_insights, portal.cloud_events
+    if ci or ce:
+        problem = (
+            ci and missing(ci.shared_key.name, ci.shared_key.key, "analytics shared key")
+        ) or (ce and ce.headers and missing(ce.headers.name, ce.headers.key, "CloudEvents headers"))
+        sinks = [x for x in (ci and ci.hub_uri, ce and ce.url) if x]
         analytics.append(
             Condition("AnalyticsConfigured", "False", problem.reason, problem.message)
             if problem
-            else true("AnalyticsConfigured", "Configured", f"sending interactions to {ci.hub_uri}")
+            else true(
+                "AnalyticsConfigured",
+                "Configured",
+                f"sending interactions to {' and '.join(sinks)}",
+            )
         )
     runtime = [
         p

@@ -61,6 +61,11 @@ def instance_secret_name(portal: str) -> str:
     return f"{portal}-instance"
 
 
+def session_secret_name(portal: str) -> str:
+    """The portal's session keys (key `keys`, one per line, newest last), mounted by the runtime."""
+    return f"{portal}-session"
+
+
 def tls_secret_name(portal: str) -> str:
     return f"{portal}-tls"
 

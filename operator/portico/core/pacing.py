@@ -21,27 +21,14 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from portico.core.conditions import reason_of
 from portico.core.reasons import RECONCILE_SUCCESS
 
-if TYPE_CHECKING:
-    from portico.core.decide import Plan
-    from portico.core.observed import Observed
-
 # What a held write may differ in: the conditions and the running attempt's progress.
 PROGRESS = frozenset({"conditions", "provisioning"})
 DETAIL_HOLDS = 6
-
-
-def pace(o: Observed, plan: Plan, hold_seconds: float, now: datetime.datetime) -> Plan:
-    """PLAN with its status held back when it may wait, and a time to come back for it."""
-    wait = held_for(o.status, plan.status, bool(plan.events), o.status_written, hold_seconds, now)
-    if not wait:
-        return plan
-    return replace(plan, status=dict(o.status), requeue_after=min(plan.requeue_after or wait, wait))
 
 
 def held_for(

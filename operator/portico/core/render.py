@@ -28,6 +28,8 @@ _NOT_YAML_PRINTABLE = re.compile(
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CONFIG_DIR = "/etc/portico"
 SECRETS_DIR = f"{CONFIG_DIR}/secrets"
+# Not a Secret's name (those have no underscore), so no referenced Secret's mount meets it.
+SESSION_KEYS_DIR = f"{SECRETS_DIR}/_session"
 CONFIG_MOUNTS = {"portal.json": f"{CONFIG_DIR}/portal.json"}
 
 
@@ -133,8 +135,14 @@ def runtime_config(
                 for idp in portal.authentication.identity_providers
             ],
         },
+        "webRoles": [_web_role(r) for r in portal.web_roles],
+        "visibility": {"mode": portal.visibility, "allow": _members(portal.private_allow)},
+        "sessions": {"keysFile": f"{SESSION_KEYS_DIR}/keys"},
         "analytics": {},
     }
+    mail = _portal_mail(settings)
+    if mail:
+        config["mail"] = mail
     if portal.custom_domain:
         config["portal"]["customDomain"] = portal.custom_domain.hostname
     if ci := portal.customer_insights:
@@ -143,11 +151,56 @@ def runtime_config(
             "policyName": ci.policy_name,
             "interactions": list(ci.interactions),
             "sharedKeyFile": _secret_file(ci.shared_key.name, ci.shared_key.key),
+            "searchStrings": ci.search_strings,
+            "tokenSeconds": settings.interactions_token_seconds,
         }
+    if ce := portal.cloud_events:
+        config["analytics"]["cloudEvents"] = {
+            "url": ce.url,
+            "interactions": list(ce.interactions),
+            "searchStrings": ce.search_strings,
+        }
+        if ce.headers:
+            config["analytics"]["cloudEvents"]["headersFile"] = _secret_file(
+                ce.headers.name, ce.headers.key
+            )
+    if config["analytics"]:
+        config["analytics"]["queueSize"] = settings.interactions_queue_size
     if instance is not None and instance.insecure:
         # Only when set: portals of other instances keep their config (and checksum).
         config["instance"]["insecure"] = True
     return config
+
+
+def _members(raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "emails": list(raw.get("emails") or []),
+        "emailDomains": list(raw.get("emailDomains") or []),
+        "claims": [{"claim": c["claim"], "value": c["value"]} for c in raw.get("claims") or []],
+    }
+
+
+def _web_role(raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": raw["name"],
+        "description": raw.get("description", ""),
+        "members": _members(raw.get("members") or {}),
+    }
+
+
+def _portal_mail(settings: Settings) -> dict[str, Any]:
+    """The mail server the runtime sends password-reset links through: the operator's mail
+    settings (PORTICO_MAIL_HOST, _PORT, _FROM), without credentials: those live in the
+    operator's namespace, which a portal's pods cannot mount (an unauthenticated relay
+    for the portals' network, or none)."""
+    host = str(getattr(settings, "mail_host", "") or "")
+    if not host:
+        return {}
+    return {
+        "host": host,
+        "port": int(getattr(settings, "mail_port", 25) or 25),
+        "from": str(getattr(settings, "mail_from", "") or ""),
+    }
 
 
 def _secret_volumes(portal: Portal) -> list[dict[str, Any]]:
@@ -193,6 +246,8 @@ def children(
         "config_data": data,
         "config_name": names.config_name(portal.name),
         "instance_secret": names.instance_secret_name(portal.name),
+        "session_secret": names.session_secret_name(portal.name),
+        "session_keys_dir": SESSION_KEYS_DIR,
         "runtime_name": names.runtime_name(portal.name),
         "selector": names.runtime_selector(portal.name),
         "config_checksum": checksum(data),

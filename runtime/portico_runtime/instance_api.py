@@ -1,0 +1,131 @@
+"""The instance API as the serving runtime calls it: async, on one httpx.AsyncClient.
+
+The Jobs keep the small synchronous client in client.py. Here every page may call
+the instance, so one connection pool serves them all; timeouts are short (a visitor
+waits), redirects are never followed (a redirect could carry the portal's token to
+another origin), and the token is re-read when its file changes (a rotated token is
+used without a restart). Errors carry no secret and no response body.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from portico_runtime.client import InstanceError, authorization
+from portico_runtime.config import Portal
+
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+class NotFound(InstanceError):
+    """The instance has no such thing (HTTP 404)."""
+
+
+class _Credentials:
+    """The Authorization header from the credentials dir, re-read when a file changes."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._stamp: tuple[tuple[str, int, int], ...] | None = None
+        self._value = ""
+
+    def _files(self) -> tuple[tuple[str, int, int], ...]:
+        stamps = []
+        for name in ("token", "username", "password"):
+            try:
+                st = (self.directory / name).stat()
+            except OSError:
+                continue
+            stamps.append((name, st.st_mtime_ns, st.st_size))
+        return tuple(stamps)
+
+    def header(self) -> str:
+        stamp = self._files()
+        if stamp != self._stamp:
+            self._value = authorization(self.directory)
+            self._stamp = stamp
+        return self._value
+
+
+def portal_path(portal: Portal) -> str:
+    """Where everything of this portal lives on the instance (a portal-scoped token's reach)."""
+    ns, name = quote(portal.namespace, safe=""), quote(portal.name, safe="")
+    return f"/portico/v1/portals/{ns}/{name}"
+
+
+class InstanceAPI:
+    """One per runtime process; `close()` in the app's lifespan."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
+        self._credentials: dict[str, _Credentials] = {}
+
+    def _client(self, portal: Portal) -> httpx.AsyncClient:
+        key = (portal.instance_url, portal.credentials_dir)
+        found = self._clients.get(key)
+        if found is None:
+            ca = Path(portal.credentials_dir) / "ca.crt"
+            verify = ssl.create_default_context(cafile=str(ca) if ca.is_file() else None)
+            found = httpx.AsyncClient(
+                base_url=portal.instance_url.rstrip("/"),
+                timeout=TIMEOUT,
+                follow_redirects=False,
+                verify=verify,
+                limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+            )
+            self._clients[key] = found
+        return found
+
+    def _authorization(self, portal: Portal) -> str:
+        creds = self._credentials.get(portal.credentials_dir)
+        if creds is None:
+            creds = self._credentials[portal.credentials_dir] = _Credentials(
+                Path(portal.credentials_dir)
+            )
+        return creds.header()
+
+    async def call(
+        self,
+        portal: Portal,
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """JSON from the instance; NotFound for 404, InstanceError for anything else."""
+        client = self._client(portal)
+        headers = {"Authorization": self._authorization(portal), "Accept": "application/json"}
+        where = f"{method} {portal.instance_url.rstrip('/')}{path}"
+        try:
+            response = await client.request(method, path, params=params, json=body, headers=headers)
+        except httpx.TimeoutException:
+            raise InstanceError(f"{where}: the instance did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise InstanceError(
+                f"{where}: the instance is unreachable ({type(exc).__name__})"
+            ) from None
+        if response.status_code == 404:
+            raise NotFound(f"{where} answered 404")
+        if response.status_code in (401, 403):
+            raise InstanceError(
+                f"the instance rejected the portal's credentials (HTTP {response.status_code})"
+            )
+        if not response.is_success:
+            raise InstanceError(f"{where} answered HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise InstanceError(f"{where} did not answer JSON") from None
+
+    async def get(self, portal: Portal, path: str, params: dict[str, str] | None = None) -> Any:
+        return await self.call(portal, "GET", path, params=params)
+
+    async def close(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()

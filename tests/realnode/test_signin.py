@@ -1,0 +1,154 @@
+"""Sign-in on the real node: the runtime's pods behind Traefik over HTTPS, contacts in the
+stand-in instance's pod, the session keys from the portal's Secret; then the same portal
+made Private refuses a stranger (static files too) and still answers /healthz."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import socket
+import ssl
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator
+from tests.support.portals import portal, secret
+from tests.support.realnode import Answer, Images, Instance, RealCluster, until
+
+READY_TIMEOUT = 240.0
+PASSWORD = "a long enough password"
+
+
+def request(
+    port: int,
+    host: str,
+    method: str,
+    path: str,
+    cookie: str = "",
+    form: dict[str, str] | None = None,
+) -> Answer:
+    """One HTTPS request to Traefik on loopback for HOST (Host and SNI)."""
+    body = urlencode(form or {}).encode()
+    head = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    if cookie:
+        head.append(f"Cookie: {cookie}")
+    if form is not None:
+        head += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=15) as raw,
+        context.wrap_socket(raw, server_hostname=host) as conn,
+    ):
+        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        chunks = []
+        while data := conn.recv(65536):
+            chunks.append(data)
+    top, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *lines = top.decode(errors="replace").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        key = name.strip().lower()
+        headers[key] = f"{headers[key]}\n{value.strip()}" if key in headers else value.strip()
+    return Answer(int(status_line.split()[1]), headers, rest.decode(errors="replace"))
+
+
+def session_cookie(answer: Answer) -> str:
+    found = re.search(r"(__Host-portico-session=[^;]*)", answer.headers.get("set-cookie", ""))
+    return found.group(1) if found else ""
+
+
+def csrf(answer: Answer) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', answer.body)
+    assert found, answer.body[:500]
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    real_cluster: RealCluster,
+    portico_images: Images,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Operator]:
+    plane = real_cluster.plane
+    op = Operator(
+        plane,
+        plane.kubeconfig,
+        tmp_path_factory.mktemp("operator-signin"),
+        PORTICO_RUNTIME_IMAGE=portico_images.runtime,
+        PORTICO_IMAGE_PULL_POLICY="Never",
+    )
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+def test_sign_up_and_a_private_site_through_traefik(
+    real_cluster: RealCluster, operator: Operator, crm: Instance
+) -> None:
+    cluster = Cluster(real_cluster.plane)
+    namespace = f"signin-{uuid.uuid4().hex[:6]}"
+    real_cluster.kubectl("create", "namespace", namespace)
+    real_cluster.plane.wait_for_service_account(namespace, "default")
+    cluster.apply(secret("shop-session", namespace, keys=secrets.token_urlsafe(48)))
+    auth = {"localSignIn": True, "registration": "Open"}
+    doc = portal("shop", namespace, crm.name, type="Production", authentication=auth)
+    cluster.apply(doc)
+    host = f"{doc['spec']['subdomain']}.{BASE_DOMAIN}"
+    https = real_cluster.https
+    try:
+        cluster.wait_phase(namespace, "shop", "Ready", timeout=READY_TIMEOUT)
+        page = until(
+            "the sign-up page from the runtime",
+            lambda: (
+                (a := request(https, host, "GET", "/signup")).status == 200
+                and "csrf" in a.body
+                and a
+            ),
+            timeout=60,
+        )
+        cookie = session_cookie(page)
+        assert cookie, page.headers
+        assert all(
+            word in page.headers["set-cookie"] for word in ("Secure", "HttpOnly", "SameSite=Lax")
+        )
+        form = {"csrf": csrf(page), "email": "ada@example.com", "password": PASSWORD}
+        done = request(https, host, "POST", "/signup", cookie, form)
+        assert done.status == 303 and done.headers["location"] == "/profile", done.body[:500]
+        cookie = session_cookie(done) or cookie
+        profile = request(https, host, "GET", "/profile", cookie)
+        assert profile.status == 200 and "ada@example.com" in profile.body
+        assert "<li>Authenticated</li>" in profile.body
+
+        # Private: a stranger gets only the sign-in pages and /healthz, static files included.
+        private = {"visibility": "Private", "private": {"allow": {"emailDomains": ["contoso.com"]}}}
+        real_cluster.plane.kubectl(
+            "patch", "portal", "shop", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": private}),
+        )  # fmt: skip
+        refused = until(
+            "the private site to refuse a stranger",
+            lambda: (a := request(https, host, "GET", "/static/app.css")).status == 303 and a,
+            timeout=READY_TIMEOUT,
+        )
+        assert refused.headers["location"].startswith("/signin")
+        assert request(https, host, "GET", "/").status == 303
+        assert request(https, host, "GET", "/signin").status == 200
+        assert request(https, host, "GET", "/healthz").status == 200
+        # Ada's address is not in contoso.com: signed in, she is told she has no access.
+        signin = request(https, host, "GET", "/signin")
+        fresh = session_cookie(signin)
+        form = {"csrf": csrf(signin), "email": "ada@example.com", "password": PASSWORD}
+        done = request(https, host, "POST", "/signin", fresh, form)
+        assert done.status == 303, done.body[:500]
+        denied = request(https, host, "GET", "/", session_cookie(done) or fresh)
+        assert denied.status == 403 and "does not have access" in denied.body
+    finally:
+        real_cluster.plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -1,0 +1,255 @@
+"""The operator as a real process against the real control plane, plus polling helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from portico_dev import ControlPlane
+from portico_dev.procs import free_port
+
+T = TypeVar("T")
+PORTICO = str(Path(sys.executable).with_name("portico"))
+BASE_DOMAIN = "portals.test"
+
+# Just enough of cert-manager's Certificate API for Portico to create one and read its
+# status; cert-manager itself is not part of the local control plane. Installed before the
+# operator starts, as docs/install.md asks of cert-manager.
+CERT_MANAGER_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "certificates.cert-manager.io"},
+    "spec": {
+        "group": "cert-manager.io",
+        "scope": "Namespaced",
+        "names": {"kind": "Certificate", "plural": "certificates", "singular": "certificate"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float = 90.0, every: float = 0.5
+) -> T:
+    """Poll PROBE until it returns something truthy; fail with WHAT and the last value."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+class Operator:
+    """`portico run` in a subprocess, with its log in a file the tests can read."""
+
+    def __init__(self, plane: ControlPlane, kubeconfig: Path, workdir: Path, **env: str) -> None:
+        self.plane, self.kubeconfig, self.workdir = plane, kubeconfig, workdir
+        self.env = env
+        self.log = workdir / "operator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = self.health_port = 0
+
+    def start(self, attempts: int = 3) -> None:
+        """Start and wait for /healthz; a port taken between picking and binding is retried."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once()
+            except AssertionError as err:
+                if attempt == attempts or "address already in use" not in str(err):
+                    raise
+
+    def _start_once(self) -> None:
+        self.metrics_port, self.health_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PORTICO_BASE_DOMAIN": BASE_DOMAIN,
+            "PORTICO_LISTEN_ADDRESS": "127.0.0.1",
+            "PORTICO_METRICS_PORT": str(self.metrics_port),
+            "PORTICO_HEALTH_PORT": str(self.health_port),
+            "PORTICO_RESYNC_SECONDS": "10",
+            # Run outside a pod, the operator has no namespace of its own: say where the
+            # tests keep instance credentials.
+            "PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": "portico-system",
+            **self.env,
+        }
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [PORTICO, "run"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for("the operator's liveness endpoint", self._alive, timeout=60)
+
+    def _alive(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"operator exited {self.proc.returncode}:\n{self.log_text()[-3000:]}"
+            )
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed pod or a lost node: no cleanup, no Lease handed back."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
+            text: str = r.read().decode()
+            return text
+
+
+# The stand-in instance the session runs on loopback (conftest `standin`): the operator
+# asks it for each portal's token. Empty: no instance answers (the token exchange fails).
+STANDIN_URL = ""
+
+
+def instance_docs(
+    name: str, credentials_namespace: str, url: str | None = None
+) -> list[dict[str, Any]]:
+    """A PortalInstance NAME (served by the session's stand-in) and its credentials Secret."""
+    url = url or STANDIN_URL or "https://crm.example.net"
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{name}-credentials", "namespace": credentials_namespace},
+            "stringData": {"token": "instance-token"},
+        },
+        {
+            "apiVersion": "portico.dev/v1alpha1",
+            "kind": "PortalInstance",
+            "metadata": {"name": name},
+            "spec": {
+                "url": url,
+                # The stand-in serves plain http on loopback.
+                "insecure": url.startswith("http://"),
+                "credentialsSecretRef": {
+                    "namespace": credentials_namespace,
+                    "name": f"{name}-credentials",
+                },
+                "languages": ["en-US", "de-DE", "fr-FR"],
+                "solutions": ["FieldService"],
+                "administrators": ["jay@contoso.com", "ana@contoso.com"],
+                "allowedNamespaces": {"from": "All"},
+            },
+        },
+    ]
+
+
+class Cluster:
+    """kubectl conveniences for tests."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+
+    def apply(self, *docs: dict[str, Any], namespace: str | None = None) -> None:
+        body = yaml.safe_dump_all(docs)
+        args = ["apply", "--server-side", "--field-manager=test", "-f", "-"]
+        if namespace:
+            args += ["-n", namespace]
+        self.plane.kubectl(*args, input=body)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        args = ["get", kind, name, "-o", "json"] + (["-n", namespace] if namespace else [])
+        result = self.plane.kubectl(*args, check=False)
+        if result.returncode != 0:
+            return None
+        obj: dict[str, Any] = json.loads(result.stdout)
+        return obj
+
+    def items(self, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+        args = ["get", kind, "-n", namespace, "-o", "json"] + (["-l", selector] if selector else [])
+        items: list[dict[str, Any]] = json.loads(self.plane.kubectl(*args).stdout)["items"]
+        return items
+
+    def portal(self, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.get("portal", name, namespace)
+        assert obj is not None, f"portal {namespace}/{name} is gone"
+        return obj
+
+    def condition(self, obj: dict[str, Any], type_: str) -> dict[str, Any]:
+        for c in (obj.get("status") or {}).get("conditions") or ():
+            if c["type"] == type_:
+                return dict(c)
+        return {}
+
+    def wait_phase(
+        self, namespace: str, name: str, phase: str, reason: str = "", timeout: float = 90.0
+    ) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            obj = self.portal(namespace, name)
+            status = obj.get("status") or {}
+            ready = self.condition(obj, "Ready")
+            matches = status.get("phase") == phase and (not reason or ready.get("reason") == reason)
+            current = status.get("observedGeneration") == obj["metadata"]["generation"]
+            return obj if matches and current else None
+
+        def last() -> str:
+            obj = self.portal(namespace, name)
+            return json.dumps(obj.get("status"), indent=1)
+
+        try:
+            return wait_for(f"portal {namespace}/{name} to be {phase} {reason}", probe, timeout)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\nstatus: {last()}") from None
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.items("events", namespace)
+            if (e.get("involvedObject") or {}).get("name") == name
+        ]
+
+
+# The session operator's own namespace and ServiceAccount (the controlplane tier's fixture).
+OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "portico-system", "portico-test-operator"

@@ -1,0 +1,5 @@
+//go:build tools
+
+package tools
+
+import _ "github.com/zitadel/oidc/v3/example/server"

@@ -1,0 +1,203 @@
+"""What the portal tests on the real node share: the images, a DNS server, the stand-in
+instance as a pod, and an HTTP(S) client that reaches Traefik on loopback.
+
+The fixtures are session-scoped and registered by conftest.py, so every module of the
+tier uses one build, one instance pod and one DNS server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from portico_dev import ControlPlane, node
+from tests.support.controlplane import Cluster, wait_for
+
+CREDENTIALS_NAMESPACE = "portico-system"
+INSTANCE_TOKEN = "stand-in-instance-token"
+# Restricted Pod Security, as the operator's own pods are.
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+# --- HTTP through Traefik ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: str
+    cert: bytes = b""  # the served certificate (DER), over TLS
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.cert).hexdigest()
+
+
+def fetch(port: int, host: str, *, tls: bool = False, path: str = "/") -> Answer:
+    """GET path from 127.0.0.1:port with Host (and SNI) `host`: a client resolving host so.
+
+    Over TLS the certificate is not verified here; tests compare its fingerprint instead.
+    """
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    cert = b""
+    with raw:
+        conn: socket.socket = raw
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            conn = context.wrap_socket(raw, server_hostname=host)
+            cert = conn.getpeercert(binary_form=True) or b""
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while data := conn.recv(65536):
+            chunks.append(data)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *lines = head.decode(errors="replace").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
+    return Answer(int(status_line.split()[1]), headers, body.decode(errors="replace"), cert)
+
+
+def serving(answer: Answer, text: str) -> Answer | None:
+    """ANSWER if it is a 200 that shows TEXT (for `until`)."""
+    return answer if answer.status == 200 and text in answer.body else None
+
+
+def until(what: str, probe: Any, timeout: float = 120.0) -> Answer:
+    """Fetch with PROBE until it returns an Answer (it returns None to go on)."""
+
+    def attempt() -> Answer | None:
+        try:
+            answer: Answer | None = probe()
+            return answer
+        except OSError:
+            return None
+
+    return wait_for(what, attempt, timeout=timeout)
+
+
+# --- images, DNS, the instance -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Images:
+    operator: str
+    runtime: str
+    standin: str  # the stand-in instance: tests and demos only
+
+
+@dataclass
+class Instance:
+    """The stand-in CRM as a pod, and the PortalInstance pointing at its Service."""
+
+    name: str
+    url: str
+
+
+def instance_docs(name: str, url: str, token: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{name}-credentials", "namespace": CREDENTIALS_NAMESPACE},
+            "stringData": {"token": token},
+        },
+        {
+            "apiVersion": "portico.dev/v1alpha1",
+            "kind": "PortalInstance",
+            "metadata": {"name": name},
+            "spec": {
+                "url": url,
+                "credentialsSecretRef": {
+                    "namespace": CREDENTIALS_NAMESPACE,
+                    "name": f"{name}-credentials",
+                },
+                "languages": ["en-US", "de-DE", "fr-FR"],
+                "solutions": ["FieldService", "ProjectService"],
+                "administrators": ["jay@contoso.com"],
+                "allowedNamespaces": {"from": "All"},
+                # The stand-in serves plain http inside the node.
+                "insecure": url.startswith("http://"),
+            },
+        },
+    ]
+
+
+def instance_workload(image: str) -> list[dict[str, Any]]:
+    labels = {"app": "crm"}
+    container = {
+        "name": "instance",
+        "image": image,
+        "imagePullPolicy": "Never",
+        "args": [
+            *("instance", "--credentials-dir", "/credentials"),
+            *("--solutions", "FieldService,ProjectService"),
+        ],
+        "ports": [{"containerPort": 8090}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8090}, "periodSeconds": 1},
+        "volumeMounts": [{"name": "credentials", "mountPath": "/credentials", "readOnly": True}],
+        "securityContext": RESTRICTED,
+    }
+    volume = {"name": "credentials", "secret": {"secretName": "crm-credentials"}}
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "crm", "namespace": CREDENTIALS_NAMESPACE},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "containers": [container],
+                        "volumes": [volume],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "crm", "namespace": CREDENTIALS_NAMESPACE},
+            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8090}]},
+        },
+    ]
+
+
+def pods(cluster: Cluster, namespace: str, selector: str) -> list[dict[str, Any]]:
+    return cluster.items("pods", namespace, selector)
+
+
+def on_real_node(pod: dict[str, Any]) -> bool:
+    return bool(pod["spec"].get("nodeName") == node.NODE_NAME)
+
+
+class RealCluster:
+    """The control plane and its real node, with the ingress addresses on the host."""
+
+    def __init__(self, plane: ControlPlane, real: node.RealNode) -> None:
+        self.plane, self.node = plane, real
+        assert plane.state is not None
+        ingress = plane.state.real_node["ingress"]
+        self.http = _port(ingress["http"])
+        self.https = _port(ingress["https"])
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        return self.plane.kubectl(*args, input=input).stdout
+
+
+def _port(address: str) -> int:
+    host, port = address.rsplit(":", 1)
+    assert host == "127.0.0.1", address  # the ingress listens on loopback only
+    return int(port)

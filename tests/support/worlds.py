@@ -1,0 +1,131 @@
+"""Observed worlds built by hand, as `observe` would build them, for decide()'s unit tests."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime
+from typing import Any
+
+from portico.api import model, validation
+from portico.core import names
+from portico.core.decide import Plan
+from portico.core.observed import Endpoint, Observed, SecretView
+from portico.settings import Settings
+
+NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
+
+
+SETTINGS = Settings(
+    base_domain="portals.example.com",
+    cert_manager=True,
+    instance_credentials_namespaces=("portico-system",),
+)
+
+
+UID = "uid-1"
+
+
+P = "web"
+
+
+INSTANCE = {
+    "apiVersion": "portico.dev/v1alpha1",
+    "kind": "PortalInstance",
+    "metadata": {"name": "crm"},
+    "spec": {
+        "url": "https://crm.example.net",
+        "credentialsSecretRef": {"namespace": "portico-system", "name": "crm-creds"},
+        "languages": ["en-US", "de-DE"],
+        "solutions": [],
+        "administrators": ["jay@contoso.com"],
+        "allowedNamespaces": {"from": "All"},
+    },
+}
+
+
+CREDENTIALS = SecretView(
+    "crm-creds", "7", frozenset({"token"}), {"token": base64.b64encode(b"s3cr3t").decode()}
+)
+
+
+def portal_obj(**spec: Any) -> dict[str, Any]:
+    body = {
+        "displayName": "Web",
+        "type": "Production",
+        "subdomain": "web",
+        "instanceRef": {"name": "crm"},
+        "language": "en-US",
+        "administrator": "jay@contoso.com",
+        "audience": "Customer",
+        "template": "Community",
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "portico.dev/v1alpha1",
+        "kind": "Portal",
+        "metadata": {
+            "name": P,
+            "namespace": "team",
+            "uid": UID,
+            "generation": 1,
+            "creationTimestamp": "2026-11-30T11:00:00Z",
+        },
+        "spec": body,
+    }
+
+
+def world(
+    status: dict[str, Any] | None = None,
+    instance: dict[str, Any] | None = INSTANCE,
+    **overrides: Any,
+) -> Observed:
+    obj = overrides.pop("obj", None) or portal_obj()
+    if status is not None:
+        obj["status"] = status
+    defaulted, problems = validation.admit("Portal", copy.deepcopy(obj))
+    assert problems == []
+    inst = None
+    if instance is not None:
+        inst = model.parse_instance(validation.admit("PortalInstance", copy.deepcopy(instance))[0])
+    fields: dict[str, Any] = {
+        "obj": obj,
+        "portal": model.parse_portal(defaulted),
+        "instance": inst,
+        "credentials": CREDENTIALS,
+        "subdomain_owner": f"team/{P}",
+    }
+    fields.update(overrides)
+    return Observed(**fields)
+
+
+def owned(plan: Plan) -> dict[tuple[str, str], dict[str, Any]]:
+    """The children as they would be after the plan's writes (server defaults aside)."""
+    return {w.key: w.manifest for w in plan.writes}
+
+
+def available(children: dict[tuple[str, str], dict[str, Any]], replicas: int = 1) -> None:
+    dep = children[("Deployment", P)]
+    dep["metadata"]["generation"] = 2
+    dep["status"] = {
+        "observedGeneration": 2,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "availableReplicas": replicas,
+    }
+
+
+def succeeded(children: dict[tuple[str, str], dict[str, Any]], job: str) -> None:
+    children[("Job", job)]["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+
+
+def endpoints(children: dict[tuple[str, str], Any]) -> tuple[Endpoint, ...] | None:
+    """What the EndpointSlice controller would list for the Service as the world stands."""
+    service = children.get(("Service", P))
+    if service is None:
+        return None
+    component = service["spec"]["selector"]["app.kubernetes.io/component"]
+    name = P if component == "runtime" else names.pages_name(P)
+    dep = children.get(("Deployment", name)) or {}
+    up = int((dep.get("status") or {}).get("availableReplicas", 0)) if name == P else 1
+    return tuple(Endpoint(f"{name}-5d8fb-x{i}", True, False) for i in range(up))
