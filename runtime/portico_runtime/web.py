@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from portico_runtime import html
 from portico_runtime.config import ConfigError, Reader
+from portico_runtime.security import SecurityHeaders
+
+log = logging.getLogger("portico.runtime")
 
 # Seconds a visitor's browser waits before asking again while the runtime cannot serve.
 RETRY_AFTER = "30"
@@ -34,10 +40,12 @@ def create_app(reader: Reader | None = None) -> Starlette:
         try:
             reader.get()
         except ConfigError as exc:
-            return PlainTextResponse(f"not ready: {exc}\n", 503)
+            # The reason is the operator's to tell (status, Events), not a visitor's to read.
+            log.warning("not ready: %s", exc)
+            return PlainTextResponse("not ready\n", 503)
         return PlainTextResponse("ok\n")
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/", start)]
-    # Each feature (identity, content, ...) adds `*feature.routes(reader)` here, and
-    # middleware (security headers outermost, then sessions) goes in `middleware=`.
-    return Starlette(routes=routes)
+    # Each feature (identity, content, ...) adds `*feature.routes(reader)` here, and its
+    # middleware (sessions, CSRF) goes after the security headers, which stay outermost.
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

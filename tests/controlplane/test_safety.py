@@ -138,10 +138,9 @@ def test_lost_namespace_permission_withdraws_credentials_and_runtime(
             f"{kind} {name} to be withdrawn",
             lambda k=kind, n=name: cluster.get(k, n, namespace) is None,
         )
-    # The URL it still owns now leads to the page that says why it does not serve.
-    service = cluster.get("service", "leaver", namespace)
-    assert service is not None
-    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
+    # No route of its own: the URL falls to the page server's route, which shows the page.
+    wait_for("its Ingress to go", lambda: cluster.get("ingress", "leaver", namespace) is None)
+    assert cluster.get("service", "leaver", namespace) is not None
     assert "Withdrawn" in [e["reason"] for e in cluster.events(namespace, "leaver")]
     cluster.plane.kubectl("label", "namespace", namespace, "x=y")
     cluster.wait_phase(namespace, "leaver", "Ready", timeout=120)

@@ -16,7 +16,7 @@ import click
 import yaml
 
 from portico.api import crds, model, validation
-from portico.core import names, pages, references, render
+from portico.core import names, references, render
 from portico.settings import Settings
 
 KINDS = ("Portal", "PortalInstance", "Namespace")
@@ -127,22 +127,12 @@ def planned(
         notes[("Job", names.translations_job_name(portal.name, 1))] = (
             "runs after provisioning succeeds"
         )
-    children = render.children(portal, instance, settings, facts)
-    host = cd.hostname if cd else ""
-    ready, _ = pages.route(children, portal, settings, "Ready", "", "", host)
-    setting_up, _ = pages.route(children, portal, settings, "Configuring", "", "", host)
-    page = next(
-        m
-        for m in setting_up
-        if (m["kind"], m["metadata"]["name"]) == ("ConfigMap", names.pages_name(portal.name))
+    notes[("Ingress", names.runtime_name(portal.name))] = (
+        notes.get(("Ingress", names.runtime_name(portal.name)), "")
+        + ("; " if cd else "")
+        + "created once the runtime serves (Ready); until then the page server answers"
     )
-    notes[("ConfigMap", names.pages_name(portal.name))] = (
-        "the page shown while the portal is not Ready; its phase and reason follow the status"
-    )
-    notes[("Service", names.runtime_name(portal.name))] = (
-        "selects the pages pod while the portal is Configuring, Failed or Expired"
-    )
-    return [*ready, page], notes
+    return render.children(portal, instance, settings, facts), notes
 
 
 def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:

@@ -23,16 +23,16 @@ from portico.core import (
     features,
     names,
     pacing,
-    pages,
     progress,
     references,
     render,
+    routing,
 )
 from portico.core.children import Changes, Write, changes, up_to_date, with_hash
 from portico.core.conditions import Condition, false, reason_of, summarize, to_status, true
 from portico.core.observed import Key, Observed
 from portico.core.reasons import RECONCILE_ERROR, RECONCILE_SUCCESS, WITHDRAWN, Failure
-from portico.core.runtime import await_routing, runtime_condition, runtime_serving
+from portico.core.runtime import await_routing, runtime_condition
 from portico.settings import Settings
 
 EXPIRING = "CertificateExpiringSoon"
@@ -238,12 +238,8 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     diff = Changes()
     if desired is not None:
         if desired:
-            host = portal.custom_domain.hostname if domain.serve and portal.custom_domain else ""
-            up = not withdrawn and runtime_serving(o.children, portal.name)
-            desired, unchanged = pages.route(
-                desired, portal, settings, phase, ready.reason, ready.message, host, up
-            )
-            keep |= unchanged
+            up = not withdrawn and routing.runtime_up(o.children, portal.name)
+            desired = routing.route(desired, phase, up)
             if waiting := await_routing(phase, conditions, desired, o.endpoints, portal.name):
                 conditions = [waiting if c.type == waiting.type else c for c in conditions]
                 phase, ready = summarize(conditions, expired=expired, blocker=blocker)
@@ -275,14 +271,14 @@ def _withdrawn(
     o: Observed, settings: Settings, routed: bool
 ) -> tuple[list[dict[str, Any]], set[Key]]:
     """What a portal that lost an entitlement keeps: its configuration, its own certificate
-    and, for a URL it still owns, the routing to its "Getting set up" page — no
-    credentials, no runtime, no Jobs."""
+    and, for a URL it still owns, its Service — no credentials, no runtime, no Jobs, and no
+    Ingress, so its hosts show the page server's page."""
     keep = {("Secret", names.tls_secret_name(o.portal.name))}
     if not routed:  # the subdomain is another portal's: no routing at all
         keep.add(("ConfigMap", names.config_name(o.portal.name)))
         return [], keep
     facts = render.Facts(provision=False)
-    kept = {"ConfigMap", "Service", "Ingress"}
+    kept = {"ConfigMap", "Service"}
     return [
         m for m in render.children(o.portal, o.instance, settings, facts) if m["kind"] in kept
     ], keep
