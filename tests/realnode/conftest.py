@@ -82,4 +82,4 @@ def namespace(real_cluster: RealCluster) -> Iterator[str]:
 
 
 # The portal tests' shared fixtures (images, DNS, the stand-in instance): one of each per run.
-from tests.realnode.stack import crm, portal_dns, portico_images  # noqa: E402, F401
+from tests.realnode.stack import crm, page_server, portal_dns, portico_images  # noqa: E402, F401

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from portico.devcluster import imagebuild, node
-from tests.controlplane.harness import Cluster, wait_for
+from portico.devcluster import imagebuild, node, pages
+from tests.controlplane.harness import BASE_DOMAIN, Cluster, wait_for
 from tests.dnsserver import AuthoritativeDNS, running_dns
 
 if TYPE_CHECKING:  # conftest.py registers this module's fixtures: no import cycle
@@ -51,12 +51,14 @@ class Answer:
         return hashlib.sha256(self.cert).hexdigest()
 
 
-def fetch(port: int, host: str, *, tls: bool = False, path: str = "/") -> Answer:
+def fetch(
+    port: int, host: str, *, tls: bool = False, path: str = "/", timeout: float = 10
+) -> Answer:
     """GET path from 127.0.0.1:port with Host (and SNI) `host`: a client resolving host so.
 
     Over TLS the certificate is not verified here; tests compare its fingerprint instead.
     """
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     cert = b""
     with raw:
         conn: socket.socket = raw
@@ -109,6 +111,21 @@ def portico_images(real_cluster: RealCluster) -> Images:
     for name in ("operator", "runtime"):
         real_cluster.node.import_image(built[name].archive)
     return Images(built["operator"].ref, built["runtime"].ref)
+
+
+@dataclass(frozen=True)
+class PageServer:
+    namespace: str
+    name: str  # its Deployment
+
+
+@pytest.fixture(scope="session")
+def page_server(real_cluster: RealCluster, portico_images: Images) -> PageServer:
+    """The shared page server from the chart's templates/pages.yaml, as `portico dev up
+    --real-node` runs it: every portal test of the session goes through it."""
+    helm = real_cluster.plane.bins["helm"]
+    pages.install(real_cluster.plane, helm, portico_images.runtime, BASE_DOMAIN)
+    return PageServer(pages.NAMESPACE, pages.NAME)
 
 
 @pytest.fixture(scope="session")

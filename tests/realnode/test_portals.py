@@ -27,6 +27,7 @@ from tests.realnode.stack import (
     Answer,
     Images,
     Instance,
+    PageServer,
     fetch,
     instance_docs,
     on_real_node,
@@ -78,7 +79,11 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(
-    real_cluster: RealCluster, operator: Operator, crm: Instance, portal_dns: AuthoritativeDNS
+    real_cluster: RealCluster,
+    operator: Operator,
+    crm: Instance,
+    portal_dns: AuthoritativeDNS,
+    page_server: PageServer,
 ) -> Iterator[Site]:
     """A Production portal with a custom domain and an uploaded .pfx; DNS has no CNAME yet."""
     cluster = Cluster(real_cluster.plane)
@@ -133,8 +138,10 @@ def test_configuring_page_then_ready_on_the_custom_domain(
     page = until("the getting-set-up page", lambda: _page(real_cluster, site))
     assert "Contoso Field Support" in page.body
     assert int(page.headers["retry-after"]) > 0
-    pages = pods(cluster, site.namespace, f"{COMPONENT}=pages")
-    assert pages and all(on_real_node(p) for p in pages)
+    # The shared page server answered (its headers): no page pod of the portal's own.
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert pods(cluster, site.namespace, f"{COMPONENT}=pages") == []
+    assert cluster.get("ingress", site.name, site.namespace) is None  # its route comes at Ready
 
     target = site.default_host
     portal_dns.set_zone(site.zone, [f"www CNAME {target}."])

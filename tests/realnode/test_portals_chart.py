@@ -21,7 +21,15 @@ from tests.controlplane.test_install import RESTRICTED, Release, chart_values
 from tests.controlplane.test_operator import portal
 from tests.dnsserver import AuthoritativeDNS
 from tests.realnode.conftest import RealCluster
-from tests.realnode.stack import Images, Instance, fetch, on_real_node, serving, until
+from tests.realnode.stack import (
+    Images,
+    Instance,
+    PageServer,
+    fetch,
+    on_real_node,
+    serving,
+    until,
+)
 
 
 @contextmanager
@@ -55,6 +63,7 @@ def test_chart_operator_pod_takes_a_portal_to_ready(
     real_cluster: RealCluster,
     portico_images: Images,
     crm: Instance,
+    page_server: PageServer,
     portal_dns: AuthoritativeDNS,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -68,6 +77,9 @@ def test_chart_operator_pod_takes_a_portal_to_ready(
         "runtimeImage": portico_images.runtime,
         "runtimeImagePullPolicy": "Never",
         "dns": {"nameservers": [dns_ip], "port": int(dns_port), "timeout": 1, "recheckSeconds": 1},
+        # The session's page server (the same templates/pages.yaml) holds the routes for
+        # the base domain already; a second one would contend for them.
+        "pages": {"enabled": False},
     }
     workdir: Path = tmp_path_factory.mktemp("chart")
     with _installed(real_cluster, values, workdir) as release:
