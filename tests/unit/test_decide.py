@@ -195,6 +195,25 @@ def test_an_upgrade_prunes_the_per_portal_pages_children() -> None:
     assert plan.writes == () and plan.phase == "Ready"
 
 
+def test_a_spec_edit_costs_one_event_a_restart_two() -> None:
+    """The write budget of an edit: its return to Configuring is written at once (so
+    `kubectl wait` never returns on the old Ready) but needs no Event; Ready again has one.
+    A restart request still says when its attempt started."""
+    o, _ = converge(world())
+    obj = copy.deepcopy(dict(o.obj))
+    obj["spec"]["displayName"] = "Web 2"
+    obj["metadata"]["generation"] = 2
+    edited = world(obj=obj, status=obj["status"], children=o.children, endpoints=o.endpoints)
+    plan = decide(edited, SETTINGS, NOW)
+    assert plan.phase == "Configuring" and plan.status["observedGeneration"] == 2
+    assert plan.events == ()
+    assert plan.status["provisioning"]["attempt"] == 2
+    obj = copy.deepcopy(dict(o.obj))
+    obj["metadata"].setdefault("annotations", {})[names.RESTART] = "again"
+    restarted = world(obj=obj, status=obj["status"], children=o.children, endpoints=o.endpoints)
+    assert [e.reason for e in decide(restarted, SETTINGS, NOW).events] == ["ProvisioningStarted"]
+
+
 def test_spec_edit_is_not_ready_until_the_new_pods_roll_out() -> None:
     o, _ = converge(world())
     obj = copy.deepcopy(dict(o.obj))

@@ -311,7 +311,14 @@ def _finish(
     old = o.status
     events: list[Event] = []
     attempt = (new.get("provisioning") or {}).get("attempt")
-    if attempt != (old.get("provisioning") or {}).get("attempt"):
+    # A spec edit of a portal provisioned before: the person who edited knows when it
+    # started; its new attempt is in status.provisioning, and its end has its Event.
+    edited = old.get("observedGeneration") not in (None, new["observedGeneration"]) and bool(
+        old.get("provisioning")
+    )
+    restarted = new.get("lastHandledRestart") != old.get("lastHandledRestart")
+    started = attempt != (old.get("provisioning") or {}).get("attempt")
+    if started and (restarted or not edited):
         job = new["provisioning"]["job"]
         events.append(
             Event(
@@ -322,9 +329,10 @@ def _finish(
         )
     before = {c.get("type"): c.get("reason") for c in old.get("conditions") or ()}
     # One Event per phase change, and per new reason while Failed; progress within
-    # Configuring is in the conditions (and a new attempt has its own Event).
+    # Configuring is in the conditions (a new attempt has its own Event, a spec edit's
+    # return to Configuring none: the edit is its cause).
     moved = old.get("phase") != phase
-    if (moved and not (events and phase == "Configuring")) or (
+    if (moved and not ((events or edited) and phase == "Configuring")) or (
         phase == "Failed" and before.get("Ready") != ready.reason
     ):
         events.append(Event(*_event_for(phase, ready)))
