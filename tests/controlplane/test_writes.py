@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -71,6 +72,9 @@ def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
     print(f"writes across restart and idle resync: {len(idle)} {describe(idle)}")
     assert idle == [], describe(idle)
     assert "portico_api_writes_skipped_total" in operator.metrics()
+    # The resync passed over every portal and decided none again: nothing they read moved.
+    unchanged = re.search(r"^portico_reconciles_unchanged_total (\S+)$", operator.metrics(), re.M)
+    assert unchanged and float(unchanged.group(1)) >= len(names), operator.metrics()[-2000:]
 
 
 def test_a_spec_edit_costs_at_most_three_writes_beyond_the_children_it_changes(

@@ -263,8 +263,8 @@ def test_a_ready_portal_whose_pods_do_not_answer_gets_the_page_never_a_502() -> 
 
 
 def test_a_portal_that_just_became_ready_is_read_again(runtime_pod: int) -> None:
-    """The watch may lag what `kubectl wait` saw: a portal not Ready by the watch whose
-    runtime has ready pods is read again (at most once a second) before the page."""
+    """The watch may lag what `kubectl wait` saw: a portal Configuring by the watch is read
+    again (at most once a second) before the page is shown."""
     d = directory(portal_obj("Configuring", "RollingOut"))
     d.replace_slices([slice_obj("127.0.0.1", runtime_pod)])
     reads: list[tuple[str, str]] = []
@@ -298,3 +298,27 @@ def pod(finished: str, message: str, code: int = 1, name: str = "portal") -> dic
 )
 def test_termination_message(pods: list[dict[str, Any]], expected: str) -> None:
     assert progress.termination_message(pods) == expected
+
+
+def test_a_ready_portals_pods_are_read_again_when_the_watch_has_none(runtime_pod: int) -> None:
+    d = directory(portal_obj("Ready", "Ready"))
+    reads: list[tuple[str, str]] = []
+
+    def reroute(key: tuple[str, str]) -> None:
+        reads.append(key)
+        d.put_slice(slice_obj("127.0.0.1", runtime_pod))
+
+    client = TestClient(create_app(d, lambda key: d.lookup(HOST), reroute))
+    assert client.get("/", headers={"Host": HOST}).status_code == 200
+    assert client.get("/", headers={"Host": HOST}).status_code == 200
+    assert reads == [("support", "contoso-support")]
+
+
+def test_a_portal_language_without_words_falls_back_to_one_with_them() -> None:
+    obj = portal_obj("Configuring")
+    obj["spec"].update(language="it-IT", additionalLanguages=["de-DE"])
+    client = TestClient(create_app(directory(obj)))
+    response = client.get("/", headers={"Host": HOST})
+    assert response.headers["content-language"] == "de-DE" and 'lang="de-DE"' in response.text
+    response = client.get("/", headers={"Host": HOST, "Accept-Language": "it"})
+    assert response.headers["content-language"] == "de-DE"

@@ -29,7 +29,11 @@ def serve_app(api: watch.Api | None = None) -> tuple[Starlette, threading.Event]
         directory.put_site(key, new)
         return new
 
-    return create_app(directory, refresh), stop
+    def reroute(key: tuple[str, str]) -> None:
+        for slice_ in watch.fresh_slices(api, key):
+            directory.put_slice(slice_)
+
+    return create_app(directory, refresh, reroute), stop
 
 
 __all__ = ["Directory", "create_app", "serve_app"]

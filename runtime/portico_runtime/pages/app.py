@@ -34,11 +34,12 @@ from portico_runtime.translations import available
 log = logging.getLogger("portico.pages")
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 RETRY_AFTER = {"setup": 30}  # seconds; any other page: 300
-# A portal not Ready whose runtime has ready pods may have just become Ready: read it
-# again, at most this often per portal (the watch may lag what `kubectl wait` saw).
+# A Configuring portal may have just become Ready, and a Ready one's pods may not have
+# reached the watch yet: read them again, at most this often per portal.
 RECHECK_SECONDS = 1.0
 
 Refresh = Callable[[tuple[str, str]], Site | None]
+Reroute = Callable[[tuple[str, str]], None]
 
 
 def page(site: Site | None, host: str, accept_language: str) -> Response:
@@ -46,7 +47,11 @@ def page(site: Site | None, host: str, accept_language: str) -> Response:
         language = html.choose_language(accept_language, tuple(available()), "en-US")
         body = html.notice_page(host or "this address", language, "unknown")
         return HTMLResponse(body, 404, headers={"Cache-Control": "no-store"})
-    language = html.choose_language(accept_language, site.languages, site.language)
+    # Among the portal's languages, those the runtime has words for (else en-US).
+    bundles = set(available())
+    offered = tuple(lang for lang in site.languages if lang in bundles) or ("en-US",)
+    default = site.language if site.language in bundles else offered[0]
+    language = html.choose_language(accept_language, offered, default)
     body = html.notice_page(site.display_name, language, site.category)
     headers = {
         "Retry-After": str(RETRY_AFTER.get(site.category, 300)),
@@ -57,37 +62,58 @@ def page(site: Site | None, host: str, accept_language: str) -> Response:
 
 
 class Rechecks:
-    """Fresh reads of single Portals, at most one per portal per RECHECK_SECONDS."""
+    """Fresh reads for one portal, at most one of each kind per portal per RECHECK_SECONDS:
+    the watches may lag what `kubectl wait` saw."""
 
-    def __init__(self, refresh: Refresh) -> None:
-        self.refresh = refresh
-        self._last: dict[tuple[str, str], float] = {}
+    def __init__(self, refresh: Refresh, reroute: Reroute) -> None:
+        self.refresh, self.reroute = refresh, reroute
+        self._last: dict[tuple[str, tuple[str, str]], float] = {}
         self._lock = threading.Lock()
 
-    async def site(self, site: Site) -> Site | None:
+    def _due(self, what: str, key: tuple[str, str]) -> bool:
         now = time.monotonic()
         with self._lock:
-            if now - self._last.get(site.key, float("-inf")) < RECHECK_SECONDS:
-                return site
-            self._last[site.key] = now
+            if now - self._last.get((what, key), float("-inf")) < RECHECK_SECONDS:
+                return False
+            self._last[(what, key)] = now
+            return True
+
+    async def site(self, site: Site) -> Site | None:
+        """The Portal as the API server has it now (a Configuring one may be Ready)."""
+        if not self._due("portal", site.key):
+            return site
         try:
             return await asyncio.to_thread(self.refresh, site.key)
         except Exception as exc:  # the watch's view stands
             log.warning("re-reading portal %s/%s: %s", *site.key, exc)
             return site
 
+    async def pods(self, site: Site) -> None:
+        """The EndpointSlices of a Ready portal's Service read again (Ready means they list
+        its pods; the watch may not have brought them yet)."""
+        if not self._due("pods", site.key):
+            return
+        try:
+            await asyncio.to_thread(self.reroute, site.key)
+        except Exception as exc:
+            log.warning("re-reading the endpoints of %s/%s: %s", *site.key, exc)
 
-def create_app(directory: Directory, refresh: Refresh | None = None) -> Starlette:
-    rechecks = Rechecks(refresh) if refresh else None
+
+def create_app(
+    directory: Directory, refresh: Refresh | None = None, reroute: Reroute | None = None
+) -> Starlette:
+    rechecks = Rechecks(refresh, reroute or (lambda key: None)) if refresh else None
 
     async def handle(request: Request) -> Response:
         host = (request.url.hostname or "").lower()
         site = directory.lookup(host)
         if site is None and request.url.path in ("/healthz", "/readyz"):
             return health(request.url.path)
-        if site is not None and not site.serving and rechecks and directory.pods(site.key):
+        if site is not None and site.phase == "Configuring" and rechecks:
             site = await rechecks.site(site)
         if site is not None and site.serving:
+            if not directory.pods(site.key) and rechecks:
+                await rechecks.pods(site)
             pods = directory.pods(site.key)
             if pods:
                 try:

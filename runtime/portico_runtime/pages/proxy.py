@@ -19,6 +19,7 @@ from starlette.responses import Response
 from portico_runtime.pages.sites import Endpoint
 
 TIMEOUT = 30.0
+CONNECT_TIMEOUT = 2.0
 MAX_BODY = 16 * 1024 * 1024
 # Hop-by-hop headers (RFC 9110 7.6.1) stay with the connection they came on.
 HOP = frozenset(
@@ -43,8 +44,11 @@ class Unreachable(Exception):
 def _send(
     endpoint: Endpoint, method: str, target: str, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    conn = http.client.HTTPConnection(endpoint.address, endpoint.port, timeout=TIMEOUT)
+    conn = http.client.HTTPConnection(endpoint.address, endpoint.port, timeout=CONNECT_TIMEOUT)
     try:
+        conn.connect()  # a pod that is gone must not hold the visitor for long
+        assert conn.sock is not None
+        conn.sock.settimeout(TIMEOUT)
         conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         for name, value in headers:
             conn.putheader(name, value)

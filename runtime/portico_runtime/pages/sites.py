@@ -69,6 +69,8 @@ def category(phase: str, reason: str) -> str:
         return "expired"
     if phase in ("Paused", "Stopped", "Deprovisioned"):
         return "stopped"
+    if phase == "Ready":  # its page shows only when none of its pods answers
+        return "unavailable"
     return "setup"
 
 

@@ -197,3 +197,12 @@ def fresh_site(api: Api, key: tuple[str, str]) -> dict[str, Any] | None:
         if err.code == 404:
             return None
         raise
+
+
+def fresh_slices(api: Api, key: tuple[str, str]) -> list[dict[str, Any]]:
+    """The EndpointSlices of one portal's runtime Service as the API server has them now."""
+    namespace, name = key
+    path = f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
+    selector = f"{RUNTIME_SELECTOR},kubernetes.io/service-name={name}"
+    found: dict[str, Any] = api.get(path, {"labelSelector": selector}, timeout=2)
+    return list(found.get("items") or ())
