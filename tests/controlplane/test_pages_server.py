@@ -104,3 +104,50 @@ def test_the_page_servers_token_reads_and_never_writes(
             check=False,
         ).stdout.strip()  # fmt: skip
         assert got == expected, (verb, resource, got)
+
+
+def test_an_upgrade_removes_the_per_portal_pages_children(
+    cluster: Cluster, namespace: str, instance: str
+) -> None:
+    """What releases before the page server made for each portal — a `<portal>-pages`
+    Deployment and ConfigMap it controls — the operator deletes; an object of that name
+    that is not the portal's stays."""
+    cluster.apply(portal("old", namespace, instance))
+    ready = cluster.wait_phase(namespace, "old", "Ready", timeout=120)
+    owner = {
+        "apiVersion": "portico.dev/v1alpha1",
+        "kind": "Portal",
+        "name": "old",
+        "uid": ready["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    labels = {
+        "app.kubernetes.io/managed-by": "portico",
+        "app.kubernetes.io/name": "portal",
+        "app.kubernetes.io/instance": "old",
+        "app.kubernetes.io/component": "pages",
+        "portico.dev/portal": "old",
+    }
+    selector = {"portico.dev/portal": "old", "app.kubernetes.io/component": "pages"}
+    meta = {"name": "old-pages", "namespace": namespace, "labels": labels}
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {**meta, "ownerReferences": [owner]},
+         "data": {"page.json": "{}"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {**meta, "ownerReferences": [owner]},
+         "spec": {"replicas": 0, "selector": {"matchLabels": selector},
+                  "template": {"metadata": {"labels": labels},
+                               "spec": {"containers": [{"name": "pages", "image": "x"}]}}}},
+        # Someone else's object with a pages-like name and Portico's labels: left alone.
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {**meta, "name": "old-pages-mine"}, "data": {}},
+    )  # fmt: skip
+    for kind in ("configmap", "deployment"):
+        wait_for(
+            f"the old {kind} old-pages to be removed",
+            lambda k=kind: cluster.get(k, "old-pages", namespace) is None,
+            timeout=60,
+        )
+    assert cluster.get("configmap", "old-pages-mine", namespace) is not None
+    assert cluster.portal(namespace, "old")["status"]["phase"] == "Ready"
