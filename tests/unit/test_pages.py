@@ -95,7 +95,13 @@ def test_the_portals_own_route_exists_only_while_its_runtime_serves(
         {"kind": "Service", "metadata": {"name": "p"}},
         {"kind": "Ingress", "metadata": {"name": "p"}},
     ]
-    assert _ingress(routing.route(desired, phase, up)) is routed
+    assert _ingress(routing.route(desired, phase, up, "InstallFailed")) is routed
+
+
+def test_a_rejected_certificate_never_takes_a_serving_site_down() -> None:
+    desired = [{"kind": "Ingress", "metadata": {"name": "p"}}]
+    assert _ingress(routing.route(desired, "Failed", True, "InvalidPfx"))
+    assert not _ingress(routing.route(desired, "Failed", False, "InvalidPfx"))  # never served
 
 
 def test_runtime_up_needs_the_route_and_an_available_pod() -> None:

@@ -239,7 +239,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     if desired is not None:
         if desired:
             up = not withdrawn and routing.runtime_up(o.children, portal.name)
-            desired = routing.route(desired, phase, up)
+            desired = routing.route(desired, phase, up, ready.reason)
             if waiting := await_routing(phase, conditions, desired, o.endpoints, portal.name):
                 conditions = [waiting if c.type == waiting.type else c for c in conditions]
                 phase, ready = summarize(conditions, expired=expired, blocker=blocker)

@@ -10,7 +10,9 @@ runtime serves:
   runtime until the ingress controller has applied the new route);
 - through a spec edit, while runtime pods of either spec are available, so an edit
   never shows the page;
-- not while it is Configuring for the first time, Failed or Expired: the page shows.
+- not while it is Configuring for the first time, Failed or Expired: the page shows
+  (but a serving portal whose new certificate is rejected keeps serving with the last
+  good one: a bad upload never takes a site down).
 
 No Deployment, ConfigMap or Service switch per portal: a waiting portal costs no pod
 and no write beyond its own children.
@@ -21,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from portico.certificates import CertReason
 from portico.core import names
 from portico.core.observed import Key
 
@@ -37,12 +40,21 @@ def runtime_up(children: Mapping[Key, Mapping[str, Any]], portal: str) -> bool:
     return int((deployment.get("status") or {}).get("availableReplicas", 0)) > 0
 
 
-def runtime_serves(phase: str, up: bool = False) -> bool:
-    return phase not in PAGE_PHASES or (phase == "Configuring" and up)
+# A rejected certificate of a serving portal: the last good one stays in its Secret and
+# the runtime is unharmed, so the site keeps serving (status says Failed until fixed).
+KEEPS_SERVING = frozenset(CertReason) - {CertReason.CERTIFICATE_EXPIRING_SOON}
 
 
-def route(desired: list[dict[str, Any]], phase: str, up: bool) -> list[dict[str, Any]]:
+def runtime_serves(phase: str, up: bool = False, reason: str = "") -> bool:
+    if phase not in PAGE_PHASES:
+        return True
+    return up and (phase == "Configuring" or (phase == "Failed" and reason in KEEPS_SERVING))
+
+
+def route(
+    desired: list[dict[str, Any]], phase: str, up: bool, reason: str = ""
+) -> list[dict[str, Any]]:
     """DESIRED without the portal's Ingress while its hosts should show the page."""
-    if runtime_serves(phase, up):
+    if runtime_serves(phase, up, reason):
         return desired
     return [m for m in desired if m["kind"] != "Ingress"]
