@@ -39,7 +39,7 @@ from tests.realnode.test_portals import operator  # noqa: F401 - this module's o
 READY_RUNS = int(os.environ.get("PORTICO_REALNODE_READY_RUNS", "10"))
 AT_ONCE = 5  # portals brought up side by side (the node has two cores, shared)
 READY_TIMEOUT = 300.0
-AFTER_READY = 3.0
+AFTER_READY = 5.0
 COMPONENT = "app.kubernetes.io/component"
 
 
@@ -77,17 +77,20 @@ class Run:
     name: str
     host: str
     display: str
-    answers: list[tuple[float, Answer | str]] = field(default_factory=list)
+    # (when sent, seconds it took, the answer or the error)
+    answers: list[tuple[float, float, Answer | str]] = field(default_factory=list)
     ready_at: float = 0.0
 
 
 def _loop(real_cluster: RealCluster, run: Run, stop: threading.Event) -> None:
     while not stop.is_set():
         sent = time.monotonic()
+        answer: Answer | str
         try:
-            run.answers.append((sent, fetch(real_cluster.https, run.host, tls=True, timeout=30)))
+            answer = fetch(real_cluster.https, run.host, tls=True, timeout=30)
         except OSError as exc:
-            run.answers.append((sent, f"{type(exc).__name__}: {exc}"))
+            answer = f"{type(exc).__name__}: {exc}"
+        run.answers.append((sent, time.monotonic() - sent, answer))
         time.sleep(0.1)
 
 
@@ -116,7 +119,7 @@ def _verdict(run: Run) -> list[str]:
     """What went wrong in one run: anything but the page server's answers before Ready,
     anything but the portal after `kubectl wait` returned."""
     problems = []
-    for sent, answer in run.answers:
+    for sent, _, answer in run.answers:
         if isinstance(answer, str):
             problems.append(f"error {answer}")
             continue
@@ -137,6 +140,7 @@ def _verdict(run: Run) -> list[str]:
     return problems
 
 
+@pytest.mark.timeout(1800)
 def test_the_page_until_ready_and_only_the_portal_once_wait_returns(
     real_cluster: RealCluster, namespace: str, crm: Instance
 ) -> None:
@@ -149,14 +153,19 @@ def test_the_page_until_ready_and_only_the_portal_once_wait_returns(
     assert pods(cluster, namespace, f"{COMPONENT}=pages") == []  # no page pod per portal
     report = []
     for run in runs:
-        before = [a for s, a in run.answers if s <= run.ready_at and isinstance(a, Answer)]
-        after = [a for s, a in run.answers if s > run.ready_at]
+        before = [a for s, _, a in run.answers if s <= run.ready_at and isinstance(a, Answer)]
+        after = [a for s, _, a in run.answers if s > run.ready_at]
+        around = [
+            (round(s - run.ready_at, 2), round(took, 2), a if isinstance(a, str) else a.status)
+            for s, took, a in run.answers
+            if s > run.ready_at - 5
+        ]
         report.append(
             f"{run.name}: {sum(a.status == 503 for a in before)} pages before Ready, "
             f"{len(after)} requests after, all the portal"
         )
         assert any(a.status == 503 for a in before), f"{run.name}: the page was never shown"
-        assert len(after) >= 5, f"{run.name}: too few requests after Ready"
+        assert len(after) >= 5, f"{run.name}: too few requests after Ready: {around}"
         assert _verdict(run) == [], f"{run.name}: {_verdict(run)[:5]}"
     print(f"\n{READY_RUNS} runs:\n" + "\n".join(report))
 
