@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from portico_dev import binaries, constraints, imagebuild, node, procs, pulumi_engine
+from portico_dev import binaries, constraints, imagebuild, node, pages, procs, pulumi_engine
 from portico_dev.controlplane import ControlPlane
 from portico_dev.state import State, default_state_file
 
@@ -122,8 +122,8 @@ def up(with_operator: bool, nodes: int, port: int | None, real_node: bool) -> No
     except (procs.PortInUse, procs.ProcessDied, TimeoutError, RuntimeError) as exc:
         plane.stop()
         raise click.ClickException(str(exc)) from exc
+    env = _real_node_runtime(plane, bins) if real_node else {}
     if with_operator:
-        env = _real_node_runtime(plane) if real_node else {}
         _start_operator(plane, env)
     plane.detach()
     _err(f"up in {time.monotonic() - started:.1f}s")
@@ -139,15 +139,20 @@ def _require_operator() -> None:
         )
 
 
-def _real_node_runtime(plane: ControlPlane) -> dict[str, str]:
-    """Portico's runtime image, built here and imported into the real node (no registry)."""
+def _real_node_runtime(plane: ControlPlane, bins: dict[str, Path]) -> dict[str, str]:
+    """Portico's runtime image, built here and imported into the real node (no registry),
+    and the shared page server running it (the chart's templates/pages.yaml)."""
     try:
         built = imagebuild.build(_err, only=("runtime",))
         runtime = next(image for image in built if image.name == "runtime")
         node.import_image(_state(plane), runtime.archive)
-    except (imagebuild.ImageBuildFailed, node.NodeUnavailable) as exc:
+        # The operator's own default (PORTICO_BASE_DOMAIN), read the way it reads it.
+        domain = os.environ.get("PORTICO_BASE_DOMAIN", "portals.example.com")
+        pages.install(plane, bins["helm"], runtime.ref, domain)
+    except (imagebuild.ImageBuildFailed, node.NodeUnavailable, RuntimeError) as exc:
         plane.stop()
         raise click.ClickException(str(exc)) from exc
+    _err(f"page server running: deployment/{pages.NAME} in {pages.NAMESPACE}")
     return {"PORTICO_RUNTIME_IMAGE": runtime.ref, "PORTICO_IMAGE_PULL_POLICY": "Never"}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from portico_runtime import config, jobs
 
@@ -42,8 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="portico-runtime", description=__doc__)
     sub = p.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="serve the start page and /healthz (port 8080)")
-    pages = sub.add_parser("pages", help="serve the 'Getting set up' page for portals")
-    pages.add_argument("--dir", default=None, help="page files (default /etc/portico/pages)")
+    pages = sub.add_parser("pages", help="the page server: every portal's public pages")
     for server in (serve, pages):
         server.add_argument("--host", default="0.0.0.0")
         server.add_argument("--port", type=int, default=8080)
@@ -62,9 +60,9 @@ def main(argv: list[str] | None = None) -> None:
 
         _serve(create_app(), getattr(args, "host", "0.0.0.0"), getattr(args, "port", 8080))
     elif command == "pages":
-        from portico_runtime.pages import create_app as pages_app
+        from portico_runtime.pages import serve_app
 
-        _serve(pages_app(Path(args.dir) if args.dir else None), args.host, args.port)
+        _serve(serve_app()[0], args.host, args.port)
     elif command in ("provision", "import-translations"):
         sys.exit(_job(command, args))
     else:  # pragma: no cover - argparse rejects other names

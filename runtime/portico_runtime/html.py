@@ -7,7 +7,8 @@ from html import escape
 from portico_runtime.config import Portal
 from portico_runtime.translations import text
 
-_STYLE = """
+# Inline, so a page needs nothing else; security.py allows exactly this style by its hash.
+STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #1b1b1b; background: #f6f7f9; }
 header { background: #24466b; color: #fff; padding: 2rem; }
 main { padding: 2rem; max-width: 48rem; }
@@ -20,7 +21,7 @@ def _document(language: str, title: str, body: str) -> str:
     return (
         f'<!doctype html>\n<html lang="{escape(language)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
+        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
         f"<body>\n{body}\n</body>\n</html>\n"
     )
 
@@ -44,16 +45,32 @@ def start_page(portal: Portal, language: str) -> str:
     return _document(language, name, body)
 
 
-def setup_page(name: str, language: str, admin_line: str = "") -> str:
-    """The "Getting set up" page naming the portal; ADMIN_LINE is for its administrator."""
-    title = text(language, "setupTitle")
-    admin = ""
-    if admin_line:
-        label = escape(text(language, "setupAdmin"))
-        admin = f'\n<p class="admin">{label}: {escape(admin_line)}</p>'
+def setup_page(name: str, language: str) -> str:
+    """The "Getting set up" page naming the portal."""
+    return notice_page(name, language, "setup")
+
+
+# Category (docs/runtime-contract.md, "Pages") → the title and the line a visitor reads.
+NOTICES = {
+    "setup": ("setupTitle", "setupBody"),
+    "settings": ("failedTitle", "failedSettings"),
+    "installation": ("failedTitle", "failedInstallation"),
+    "certificate": ("failedTitle", "failedCertificate"),
+    "unavailable": ("failedTitle", "failedUnavailable"),
+    "expired": ("expiredTitle", "expiredBody"),
+    "stopped": ("stoppedTitle", "stoppedBody"),
+    "unknown": ("unknownTitle", "unknownBody"),
+}
+
+
+def notice_page(name: str, language: str, category: str) -> str:
+    """A page that says only what the public may know: the portal's name, its state, and
+    one generic line for the category; never a reason's details."""
+    title_key, line_key = NOTICES.get(category, NOTICES["unavailable"])
+    title = text(language, title_key)
     body = (
         f"<header>\n<h1>{escape(name)}</h1>\n<p>{escape(title)}</p>\n</header>\n<main>\n"
-        f"<p>{escape(text(language, 'setupBody', name=name))}</p>{admin}\n</main>"
+        f"<p>{escape(text(language, line_key, name=name))}</p>\n</main>"
     )
     return _document(language, f"{name} · {title}", body)
 

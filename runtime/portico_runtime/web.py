@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -13,6 +15,9 @@ from starlette.routing import BaseRoute, Route
 from portico_runtime import content, html, identity, interactions
 from portico_runtime.config import ConfigError, Reader
 from portico_runtime.instance_api import InstanceAPI
+from portico_runtime.security import SecurityHeaders
+
+log = logging.getLogger("portico.runtime")
 
 # Seconds a visitor's browser waits before asking again while the runtime cannot serve.
 RETRY_AFTER = "30"
@@ -41,7 +46,9 @@ def create_app(reader: Reader | None = None) -> Starlette:
         try:
             reader.get()
         except ConfigError as exc:
-            return PlainTextResponse(f"not ready: {exc}\n", 503)
+            # The reason is the operator's to tell (status, Events), not a visitor's to read.
+            log.warning("not ready: %s", exc)
+            return PlainTextResponse("not ready\n", 503)
         return PlainTextResponse("ok\n")
 
     @asynccontextmanager
@@ -62,8 +69,10 @@ def create_app(reader: Reader | None = None) -> Starlette:
         *identity.routes(reader),
         *content.routes(reader, api, tracker),
     ]
-    # Middleware: security headers outermost, then sessions (which set the visitor).
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[identity.middleware(reader)])
+    # Middleware: security headers outermost (so every answer, a session's redirect or
+    # error included, carries them), then sessions (which set the visitor).
+    middleware = [Middleware(SecurityHeaders), identity.middleware(reader)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.instance_api = api
     app.state.interactions = tracker
     return app

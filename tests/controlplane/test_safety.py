@@ -138,7 +138,8 @@ def test_lost_namespace_permission_withdraws_credentials_and_runtime(
             f"{kind} {name} to be withdrawn",
             lambda k=kind, n=name: cluster.get(k, n, namespace) is None,
         )
-    # A portal its instance does not allow holds no name: no routing, no page.
+    # A portal its instance does not allow holds no name: no routing, and the page server
+    # shows nothing of it (its Ready reason is an unentitled one).
     for kind in ("service", "ingress"):
         wait_for(
             f"{kind} leaver to be withdrawn",

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from portico_dev import BinariesMissing, ControlPlane, imagebuild, images, node
+from portico_dev import BinariesMissing, ControlPlane, imagebuild, images, node, pages
 from portico_dev import binaries as devbinaries
-from tests.support.controlplane import Cluster
+from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator
 from tests.support.dnsserver import AuthoritativeDNS, running_dns
 from tests.support.realnode import (
     CREDENTIALS_NAMESPACE,
     INSTANCE_TOKEN,
     Images,
     Instance,
+    PageServer,
     RealCluster,
     instance_docs,
     instance_workload,
@@ -112,3 +113,39 @@ def crm(real_cluster: RealCluster, portico_images: Images) -> Instance:
     cluster.apply(*instance_docs(instance.name, instance.url, INSTANCE_TOKEN))
     # Left in place: the session's cluster goes (test_zz_down.py stops it before teardown).
     return instance
+
+
+@pytest.fixture(scope="session")
+def page_server(real_cluster: RealCluster, portico_images: Images) -> PageServer:
+    """The shared page server from the chart's templates/pages.yaml, as `portico dev up
+    --real-node` runs it: every portal test of the session goes through it."""
+    helm = real_cluster.plane.bins["helm"]
+    pages.install(real_cluster.plane, helm, portico_images.runtime, BASE_DOMAIN)
+    return PageServer(pages.NAMESPACE, pages.NAME)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    real_cluster: RealCluster,
+    portico_images: Images,
+    portal_dns: AuthoritativeDNS,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Operator]:
+    """`portico run` on the host (one per test module) with Portico's runtime image, pulled
+    Never (it was imported)."""
+    plane = real_cluster.plane
+    op = Operator(
+        plane,
+        plane.kubeconfig,
+        tmp_path_factory.mktemp("operator"),
+        PORTICO_RUNTIME_IMAGE=portico_images.runtime,
+        PORTICO_IMAGE_PULL_POLICY="Never",
+        PORTICO_DNS_NAMESERVERS=f"{portal_dns.address}:{portal_dns.port}",
+        PORTICO_DNS_TIMEOUT="1",
+        PORTICO_DNS_RECHECK_SECONDS="0.5",
+    )
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()

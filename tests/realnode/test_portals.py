@@ -24,8 +24,8 @@ from tests.support.portals import portal
 from tests.support.realnode import (
     INSTANCE_TOKEN,
     Answer,
-    Images,
     Instance,
+    PageServer,
     RealCluster,
     fetch,
     instance_docs,
@@ -40,32 +40,6 @@ READY_TIMEOUT = 240.0  # real pods: image unpack, a provisioning Job, the runtim
 AFTER_READY = 3.0  # seconds of requests checked after `kubectl wait` returns
 
 
-@pytest.fixture(scope="module")
-def operator(
-    real_cluster: RealCluster,
-    portico_images: Images,
-    portal_dns: AuthoritativeDNS,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Operator]:
-    """`portico run` on the host with Portico's runtime image, pulled Never (it was imported)."""
-    plane = real_cluster.plane
-    op = Operator(
-        plane,
-        plane.kubeconfig,
-        tmp_path_factory.mktemp("operator"),
-        PORTICO_RUNTIME_IMAGE=portico_images.runtime,
-        PORTICO_IMAGE_PULL_POLICY="Never",
-        PORTICO_DNS_NAMESERVERS=f"{portal_dns.address}:{portal_dns.port}",
-        PORTICO_DNS_TIMEOUT="1",
-        PORTICO_DNS_RECHECK_SECONDS="0.5",
-    )
-    op.start()
-    try:
-        yield op
-    finally:
-        op.stop()
-
-
 @dataclass
 class Site:
     namespace: str
@@ -78,7 +52,11 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(
-    real_cluster: RealCluster, operator: Operator, crm: Instance, portal_dns: AuthoritativeDNS
+    real_cluster: RealCluster,
+    operator: Operator,
+    crm: Instance,
+    portal_dns: AuthoritativeDNS,
+    page_server: PageServer,
 ) -> Iterator[Site]:
     """A Production portal with a custom domain and an uploaded .pfx; DNS has no CNAME yet."""
     cluster = Cluster(real_cluster.plane)
@@ -133,8 +111,10 @@ def test_configuring_page_then_ready_on_the_custom_domain(
     page = until("the getting-set-up page", lambda: _page(real_cluster, site))
     assert "Contoso Field Support" in page.body
     assert int(page.headers["retry-after"]) > 0
-    pages = pods(cluster, site.namespace, f"{COMPONENT}=pages")
-    assert pages and all(on_real_node(p) for p in pages)
+    # The shared page server answered (its headers): no page pod of the portal's own.
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert pods(cluster, site.namespace, f"{COMPONENT}=pages") == []
+    assert cluster.get("ingress", site.name, site.namespace) is None  # its route comes at Ready
 
     target = site.default_host
     portal_dns.set_zone(site.zone, [f"www CNAME {target}."])

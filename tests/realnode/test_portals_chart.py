@@ -23,6 +23,7 @@ from tests.support.portals import portal
 from tests.support.realnode import (
     Images,
     Instance,
+    PageServer,
     RealCluster,
     fetch,
     on_real_node,
@@ -62,6 +63,7 @@ def test_chart_operator_pod_takes_a_portal_to_ready(
     real_cluster: RealCluster,
     portico_images: Images,
     crm: Instance,
+    page_server: PageServer,
     portal_dns: AuthoritativeDNS,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -75,6 +77,9 @@ def test_chart_operator_pod_takes_a_portal_to_ready(
         "runtimeImage": portico_images.runtime,
         "runtimeImagePullPolicy": "Never",
         "dns": {"nameservers": [dns_ip], "port": int(dns_port), "timeout": 1, "recheckSeconds": 1},
+        # The session's page server (the same templates/pages.yaml) holds the routes for
+        # the base domain already; a second one would contend for them.
+        "pages": {"enabled": False},
     }
     workdir: Path = tmp_path_factory.mktemp("chart")
     with _installed(real_cluster, values, workdir) as release:

@@ -43,12 +43,14 @@ class Answer:
         return hashlib.sha256(self.cert).hexdigest()
 
 
-def fetch(port: int, host: str, *, tls: bool = False, path: str = "/") -> Answer:
+def fetch(
+    port: int, host: str, *, tls: bool = False, path: str = "/", timeout: float = 10
+) -> Answer:
     """GET path from 127.0.0.1:port with Host (and SNI) `host`: a client resolving host so.
 
     Over TLS the certificate is not verified here; tests compare its fingerprint instead.
     """
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     cert = b""
     with raw:
         conn: socket.socket = raw
@@ -93,6 +95,12 @@ class Images:
     operator: str
     runtime: str
     standin: str  # the stand-in instance: tests and demos only
+
+
+@dataclass(frozen=True)
+class PageServer:
+    namespace: str
+    name: str  # its Deployment
 
 
 @dataclass

@@ -8,7 +8,6 @@ import datetime
 from typing import Any
 
 from portico.api import model, validation
-from portico.core import names
 from portico.core.decide import Plan
 from portico.core.observed import Endpoint, Observed, SecretView
 from portico.settings import Settings
@@ -124,8 +123,6 @@ def endpoints(children: dict[tuple[str, str], Any]) -> tuple[Endpoint, ...] | No
     service = children.get(("Service", P))
     if service is None:
         return None
-    component = service["spec"]["selector"]["app.kubernetes.io/component"]
-    name = P if component == "runtime" else names.pages_name(P)
-    dep = children.get(("Deployment", name)) or {}
-    up = int((dep.get("status") or {}).get("availableReplicas", 0)) if name == P else 1
-    return tuple(Endpoint(f"{name}-5d8fb-x{i}", True, False) for i in range(up))
+    dep = children.get(("Deployment", P)) or {}
+    up = int((dep.get("status") or {}).get("availableReplicas", 0))
+    return tuple(Endpoint(f"{P}-5d8fb-x{i}", True, False) for i in range(up))

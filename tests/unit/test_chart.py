@@ -101,8 +101,17 @@ def pod_specs(objs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]
             yield obj["metadata"]["name"], spec
 
 
+def component(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"].get("labels", {}).get("app.kubernetes.io/component", ""))
+
+
+def operator_objects(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operator's own objects (the page server's are `component: pages`)."""
+    return [o for o in objs if component(o) != "pages"]
+
+
 def deployment(objs: list[dict[str, Any]]) -> dict[str, Any]:
-    (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+    (dep,) = [o for o in operator_objects(objs) if o["kind"] == "Deployment"]
     return dep
 
 
@@ -111,9 +120,12 @@ def env_of(objs: list[dict[str, Any]]) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container["env"]}
 
 
-def rules(objs: list[dict[str, Any]]) -> set[tuple[str, str, frozenset[str]]]:
+def rules(objs: list[dict[str, Any]], pages: bool = False) -> set[tuple[str, str, frozenset[str]]]:
+    """The operator's RBAC rules (PAGES: the page server's instead)."""
     out = set()
     for obj in objs:
+        if (component(obj) == "pages") != pages:
+            continue
         if obj["kind"] in ROLE_KINDS:
             for rule in obj["rules"]:
                 for group in rule["apiGroups"]:
@@ -163,7 +175,8 @@ def test_every_rendered_object_is_labelled_and_namespaced_right(
     cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
     for obj in rendered:
         name = f"{obj['kind']}/{obj['metadata']['name']}"
-        assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "portico", name
+        expected = "portico-pages" if component(obj) == "pages" else "portico"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == expected, name
         if obj["kind"] in cluster_scoped:
             assert "namespace" not in obj["metadata"], name
         else:
@@ -188,6 +201,7 @@ def test_rbac_has_no_wildcards_or_escalation(rendered: list[dict[str, Any]]) -> 
 
 
 def test_bindings_name_the_charts_service_account(rendered: list[dict[str, Any]]) -> None:
+    rendered = operator_objects(rendered)
     (sa,) = [o for o in rendered if o["kind"] == "ServiceAccount"]
     roles = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in rendered}
     bindings = [o for o in rendered if o["kind"] in ("ClusterRoleBinding", "RoleBinding")]
@@ -204,7 +218,7 @@ def test_bindings_name_the_charts_service_account(rendered: list[dict[str, Any]]
 
 
 def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: Path) -> None:
-    objs = render(helm, "--values", str(CHART / "ci" / "namespaced-values.yaml"))
+    objs = operator_objects(render(helm, "--values", str(CHART / "ci" / "namespaced-values.yaml")))
     watched = {"team-a", "team-b"}
     (cluster_role,) = [o for o in objs if o["kind"] == "ClusterRole"]
     cluster_resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}
@@ -231,7 +245,7 @@ def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: Path) -> Non
 
 
 def test_cluster_wide_mode_has_one_cluster_role_and_no_roles(helm: Path) -> None:
-    objs = render(helm)
+    objs = operator_objects(render(helm))
     assert [o["kind"] for o in objs if o["kind"] in ROLE_KINDS] == ["ClusterRole"]
     assert env_of(objs)["PORTICO_NAMESPACES"] == ""
 
@@ -378,7 +392,7 @@ LEASE_RULES = [
 
 
 def test_replicas_turn_on_leader_election(helm: Path) -> None:
-    single = render(helm)
+    single = operator_objects(render(helm))
     assert env_of(single)["PORTICO_LEADER_ELECTION"] == "false"
     assert deployment(single)["spec"]["strategy"]["type"] == "Recreate"
     assert not [o for o in single if o["kind"] == "PodDisruptionBudget"]
@@ -388,7 +402,7 @@ def test_replicas_turn_on_leader_election(helm: Path) -> None:
         ["--set", "replicas=3"],
         ["--values", str(CHART / "ci" / "ha-namespaced-values.yaml")],
     ):
-        ha = render(helm, *args)
+        ha = operator_objects(render(helm, *args))
         env = env_of(ha)
         assert env["PORTICO_LEADER_ELECTION"] == "true"
         assert env["PORTICO_LEADER_ELECTION_NAMESPACE"] == RELEASE_NS
@@ -544,7 +558,9 @@ def test_permission_table_matches_the_rendered_rbac(helm: Path) -> None:
         ["--values", str(CHART / "ci" / "namespaced-values.yaml"), "--set", "replicas=2"],
     ):
         everything |= rules(render(helm, *args))
-    assert everything == {(g, r, v) for g, r, v, _ in table}
+    assert everything == {(g, r, v) for g, r, v, when in table if when != "page server"}
+    pages = {(g, r, v) for g, r, v, when in table if when == "page server"}
+    assert rules(render(helm), pages=True) == pages
 
 
 def test_app_version_is_the_package_version() -> None:
@@ -569,3 +585,51 @@ def test_portal_pods_the_operator_renders_are_restricted_too() -> None:
     assert {name.split("/")[0] for name, _ in specs} == {"Deployment", "Job"}
     for name, spec in specs:
         assert restricted_violations(spec) == [], name
+
+
+# --- the page server --------------------------------------------------------------
+
+
+def pages_objects(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{o['kind']}/{o['metadata']['name']}": o for o in objs if component(o) == "pages"}
+
+
+def test_the_page_server_is_one_read_only_deployment_for_every_portal(helm: Path) -> None:
+    objs = pages_objects(render(helm, "--set", "baseDomain=portals.example.net"))
+    dep = objs["Deployment/portico-pages"]
+    pod = dep["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["pages"]
+    assert container["image"] == DEFAULTS["runtimeImage"]  # the runtime image's `pages`
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod["serviceAccountName"] == "portico-pages"
+    # Its pods are never the operator's: the operator Deployment's selector misses them.
+    operator = deployment(render(helm))["spec"]["selector"]["matchLabels"]
+    assert not operator.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    # Read-only: get, list, watch of Portals and EndpointSlices, nothing else.
+    assert rules(list(objs.values()), pages=True) == {
+        ("portico.dev", "portals", frozenset({"get", "list", "watch"})),
+        ("discovery.k8s.io", "endpointslices", frozenset({"list", "watch"})),
+    }
+    assert objs["PodDisruptionBudget/portico-pages"]["spec"]["minAvailable"] == 1
+    wildcard = objs["Ingress/portico-pages"]
+    (rule,) = wildcard["spec"]["rules"]
+    assert rule["host"] == "*.portals.example.net"
+    # Lowest priority for Traefik; ingress-nginx always prefers an exact host.
+    assert wildcard["metadata"]["annotations"] == {
+        "traefik.ingress.kubernetes.io/router.priority": "1"
+    }
+    catch_all = objs["Ingress/portico-pages-catch-all"]
+    assert "rules" not in catch_all["spec"]
+    assert catch_all["spec"]["defaultBackend"]["service"]["name"] == "portico-pages"
+
+
+def test_the_page_server_settings(helm: Path) -> None:
+    off = pages_objects(render(helm, "--set", "pages.catchAll=false", "--set", "pages.replicas=1"))
+    assert "Ingress/portico-pages-catch-all" not in off
+    assert "PodDisruptionBudget/portico-pages" not in off  # one pod: a PDB would block drains
+    assert pages_objects(render(helm, "--set", "pages.enabled=false")) == {}
+    own = pages_objects(render(helm, "--set", "pages.image=registry.example.com/pages:1"))
+    (container,) = own["Deployment/portico-pages"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/pages:1"

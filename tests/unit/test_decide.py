@@ -46,8 +46,6 @@ def converge(o: Observed, rounds: int = 4) -> tuple[Observed, Plan]:
             children.pop(key, None)
         if ("Deployment", P) in children:
             available(children)
-        children.pop(("Deployment", names.pages_name(P)), None)  # not judged; keeps it simple
-        children.update({k: v for k, v in owned(plan).items() if k[1] == names.pages_name(P)})
         for kind, name in children:
             if kind == "Job":
                 succeeded(children, name)
@@ -69,16 +67,12 @@ def test_new_portal_writes_every_child_and_starts_attempt_one() -> None:
             ("ConfigMap", names.config_name(P)),
             ("Deployment", P),
             ("Service", P),
-            ("Ingress", P),
             ("Job", names.provision_job_name(P, 1)),
-            ("ConfigMap", names.pages_name(P)),
-            ("Deployment", names.pages_name(P)),
         ]
     )
-    # Visitors get the "Getting set up" page until the portal is Ready.
+    # No Ingress of its own until Ready: the page server's route shows the page meanwhile.
     service = owned(plan)[("Service", P)]
-    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
-    assert owned(plan)[("Deployment", names.pages_name(P))]["spec"]["replicas"] == 1
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "runtime"
     assert all(w.create for w in plan.writes)  # nothing is ours yet: looked up, then applied
     assert plan.deletes == ()
     assert [e.reason for e in plan.events][:1] == ["ProvisioningStarted"]
@@ -91,9 +85,43 @@ def test_converged_portal_is_ready_and_costs_no_write() -> None:
     assert plan.phase == "Ready", ready(o, plan)
     assert plan.writes == () and plan.deletes == ()
     assert plan.status == o.status  # no status patch either
-    service = o.children[("Service", P)]
-    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "runtime"
-    assert o.children[("Deployment", names.pages_name(P))]["spec"]["replicas"] == 0
+    assert ("Ingress", P) in o.children  # its own route, from Ready on
+
+
+def test_an_upgrade_prunes_the_per_portal_pages_children() -> None:
+    """Releases before the shared page server made `<portal>-pages` (a Deployment and a
+    ConfigMap) for each portal: the operator deletes those it owns, never leaves them."""
+    o, _ = converge(world())
+    old = {
+        ("Deployment", names.pages_name(P)): {
+            "metadata": {"name": names.pages_name(P), "uid": "u1"}
+        },
+        ("ConfigMap", names.pages_name(P)): {
+            "metadata": {"name": names.pages_name(P), "uid": "u2"}
+        },
+    }
+    plan = decide(Observed(**{**o.__dict__, "children": {**o.children, **old}}), SETTINGS, NOW)
+    assert set(plan.deletes) == set(old)
+    assert plan.writes == () and plan.phase == "Ready"
+
+
+def test_a_spec_edit_costs_one_event_a_restart_two() -> None:
+    """The write budget of an edit: its return to Configuring is written at once (so
+    `kubectl wait` never returns on the old Ready) but needs no Event; Ready again has one.
+    A restart request still says when its attempt started."""
+    o, _ = converge(world())
+    obj = copy.deepcopy(dict(o.obj))
+    obj["spec"]["displayName"] = "Web 2"
+    obj["metadata"]["generation"] = 2
+    edited = world(obj=obj, status=obj["status"], children=o.children, endpoints=o.endpoints)
+    plan = decide(edited, SETTINGS, NOW)
+    assert plan.phase == "Configuring" and plan.status["observedGeneration"] == 2
+    assert plan.events == ()
+    assert plan.status["provisioning"]["attempt"] == 2
+    obj = copy.deepcopy(dict(o.obj))
+    obj["metadata"].setdefault("annotations", {})[names.RESTART] = "again"
+    restarted = world(obj=obj, status=obj["status"], children=o.children, endpoints=o.endpoints)
+    assert [e.reason for e in decide(restarted, SETTINGS, NOW).events] == ["ProvisioningStarted"]
 
 
 def test_spec_edit_is_not_ready_until_the_new_pods_roll_out() -> None:
@@ -176,13 +204,14 @@ def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
     written = owned(plan)
     assert not [k for k in written if k[0] in ("Secret", "Job") or k == ("Deployment", P)]
     unentitled = {"SubdomainTaken", "InstanceNotFound", "NamespaceNotAllowed", "ImageNotAllowed"}
+    # No route of its own: the page server answers for a URL the portal still owns.
+    assert ("Ingress", P) in deleted
     if reason in unentitled:
         # The URL is another portal's, or this portal may hold no name: no routing at all
-        # (no page on the shared domain either).
-        assert {("Service", P), ("Ingress", P)} <= deleted
-    else:  # the URL it still owns shows why it is not serving
-        assert written[("Service", P)]["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
-        assert ("Ingress", P) not in deleted
+        # (and the page server shows nothing of it).
+        assert ("Service", P) in deleted
+    else:
+        assert ("Service", P) not in deleted
 
 
 @pytest.mark.parametrize(
@@ -275,7 +304,8 @@ def test_an_expired_trial_loses_its_credentials_and_runtime_even_when_paused() -
     assert plan.phase == "Expired"
     deleted = set(plan.deletes)
     assert {("Secret", names.instance_secret_name(P)), ("Deployment", P)} <= deleted
-    assert owned(plan)[("Service", P)]["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
+    # No route of its own: the page server shows the trial's end on its URL.
+    assert ("Ingress", P) in deleted and ("Service", P) not in deleted
 
 
 def test_missing_analytics_key_is_named() -> None:
@@ -323,7 +353,7 @@ def test_changed_hostname_with_dns_down_is_unknown_not_verified() -> None:
     verified = next(c for c in plan.status["conditions"] if c["type"] == "DomainVerified")
     assert verified["status"] == "Unknown"
     assert plan.status["customDomain"]["hostname"] == "support.contoso.com"
-    assert "support.contoso.com" not in str(owned(plan)[("Ingress", P)]["spec"]["rules"])
+    assert "support.contoso.com" not in str(owned(plan).get(("Ingress", P)))
 
 
 # What status.customDomain says once support.contoso.com was verified.
@@ -350,7 +380,7 @@ def test_domain_taken_serves_no_custom_host() -> None:
     o = world(obj=_custom({"secretRef": {"name": "t"}}), host_owner="other/first", dns=VERIFIED)
     plan = decide(o, SETTINGS, NOW)
     assert ready(o, plan)["reason"] == "DomainTaken"
-    assert "support.contoso.com" not in str(owned(plan)[("Ingress", P)])
+    assert "support.contoso.com" not in str(owned(plan).get(("Ingress", P)))
 
 
 @pytest.mark.parametrize("reason", list(CertReason)[:-1])
@@ -432,9 +462,9 @@ def test_spec_edit_keeps_the_site_up_and_is_ready_only_once_old_pods_left_the_se
     edited = world(obj=obj, status=obj["status"], children=o.children, endpoints=o.endpoints)
     plan = decide(edited, SETTINGS, NOW)
     assert plan.phase == "Configuring"
-    # The old pods serve through the roll: no switch to the "Getting set up" page.
+    # The old pods serve through the roll: the portal's route stays, never the page.
     assert ("Service", P) not in owned(plan)
-    assert ("Deployment", names.pages_name(P)) not in owned(plan)
+    assert ("Ingress", P) not in plan.deletes
     # Rolled out by the Deployment's count, but the Service still lists a stopping old pod.
     children = {**o.children, **owned(plan)}
     available(children)
@@ -452,19 +482,6 @@ def test_spec_edit_keeps_the_site_up_and_is_ready_only_once_old_pods_left_the_se
     assert plan.phase == "Ready", ready(gone, plan)
 
 
-def test_not_ready_while_the_service_still_routes_to_the_page() -> None:
-    o, _ = converge(world())
-    page = (Endpoint(f"{names.pages_name(P)}-5d8fb-x0", True, False),)
-    plan = decide(Observed(**{**o.__dict__, "endpoints": page}), SETTINGS, NOW)
-    runtime = next(c for c in plan.status["conditions"] if c["type"] == "RuntimeAvailable")
-    assert (plan.phase, runtime["reason"]) == ("Configuring", "RollingOut")
-    assert "Getting set up" in runtime["message"]
-    # Runtime pods serve, so the Service keeps (or is put back on) the runtime.
-    assert ("Service", P) not in owned(plan)
-    nothing = decide(Observed(**{**o.__dict__, "endpoints": None}), SETTINGS, NOW)
-    assert nothing.phase == "Configuring"
-
-
 def test_a_new_portal_shows_the_page_until_ready_even_with_runtime_pods_up() -> None:
     plan = decide(world(), SETTINGS, NOW)
     children = owned(plan)
@@ -472,16 +489,15 @@ def test_a_new_portal_shows_the_page_until_ready_even_with_runtime_pods_up() -> 
     o = world(status=plan.status, children=children, endpoints=endpoints(children))
     plan = decide(o, SETTINGS, NOW)
     assert plan.phase == "Configuring"
-    service = {**children, **owned(plan)}[("Service", P)]
-    assert service["spec"]["selector"][names.COMPONENT_LABEL] == "pages"
+    assert ("Ingress", P) not in {**children, **owned(plan)}
 
 
 def test_a_dual_stack_service_counts_each_pod_once() -> None:
     """Two EndpointSlices (IPv4 and IPv6) list the same pods: 1 pod is not 2 of 2."""
     twice = (Endpoint(f"{P}-5d8fb-x0", True, False),) * 2
-    waiting = routed(twice, names.pages_name(P), 2)
+    waiting = routed(twice, 2)
     assert waiting is not None and "1 of 2 pod(s)" in waiting.message
-    assert routed(twice, names.pages_name(P), 1) is None
+    assert routed(twice, 1) is None
 
 
 # --- the portal's instance token -------------------------------------------------

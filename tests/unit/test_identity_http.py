@@ -4,8 +4,11 @@ private site."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -305,3 +308,23 @@ def test_an_undone_redemption_or_a_removed_contact_takes_effect_in_a_running_ses
             store(p.state, contacts.ContactStore).portals.clear()  # the contact removed
             time.sleep(1.5)
             assert invited.get("/profile").status_code == 303
+
+
+def test_sign_in_pages_carry_the_security_headers_and_their_style_is_allowed(
+    tmp_path: Path,
+) -> None:
+    """The security headers are the outermost middleware: the sessions middleware's own
+    answers (a private site's redirect) carry them too, and the CSP allows the sign-in
+    pages' inline style by its hash (else the browser drops it)."""
+    with portal(tmp_path) as p:
+        page = p.browser().get("/signin")
+        assert page.status_code == 200
+        (style,) = re.findall(r"<style>(.*?)</style>", page.text, re.S)
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in page.headers["content-security-policy"]
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        p.reconfigure(visibility={"mode": "Private", "allow": {"emailDomains": ["contoso.com"]}})
+        redirect = p.browser().get("/profile")
+        assert redirect.status_code in (302, 303, 307)
+        assert "frame-ancestors 'none'" in redirect.headers["content-security-policy"]
+        assert redirect.headers["x-content-type-options"] == "nosniff"

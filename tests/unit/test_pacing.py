@@ -62,13 +62,12 @@ def test_progress_within_configuring_waits_then_is_written_whole() -> None:
 def test_ready_is_written_at_once_whatever_was_held() -> None:
     first = decide(world(), SETTINGS, NOW)
     o = after(world(), first, job_done=True, rolled_out=True)
-    switch = decide(o, SETTINGS, LATER)  # runtime up: the Service moves to it, status waits
-    assert switch.phase == "Configuring" and switch.status == o.status
-    assert ("Service", P) in owned(switch)  # children are never held back, only status
-    o = after(o, switch)
+    # Everything done within the hold: Ready is written at once, with the portal's own
+    # route (its Ingress) in the same plan.
     ready = decide(o, SETTINGS, LATER)
     assert ready.phase == "Ready" and ready.status["phase"] == "Ready"
     assert [e.reason for e in ready.events] == ["Ready"]
+    assert ("Ingress", P) in owned(ready)
 
 
 def test_a_failure_is_written_at_once() -> None:

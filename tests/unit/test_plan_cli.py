@@ -45,8 +45,7 @@ def test_all_examples_plan_cleanly() -> None:
         tls = (spec.get("customDomain") or {}).get("tls") or {}
         # -instance Secret, ConfigMap, Deployment, Service, Ingress, provisioning Job;
         # a translations Job for additional languages; a Certificate for issuerRef.
-        # and the "Getting set up" pages: a Deployment and a ConfigMap.
-        expected += 8 + bool(spec.get("additionalLanguages")) + ("issuerRef" in tls)
+        expected += 6 + bool(spec.get("additionalLanguages")) + ("issuerRef" in tls)
     assert len(children) == expected
     kinds = {c["kind"] for c in children}
     assert {"Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Job"} <= kinds

@@ -195,3 +195,35 @@ subjects:
     name: {{ include "portico.serviceAccountName" .ctx }}
     namespace: {{ .ctx.Release.Namespace }}
 {{- end }}
+
+{{/*
+The page server (templates/pages.yaml). Its own app.kubernetes.io/name, so the
+operator Deployment's selector (name + instance) never matches its pods.
+*/}}
+{{- define "portico.pages.fullname" -}}
+{{- printf "%s-pages" (include "portico.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "portico.pages.selectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-pages" (include "portico.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "portico.pages.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "portico.pages.selectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "portico.name" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: pages
+{{- end }}
+
+{{/* What the page server reads (get, list, watch only); docs/install.md lists each. */}}
+{{- define "portico.rules.pages" -}}
+- apiGroups: [portico.dev]
+  resources: [portals]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+{{- end }}

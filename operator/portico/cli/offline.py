@@ -33,8 +33,8 @@ from portico.settings import Settings
 # that gets there later (or never) says why instead of printing a half-way state.
 MAX_RECONCILES = 12
 SECRETS_CHECKSUM = "portico.dev/secrets-checksum"
-# Output order: by the component each child serves, as the operator applies them; the
-# "Getting set up" page's children last, its ConfigMap (the page itself) at the very end.
+# Output order: by the component each child serves, as the operator applies them (the
+# page shown while a portal is not Ready is the shared page server's: no child of its own).
 ORDER = (
     ("credentials", ""),
     ("config", ""),
@@ -42,8 +42,6 @@ ORDER = (
     ("certificate", ""),
     ("provisioning", ""),
     ("translations", ""),
-    ("pages", "Deployment"),
-    ("pages", ""),
 )
 
 
@@ -235,12 +233,11 @@ def _settled(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _endpoints(children: dict[Key, dict[str, Any]], portal: str) -> tuple[Endpoint, ...] | None:
-    """The ready pods the Service selects, as its EndpointSlices would list them."""
-    service = children.get(("Service", names.runtime_name(portal)))
-    if service is None:
+    """The ready pods the Service selects (always the runtime's), as its EndpointSlices
+    would list them."""
+    if ("Service", names.runtime_name(portal)) not in children:
         return None
-    component = service["spec"]["selector"].get(names.COMPONENT_LABEL)
-    name = names.runtime_name(portal) if component == "runtime" else names.pages_name(portal)
+    name = names.runtime_name(portal)
     deployment = children.get(("Deployment", name)) or {}
     up = int((deployment.get("status") or {}).get("availableReplicas", 0))
     return tuple(Endpoint(f"{name}-offline-{i}", True, False) for i in range(up))

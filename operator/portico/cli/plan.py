@@ -124,11 +124,10 @@ def notes_for(
         notes[("Job", names.translations_job_name(portal.name, 1))] = (
             "runs after provisioning succeeds"
         )
-    notes[("ConfigMap", names.pages_name(portal.name))] = (
-        "the page shown while the portal is not Ready; its phase and reason follow the status"
-    )
-    notes[("Service", names.runtime_name(portal.name))] = (
-        "selects the pages pod while the portal is Configuring, Failed or Expired"
+    notes[("Ingress", names.runtime_name(portal.name))] = (
+        notes.get(("Ingress", names.runtime_name(portal.name)), "")
+        + ("; " if cd else "")
+        + "created once the runtime serves (Ready); until then the page server answers"
     )
     return notes
 

@@ -20,6 +20,10 @@ WRITES = Counter("portico_api_writes_total", "Writes made to the API", ["kind", 
 WRITES_SKIPPED = Counter(
     "portico_api_writes_skipped_total", "Child applies skipped because nothing changed", ["kind"]
 )
+RECONCILES_UNCHANGED = Counter(
+    "portico_reconciles_unchanged_total",
+    "Reconciles skipped: every input at the version the last quiet decision saw, no timer due",
+)
 CERTIFICATE_EXPIRY = Gauge(
     "portico_certificate_expiry_seconds",
     "Seconds until the custom-domain certificate of a portal expires",

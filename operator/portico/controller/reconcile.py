@@ -11,13 +11,14 @@ import datetime
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from portico.api.model import parse_instance
 from portico.controller import metrics
 from portico.controller.act import Conflict, Writer
 from portico.controller.kube import ApiError
+from portico.controller.memo import Fingerprint, Memo, fingerprint
 from portico.controller.observe import Observer
 from portico.controller.store import Store
 from portico.controller.token_exchange import TokenExchangeFailed
@@ -65,9 +66,20 @@ class Reconciler:
     store: Store
     observer: Observer
     writer: Writer
+    memo: Memo = field(default_factory=Memo)
 
     def portal(self, namespace: str, name: str, now: datetime.datetime | None = None) -> Outcome:
         now = now or datetime.datetime.now(datetime.UTC)
+        key = (namespace, name)
+        # Taken before observing: a change that lands while this reconcile runs makes the
+        # fingerprint after it differ, and then nothing is remembered (the event's own
+        # reconcile must decide again).
+        before = self._fingerprint(key)
+        if (hit := self.memo.unchanged(key, before)) is not None:
+            metrics.RECONCILES_UNCHANGED.inc()
+            phase, due_in = hit
+            return Outcome(phase, requeue_after=due_in)
+        self.memo.forget(key)
         o: Observed | None = None
         plan: Plan | None = None
         try:
@@ -81,6 +93,8 @@ class Reconciler:
                 except Conflict as conflict:
                     self.observer.found_foreign((namespace, name), conflict.key)
                     continue
+                if writes == 0 and plan.status == o.status:
+                    self._remember(key, plan, before)
                 return Outcome(
                     plan.phase,
                     writes,
@@ -98,6 +112,19 @@ class Reconciler:
         except Exception as err:
             what = f"internal error ({type(err).__name__}); see the operator's log"
             return self._report(o, plan, what, False, err, now)
+
+    def _fingerprint(self, key: tuple[str, str]) -> Fingerprint | None:
+        foreign = frozenset(self.observer.foreign.get(key, ()))
+        return fingerprint(self.store, self.observer.index, foreign, *key)
+
+    def _remember(self, key: tuple[str, str], plan: Plan, before: Fingerprint | None) -> None:
+        """A quiet reconcile: the next one with the same inputs before a timer is due would
+        decide the same, so it is skipped (memo.py) — if nothing moved while it ran."""
+        if self._fingerprint(key) != before:
+            return
+        timers = [plan.requeue_after, self.observer.dns.next_in(key)]
+        due = [t for t in timers if t is not None]
+        self.memo.remember(key, before, plan.phase, min(due) if due else None)
 
     def _report(
         self,

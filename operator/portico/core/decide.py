@@ -23,17 +23,17 @@ from portico.core import (
     features,
     names,
     pacing,
-    pages,
     progress,
     references,
     render,
+    routing,
     token,
 )
 from portico.core.children import Changes, Write, changes, up_to_date, with_hash
 from portico.core.conditions import Condition, false, reason_of, summarize, to_status, true
 from portico.core.observed import Key, Observed
 from portico.core.reasons import RECONCILE_ERROR, RECONCILE_SUCCESS, WITHDRAWN, Failure
-from portico.core.runtime import await_routing, runtime_condition, runtime_serving
+from portico.core.runtime import await_routing, runtime_condition
 from portico.settings import Settings
 
 EXPIRING = "CertificateExpiringSoon"
@@ -266,12 +266,9 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     diff = Changes()
     if desired is not None:
         if desired:
-            host = portal.custom_domain.hostname if domain.serve and portal.custom_domain else ""
-            up = not withdrawn and not portal.paused and runtime_serving(o.children, portal.name)
-            desired, unchanged = pages.route(
-                desired, portal, settings, phase, ready.reason, ready.message, host, up
-            )
-            keep |= unchanged
+            # Paused reaches here only with an expired trial: its runtime goes too.
+            up = not withdrawn and not portal.paused and routing.runtime_up(o.children, portal.name)
+            desired = routing.route(desired, phase, up, ready.reason)
             if waiting := await_routing(phase, conditions, desired, o.endpoints, portal.name):
                 conditions = [waiting if c.type == waiting.type else c for c in conditions]
                 phase, ready = summarize(conditions, expired=expired, blocker=blocker)
@@ -327,14 +324,14 @@ def _withdrawn(
     o: Observed, settings: Settings, routed: bool
 ) -> tuple[list[dict[str, Any]], set[Key]]:
     """What a portal that lost an entitlement keeps: its configuration, its own certificate
-    and, for a URL it still owns, the routing to its "Getting set up" page — no
-    credentials, no runtime, no Jobs."""
+    and, for a URL it still owns, its Service — no credentials, no runtime, no Jobs, and no
+    Ingress, so its hosts show the page server's page."""
     keep = {("Secret", names.tls_secret_name(o.portal.name))}
     if not routed:  # the subdomain is another portal's: no routing at all
         keep.add(("ConfigMap", names.config_name(o.portal.name)))
         return [], keep
     facts = render.Facts(provision=False)
-    kept = {"ConfigMap", "Service", "Ingress"}
+    kept = {"ConfigMap", "Service"}
     return [
         m for m in render.children(o.portal, o.instance, settings, facts) if m["kind"] in kept
     ], keep
@@ -367,7 +364,14 @@ def _finish(
     old = o.status
     events: list[Event] = []
     attempt = (new.get("provisioning") or {}).get("attempt")
-    if attempt != (old.get("provisioning") or {}).get("attempt"):
+    # A spec edit of a portal provisioned before: the person who edited knows when it
+    # started; its new attempt is in status.provisioning, and its end has its Event.
+    edited = old.get("observedGeneration") not in (None, new["observedGeneration"]) and bool(
+        old.get("provisioning")
+    )
+    restarted = new.get("lastHandledRestart") != old.get("lastHandledRestart")
+    started = attempt != (old.get("provisioning") or {}).get("attempt")
+    if started and (restarted or not edited):
         job = new["provisioning"]["job"]
         events.append(
             Event(
@@ -378,9 +382,10 @@ def _finish(
         )
     before = {c.get("type"): c.get("reason") for c in old.get("conditions") or ()}
     # One Event per phase change, and per new reason while Failed; progress within
-    # Configuring is in the conditions (and a new attempt has its own Event).
+    # Configuring is in the conditions (a new attempt has its own Event, a spec edit's
+    # return to Configuring none: the edit is its cause).
     moved = old.get("phase") != phase
-    if (moved and not (events and phase == "Configuring")) or (
+    if (moved and not ((events or edited) and phase == "Configuring")) or (
         phase == "Failed" and before.get("Ready") != ready.reason
     ):
         events.append(Event(*_event_for(phase, ready)))

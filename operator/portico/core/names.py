@@ -12,7 +12,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "portico"}
 # Server-side label selector for the child watches: only Portico's objects stream in.
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=portico"
 PORTAL_LABEL = "portico.dev/portal"
-# runtime, pages, provision, translations: which part of a portal an object is.
+# runtime, config, credentials, provision, translations: which part of a portal an object is.
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
 # Annotations a person sets on a Portal (never written by the operator).
@@ -53,7 +53,8 @@ def runtime_name(portal: str) -> str:
 
 
 def pages_name(portal: str) -> str:
-    """The "Getting set up" pages: a ConfigMap and a Deployment."""
+    """The per-portal "Getting set up" ConfigMap and Deployment of releases before the
+    shared page server: no longer made; an upgrade prunes them as unwanted children."""
     return f"{portal}-pages"
 
 
@@ -84,9 +85,7 @@ def fixed_children(portal: str) -> list[tuple[str, str]]:
         ("Secret", instance_secret_name(portal)),
         ("Secret", tls_secret_name(portal)),
         ("ConfigMap", config_name(portal)),
-        ("ConfigMap", pages_name(portal)),
         ("Deployment", runtime_name(portal)),
-        ("Deployment", pages_name(portal)),
         ("Service", runtime_name(portal)),
         ("Ingress", runtime_name(portal)),
         ("Certificate", runtime_name(portal)),

@@ -7,7 +7,7 @@ from typing import Any
 
 from portico.core import names
 from portico.core.conditions import Condition, false, true
-from portico.core.observed import Endpoint, Key
+from portico.core.observed import Endpoint
 
 
 def runtime_condition(deployment: Mapping[str, Any] | None, rolling: bool) -> Condition:
@@ -50,17 +50,6 @@ def runtime_condition(deployment: Mapping[str, Any] | None, rolling: bool) -> Co
     return true("RuntimeAvailable", "Available", f"{available} replica(s) available")
 
 
-def runtime_serving(children: Mapping[Key, Mapping[str, Any]], portal: str) -> bool:
-    """The Service routes to the runtime and runtime pods (of whichever spec) are available:
-    it stays so through a rollout, so an edit never takes the site down. A new portal's
-    Service points at the "Getting set up" page until it is Ready."""
-    service = children.get(("Service", names.runtime_name(portal))) or {}
-    selector = (service.get("spec") or {}).get("selector") or {}
-    deployment = children.get(("Deployment", names.runtime_name(portal))) or {}
-    available = int((deployment.get("status") or {}).get("availableReplicas", 0))
-    return selector.get(names.COMPONENT_LABEL) == "runtime" and available > 0
-
-
 def await_routing(
     phase: str,
     conditions: Sequence[Condition],
@@ -75,26 +64,19 @@ def await_routing(
         return None
     key = ("Deployment", names.runtime_name(portal))
     manifest = next(m for m in desired if (m["kind"], m["metadata"]["name"]) == key)
-    return routed(endpoints, names.pages_name(portal), int(manifest["spec"].get("replicas", 1)))
+    return routed(endpoints, int(manifest["spec"].get("replicas", 1)))
 
 
-def routed(endpoints: Sequence[Endpoint] | None, pages_name: str, want: int) -> Condition | None:
+def routed(endpoints: Sequence[Endpoint] | None, want: int) -> Condition | None:
     """None when the Service routes to the runtime's current pods alone, else why not yet.
 
     The Deployment counts a pod as gone once it is terminating, while the Service
-    still lists it (and an ingress may still send it requests) until it has stopped;
-    the "Getting set up" pod stays listed until the Service's selector change is
-    applied. Ready waits for both, so what answers after Ready is the new pods.
+    still lists it (and an ingress may still send it requests) until it has stopped.
+    Ready waits for it, so what answers after Ready is the new pods.
     """
     if endpoints is None:
         return false(
             "RuntimeAvailable", "RollingOut", "waiting for the Service to list the runtime's pods"
-        )
-    if any(e.pod.startswith(f"{pages_name}-") for e in endpoints):
-        return false(
-            "RuntimeAvailable",
-            "RollingOut",
-            'the Service still routes to the "Getting set up" page; switching to the runtime',
         )
     leaving = len({e.pod for e in endpoints if e.terminating or not e.ready})
     if leaving:

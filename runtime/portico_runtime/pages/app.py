@@ -1,0 +1,133 @@
+"""The page server's HTTP side: for each request, the site its Host names, then either
+the portal itself (Ready: passed on to its runtime) or its public page.
+
+| the host is                    | answer                                                |
+|--------------------------------|-------------------------------------------------------|
+| a Ready portal's               | the portal's runtime answers (proxy.py)               |
+| a portal's, not Ready          | its page: 503, Retry-After, the phase's generic line  |
+| no portal's                    | 404 "There is no portal at HOST"                      |
+
+`/healthz` (liveness: "ok") and `/readyz` (200 once the first lists are in) answer
+for hosts no portal has: the kubelet's probes, never a portal's own paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from portico_runtime import html
+from portico_runtime.pages import proxy
+from portico_runtime.pages.sites import Directory, Site
+from portico_runtime.security import SecurityHeaders
+from portico_runtime.translations import available
+
+log = logging.getLogger("portico.pages")
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+RETRY_AFTER = {"setup": 30}  # seconds; any other page: 300
+# A Configuring portal may have just become Ready, and a Ready one's pods may not have
+# reached the watch yet: read them again, at most this often per portal.
+RECHECK_SECONDS = 1.0
+
+Refresh = Callable[[tuple[str, str]], Site | None]
+Reroute = Callable[[tuple[str, str]], None]
+
+
+def page(site: Site | None, host: str, accept_language: str) -> Response:
+    if site is None:
+        language = html.choose_language(accept_language, tuple(available()), "en-US")
+        body = html.notice_page(host or "this address", language, "unknown")
+        return HTMLResponse(body, 404, headers={"Cache-Control": "no-store"})
+    # Among the portal's languages, those the runtime has words for (else en-US).
+    bundles = set(available())
+    offered = tuple(lang for lang in site.languages if lang in bundles) or ("en-US",)
+    default = site.language if site.language in bundles else offered[0]
+    language = html.choose_language(accept_language, offered, default)
+    body = html.notice_page(site.display_name, language, site.category)
+    headers = {
+        "Retry-After": str(RETRY_AFTER.get(site.category, 300)),
+        "Cache-Control": "no-store",
+        "Content-Language": language,
+    }
+    return HTMLResponse(body, 503, headers=headers)
+
+
+class Rechecks:
+    """Fresh reads for one portal, at most one of each kind per portal per RECHECK_SECONDS:
+    the watches may lag what `kubectl wait` saw."""
+
+    def __init__(self, refresh: Refresh, reroute: Reroute) -> None:
+        self.refresh, self.reroute = refresh, reroute
+        self._last: dict[tuple[str, tuple[str, str]], float] = {}
+        self._lock = threading.Lock()
+
+    def _due(self, what: str, key: tuple[str, str]) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get((what, key), float("-inf")) < RECHECK_SECONDS:
+                return False
+            self._last[(what, key)] = now
+            return True
+
+    async def site(self, site: Site) -> Site | None:
+        """The Portal as the API server has it now (a Configuring one may be Ready)."""
+        if not self._due("portal", site.key):
+            return site
+        try:
+            return await asyncio.to_thread(self.refresh, site.key)
+        except Exception as exc:  # the watch's view stands
+            log.warning("re-reading portal %s/%s: %s", *site.key, exc)
+            return site
+
+    async def pods(self, site: Site) -> None:
+        """The EndpointSlices of a Ready portal's Service read again (Ready means they list
+        its pods; the watch may not have brought them yet)."""
+        if not self._due("pods", site.key):
+            return
+        try:
+            await asyncio.to_thread(self.reroute, site.key)
+        except Exception as exc:
+            log.warning("re-reading the endpoints of %s/%s: %s", *site.key, exc)
+
+
+def create_app(
+    directory: Directory, refresh: Refresh | None = None, reroute: Reroute | None = None
+) -> Starlette:
+    rechecks = Rechecks(refresh, reroute or (lambda key: None)) if refresh else None
+
+    async def handle(request: Request) -> Response:
+        host = (request.url.hostname or "").lower()
+        site = directory.lookup(host)
+        if site is None and request.url.path in ("/healthz", "/readyz"):
+            return health(request.url.path)
+        if site is not None and site.phase == "Configuring" and rechecks:
+            site = await rechecks.site(site)
+        if site is not None and site.serving:
+            if not directory.pods(site.key) and rechecks:
+                await rechecks.pods(site)
+            pods = directory.pods(site.key)
+            if pods:
+                try:
+                    return await proxy.forward(request, pods)
+                except proxy.Unreachable as exc:
+                    log.warning("portal %s/%s: %s", *site.key, exc)
+        return page(site, host, request.headers.get("accept-language", ""))
+
+    def health(path: str) -> Response:
+        if path == "/readyz" and not directory.synced.is_set():
+            return PlainTextResponse("not ready\n", 503)
+        return PlainTextResponse("ok\n")
+
+    return Starlette(
+        routes=[Route("/{path:path}", handle, methods=METHODS)],
+        middleware=[Middleware(SecurityHeaders)],
+    )
