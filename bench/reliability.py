@@ -20,7 +20,6 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import chaos  # noqa: E402
 from tests.support.controlplane import Cluster, Operator  # noqa: E402
-from tests.support.runtime import TOKEN, running_instance  # noqa: E402
 
 from portico_dev import ControlPlane  # noqa: E402
 from portico_dev import binaries as devbinaries  # noqa: E402
@@ -38,8 +37,6 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="portico-reliability-"))
     plane = ControlPlane(bins=devbinaries.locate(), die_with_parent=True)
     plane.start()
-    standin = running_instance()
-    instance_url, _ = standin.__enter__()
     try:
         plane.kubectl("create", "namespace", NAMESPACE)
         plane.kubectl("create", "namespace", "chaos")
@@ -56,21 +53,18 @@ def main() -> int:
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": "crm-credentials", "namespace": NAMESPACE},
-                "stringData": {"token": TOKEN},
+                "stringData": {"token": "bench-token"},
             },
             {
                 "apiVersion": "portico.dev/v1alpha1",
                 "kind": "PortalInstance",
                 "metadata": {"name": "crm"},
                 "spec": {
-                    # The operator mints each portal's token at the stand-in instance.
-                    "url": instance_url,
-                    "insecure": True,
+                    "url": "https://crm.example.net",
                     "credentialsSecretRef": {"namespace": NAMESPACE, "name": "crm-credentials"},
                     "languages": ["en-US"],
                     "solutions": ["FieldService"],
                     "administrators": ["jay@contoso.com"],
-                    "allowedNamespaces": {"from": "All"},
                 },
             },
         )
@@ -96,7 +90,6 @@ def main() -> int:
         failed = figures.lost or figures.self_exits or figures.throttled_then_early or unchecked
         return 1 if failed else 0
     finally:
-        standin.__exit__(None, None, None)
         plane.stop()
 
 

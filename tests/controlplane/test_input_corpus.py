@@ -170,7 +170,6 @@ def instances(cluster: Cluster) -> Iterator[tuple[str, str]]:
         "languages": ["en-US"],
         "solutions": ["FieldService"],
         "administrators": ["jay@contoso.com"],
-        "allowedNamespaces": {"from": "All"},
     }
     cluster.apply(
         {

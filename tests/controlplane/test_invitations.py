@@ -40,14 +40,14 @@ LINK = re.compile(r"https://\S+/register\?invitation=([A-Za-z0-9_-]+)")
 
 
 @pytest.fixture(scope="module")
-def crm_url() -> Iterator[str]:
+def standin() -> Iterator[str]:
     """The stand-in instance on loopback: the operator registers and reads invitations there."""
     with running_instance() as (url, _):
         yield url
 
 
 @pytest.fixture
-def portal(cluster: Cluster, namespace: str, crm_url: str) -> Iterator[str]:
+def portal(cluster: Cluster, namespace: str, standin: str) -> Iterator[str]:
     """A Portal in NAMESPACE linked to an instance whose URL is the stand-in."""
     instance = f"inv-crm-{uuid.uuid4().hex[:6]}"
     cluster.apply(
@@ -62,15 +62,13 @@ def portal(cluster: Cluster, namespace: str, crm_url: str) -> Iterator[str]:
             "kind": "PortalInstance",
             "metadata": {"name": instance},
             "spec": {
-                "url": crm_url,
+                "url": standin,
                 "credentialsSecretRef": {
                     "namespace": OPERATOR_NAMESPACE,
                     "name": f"{instance}-credentials",
                 },
                 "languages": ["en-US", "de-DE"],
                 "administrators": ["jay@contoso.com"],
-                "allowedNamespaces": {"from": "All"},
-                "insecure": True,
             },
         },
         {
@@ -169,7 +167,7 @@ def test_an_e_mailed_code_redeems_at_the_instance_and_status_follows(
     operator: Operator,
     namespace: str,
     portal: str,
-    crm_url: str,
+    standin: str,
     mail_server: MailServer,
 ) -> None:
     email = f"ann-{namespace}@example.com"
@@ -186,12 +184,12 @@ def test_an_e_mailed_code_redeems_at_the_instance_and_status_follows(
     assert cluster.condition(sent, "Delivered")["reason"] == "Sent"
     uid = sent["metadata"]["uid"]
     # The instance keeps only the hash of the code.
-    status, registered = call(crm_url, "GET", f"{portal_path(namespace)}/invitations/{uid}")
+    status, registered = call(standin, "GET", f"{portal_path(namespace)}/invitations/{uid}")
     assert status == 200
     assert registered["codeHash"] == "sha256:" + hashlib.sha256(code.encode()).hexdigest()
 
     answer = call(
-        crm_url,
+        standin,
         "POST",
         f"{portal_path(namespace)}/invitations/redeem",
         {"code": code, "contactId": "contact-ann"},
@@ -208,7 +206,7 @@ def test_an_e_mailed_code_redeems_at_the_instance_and_status_follows(
     assert re.search(rf"^ann\s+Redeemed\s+support\s+{re.escape(email)}\s+1\s", table, re.M), table
     # A second person is refused: a Single invitation is used.
     second = call(
-        crm_url,
+        standin,
         "POST",
         f"{portal_path(namespace)}/invitations/redeem",
         {"code": code, "contactId": "contact-bob"},
@@ -220,7 +218,7 @@ def test_an_e_mailed_code_redeems_at_the_instance_and_status_follows(
 
 
 def test_delivery_none_writes_the_link_secret_owned_by_the_invitation(
-    cluster: Cluster, namespace: str, portal: str, crm_url: str, mail_server: MailServer
+    cluster: Cluster, namespace: str, portal: str, standin: str, mail_server: MailServer
 ) -> None:
     email = f"handover-{namespace}@example.com"
     cluster.apply(invitation("handover", namespace, email, delivery="None"))
@@ -236,14 +234,14 @@ def test_delivery_none_writes_the_link_secret_owned_by_the_invitation(
         True,
     )
     code = code_from(base64.b64decode(secret["data"]["link"]).decode(), namespace)
-    check = call(crm_url, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code})
+    check = call(standin, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code})
     assert check == (200, {"state": "Valid", "webRoles": ["Customers"]})
     time.sleep(2)
     assert mail_server.messages_to(email) == [], "delivery None sent an e-mail"
 
 
 def test_revoked_and_expired_show_in_kubectl_get(
-    cluster: Cluster, namespace: str, portal: str, crm_url: str
+    cluster: Cluster, namespace: str, portal: str, standin: str
 ) -> None:
     cluster.apply(
         invitation("late", namespace, f"late-{namespace}@example.com", delivery="None",
@@ -266,7 +264,7 @@ def test_revoked_and_expired_show_in_kubectl_get(
 
     def revoked_at_instance() -> bool:
         answer = call(
-            crm_url, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code}
+            standin, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code}
         )
         return answer == (410, {"reason": "Revoked"})
 
@@ -351,15 +349,15 @@ def test_resend_sends_once_per_token_and_a_restart_sends_nothing_again(
 
 
 def test_undo_removes_a_wrong_redemption_and_its_roles(
-    cluster: Cluster, namespace: str, portal: str, crm_url: str, mail_server: MailServer
+    cluster: Cluster, namespace: str, portal: str, standin: str, mail_server: MailServer
 ) -> None:
     email = f"undo-{namespace}@example.com"
     cluster.apply(invitation("undo", namespace, email))
     code = code_from(mail_server.wait_for(email)[0].text, namespace)
     path = portal_path(namespace)
-    call(crm_url, "POST", f"{path}/invitations/redeem", {"code": code, "contactId": "wrong"})
+    call(standin, "POST", f"{path}/invitations/redeem", {"code": code, "contactId": "wrong"})
     wait_state(cluster, namespace, "undo", "Redeemed")
-    assert call(crm_url, "GET", f"{path}/invitations/roles?contact=wrong")[1] == {
+    assert call(standin, "GET", f"{path}/invitations/roles?contact=wrong")[1] == {
         "webRoles": ["Customers"]
     }
     cluster.plane.kubectl(
@@ -368,15 +366,15 @@ def test_undo_removes_a_wrong_redemption_and_its_roles(
     )  # fmt: skip
     obj = wait_state(cluster, namespace, "undo", "Sent")
     assert obj["status"]["redemptions"] == []
-    assert call(crm_url, "GET", f"{path}/invitations/roles?contact=wrong")[1] == {"webRoles": []}
+    assert call(standin, "GET", f"{path}/invitations/roles?contact=wrong")[1] == {"webRoles": []}
     right = call(
-        crm_url, "POST", f"{path}/invitations/redeem", {"code": code, "contactId": "right"}
+        standin, "POST", f"{path}/invitations/redeem", {"code": code, "contactId": "right"}
     )
     assert right[0] == 200
 
 
 def test_a_missing_portal_is_named_and_a_deleted_invitation_stops_working(
-    cluster: Cluster, namespace: str, portal: str, crm_url: str
+    cluster: Cluster, namespace: str, portal: str, standin: str
 ) -> None:
     orphan = invitation("orphan", namespace, f"o-{namespace}@example.com", delivery="None")
     orphan["spec"]["portalRef"] = {"name": "no-such-portal"}
@@ -397,7 +395,7 @@ def test_a_missing_portal_is_named_and_a_deleted_invitation_stops_working(
     assert secret is not None
     code = code_from(base64.b64decode(secret["data"]["link"]).decode(), namespace)
     cluster.plane.kubectl("delete", "portalinvitation", "gone", "-n", namespace, "--timeout=60s")
-    answer = call(crm_url, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code})
+    answer = call(standin, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code})
     assert answer == (410, {"reason": "Revoked"})
 
 

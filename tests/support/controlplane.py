@@ -96,9 +96,6 @@ class Operator:
             "PORTICO_METRICS_PORT": str(self.metrics_port),
             "PORTICO_HEALTH_PORT": str(self.health_port),
             "PORTICO_RESYNC_SECONDS": "10",
-            # Run outside a pod, the operator has no namespace of its own: say where the
-            # tests keep instance credentials.
-            "PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": "portico-system",
             **self.env,
         }
         with self.log.open("ab") as out:
@@ -151,16 +148,8 @@ class Operator:
             return text
 
 
-# The stand-in instance the session runs on loopback (conftest `standin`): the operator
-# asks it for each portal's token. Empty: no instance answers (the token exchange fails).
-STANDIN_URL = ""
-
-
-def instance_docs(
-    name: str, credentials_namespace: str, url: str | None = None
-) -> list[dict[str, Any]]:
-    """A PortalInstance NAME (served by the session's stand-in) and its credentials Secret."""
-    url = url or STANDIN_URL or "https://crm.example.net"
+def instance_docs(name: str, credentials_namespace: str) -> list[dict[str, Any]]:
+    """A PortalInstance NAME and its credentials Secret."""
     return [
         {
             "apiVersion": "v1",
@@ -173,9 +162,7 @@ def instance_docs(
             "kind": "PortalInstance",
             "metadata": {"name": name},
             "spec": {
-                "url": url,
-                # The stand-in serves plain http on loopback.
-                "insecure": url.startswith("http://"),
+                "url": "https://crm.example.net",
                 "credentialsSecretRef": {
                     "namespace": credentials_namespace,
                     "name": f"{name}-credentials",
@@ -183,7 +170,6 @@ def instance_docs(
                 "languages": ["en-US", "de-DE", "fr-FR"],
                 "solutions": ["FieldService"],
                 "administrators": ["jay@contoso.com", "ana@contoso.com"],
-                "allowedNamespaces": {"from": "All"},
             },
         },
     ]

@@ -16,11 +16,7 @@ from portico.settings import Settings
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
 
 
-SETTINGS = Settings(
-    base_domain="portals.example.com",
-    cert_manager=True,
-    instance_credentials_namespaces=("portico-system",),
-)
+SETTINGS = Settings(base_domain="portals.example.com", cert_manager=True)
 
 
 UID = "uid-1"
@@ -39,7 +35,6 @@ INSTANCE = {
         "languages": ["en-US", "de-DE"],
         "solutions": [],
         "administrators": ["jay@contoso.com"],
-        "allowedNamespaces": {"from": "All"},
     },
 }
 

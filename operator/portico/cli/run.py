@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -10,7 +9,7 @@ import sys
 import click
 from pythonjsonlogger.json import JsonFormatter
 
-from portico.settings import Settings, SettingsError, pod_namespace
+from portico.settings import Settings, SettingsError
 
 
 def json_formatter() -> logging.Formatter:
@@ -77,10 +76,6 @@ def run_command(
             health_port=health_port,
             resync_seconds=resync_seconds,
         )
-        if not settings.instance_credentials_namespaces:  # the operator's own namespace
-            settings = dataclasses.replace(
-                settings, instance_credentials_namespaces=(pod_namespace(),)
-            )
     except SettingsError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
