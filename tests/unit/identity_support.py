@@ -44,6 +44,8 @@ class FakeInvitations:
 
     codes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     redeemed: dict[str, list[str]] = field(default_factory=dict)
+    # Codes another person redeems between a check and this redemption (a race's loser).
+    lost_race: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -71,6 +73,8 @@ def invitation_routes(fake: FakeInvitations) -> Any:
             data = await body(request)
             code, contact = str(data.get("code", "")), str(data.get("contactId", ""))
             with fake.lock:
+                if code in fake.lost_race:
+                    return JSONResponse({"reason": "Used"}, 409)
                 result = answer(code)
                 if result.status_code == 200:
                     roles = fake.codes[code][1]
