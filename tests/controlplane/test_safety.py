@@ -139,10 +139,12 @@ def test_lost_namespace_permission_withdraws_credentials_and_runtime(
             f"{kind} {name} to be withdrawn",
             lambda k=kind, n=name: cluster.get(k, n, namespace) is None,
         )
-    # The URL it still owns now leads to the page that says why it does not serve.
-    service = cluster.get("service", "leaver", namespace)
-    assert service is not None
-    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
+    # A portal its instance does not allow holds no name: no routing, no page.
+    for kind in ("service", "ingress"):
+        wait_for(
+            f"{kind} leaver to be withdrawn",
+            lambda k=kind: cluster.get(k, "leaver", namespace) is None,
+        )
     assert "Withdrawn" in [e["reason"] for e in cluster.events(namespace, "leaver")]
     cluster.plane.kubectl("label", "namespace", namespace, "x=y")
     cluster.wait_phase(namespace, "leaver", "Ready", timeout=120)
