@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 from typing import Any
 
 import yaml
 
 from portico.core.children import covers
-from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, wait_for
+from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
 from tests.support.portals import examples, install_project_service, portal, secret
 
 
@@ -218,8 +219,11 @@ def test_ready_after_a_spec_edit_means_the_new_pods_are_available(
     assert config is not None and "Rolled" in config["data"]["portal.json"]
 
 
-def test_plan_is_what_the_operator_applies(cluster: Cluster, namespace: str, instance: str) -> None:
-    """Each example's live children hold every field `portico plan` renders for them."""
+def test_plan_is_what_the_operator_applies(
+    cluster: Cluster, operator: Operator, namespace: str, instance: str
+) -> None:
+    """Each example's live children hold every field `portico plan` renders for them, when
+    `plan` is given the operator's own settings."""
     install_project_service(cluster, instance)
     cluster.apply(
         secret("contoso-insights", namespace, sharedKey="k1"),
@@ -237,6 +241,7 @@ def test_plan_is_what_the_operator_applies(cluster: Cluster, namespace: str, ins
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **operator.env},
     )
     children = json.loads(planned.stdout)
     for name in names:

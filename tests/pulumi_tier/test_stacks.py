@@ -48,7 +48,11 @@ def standin() -> Iterator[str]:
 
 PFX_PASSWORD = "pfx-password-9b1f04"
 SHARED_KEY = "shared-key-77d3a1"
-CRDS = ("portals.portico.dev", "portalinstances.portico.dev")
+# Every CRD in crds/ (the one source of truth): the platform stack installs them all.
+CRDS = tuple(
+    yaml.safe_load(path.read_text())["metadata"]["name"]
+    for path in sorted((Path(__file__).resolve().parents[2] / "crds").glob("*.yaml"))
+)
 PFX, _ = make_pfx(HOST, PFX_PASSWORD)
 PFX_BASE64 = base64.b64encode(PFX).decode()
 

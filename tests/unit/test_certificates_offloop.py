@@ -12,17 +12,15 @@ import base64
 import copy
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from portico.controller.operator import Operator
 from portico.settings import Settings
+from tests.support.pfx_corpus import server_certificate
 from tests.support.runtime import TOKEN, running_instance
 
 HOST = "big.contoso.test"
@@ -30,20 +28,7 @@ HOST = "big.contoso.test"
 
 def big_pfx() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=90))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), False)
-        .sign(key, hashes.SHA256())
-    )
+    cert = server_certificate(HOST, key)
     encryption = serialization.BestAvailableEncryption(PASSWORD)
     return pkcs12.serialize_key_and_certificates(b"big", key, cert, None, encryption)
 

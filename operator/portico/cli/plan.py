@@ -110,7 +110,9 @@ def notes_for(
             "token: minted for this portal alone by its PortalInstance when applied"
         )
     notes[("Deployment", names.runtime_name(portal.name))] = (
-        "pod annotation portico.dev/secrets-checksum follows the mounted Secrets' versions"
+        "pod annotation portico.dev/secrets-checksum follows the mounted Secrets' versions; "
+        f"sign-in's session keys come from Secret {names.session_secret_name(portal.name)} "
+        "(key `keys`), which you create"
     )
     if cd:
         notes[("Ingress", names.runtime_name(portal.name))] = (
