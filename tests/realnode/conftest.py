@@ -131,16 +131,20 @@ def operator(
     portal_dns: AuthoritativeDNS,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
-    """`portico run` on the host (one per test module) with Portico's runtime image, pulled
-    Never (it was imported)."""
+    """`portico run` (one per test module) with Portico's runtime image, pulled Never (it
+    was imported): a process of this host in the node's network, where an in-cluster
+    operator would be (it reaches the instance's ClusterIP there, and the host's DNS server
+    through a relay)."""
     plane = real_cluster.plane
+    dns = real_cluster.node.expose_host_port(portal_dns.port, udp=True)
     op = Operator(
         plane,
         plane.kubeconfig,
         tmp_path_factory.mktemp("operator"),
+        netns=real_cluster.node.netns,
         PORTICO_RUNTIME_IMAGE=portico_images.runtime,
         PORTICO_IMAGE_PULL_POLICY="Never",
-        PORTICO_DNS_NAMESERVERS=f"{portal_dns.address}:{portal_dns.port}",
+        PORTICO_DNS_NAMESERVERS=dns,
         PORTICO_DNS_TIMEOUT="1",
         PORTICO_DNS_RECHECK_SECONDS="0.5",
     )
