@@ -8,6 +8,7 @@ that rolls the pods, then a provisioning failure of the real Job and its fix.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -262,10 +263,7 @@ def test_refused_instance_credentials_fail_before_any_job_then_restart(
     cluster = Cluster(real_cluster.plane)
     bad = f"{crm.name}-bad"
     cluster.apply(*instance_docs(bad, crm.url, "not-the-token"))
-    namespace = f"fail-{uuid.uuid4().hex[:6]}"
-    real_cluster.kubectl("create", "namespace", namespace)
-    real_cluster.plane.wait_for_service_account(namespace, "default")
-    try:
+    with scratch_namespace(real_cluster) as namespace:
         cluster.apply(portal("shop", namespace, bad, displayName="Contoso Shop"))
         failed = cluster.wait_phase(namespace, "shop", "Failed", "ReconcileError", READY_TIMEOUT)
         message = cluster.condition(failed, "Ready")["message"]
@@ -277,18 +275,9 @@ def test_refused_instance_credentials_fail_before_any_job_then_restart(
         assert not cluster.items("jobs", namespace)
         assert cluster.get("secret", "shop-instance", namespace) is None
 
-        fixed = instance_docs(bad, crm.url, INSTANCE_TOKEN)[0]
-        cluster.apply(fixed)
+        cluster.apply(instance_docs(bad, crm.url, INSTANCE_TOKEN)[0])
         restart(namespace, "shop", real_cluster)
-        cluster.wait_phase(namespace, "shop", "Ready", timeout=READY_TIMEOUT)
-        host = cluster.portal(namespace, "shop")["spec"]["subdomain"] + f".{BASE_DOMAIN}"
-        until(
-            "the start page after the restart",
-            lambda: serving(fetch(real_cluster.http, host), "Contoso Shop"),
-            timeout=30,
-        )
-    finally:
-        real_cluster.plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        ready_and_serving(real_cluster, namespace, "shop", "Contoso Shop")
 
 
 def test_provisioning_failure_of_the_real_job_then_changed_values(
@@ -298,11 +287,8 @@ def test_provisioning_failure_of_the_real_job_then_changed_values(
     the real Job fails and the portal says so; a spec edit to another template ("change
     values and restart") provisions again to Ready."""
     cluster = Cluster(real_cluster.plane)
-    namespace = f"fail-{uuid.uuid4().hex[:6]}"
-    real_cluster.kubectl("create", "namespace", namespace)
-    real_cluster.plane.wait_for_service_account(namespace, "default")
     partner = {"audience": "Partner", "displayName": "Contoso Partners"}
-    try:
+    with scratch_namespace(real_cluster) as namespace:
         cluster.apply(portal("deals", namespace, crm.name, template=REJECTED_PACKAGE, **partner))
         failed = cluster.wait_phase(namespace, "deals", "Failed", "InstallFailed", READY_TIMEOUT)
         message = cluster.condition(failed, "SolutionsInstalled")["message"]
@@ -312,15 +298,25 @@ def test_provisioning_failure_of_the_real_job_then_changed_values(
 
         changed = portal("deals", namespace, crm.name, template="PartnerFieldService", **partner)
         cluster.apply(changed)
-        cluster.wait_phase(namespace, "deals", "Ready", timeout=READY_TIMEOUT)
-        host = cluster.portal(namespace, "deals")["spec"]["subdomain"] + f".{BASE_DOMAIN}"
-        until(
-            "the start page after the change",
-            lambda: serving(fetch(real_cluster.http, host), "Contoso Partners"),
-            timeout=30,
-        )
+        ready_and_serving(real_cluster, namespace, "deals", "Contoso Partners")
+
+
+@contextlib.contextmanager
+def scratch_namespace(real_cluster: RealCluster) -> Iterator[str]:
+    namespace = f"fail-{uuid.uuid4().hex[:6]}"
+    real_cluster.kubectl("create", "namespace", namespace)
+    real_cluster.plane.wait_for_service_account(namespace, "default")
+    try:
+        yield namespace
     finally:
         real_cluster.plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def ready_and_serving(real_cluster: RealCluster, namespace: str, name: str, text: str) -> None:
+    cluster = Cluster(real_cluster.plane)
+    cluster.wait_phase(namespace, name, "Ready", timeout=READY_TIMEOUT)
+    host = cluster.portal(namespace, name)["spec"]["subdomain"] + f".{BASE_DOMAIN}"
+    until(f"{name}'s start page", lambda: serving(fetch(real_cluster.http, host), text), timeout=30)
 
 
 def restart(namespace: str, name: str, real_cluster: RealCluster) -> None:
