@@ -156,7 +156,13 @@ def test_schema_validation_is_strict() -> None:
 def test_every_rendered_object_is_labelled_and_namespaced_right(
     rendered: list[dict[str, Any]],
 ) -> None:
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+    cluster_scoped = {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     for obj in rendered:
         name = f"{obj['kind']}/{obj['metadata']['name']}"
         assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "portico", name
@@ -236,6 +242,45 @@ def test_cert_manager_rule_only_when_enabled(helm: Path) -> None:
     assert not any(g == "cert-manager.io" for g, _, _ in rules(render(helm)))
     enabled = rules(render(helm, "--set", "certManager.enabled=true"))
     assert ("cert-manager.io", "certificates", frozenset(MANAGE)) in enabled
+
+
+# --- host policy (ValidatingAdmissionPolicy) -----------------------------------
+
+
+def host_policy(objs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    (policy,) = [o for o in objs if o["kind"] == "ValidatingAdmissionPolicy"]
+    (binding,) = [o for o in objs if o["kind"] == "ValidatingAdmissionPolicyBinding"]
+    return policy, binding
+
+
+def test_host_policy_guards_the_base_domain_for_the_operator(helm: Path) -> None:
+    policy, binding = host_policy(render(helm, "--set", "baseDomain=portals.acme.io"))
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
+    assert RELEASE_NS in policy["metadata"]["name"]
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["ingresses"] and set(rule["operations"]) == {"CREATE", "UPDATE"}
+    (exempt,) = spec["matchConditions"]
+    assert f"system:serviceaccount:{RELEASE_NS}:portico" in exempt["expression"]
+    assert {"name": "base", "expression": "'portals.acme.io'"} in spec["variables"]
+    (check,) = spec["validations"]
+    hosts = {v["name"]: v["expression"] for v in spec["variables"]}
+    assert "object.spec.rules" in hosts["ruleHosts"] and "object.spec.tls" in hosts["tlsHosts"]
+    assert "variables.ruleHosts" in check["expression"]
+    assert "variables.tlsHosts" in check["expression"]
+    assert "Hosts under portals.acme.io belong to Portico" in check["message"]
+
+
+def test_host_policy_allowed_users_and_toggle(helm: Path) -> None:
+    user = "system:serviceaccount:cert-manager:cert-manager"
+    policy, _ = host_policy(render(helm, "--set-json", f'hostPolicy.allowedUsers=["{user}"]'))
+    assert user in policy["spec"]["matchConditions"][0]["expression"]
+    off = render(helm, "--set", "hostPolicy.enabled=false")
+    assert not [o for o in off if o["kind"].startswith("ValidatingAdmissionPolicy")]
 
 
 # Server-side apply is patch (and create when it creates); no update.
@@ -455,6 +500,7 @@ def test_schema_accepts_defaults_and_every_ci_file() -> None:
         ({"dns": {"timeout": 0}}, "less than or equal to the minimum of 0"),
         ({"image": {"pullPolicy": "Sometimes"}}, "'Sometimes' is not one of"),
         ({"replica": 2}, "'replica' was unexpected"),
+        ({"hostPolicy": {"allowedUsers": ["x' || true || '"]}}, "does not match"),
     ],
 )
 def test_schema_rejects_bad_values(override: dict[str, Any], message: str) -> None:
