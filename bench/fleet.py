@@ -11,6 +11,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from tests.support.runtime import TOKEN
+
 from portico.api import model, validation
 from portico.core import render
 from portico.core.children import with_hash
@@ -18,12 +20,17 @@ from portico.settings import Settings
 
 INSTANCE = "bench-crm"
 OPERATOR_NAMESPACE = "portico-bench"
-CREDENTIALS = {"token": base64.b64encode(b"bench-instance-token").decode()}
+CREDENTIALS = {"token": base64.b64encode(TOKEN.encode()).decode()}
 # Children written without the operator are relabelled, so its label-selected
 # watches never see them (the bench measures the operator, not its side effects).
 FLOOR_MANAGER = "portico-bench"
 _PORTAL_LABEL, _FLOOR_PORTAL_LABEL = "portico.dev/portal", "bench.portico.dev/portal"
 _MANAGED_BY = "app.kubernetes.io/managed-by"
+
+
+# Where the bench's stand-in instance answers (bench/__main__ starts it): the operator
+# mints each portal's token there.
+INSTANCE_URL = "https://crm.bench.example.net"
 
 
 def instance_objects() -> list[dict[str, Any]]:
@@ -45,7 +52,8 @@ def instance_objects() -> list[dict[str, Any]]:
             "kind": "PortalInstance",
             "metadata": {"name": INSTANCE},
             "spec": {
-                "url": "https://crm.bench.example.net",
+                "url": INSTANCE_URL,
+                "insecure": INSTANCE_URL.startswith("http://"),
                 "credentialsSecretRef": {
                     "namespace": OPERATOR_NAMESPACE,
                     "name": f"{INSTANCE}-credentials",
@@ -53,6 +61,7 @@ def instance_objects() -> list[dict[str, Any]]:
                 "languages": ["en-US"],
                 "solutions": ["FieldService"],
                 "administrators": ["jay@contoso.com"],
+                "allowedNamespaces": {"from": "All"},
             },
         },
     ]
@@ -123,6 +132,7 @@ def operator_env(resync_seconds: float) -> Mapping[str, str]:
         "PORTICO_BASE_DOMAIN": "portals.bench.test",
         "PORTICO_RESYNC_SECONDS": f"{resync_seconds:g}",
         "PORTICO_LISTEN_ADDRESS": "127.0.0.1",
+        "PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": OPERATOR_NAMESPACE,
     }
 
 

@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import chaos  # noqa: E402
 from tests.support.controlplane import Cluster, Operator  # noqa: E402
+from tests.support.runtime import TOKEN, running_instance  # noqa: E402
 
 from portico_dev import ControlPlane  # noqa: E402
 from portico_dev import binaries as devbinaries  # noqa: E402
@@ -37,6 +38,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="portico-reliability-"))
     plane = ControlPlane(bins=devbinaries.locate(), die_with_parent=True)
     plane.start()
+    standin = running_instance()
+    instance_url, _ = standin.__enter__()
     try:
         plane.kubectl("create", "namespace", NAMESPACE)
         plane.kubectl("create", "namespace", "chaos")
@@ -53,18 +56,21 @@ def main() -> int:
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": "crm-credentials", "namespace": NAMESPACE},
-                "stringData": {"token": "bench-token"},
+                "stringData": {"token": TOKEN},
             },
             {
                 "apiVersion": "portico.dev/v1alpha1",
                 "kind": "PortalInstance",
                 "metadata": {"name": "crm"},
                 "spec": {
-                    "url": "https://crm.example.net",
+                    # The operator mints each portal's token at the stand-in instance.
+                    "url": instance_url,
+                    "insecure": True,
                     "credentialsSecretRef": {"namespace": NAMESPACE, "name": "crm-credentials"},
                     "languages": ["en-US"],
                     "solutions": ["FieldService"],
                     "administrators": ["jay@contoso.com"],
+                    "allowedNamespaces": {"from": "All"},
                 },
             },
         )
@@ -90,6 +96,7 @@ def main() -> int:
         failed = figures.lost or figures.self_exits or figures.throttled_then_early or unchecked
         return 1 if failed else 0
     finally:
+        standin.__exit__(None, None, None)
         plane.stop()
 
 

@@ -11,6 +11,16 @@ from dataclasses import dataclass, fields
 
 # Portico's own runtime (runtime/Dockerfile); push it and set runtimeImage to its name.
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/portico-dev/portico-runtime:0.1.0"
+SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def pod_namespace() -> str:
+    """The operator pod's namespace (its service account's), else `default` (a local run)."""
+    try:
+        with open(SA_NAMESPACE, encoding="utf-8") as handle:
+            return handle.read().strip() or "default"
+    except OSError:
+        return "default"
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,15 @@ class Settings:
     ingress_class: str = ""
     # Comma-separated in the environment; empty means every namespace.
     namespaces: tuple[str, ...] = ()
+    # Where a PortalInstance's credentialsSecretRef may point; empty: the operator's own
+    # namespace only (a tenant who may write an instance must not make Portico read
+    # another team's Secrets). `portico run` fills it in; offline (plan) it is open.
+    instance_credentials_namespaces: tuple[str, ...] = ()
+    # Lifetime asked for each portal's instance token; renewed with a third of it left.
+    instance_token_ttl_seconds: int = 86400
+    # A deleted portal's subdomain and custom host stay reserved for its namespace this
+    # long (a GitOps delete-and-recreate keeps them); kept in ConfigMap RESERVATIONS.
+    claim_grace_seconds: float = 86400.0
     dns_nameservers: tuple[str, ...] = ()
     dns_port: int = 53
     dns_timeout: float = 5.0
@@ -83,6 +102,11 @@ class Settings:
     invitation_poll_seconds: float = 60.0
     invitation_retry_seconds: float = 5.0
 
+    @property
+    def own_namespace(self) -> str:
+        """Where the operator keeps its own objects (the Lease, the claim reservations)."""
+        return self.leader_election_namespace or pod_namespace()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """PORTICO_BASE_DOMAIN, PORTICO_TRIAL_DAYS, ...; explicit overrides win."""
@@ -106,6 +130,10 @@ class Settings:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
         if settings.status_hold_seconds < 0:
             raise SettingsError("PORTICO_STATUS_HOLD_SECONDS must not be negative")
+        if settings.claim_grace_seconds < 0:
+            raise SettingsError("PORTICO_CLAIM_GRACE_SECONDS must not be negative")
+        if not 60 <= settings.instance_token_ttl_seconds <= 86400:
+            raise SettingsError("PORTICO_INSTANCE_TOKEN_TTL_SECONDS must be from 60 to 86400")
         if settings.interactions_queue_size < 1 or settings.interactions_token_seconds < 30:
             raise SettingsError(
                 "PORTICO_INTERACTIONS_QUEUE_SIZE must be at least 1 and "

@@ -2,6 +2,10 @@
 
 Plain urllib: the Jobs make a handful of calls. Errors become one line a person can
 act on; nothing secret (the credentials, a response body) goes into them.
+
+The credentials go only where they were meant to: never over plain HTTP unless the
+PortalInstance says `insecure: true`, never along a redirect to another origin (and
+never a redirect from https to http), and every request has a timeout.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import socket
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 TIMEOUT = 15.0
 # A connection that could not be made is tried again for this long: a Service just
@@ -52,12 +57,62 @@ def authorization(credentials_dir: Path) -> str:
     )
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect with the credentials only within the instance's own origin.
+
+    The Authorization header is an *unredirected* header (urllib never copies those to a
+    redirected request); it is put back only when the new URL has the same origin.
+    """
+
+    def __init__(self, home: tuple[str, str, int | None], auth: str, insecure: bool) -> None:
+        self.home, self.auth, self.insecure = home, auth, insecure
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme != "https" and not (scheme == "http" and self.insecure):
+            raise InstanceError(
+                f"the instance redirected to a {scheme or 'relative'}:// address; "
+                "Portico follows only https redirects (plain http needs the "
+                "PortalInstance's spec.insecure: true)"
+            )
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and origin(newurl) == self.home:
+            new.add_unredirected_header("Authorization", self.auth)
+        return new
+
+
 class Instance:
-    def __init__(self, url: str, credentials_dir: Path) -> None:
+    def __init__(self, url: str, credentials_dir: Path, insecure: bool = False) -> None:
         self.url = url.rstrip("/")
+        scheme = urllib.parse.urlsplit(self.url).scheme.lower()
+        if scheme != "https" and not (scheme == "http" and insecure):
+            raise InstanceError(
+                f"the instance URL {self.url} is not https: the portal's credentials are "
+                "sent only over TLS; use an https:// URL, or (for a test instance only) set "
+                "spec.insecure: true on the PortalInstance"
+            )
         self.auth = authorization(credentials_dir)
         ca = credentials_dir / "ca.crt"
         self.context = ssl.create_default_context(cafile=str(ca) if ca.is_file() else None)
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self.context),
+            _Redirects(origin(self.url), self.auth, insecure),
+        )
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         deadline, pause = time.monotonic() + CONNECT_PATIENCE, 0.5
@@ -75,13 +130,14 @@ class Instance:
     def _call(self, method: str, path: str, body: Any) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
-        request.add_header("Authorization", self.auth)
+        # Unredirected: never copied to a redirect (see _Redirects).
+        request.add_unredirected_header("Authorization", self.auth)
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
         what = f"{method} {self.url}{path}"
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT, context=self.context) as resp:
+            with self.opener.open(request, timeout=TIMEOUT) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):

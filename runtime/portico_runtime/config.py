@@ -32,6 +32,8 @@ class Portal:
     instance_url: str
     credentials_dir: str
     custom_domain: str = ""
+    # The PortalInstance allows plain http (spec.insecure): for test instances only.
+    instance_insecure: bool = False
     secret_files: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -87,6 +89,7 @@ def parse(data: Any) -> Portal:
         solutions=_strings(data, "solutions"),
         instance_url=str(instance.get("url") or ""),
         credentials_dir=str(instance.get("credentialsDir") or ""),
+        instance_insecure=instance.get("insecure") is True,
         secret_files=tuple(str(f) for f in secret_files),
         raw=data,
     )

@@ -67,7 +67,7 @@ def _no_bundle(language: str) -> str:
 
 def _instance(portal: Portal) -> Instance:
     try:
-        return Instance(portal.instance_url, Path(portal.credentials_dir))
+        return Instance(portal.instance_url, Path(portal.credentials_dir), portal.instance_insecure)
     except InstanceError as exc:
         raise JobFailed(str(exc)) from None
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portico_standin import contacts, content, invitations, provisioning
+from portico_standin import contacts, content, invitations, provisioning, tokens
 from portico_standin.state import InstanceState
 
 # One line per capability of the instance API (docs/runtime-contract.md).
@@ -18,6 +18,7 @@ CAPABILITIES: list[Callable[[InstanceState], list[Route]]] = [
     contacts.routes,
     content.routes,
     invitations.routes,
+    tokens.routes,
 ]
 
 

@@ -145,6 +145,18 @@ def routes(state: InstanceState) -> list[Route]:
     async def one(request: Request) -> Response:
         if (denied := guard(request)) is not None:
             return denied
+        if request.method == "DELETE":
+            with contacts.lock:
+                mine = contacts.of(request)
+                gone = mine.by_id.pop(request.path_params["id"], None)
+                if gone is None:
+                    return error(404, "no such contact")
+                mine.by_email.pop(gone.email.lower(), None)
+                for key in gone.identities:
+                    mine.by_identity.pop(key, None)
+                for digest in [d for d, r in mine.resets.items() if r.contact == gone.id]:
+                    mine.resets.pop(digest)
+                return Response(status_code=204)
         data = await body(request) if request.method == "PATCH" else {}
         profile = _profile(data)
         if isinstance(profile, str):
@@ -268,7 +280,7 @@ def routes(state: InstanceState) -> list[Route]:
 
     return [
         Route(f"{PORTAL}/contacts", find_or_create, methods=["GET", "POST"]),
-        Route(f"{PORTAL}/contacts/{{id}}", one, methods=["GET", "PATCH"]),
+        Route(f"{PORTAL}/contacts/{{id}}", one, methods=["GET", "PATCH", "DELETE"]),
         Route(f"{PORTAL}/contacts/{{id}}/identities", link_identity, methods=["POST"]),
         Route(f"{PORTAL}/contacts/{{id}}/password", set_password, methods=["PUT"]),
         Route(f"{PORTAL}/identities", find_identity),

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from portico_dev import ControlPlane
+from portico_standin.state import InstanceState
+from tests.support import controlplane as harness
 from tests.support.controlplane import (
     CERT_MANAGER_CRD,
     OPERATOR_ACCOUNT,
@@ -24,6 +26,7 @@ from tests.support.controlplane import (
 )
 from tests.support.dnsserver import AuthoritativeDNS, running_dns
 from tests.support.mailserver import MailServer, running_mail_server
+from tests.support.runtime import running_instance
 from tests.support.tiers import mark_tier, running_plane
 
 HERE = Path(__file__).parent.resolve()
@@ -70,6 +73,18 @@ def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthoritativeDNS]:
         yield server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def standin() -> Iterator[InstanceState]:
+    """The backing instance every test's PortalInstance points at (the stand-in, on
+    loopback): the operator mints each portal's token there."""
+    with running_instance() as (url, state):
+        harness.STANDIN_URL = url
+        try:
+            yield state
+        finally:
+            harness.STANDIN_URL = ""
+
+
 @pytest.fixture(scope="session")
 def mail_server() -> Iterator[MailServer]:
     """A real SMTP server on loopback: every invitation e-mail the operator sends."""
@@ -83,6 +98,7 @@ def operator(
     dns: AuthoritativeDNS,
     mail_server: MailServer,
     tmp_path_factory: pytest.TempPathFactory,
+    standin: InstanceState,
 ) -> Iterator[Operator]:
     """`portico run` as its own ServiceAccount (so its requests can be told apart)."""
     plane = control_plane

@@ -170,10 +170,19 @@ def test_domain_claim_between_namespaces(
     taken = cluster.wait_phase(other_namespace, "shop-b", "Failed", "DomainTaken")
     assert f"{namespace}/shop-a" in cluster.condition(taken, "DomainVerified")["message"]
     assert host not in ingress_hosts(cluster, other_namespace, "shop-b")
-    # The owner lets go: the other portal takes over by itself once DNS points at it.
+    # The owner is deleted, and DNS even points at the other portal: a release is not a
+    # gift, the host stays reserved for the owner's namespace (claimGraceSeconds) and the
+    # waiting portal says until when; it gets no route and no certificate meanwhile.
     dns.set_zone(zone, [f"shop CNAME shop-b-{namespace}.{BASE_DOMAIN}."])
     cluster.plane.kubectl("delete", "portal", "shop-a", "-n", namespace)
-    cluster.wait_phase(other_namespace, "shop-b", "Ready", timeout=120)
+
+    def reserved() -> dict[str, Any] | None:
+        obj = cluster.portal(other_namespace, "shop-b")
+        message = str(cluster.condition(obj, "DomainVerified").get("message", ""))
+        return obj if "reserved for that namespace until" in message else None
+
+    wait_for("the other portal to wait for the reservation", reserved)
+    assert host not in ingress_hosts(cluster, other_namespace, "shop-b")
 
 
 def test_existing_tls_secret_is_validated_and_bound(

@@ -170,6 +170,7 @@ def instances(cluster: Cluster) -> Iterator[tuple[str, str]]:
         "languages": ["en-US"],
         "solutions": ["FieldService"],
         "administrators": ["jay@contoso.com"],
+        "allowedNamespaces": {"from": "All"},
     }
     cluster.apply(
         {

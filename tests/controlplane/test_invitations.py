@@ -40,14 +40,14 @@ LINK = re.compile(r"https://\S+/register\?invitation=([A-Za-z0-9_-]+)")
 
 
 @pytest.fixture(scope="module")
-def standin() -> Iterator[str]:
+def crm_url() -> Iterator[str]:
     """The stand-in instance on loopback: the operator registers and reads invitations there."""
     with running_instance() as (url, _):
         yield url
 
 
 @pytest.fixture
-def portal(cluster: Cluster, namespace: str, standin: str) -> Iterator[str]:
+def portal(cluster: Cluster, namespace: str, crm_url: str) -> Iterator[str]:
     """A Portal in NAMESPACE linked to an instance whose URL is the stand-in."""
     instance = f"inv-crm-{uuid.uuid4().hex[:6]}"
     cluster.apply(
@@ -62,13 +62,15 @@ def portal(cluster: Cluster, namespace: str, standin: str) -> Iterator[str]:
             "kind": "PortalInstance",
             "metadata": {"name": instance},
             "spec": {
-                "url": standin,
+                "url": crm_url,
                 "credentialsSecretRef": {
                     "namespace": OPERATOR_NAMESPACE,
                     "name": f"{instance}-credentials",
                 },
                 "languages": ["en-US", "de-DE"],
                 "administrators": ["jay@contoso.com"],
+                "allowedNamespaces": {"from": "All"},
+                "insecure": True,
             },
         },
         {
@@ -167,7 +169,7 @@ def test_an_e_mailed_code_redeems_at_the_instance_and_status_follows(
     operator: Operator,
     namespace: str,
     portal: str,
-    standin: str,
+    crm_url: str,
     mail_server: MailServer,
 ) -> None:
     email = f"ann-{namespace}@example.com"
@@ -184,12 +186,12 @@ def test_an_e_mailed_code_redeems_at_the_instance_and_status_follows(
     assert cluster.condition(sent, "Delivered")["reason"] == "Sent"
     uid = sent["metadata"]["uid"]
     # The instance keeps only the hash of the code.
-    status, registered = call(standin, "GET", f"{portal_path(namespace)}/invitations/{uid}")
+    status, registered = call(crm_url, "GET", f"{portal_path(namespace)}/invitations/{uid}")
     assert status == 200
     assert registered["codeHash"] == "sha256:" + hashlib.sha256(code.encode()).hexdigest()
 
     answer = call(
-        standin,
+        crm_url,
         "POST",
         f"{portal_path(namespace)}/invitations/redeem",
         {"code": code, "contactId": "contact-ann"},
@@ -206,7 +208,7 @@ def test_an_e_mailed_code_redeems_at_the_instance_and_status_follows(
     assert re.search(rf"^ann\s+Redeemed\s+support\s+{re.escape(email)}\s+1\s", table, re.M), table
     # A second person is refused: a Single invitation is used.
     second = call(
-        standin,
+        crm_url,
         "POST",
         f"{portal_path(namespace)}/invitations/redeem",
         {"code": code, "contactId": "contact-bob"},
@@ -218,7 +220,7 @@ def test_an_e_mailed_code_redeems_at_the_instance_and_status_follows(
 
 
 def test_delivery_none_writes_the_link_secret_owned_by_the_invitation(
-    cluster: Cluster, namespace: str, portal: str, standin: str, mail_server: MailServer
+    cluster: Cluster, namespace: str, portal: str, crm_url: str, mail_server: MailServer
 ) -> None:
     email = f"handover-{namespace}@example.com"
     cluster.apply(invitation("handover", namespace, email, delivery="None"))
@@ -234,14 +236,14 @@ def test_delivery_none_writes_the_link_secret_owned_by_the_invitation(
         True,
     )
     code = code_from(base64.b64decode(secret["data"]["link"]).decode(), namespace)
-    check = call(standin, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code})
+    check = call(crm_url, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code})
     assert check == (200, {"state": "Valid", "webRoles": ["Customers"]})
     time.sleep(2)
     assert mail_server.messages_to(email) == [], "delivery None sent an e-mail"
 
 
 def test_revoked_and_expired_show_in_kubectl_get(
-    cluster: Cluster, namespace: str, portal: str, standin: str
+    cluster: Cluster, namespace: str, portal: str, crm_url: str
 ) -> None:
     cluster.apply(
         invitation("late", namespace, f"late-{namespace}@example.com", delivery="None",
@@ -264,7 +266,7 @@ def test_revoked_and_expired_show_in_kubectl_get(
 
     def revoked_at_instance() -> bool:
         answer = call(
-            standin, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code}
+            crm_url, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code}
         )
         return answer == (410, {"reason": "Revoked"})
 
@@ -349,15 +351,15 @@ def test_resend_sends_once_per_token_and_a_restart_sends_nothing_again(
 
 
 def test_undo_removes_a_wrong_redemption_and_its_roles(
-    cluster: Cluster, namespace: str, portal: str, standin: str, mail_server: MailServer
+    cluster: Cluster, namespace: str, portal: str, crm_url: str, mail_server: MailServer
 ) -> None:
     email = f"undo-{namespace}@example.com"
     cluster.apply(invitation("undo", namespace, email))
     code = code_from(mail_server.wait_for(email)[0].text, namespace)
     path = portal_path(namespace)
-    call(standin, "POST", f"{path}/invitations/redeem", {"code": code, "contactId": "wrong"})
+    call(crm_url, "POST", f"{path}/invitations/redeem", {"code": code, "contactId": "wrong"})
     wait_state(cluster, namespace, "undo", "Redeemed")
-    assert call(standin, "GET", f"{path}/invitations/roles?contact=wrong")[1] == {
+    assert call(crm_url, "GET", f"{path}/invitations/roles?contact=wrong")[1] == {
         "webRoles": ["Customers"]
     }
     cluster.plane.kubectl(
@@ -366,15 +368,15 @@ def test_undo_removes_a_wrong_redemption_and_its_roles(
     )  # fmt: skip
     obj = wait_state(cluster, namespace, "undo", "Sent")
     assert obj["status"]["redemptions"] == []
-    assert call(standin, "GET", f"{path}/invitations/roles?contact=wrong")[1] == {"webRoles": []}
+    assert call(crm_url, "GET", f"{path}/invitations/roles?contact=wrong")[1] == {"webRoles": []}
     right = call(
-        standin, "POST", f"{path}/invitations/redeem", {"code": code, "contactId": "right"}
+        crm_url, "POST", f"{path}/invitations/redeem", {"code": code, "contactId": "right"}
     )
     assert right[0] == 200
 
 
 def test_a_missing_portal_is_named_and_a_deleted_invitation_stops_working(
-    cluster: Cluster, namespace: str, portal: str, standin: str
+    cluster: Cluster, namespace: str, portal: str, crm_url: str
 ) -> None:
     orphan = invitation("orphan", namespace, f"o-{namespace}@example.com", delivery="None")
     orphan["spec"]["portalRef"] = {"name": "no-such-portal"}
@@ -395,7 +397,7 @@ def test_a_missing_portal_is_named_and_a_deleted_invitation_stops_working(
     assert secret is not None
     code = code_from(base64.b64decode(secret["data"]["link"]).decode(), namespace)
     cluster.plane.kubectl("delete", "portalinvitation", "gone", "-n", namespace, "--timeout=60s")
-    answer = call(standin, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code})
+    answer = call(crm_url, "POST", f"{portal_path(namespace)}/invitations/check", {"code": code})
     assert answer == (410, {"reason": "Revoked"})
 
 

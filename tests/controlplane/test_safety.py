@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 from typing import Any
 
 import yaml
 
 from portico.core.children import covers
-from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, wait_for
+from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
 from tests.support.portals import examples, install_project_service, portal, secret
 
 
@@ -138,10 +139,12 @@ def test_lost_namespace_permission_withdraws_credentials_and_runtime(
             f"{kind} {name} to be withdrawn",
             lambda k=kind, n=name: cluster.get(k, n, namespace) is None,
         )
-    # The URL it still owns now leads to the page that says why it does not serve.
-    service = cluster.get("service", "leaver", namespace)
-    assert service is not None
-    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
+    # A portal its instance does not allow holds no name: no routing, no page.
+    for kind in ("service", "ingress"):
+        wait_for(
+            f"{kind} leaver to be withdrawn",
+            lambda k=kind: cluster.get(k, "leaver", namespace) is None,
+        )
     assert "Withdrawn" in [e["reason"] for e in cluster.events(namespace, "leaver")]
     cluster.plane.kubectl("label", "namespace", namespace, "x=y")
     cluster.wait_phase(namespace, "leaver", "Ready", timeout=120)
@@ -215,8 +218,11 @@ def test_ready_after_a_spec_edit_means_the_new_pods_are_available(
     assert config is not None and "Rolled" in config["data"]["portal.json"]
 
 
-def test_plan_is_what_the_operator_applies(cluster: Cluster, namespace: str, instance: str) -> None:
-    """Each example's live children hold every field `portico plan` renders for them."""
+def test_plan_is_what_the_operator_applies(
+    cluster: Cluster, operator: Operator, namespace: str, instance: str
+) -> None:
+    """Each example's live children hold every field `portico plan` renders for them, when
+    `plan` is given the operator's own settings."""
     install_project_service(cluster, instance)
     cluster.apply(
         secret("contoso-insights", namespace, sharedKey="k1"),
@@ -234,6 +240,7 @@ def test_plan_is_what_the_operator_applies(cluster: Cluster, namespace: str, ins
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **operator.env},
     )
     children = json.loads(planned.stdout)
     for name in names:

@@ -19,14 +19,19 @@ import pytest_asyncio
 
 from tests.support.apiserver import ApiServer
 from tests.support.emulated import NAMESPACE, Operator, StartOperator, seed
+from tests.support.runtime import running_instance
 
 
 @pytest_asyncio.fixture
 async def api() -> AsyncIterator[ApiServer]:
     """kmock on 127.0.0.1 holding one PortalInstance, its credentials Secret and one Portal."""
-    async with ApiServer(namespaces=[NAMESPACE, "portico-system"]) as server, kmock.Server(server):
-        seed(server)
-        yield server
+    with running_instance() as (url, _):
+        async with (
+            ApiServer(namespaces=[NAMESPACE, "portico-system"]) as server,
+            kmock.Server(server),
+        ):
+            seed(server, url)
+            yield server
 
 
 @pytest_asyncio.fixture

@@ -25,16 +25,34 @@ from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator, wait_for
 from tests.support.dnsserver import AuthoritativeDNS
 from tests.support.portals import portal
 from tests.support.pulumi import Engine, Stack
+from tests.support.runtime import TOKEN, running_instance
 from tests.support.stacks import SECRET_SIG, SIG_KEY
 
 TEAM, SYSTEM, RELEASE = "team-pulumi", "portico-system", "portico"
 INSTANCE = "contoso-crm"
 ZONE, HOST = "pulumi.test", "www.pulumi.test"
 # Secret values that must never be readable in the state or the engine's output.
-CREDENTIALS = "instance-token-5ec2e7"
+CREDENTIALS = TOKEN  # the stand-in instance's own credentials
+# Where the module's stand-in instance answers (fixture `standin`).
+STANDIN: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def standin() -> Iterator[str]:
+    """The backing instance: the operator mints each portal's token there."""
+    with running_instance() as (url, _):
+        STANDIN[:] = [url]
+        yield url
+        STANDIN.clear()
+
+
 PFX_PASSWORD = "pfx-password-9b1f04"
 SHARED_KEY = "shared-key-77d3a1"
-CRDS = ("portals.portico.dev", "portalinstances.portico.dev")
+# Every CRD in crds/ (the one source of truth): the platform stack installs them all.
+CRDS = tuple(
+    yaml.safe_load(path.read_text())["metadata"]["name"]
+    for path in sorted((Path(__file__).resolve().parents[2] / "crds").glob("*.yaml"))
+)
 PFX, _ = make_pfx(HOST, PFX_PASSWORD)
 PFX_BASE64 = base64.b64encode(PFX).decode()
 
@@ -96,11 +114,13 @@ def write_portals(directory: Path, site_name: str, *languages: str) -> Path:
         "kind": "PortalInstance",
         "metadata": {"name": INSTANCE},
         "spec": {
-            "url": "https://crm.example.net",
+            "url": STANDIN[0] if STANDIN else "https://crm.example.net",
+            "insecure": bool(STANDIN),
             "credentialsSecretRef": {"namespace": SYSTEM, "name": f"{INSTANCE}-credentials"},
             "languages": ["en-US", "de-DE", "fr-FR"],
             "solutions": ["FieldService"],
             "administrators": ["jay@contoso.com"],
+            "allowedNamespaces": {"from": "All"},
         },
     }
     site = portal(

@@ -133,6 +133,8 @@ def test_sign_up_and_a_private_site_through_traefik(
             "patch", "portal", "shop", "-n", namespace, "--type=merge",
             "-p", json.dumps({"spec": private}),
         )  # fmt: skip
+        # Ready for the new generation: its pods alone serve (the old, public ones are gone).
+        cluster.wait_phase(namespace, "shop", "Ready", timeout=READY_TIMEOUT)
         refused = until(
             "the private site to refuse a stranger",
             lambda: (a := request(https, host, "GET", "/static/app.css")).status == 303 and a,

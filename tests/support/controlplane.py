@@ -96,6 +96,9 @@ class Operator:
             "PORTICO_METRICS_PORT": str(self.metrics_port),
             "PORTICO_HEALTH_PORT": str(self.health_port),
             "PORTICO_RESYNC_SECONDS": "10",
+            # Run outside a pod, the operator has no namespace of its own: say where the
+            # tests keep instance credentials.
+            "PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": "portico-system",
             **self.env,
         }
         with self.log.open("ab") as out:
@@ -148,8 +151,16 @@ class Operator:
             return text
 
 
-def instance_docs(name: str, credentials_namespace: str) -> list[dict[str, Any]]:
-    """A PortalInstance NAME and its credentials Secret."""
+# The stand-in instance the session runs on loopback (conftest `standin`): the operator
+# asks it for each portal's token. Empty: no instance answers (the token exchange fails).
+STANDIN_URL = ""
+
+
+def instance_docs(
+    name: str, credentials_namespace: str, url: str | None = None
+) -> list[dict[str, Any]]:
+    """A PortalInstance NAME (served by the session's stand-in) and its credentials Secret."""
+    url = url or STANDIN_URL or "https://crm.example.net"
     return [
         {
             "apiVersion": "v1",
@@ -162,7 +173,9 @@ def instance_docs(name: str, credentials_namespace: str) -> list[dict[str, Any]]
             "kind": "PortalInstance",
             "metadata": {"name": name},
             "spec": {
-                "url": "https://crm.example.net",
+                "url": url,
+                # The stand-in serves plain http on loopback.
+                "insecure": url.startswith("http://"),
                 "credentialsSecretRef": {
                     "namespace": credentials_namespace,
                     "name": f"{name}-credentials",
@@ -170,6 +183,7 @@ def instance_docs(name: str, credentials_namespace: str) -> list[dict[str, Any]]
                 "languages": ["en-US", "de-DE", "fr-FR"],
                 "solutions": ["FieldService"],
                 "administrators": ["jay@contoso.com", "ana@contoso.com"],
+                "allowedNamespaces": {"from": "All"},
             },
         },
     ]

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from portico_dev.procs import free_port
 from tests.support.apiserver import MERGE, ApiServer
+from tests.support.runtime import TOKEN
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,10 +71,12 @@ def portal(name: str = NAME, **spec: Any) -> dict[str, Any]:
     }
 
 
-def seed(api: ApiServer) -> None:
-    """One PortalInstance (the example), its credentials Secret and one Portal."""
+def seed(api: ApiServer, instance_url: str) -> None:
+    """One PortalInstance (the example, served by the stand-in at INSTANCE_URL), its
+    credentials Secret and one Portal."""
     instance = yaml.safe_load((ROOT / "examples" / "contoso-instance.yaml").read_text())
     instance["metadata"].update(uid=str(uuid.uuid4()), generation=1)
+    instance["spec"].update(url=instance_url, insecure=instance_url.startswith("http://"))
     api.objects[INSTANCES, None, "contoso-crm"] = instance
     api.objects["v1/secrets", "portico-system", "contoso-crm-credentials"] = {
         "apiVersion": "v1",
@@ -84,7 +87,7 @@ def seed(api: ApiServer) -> None:
             "uid": str(uuid.uuid4()),
             "resourceVersion": "7",
         },
-        "data": {"clientSecret": base64.b64encode(b"not-a-real-secret").decode()},
+        "data": {"token": base64.b64encode(TOKEN.encode()).decode()},
     }
     api.objects[PORTALS, NAMESPACE, NAME] = portal()
 
@@ -150,6 +153,7 @@ class Operator:
             **{k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")},
             "KUBECONFIG": str(self.kubeconfig),
             "PORTICO_BASE_DOMAIN": "portals.test",
+            "PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": "portico-system",
             "PORTICO_NAMESPACES": "",  # cluster-wide: kmock cannot serve namespace lists
             "PORTICO_LISTEN_ADDRESS": "127.0.0.1",
             "PORTICO_METRICS_PORT": str(self.metrics_port),

@@ -68,12 +68,34 @@ class SeededCodes:
             self[code] = value
 
 
+class _Raced(Invitation):
+    """A code someone else redeems between this visitor's check and their redemption:
+    valid to look at, used by the time it is redeemed."""
+
+    def refusal(self, contact: str, now: datetime.datetime) -> str:
+        return "Used" if contact else super().refusal(contact, now)
+
+
+class LostRaces:
+    """`lost_race.add(code)`: the next redemption of CODE loses the race (see _Raced)."""
+
+    def __init__(self, codes: SeededCodes) -> None:
+        self.codes = codes
+
+    def add(self, code: str) -> None:
+        with self.codes.store.lock:
+            found = self.codes.store.find(self.codes.portal, code)
+            assert found is not None, "seed the code first"
+            found.__class__ = _Raced
+
+
 class SeededInvitations:
     """The portal's invitations at the stand-in: `codes` to seed, `undo_all()` to take
     every redemption back (as `spec.undoRedemptions` does through the operator)."""
 
     def __init__(self, state: InstanceState, portal: str) -> None:
         self.codes = SeededCodes(state, portal)
+        self.lost_race = LostRaces(self.codes)
 
     def undo_all(self) -> None:
         with self.codes.store.lock:

@@ -24,6 +24,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -93,14 +94,11 @@ def with_mac_iterations(pfx: bytes, count: int) -> bytes:
     return encode(0x30, pfx[start:auth_end] + mac)
 
 
-def hostile_pfx(host: str, password: str, mac_iterations: int = 2**31 - 1) -> bytes:
-    """A valid-looking .pfx for HOST (EC P-256, AES-256) whose MAC asks for 2^31-1
-    iterations: the file a tenant uploads to stall an operator that opens it in-process.
-    With MAC_ITERATIONS 2048 it is the same file as an ordinary export."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def server_certificate(host: str, key: Any) -> x509.Certificate:
+    """A self-signed serverAuth certificate for HOST, valid for 90 days, signed by KEY."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     now = datetime.now(UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -112,6 +110,14 @@ def hostile_pfx(host: str, password: str, mac_iterations: int = 2**31 - 1) -> by
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), False)
         .sign(key, hashes.SHA256())
     )
+
+
+def hostile_pfx(host: str, password: str, mac_iterations: int = 2**31 - 1) -> bytes:
+    """A valid-looking .pfx for HOST (EC P-256, AES-256) whose MAC asks for 2^31-1
+    iterations: the file a tenant uploads to stall an operator that opens it in-process.
+    With MAC_ITERATIONS 2048 it is the same file as an ordinary export."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = server_certificate(host, key)
     encryption = serialization.BestAvailableEncryption(password.encode())
     good = pkcs12.serialize_key_and_certificates(b"p", key, cert, None, encryption)
     return with_mac_iterations(good, mac_iterations)

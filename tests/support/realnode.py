@@ -124,6 +124,9 @@ def instance_docs(name: str, url: str, token: str) -> list[dict[str, Any]]:
                 "languages": ["en-US", "de-DE", "fr-FR"],
                 "solutions": ["FieldService", "ProjectService"],
                 "administrators": ["jay@contoso.com"],
+                "allowedNamespaces": {"from": "All"},
+                # The stand-in serves plain http inside the node.
+                "insecure": url.startswith("http://"),
             },
         },
     ]

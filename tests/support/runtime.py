@@ -37,6 +37,8 @@ def portal_json(example: str, instance_url: str, credentials_dir: Path) -> dict[
     config = render.runtime_config(model.parse_portal(defaulted), inst, Settings())
     config["instance"]["url"] = instance_url
     config["instance"]["credentialsDir"] = str(credentials_dir)
+    # The test instance serves plain http on loopback (the PortalInstance's spec.insecure).
+    config["instance"]["insecure"] = instance_url.startswith("http://")
     return config
 
 

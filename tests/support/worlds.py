@@ -16,7 +16,11 @@ from portico.settings import Settings
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
 
 
-SETTINGS = Settings(base_domain="portals.example.com", cert_manager=True)
+SETTINGS = Settings(
+    base_domain="portals.example.com",
+    cert_manager=True,
+    instance_credentials_namespaces=("portico-system",),
+)
 
 
 UID = "uid-1"
@@ -35,6 +39,7 @@ INSTANCE = {
         "languages": ["en-US", "de-DE"],
         "solutions": [],
         "administrators": ["jay@contoso.com"],
+        "allowedNamespaces": {"from": "All"},
     },
 }
 

@@ -36,7 +36,11 @@ DEFAULTS = yaml.safe_load((CHART / "values.yaml").read_text())
 CUSTOM_KINDS = {"ServiceMonitor"}
 ROLE_KINDS = ("ClusterRole", "Role")
 # Settings the chart derives rather than exposes as a value of the same name.
-DERIVED_SETTINGS = {"leader_election", "leader_election_namespace"}
+DERIVED_SETTINGS = {
+    "leader_election",
+    "leader_election_namespace",
+    "instance_credentials_namespaces",  # the release namespace, not a fixed default
+}
 
 
 # --- helm -------------------------------------------------------------------

@@ -244,6 +244,9 @@ class Listing:
     def each(self, kind: str, *_: Any) -> list[dict[str, Any]]:
         return [portal("web")] if kind == "Portal" else []
 
+    def get(self, *_: Any) -> None:
+        return None  # no claim reservations kept yet
+
     def served(self, kind: str) -> bool:
         return True
 

@@ -5,7 +5,9 @@ No cluster: each case builds an Observed by hand, as `observe` would.
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from portico import domain
 from portico.certificates import CertReason, Problem, Rejection
 from portico.core import names
 from portico.core.decide import Plan, decide, failed
-from portico.core.observed import CertificateOutcome, Endpoint, Observed
+from portico.core.observed import CertificateOutcome, Endpoint, Observed, SecretView
 from portico.core.runtime import routed
 from portico.settings import Settings
 from tests.support.worlds import (
@@ -130,11 +132,19 @@ def test_spec_edit_is_not_ready_until_the_new_pods_roll_out() -> None:
         ({"subdomain_owner": "other/older"}, "SubdomainTaken"),
         ({"namespace_labels": {"team": "b"}, "selector": True}, "NamespaceNotAllowed"),
         ({"image": "evil.example.com/miner:1"}, "ImageNotAllowed"),
+        ({"no_namespaces": True}, "NamespaceNotAllowed"),
+        ({"credentials_in": "team"}, "CredentialsNotAllowed"),
+        ({"paused": True, "instance": None}, "InstanceNotFound"),
+        (
+            {"paused": True, "namespace_labels": {"team": "b"}, "selector": True},
+            "NamespaceNotAllowed",
+        ),
     ],
 )
 def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
     change: dict[str, Any], reason: str
 ) -> None:
+    """Paused or not: `spec.paused` stops changes, never a withdrawal."""
     o, _ = converge(world())
     instance = copy.deepcopy(INSTANCE)
     obj = copy.deepcopy(dict(o.obj))
@@ -143,8 +153,14 @@ def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
             "from": "Selector",
             "selector": {"matchLabels": {"team": "a"}},
         }
+    if change.pop("no_namespaces", False):  # an instance that names none allows none
+        del instance["spec"]["allowedNamespaces"]
+    if where := change.pop("credentials_in", None):  # a Secret outside the operator's reach
+        instance["spec"]["credentialsSecretRef"]["namespace"] = where
     if image := change.pop("image", None):
         obj["spec"]["runtime"] = {"image": image}
+    if change.pop("paused", False):
+        obj["spec"]["paused"] = True
     kwargs = {"instance": instance, **{k: v for k, v in change.items() if k == "instance"}}
     rest = {k: v for k, v in change.items() if k != "instance"}
     lost = world(obj=obj, status=obj["status"], children=o.children, **kwargs, **rest)
@@ -159,7 +175,10 @@ def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
     assert "Withdrawn" in [e.reason for e in plan.events]
     written = owned(plan)
     assert not [k for k in written if k[0] in ("Secret", "Job") or k == ("Deployment", P)]
-    if reason == "SubdomainTaken":  # the URL is another portal's: no routing at all
+    unentitled = {"SubdomainTaken", "InstanceNotFound", "NamespaceNotAllowed", "ImageNotAllowed"}
+    if reason in unentitled:
+        # The URL is another portal's, or this portal may hold no name: no routing at all
+        # (no page on the shared domain either).
         assert {("Service", P), ("Ingress", P)} <= deleted
     else:  # the URL it still owns shows why it is not serving
         assert written[("Service", P)]["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
@@ -237,6 +256,26 @@ def test_expired_trial_scales_to_zero() -> None:
     plan = decide(world(obj=obj), SETTINGS, NOW)
     assert plan.phase == "Expired"
     assert owned(plan)[("Deployment", P)]["spec"]["replicas"] == 0
+    assert ("Secret", names.instance_secret_name(P)) not in owned(plan)
+
+
+def test_an_expired_trial_loses_its_credentials_and_runtime_even_when_paused() -> None:
+    obj = portal_obj(type="Trial")
+    obj["metadata"]["creationTimestamp"] = "2026-11-01T00:00:00Z"  # expires 2026-12-01
+    o, _ = converge(world(obj=obj))
+    assert ("Secret", names.instance_secret_name(P)) in o.children
+    paused = copy.deepcopy(dict(o.obj))
+    paused["spec"]["paused"] = True
+    before = decide(world(obj=paused, status=paused["status"], children=o.children), SETTINGS, NOW)
+    assert before.phase == "Paused" and not before.deletes and not before.writes
+    assert before.requeue_after is not None  # it comes back when the trial ends
+    later = NOW + datetime.timedelta(days=2)
+    lapsed = world(obj=paused, status=paused["status"], children=o.children)
+    plan = decide(lapsed, SETTINGS, later)
+    assert plan.phase == "Expired"
+    deleted = set(plan.deletes)
+    assert {("Secret", names.instance_secret_name(P)), ("Deployment", P)} <= deleted
+    assert owned(plan)[("Service", P)]["spec"]["selector"]["app.kubernetes.io/component"] == "pages"
 
 
 def test_missing_analytics_key_is_named() -> None:
@@ -443,3 +482,62 @@ def test_a_dual_stack_service_counts_each_pod_once() -> None:
     waiting = routed(twice, names.pages_name(P), 2)
     assert waiting is not None and "1 of 2 pod(s)" in waiting.message
     assert routed(twice, names.pages_name(P), 1) is None
+
+
+# --- the portal's instance token -------------------------------------------------
+
+
+def _with_token(plan: Plan, token_id: str, expires: datetime.datetime) -> dict[Any, Any]:
+    """The children after act minted: the Secret as act writes it (see Writer.with_token)."""
+    from portico.core import token
+    from portico.core.children import with_hash
+
+    children = owned(plan)
+    key = ("Secret", names.instance_secret_name(P))
+    secret = copy.deepcopy(children[key])
+    annotations = secret["metadata"]["annotations"]
+    annotations.pop(names.APPLIED_HASH)
+    annotations.update({token.TOKEN_ID: token_id, token.TOKEN_EXPIRES: names.iso(expires)})
+    secret["data"] = {**secret["data"], "token": base64.b64encode(b"portal-only").decode()}
+    children[key] = with_hash(secret)
+    return children
+
+
+def test_the_portal_secret_holds_a_minted_token_never_the_instances_keys() -> None:
+    creds = SecretView(
+        "crm-creds",
+        "7",
+        frozenset({"token", "ca.crt"}),
+        {"token": base64.b64encode(b"s3cr3t").decode(), "ca.crt": "Q0E="},
+    )
+    plan = decide(world(credentials=creds), SETTINGS, NOW)
+    secret = owned(plan)[("Secret", names.instance_secret_name(P))]
+    assert secret["data"] == {"ca.crt": "Q0E="}  # the CA only; the token comes from act
+    assert plan.mint_token == SETTINGS.instance_token_ttl_seconds
+    assert plan.revoke_tokens == ()
+
+
+def test_a_held_token_is_kept_and_renewed_before_expiry() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    expires = NOW + datetime.timedelta(seconds=SETTINGS.instance_token_ttl_seconds)
+    children = _with_token(first, "t-1", expires)
+    settled = decide(world(children=children), SETTINGS, NOW)
+    assert ("Secret", names.instance_secret_name(P)) not in owned(settled)
+    assert settled.mint_token == 0 and settled.revoke_tokens == ()
+    # It comes back to renew with a third of the lifetime left.
+    assert settled.requeue_after is not None
+    assert settled.requeue_after <= SETTINGS.instance_token_ttl_seconds * 2 / 3
+    later = NOW + datetime.timedelta(seconds=SETTINGS.instance_token_ttl_seconds * 0.7)
+    renewal = decide(world(children=children), SETTINGS, later)
+    # Renewed, not revoked: pods read the new token once the kubelet updates the file.
+    assert renewal.mint_token and renewal.revoke_tokens == ()
+
+
+def test_withdrawal_revokes_the_portals_token() -> None:
+    first = decide(world(), SETTINGS, NOW)
+    children = _with_token(first, "t-1", NOW + datetime.timedelta(days=1))
+    instance = copy.deepcopy(INSTANCE)
+    del instance["spec"]["allowedNamespaces"]
+    plan = decide(world(children=children, instance=instance), SETTINGS, NOW)
+    assert ("Secret", names.instance_secret_name(P)) in plan.deletes
+    assert plan.revoke_tokens == ("t-1",)

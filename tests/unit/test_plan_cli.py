@@ -50,10 +50,13 @@ def test_all_examples_plan_cleanly() -> None:
     assert len(children) == expected
     kinds = {c["kind"] for c in children}
     assert {"Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Job"} <= kinds
-    # The credentials are copied by the operator, never rendered offline.
+    # The portal's token is minted by the instance when applied, never rendered offline,
+    # and no key of the instance's own credentials is ever copied.
     secrets = [c for c in children if c["kind"] == "Secret"]
     assert all(s["data"] == {} for s in secrets if s["metadata"]["name"].endswith("-instance"))
-    assert "# from the cluster: data copied from Secret portico-system/" in result.stdout
+    assert "# from the cluster: token: minted for this portal alone by PortalInstance" in (
+        result.stdout
+    )
 
 
 def test_output_formats() -> None:
@@ -65,7 +68,7 @@ def test_output_formats() -> None:
     table = plan(*example, "-o", "table").stdout.splitlines()
     assert [c["kind"] for c in as_json] == [row.split()[0] for row in table[1:]]
     assert table[0].split() == ["KIND", "NAMESPACE", "NAME", "FROM", "THE", "CLUSTER"]
-    assert "data copied from Secret portico-system/contoso-crm-credentials" in table[1]
+    assert "token: minted for this portal alone by PortalInstance contoso-crm" in table[1]
     custom = plan(
         str(ROOT / "examples" / "contoso-instance.yaml"),
         str(ROOT / "examples" / "customer-customerselfservice.yaml"),
@@ -182,3 +185,27 @@ def test_plan_shows_nothing_only_the_cluster_knows() -> None:
         "Deployment", "customer-custom"))  # fmt: skip
     pod = deployment["spec"]["template"]["metadata"]["annotations"]
     assert pod["portico.dev/secrets-checksum"] == ""
+
+
+def _instance_yaml(**spec: object) -> str:
+    raw = yaml.safe_load((ROOT / "examples" / "contoso-instance.yaml").read_text())
+    docs = [raw] if isinstance(raw, dict) else raw
+    instance = next(d for d in docs if d.get("kind") == "PortalInstance")
+    instance["spec"].update(spec)
+    for key, value in spec.items():
+        if value is None:
+            del instance["spec"][key]
+    return yaml.safe_dump(instance)
+
+
+def test_an_insecure_instance_is_admitted_with_a_warning() -> None:
+    result = plan("-", stdin=_instance_yaml(url="http://crm.test", insecure=True))
+    assert result.returncode == 0, result.stderr
+    assert "warning: portalinstance/contoso-crm: spec.insecure is true" in result.stderr
+
+
+def test_an_instance_without_allowed_namespaces_allows_none() -> None:
+    portal = (ROOT / "examples" / "customer-custom.yaml").read_text()
+    result = plan("-", stdin=_instance_yaml(allowedNamespaces=None) + "---\n" + portal)
+    assert result.returncode == 1
+    assert "NamespaceNotAllowed" in result.stderr and "allows no namespace" in result.stderr

@@ -93,7 +93,8 @@ def test_a_connection_refused_at_first_is_tried_again(tmp_path: Path) -> None:
         target=lambda: (later.join(), server[0].handle_request()), daemon=True
     )
     serving.start()
-    assert client.Instance(f"http://127.0.0.1:{port}", tmp_path).call("GET", "/x") == {"ok": True}
+    instance = client.Instance(f"http://127.0.0.1:{port}", tmp_path, insecure=True)
+    assert instance.call("GET", "/x") == {"ok": True}
     serving.join(timeout=10)
 
 

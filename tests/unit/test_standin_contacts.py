@@ -121,3 +121,15 @@ def test_concurrent_creates_of_one_email_make_one_contact(client: TestClient) ->
     for t in threads:
         t.join()
     assert sorted(answers) == [201] + [409] * 7
+
+
+def test_delete_removes_the_contact_its_identities_and_resets(client: TestClient) -> None:
+    ada = new(client)
+    link = {"issuer": "https://idp.example", "subject": "7"}
+    client.post(f"{P}/contacts/{ada['id']}/identities", json=link)
+    client.post(f"{P}/password-resets", json={"email": "ada@example.com"})
+    assert client.delete(f"{P}/contacts/{ada['id']}").status_code == 204
+    assert client.get(f"{P}/contacts", params={"email": "ada@example.com"}).status_code == 404
+    assert client.get(f"{P}/identities", params=link).status_code == 404
+    assert client.delete(f"{P}/contacts/{ada['id']}").status_code == 404
+    assert new(client)["id"] != ada["id"]  # the address is free again

@@ -138,6 +138,16 @@ tests/unit/test_chart.py keeps the two in sync.
   verbs: [get, update]
 {{- end }}
 
+{{- define "portico.rules.reservations" -}}
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: [portico-reservations]
+  verbs: [get, patch]
+{{- end }}
+
 {{- define "portico.rules.credentials" -}}
 - apiGroups: [""]
   resources: [secrets]

@@ -144,10 +144,13 @@ class PortalInstance:
     languages: tuple[str, ...]
     solutions: tuple[str, ...]
     administrators: tuple[str, ...]
-    allowed_from: str = "All"
+    # "" (not set): no namespace may link; "All"; or "Selector" with `selector`.
+    allowed_from: str = ""
     selector: dict[str, Any] = field(default_factory=dict)
     # Image patterns (shell-style) a linked portal may run besides the default runtime.
     allowed_images: tuple[str, ...] = ()
+    # The instance is served over plain http (test instances only): the runtime allows it.
+    insecure: bool = False
 
 
 def _key_ref(raw: dict[str, Any]) -> SecretKeyRef:
@@ -245,7 +248,7 @@ def parse_portal(obj: dict[str, Any]) -> Portal:
 
 def parse_instance(obj: dict[str, Any]) -> PortalInstance:
     spec = obj["spec"]
-    allowed = spec.get("allowedNamespaces") or {"from": "All"}
+    allowed = spec.get("allowedNamespaces") or {}
     creds = spec["credentialsSecretRef"]
     return PortalInstance(
         name=obj["metadata"]["name"],
@@ -254,9 +257,10 @@ def parse_instance(obj: dict[str, Any]) -> PortalInstance:
         languages=tuple(spec.get("languages", ())),
         solutions=tuple(spec.get("solutions", ())),
         administrators=tuple(spec.get("administrators", ())),
-        allowed_from=allowed.get("from", "All"),
+        allowed_from=allowed.get("from", ""),
         selector=allowed.get("selector", {}),
         allowed_images=tuple(spec.get("allowedImages", ())),
+        insecure=spec.get("insecure") is True,
     )
 
 

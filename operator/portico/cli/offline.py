@@ -101,6 +101,7 @@ def assumed_instance(portal: model.Portal) -> model.PortalInstance:
         languages=tuple(portal.languages),
         solutions=(addon.prerequisite,) if addon else (),
         administrators=(portal.administrator,),
+        allowed_from="All",
     )
 
 

@@ -89,6 +89,8 @@ class Verdict:
     children: list[dict[str, Any]]
     # (kind, name) → what the operator fills in from the cluster when it applies the child
     notes: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Admitted, but worth a second look (printed, never a non-zero exit).
+    warnings: list[str] = field(default_factory=list)
 
 
 def notes_for(
@@ -100,14 +102,17 @@ def notes_for(
     if instance is not None:
         ns, secret = instance.credentials
         notes[("Secret", names.instance_secret_name(portal.name))] = (
-            f"data copied from Secret {ns}/{secret} when applied"
+            f"token: minted for this portal alone by PortalInstance {instance.name} when "
+            f"applied (ca.crt copied from Secret {ns}/{secret} if it has one)"
         )
     else:
         notes[("Secret", names.instance_secret_name(portal.name))] = (
-            "data copied from the PortalInstance's credentials Secret when applied"
+            "token: minted for this portal alone by its PortalInstance when applied"
         )
     notes[("Deployment", names.runtime_name(portal.name))] = (
-        "pod annotation portico.dev/secrets-checksum follows the mounted Secrets' versions"
+        "pod annotation portico.dev/secrets-checksum follows the mounted Secrets' versions; "
+        f"sign-in's session keys come from Secret {names.session_secret_name(portal.name)} "
+        "(key `keys`), which you create"
     )
     if cd:
         notes[("Ingress", names.runtime_name(portal.name))] = (
@@ -145,6 +150,15 @@ def planned(
     return children, notes_for(portal, instance)
 
 
+def insecure_warning(instance: model.PortalInstance) -> str:
+    if not instance.insecure:
+        return ""
+    return (
+        "spec.insecure is true: linked portals send their instance token over plain "
+        f"http to {instance.url}; use it for a test instance only"
+    )
+
+
 def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
     verdicts = []
     instances: dict[str, model.PortalInstance] = {}
@@ -156,6 +170,8 @@ def evaluate(docs: Documents, settings: Settings) -> list[Verdict]:
         else:
             instance = model.parse_instance(defaulted)
             instances[instance.name] = instance
+            if warning := insecure_warning(instance):
+                verdicts.append(Verdict(label, [], [], warnings=[f"{label}: {warning}"]))
     for raw in docs.portals:
         raw.setdefault("metadata", {}).setdefault("namespace", "default")
         label = f"{raw['metadata']['namespace']}/{raw['metadata']['name']}"
@@ -294,6 +310,9 @@ def plan_command(files: tuple[str, ...], base_domain: str | None, output: str) -
     if output == "json":
         for (namespace, kind, name), note in sorted(notes.items()):
             click.echo(f"note: {namespace}/{kind}/{name}: {note}", err=True)
+    for v in verdicts:
+        for warning in v.warnings:
+            click.echo(f"warning: {warning}", err=True)
     problems = [p for v in verdicts for p in v.problems]
     for line in problems:
         click.echo(line, err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -9,7 +10,7 @@ import sys
 import click
 from pythonjsonlogger.json import JsonFormatter
 
-from portico.settings import Settings, SettingsError
+from portico.settings import Settings, SettingsError, pod_namespace
 
 
 def json_formatter() -> logging.Formatter:
@@ -76,6 +77,10 @@ def run_command(
             health_port=health_port,
             resync_seconds=resync_seconds,
         )
+        if not settings.instance_credentials_namespaces:  # the operator's own namespace
+            settings = dataclasses.replace(
+                settings, instance_credentials_namespaces=(pod_namespace(),)
+            )
     except SettingsError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)

@@ -10,16 +10,21 @@ precondition for the same reason. Events are best-effort.
 
 from __future__ import annotations
 
+import base64
+import copy
 import datetime
 import logging
 import socket
 from collections.abc import Callable
 from typing import Any
 
-from portico.controller import metrics
+from portico.controller import metrics, token_exchange
 from portico.controller.kube import RESOURCES, ApiError, Kube
 from portico.controller.store import controller_uid
+from portico.core import names, token
+from portico.core.children import with_hash
 from portico.core.decide import Plan
+from portico.core.names import APPLIED_HASH
 from portico.core.observed import Key, Observed
 
 FIELD_MANAGER = "portico"
@@ -84,9 +89,18 @@ class Writer:
         """Write the plan's children, delete, then status and Events; returns writes made."""
         writes = 0
         namespace, uid = o.portal.namespace, o.portal.uid
+        token_secret = ("Secret", names.instance_secret_name(o.portal.name))
         for write in plan.writes:
-            manifest = write.manifest
-            result = self.create(manifest, uid) if write.create else self.apply(manifest)
+            manifest, minted = write.manifest, ""
+            if plan.mint_token and write.key == token_secret:
+                manifest = self.with_token(manifest, o, plan.mint_token)
+                minted = manifest["metadata"]["annotations"][token.TOKEN_ID]
+            try:
+                result = self.create(manifest, uid) if write.create else self.apply(manifest)
+            except Exception:
+                if minted:  # never stored: no one may hold it
+                    self.revoke(o, minted)
+                raise
             written(manifest["kind"], result)
             writes += 1
         for kind, name in plan.deletes:
@@ -94,9 +108,44 @@ class Writer:
             self.delete(kind, namespace, name, child["metadata"].get("uid", ""))
             deleted(kind, namespace, name)
             writes += 1
+        for token_id in plan.revoke_tokens:
+            self.revoke(o, token_id)
         for kind, _ in plan.skipped:
             metrics.WRITES_SKIPPED.labels(kind=kind).inc()
         return writes + self.finish(plan, o, written)
+
+    def with_token(self, manifest: dict[str, Any], o: Observed, ttl: int) -> dict[str, Any]:
+        """The instance Secret with a token the instance just minted for this portal alone."""
+        if o.instance is None or o.credentials is None:
+            raise token_exchange.TokenExchangeFailed("the instance or its credentials are gone")
+        minted = token_exchange.mint(
+            o.instance, o.credentials, o.portal.namespace, o.portal.name, ttl
+        )
+        out = copy.deepcopy(manifest)
+        annotations = out["metadata"].setdefault("annotations", {})
+        annotations.pop(APPLIED_HASH, None)
+        annotations[token.TOKEN_ID] = minted.id
+        annotations[token.TOKEN_EXPIRES] = names.iso(minted.expires)
+        out["data"] = {
+            **(out.get("data") or {}),
+            "token": base64.b64encode(minted.token.encode()).decode(),
+        }
+        # The hash decide will compute from the Secret as it now is: no write next time.
+        return with_hash(out)
+
+    def revoke(self, o: Observed, token_id: str) -> None:
+        """Best-effort: a token not revoked now ends at its expiry."""
+        if o.instance is None or o.credentials is None:
+            return
+        try:
+            token_exchange.revoke(o.instance, o.credentials, token_id)
+        except token_exchange.TokenExchangeFailed as err:
+            log.warning(
+                "could not revoke the instance token of %s/%s (it ends at its expiry): %s",
+                o.portal.namespace,
+                o.portal.name,
+                err,
+            )
 
     def finish(self, plan: Plan, o: Observed, written: Written = _noop) -> int:
         """Status, then Events (best-effort): the part of a plan that only reports."""

@@ -39,7 +39,13 @@ def authorization(credentials: SecretView) -> str:
 
 
 class InstanceClient:
-    def __init__(self, url: str, credentials: SecretView) -> None:
+    def __init__(self, url: str, credentials: SecretView, insecure: bool = False) -> None:
+        if not url.lower().startswith("https://") and not insecure:
+            raise InstanceError(
+                f"the instance at {url} has a plain http URL; Portico sends the instance's "
+                "credentials only over TLS: use https://, or set spec.insecure: true on a "
+                "test instance"
+            )
         self.url = url.rstrip("/")
         self._headers = {
             "Authorization": authorization(credentials),

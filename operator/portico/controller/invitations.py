@@ -96,7 +96,7 @@ class Invitations:
         instance = parse_instance(instance_obj)
         credentials = self.observer.secret(*instance.credentials)
         assert credentials is not None
-        return InstanceClient(instance.url, credentials)
+        return InstanceClient(instance.url, credentials, instance.insecure)
 
     def _link(self, inv: Invitation) -> str | None:
         """The link from the invitation's own Secret (one it controls), else None."""

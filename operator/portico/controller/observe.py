@@ -14,7 +14,7 @@ import datetime
 import functools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +26,8 @@ from portico.controller.certcache import CertificateCache
 from portico.controller.index import Index
 from portico.controller.kube import Kube
 from portico.controller.store import Store, controller_uid
-from portico.core import custom_domain, names
-from portico.core.claims import Claimant
+from portico.core import claims, custom_domain, entitlement, names
+from portico.core.claims import Claimant, Reservation
 from portico.core.observed import Key, Observed, SecretView
 from portico.core.progress import job_state, termination_message
 from portico.settings import Settings
@@ -84,6 +84,8 @@ class Observer:
     workers: CertificateWorkers | None = None
     cert_cache: CertificateCache | None = None
     _job_messages: dict[str, str] = field(default_factory=dict)
+    # ("subdomain" | "host", value) → the reservation a deleted holder left for its namespace.
+    reservations: dict[tuple[str, str], Reservation] = field(default_factory=dict)
     # Claim holders found gone (a DELETED event missed across a relist); the operator
     # forgets them on its own loop and wakes who waited.
     gone: set[tuple[str, str]] = field(default_factory=set)
@@ -123,13 +125,20 @@ class Observer:
             if labels is None:
                 ns = self.kube.get("Namespace", None, namespace) or {}
                 labels = dict((ns.get("metadata") or {}).get("labels") or {})
-        credentials = self.secret(*instance.credentials) if instance else None
+        # Never read from a namespace instances may not name (CredentialsNotAllowed).
+        allowed = instance and not entitlement.credentials_problem(instance, self.settings)
+        credentials = self.secret(*instance.credentials) if instance and allowed else None
         secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
         children = self.store.owned(namespace, name, portal.uid)
         key = (namespace, name)
-        sub = self._live(self.index.subdomain_owner(portal.subdomain), key)
+        stamp = names.iso(now)
+        sub, sub_reserved = self.holder(
+            self.index.subdomains.get(portal.subdomain), key, ("subdomain", portal.subdomain), stamp
+        )
         host = portal.custom_domain.hostname if portal.custom_domain else ""
-        owner = self._live(self.index.host_owner(host), key)
+        owner, host_reserved = self.holder(
+            self.index.hosts.get(host) if host else None, key, ("host", host), stamp
+        )
         observed = Observed(
             obj=obj,
             portal=portal,
@@ -142,6 +151,8 @@ class Observer:
             job_failures=self._job_failures(namespace, children),
             subdomain_owner=sub.ref if sub else "",
             host_owner=owner.ref if owner else "",
+            subdomain_reserved=sub_reserved,
+            host_reserved=host_reserved,
             endpoints=self.store.endpoints(namespace, name),
         )
         if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
@@ -149,6 +160,49 @@ class Observer:
         if observed.certificate is None or observed.certificate.verdict is None:
             self.evict_certificate(key)  # nothing to judge now: its key is not kept
         return observed
+
+    def holder(
+        self,
+        claimants: Iterable[Claimant] | None,
+        me: tuple[str, str],
+        name: tuple[str, str] = ("", ""),
+        now: str = "",
+    ) -> tuple[Claimant | None, Reservation | None]:
+        """The oldest claimant entitled to the name (judged from the store: no reads), and
+        the reservation that keeps ME from it (a deleted holder's, in another namespace).
+
+        A portal without an instance, in a namespace its instance does not allow, or
+        with an image it does not allow, neither holds nor contends for a name.
+        """
+        entitled = [c for c in claimants or () if (c.namespace, c.name) == me or self.entitled(c)]
+        reservation = self.reservations.get(name)
+        allowed = claims.contenders(entitled, reservation, now)
+        # A portal there that holds it is named as the owner instead.
+        held_there = any(reservation and c.namespace == reservation.namespace for c in allowed)
+        blocked = None
+        if reservation and me[0] != reservation.namespace and not held_there:
+            blocked = reservation if reservation.binds(entitled, now) else None
+        first = allowed[0] if allowed else None
+        return (self._live(first, me) if first else None), blocked
+
+    def holds(self, key: tuple[str, str], name: tuple[str, str]) -> bool:
+        """Whether the portal KEY holds NAME now, from the store alone (at its deletion)."""
+        index = self.index.subdomains if name[0] == "subdomain" else self.index.hosts
+        claimants = index.get(name[1]) or ()
+        entitled = [c for c in claimants if self.entitled(c)]  # KEY too: still in the store
+        stamp = names.iso(datetime.datetime.now(datetime.UTC))
+        allowed = claims.contenders(entitled, self.reservations.get(name), stamp)
+        return bool(allowed) and (allowed[0].namespace, allowed[0].name) == key
+
+    def entitled(self, claimant: Claimant) -> bool:
+        obj = self.store.portals.get((claimant.namespace, claimant.name))
+        if obj is None:
+            return False
+        portal = parse(obj)
+        found = self.store.instance(portal.instance)
+        instance = parse_instance(found) if found else None
+        labels = self.store.namespace_labels.get(claimant.namespace) or {}
+        return entitlement.may_claim(portal, instance, labels, self.settings)
 
     def _live(self, claimant: Claimant | None, me: tuple[str, str]) -> Claimant | None:
         """A claim held by another portal counts only while that portal exists (one read)."""

@@ -13,6 +13,7 @@ loop's alone: the priming thread hands its keys over with `call_soon_threadsafe`
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import logging
 import math
@@ -21,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from portico.controller import metrics
+from portico.api.model import parse_instance
+from portico.controller import metrics, token_exchange
 from portico.controller.act import Writer
 from portico.controller.index import Index
 from portico.controller.invitations import Invitations, parse_invitation_obj
@@ -31,11 +33,13 @@ from portico.controller.observe import Observer, parse
 from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
 from portico.controller.store import Store
-from portico.core import names
+from portico.core import entitlement, names, reservations, token
+from portico.core.claims import Reservation
 from portico.settings import Settings
 
 log = logging.getLogger("portico")
 T = TypeVar("T")
+RESERVATIONS_KEY = ("Reservations",)
 P = ParamSpec("P")
 
 
@@ -120,6 +124,7 @@ class Operator:
 
     def _prime(self, child_kinds: list[str]) -> None:
         namespaces = self.settings.namespaces or (None,)
+        self.load_reservations()
         for body in self.kube.each("PortalInstance"):
             self.instance_event("", body)
         for body in self.kube.each("Namespace"):
@@ -232,6 +237,8 @@ class Operator:
     @_locked
     def portal_gone(self, key: tuple[str, str]) -> None:
         """The Portal is gone: release its claims, forget it everywhere, wake who waited."""
+        self._reserve(key)
+        self._revoke_token_of(key)
         self.store.forget_portal(*key)
         entry = self.index.remove(key)
         self.queue.forget(("Portal", *key))
@@ -243,6 +250,49 @@ class Operator:
             self._wake(entry, key)
             self._enqueue(("PortalInstance", entry.instance))
         self._wake_invitations(key)
+
+    def _reserve(self, key: tuple[str, str]) -> None:
+        """The names a deleted holder held stay its namespace's for the grace period."""
+        entry = self.index.entries.get(key)
+        grace = self.settings.claim_grace_seconds
+        if entry is None or grace <= 0:
+            return
+        until = names.iso(datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace))
+        kept = False
+        for name in (("subdomain", entry.claimant.subdomain), ("host", entry.claimant.hostname)):
+            if name[1] and self.observer.holds(key, name):
+                self.observer.reservations[name] = Reservation(key[0], until)
+                kept = True
+        if kept:
+            self._enqueue(RESERVATIONS_KEY)
+
+    def _revoke_token_of(self, key: tuple[str, str]) -> None:
+        """A deleted portal's token is revoked at its instance (queued; best-effort: a
+        token missed here, say while the operator was down, ends at its expiry)."""
+        obj = self.store.portals.get(key)
+        if obj is None:
+            return
+        children = self.store.owned(*key, obj["metadata"].get("uid", ""))
+        held = token.held(children.get(("Secret", names.instance_secret_name(key[1]))))
+        if held is not None:
+            self._enqueue(("RevokeToken", held.instance, held.id))
+
+    def _revoke(self, minted_by: str, token_id: str) -> None:
+        found = self.store.instance(minted_by.split(" ", 1)[0])
+        instance = parse_instance(found) if found else None
+        if instance is None or token.minted_by(instance) != minted_by:
+            return  # that instance is gone or moved: the token ends at its expiry
+        if entitlement.credentials_problem(instance, self.settings):
+            return
+        credentials = self.observer.secret(*instance.credentials)
+        if credentials is None:
+            return
+        try:
+            token_exchange.revoke(instance, credentials, token_id)
+        except token_exchange.TokenExchangeFailed as err:
+            log.warning(
+                "could not revoke a deleted portal's token (it ends at its expiry): %s", err
+            )
 
     def _wake(self, entry: Any, key: tuple[str, str]) -> None:
         for waiting in self.index.contenders(entry) - {key}:
@@ -260,7 +310,10 @@ class Operator:
             if not self.store.put_instance(body, "listed" if type_ == "" else "event"):
                 return  # older than our own status patch's answer
             creds = (body.get("spec") or {}).get("credentialsSecretRef") or {}
-            self.index.put_instance(name, (creds.get("namespace", ""), creds.get("name", "")))
+            ref = (creds.get("namespace", ""), creds.get("name", ""))
+            allowed = self.settings.instance_credentials_namespaces
+            # A Secret in a namespace instances may not name is never kept (nor read).
+            self.index.put_instance(name, ref if not allowed or ref[0] in allowed else None)
             if before is not None and before.get("spec") == body.get("spec"):
                 return  # its status only (our own patch)
             self._enqueue(("PortalInstance", name))
@@ -365,6 +418,12 @@ class Operator:
 
     async def work(self, key: Hashable) -> Again | None:
         assert isinstance(key, tuple)
+        if key == RESERVATIONS_KEY:
+            await self._in_thread(self._save_reservations)
+            return None
+        if key[0] == "RevokeToken":
+            await self._in_thread(self._revoke, key[1], key[2])
+            return None
         if key[0] == "PortalInvitation":
             after = await self._in_thread(self.invitations.reconcile, key[1], key[2])
             return None if after is None else Again(after)
@@ -380,6 +439,10 @@ class Operator:
         if outcome.gone:
             self.portal_gone((namespace, name))
             return None
+        # Gaining or losing an entitlement changes who holds its names: ask again.
+        moved = self.phases.get((namespace, name)) != outcome.phase
+        if moved and (entry := self.index.entries.get((namespace, name))):
+            self._wake(entry, (namespace, name))
         self.phases[(namespace, name)] = outcome.phase
         self._count_phases()
         if outcome.certificate_expiry is not None:
@@ -394,6 +457,23 @@ class Operator:
         if asked < self.settings.resync_seconds:
             return Again(asked)
         return Again(self.settings.resync_seconds, routine=True)
+
+    def _save_reservations(self) -> None:
+        """Write the live reservations to their ConfigMap (only after a deletion changed
+        them: nothing is read or written at rest); ended ones are dropped."""
+        now = names.iso(datetime.datetime.now(datetime.UTC))
+        live = reservations.live(self.observer.reservations, self._claimants, now)
+        self.observer.reservations = live
+        self.writer.apply(reservations.manifest(self.settings.own_namespace, live))
+
+    def _claimants(self, name: tuple[str, str]) -> Any:
+        index = self.index.subdomains if name[0] == "subdomain" else self.index.hosts
+        return index.get(name[1]) or ()
+
+    def load_reservations(self) -> None:
+        """At start: the reservations kept by the last run (one read)."""
+        found = self.kube.get("ConfigMap", self.settings.own_namespace, reservations.NAME)
+        self.observer.reservations = reservations.parse(found)
 
     def _count_phases(self) -> None:
         for phase, count in count_phases(self.phases.values()).items():

@@ -20,6 +20,8 @@ from portico.controller.act import Conflict, Writer
 from portico.controller.kube import ApiError
 from portico.controller.observe import Observer
 from portico.controller.store import Store
+from portico.controller.token_exchange import TokenExchangeFailed
+from portico.core import entitlement
 from portico.core.decide import Plan, decide, failed
 from portico.core.instance_status import decide_instance
 from portico.core.observed import Observed
@@ -91,6 +93,8 @@ class Reconciler:
             if err.status == 404 and o is not None and self._portal_gone(namespace, name):
                 return Outcome(gone=True)
             return self._report(o, plan, str(err), err.status in PERMANENT, err, now)
+        except TokenExchangeFailed as err:  # retried with backoff; the message says why
+            return self._report(o, plan, str(err), False, err, now)
         except Exception as err:
             what = f"internal error ({type(err).__name__}); see the operator's log"
             return self._report(o, plan, what, False, err, now)
@@ -110,7 +114,7 @@ class Reconciler:
         where = f"{o.portal.namespace}/{o.portal.name}" if o else "a portal"
         # The API server's refusal is its own words (one line); anything else is a bug,
         # logged with its traceback (never into status or Events).
-        trace = None if isinstance(err, ApiError) else err
+        trace = None if isinstance(err, ApiError | TokenExchangeFailed) else err
         log.error("reconcile of %s failed: %s", where, redact(str(err), o), exc_info=trace)
         if o is None:
             raise err
@@ -147,9 +151,10 @@ class Reconciler:
         if obj is None:
             return
         instance = parse_instance(obj)
-        exists = self.observer.secret(*instance.credentials) is not None
+        refused = entitlement.credentials_problem(instance, self.settings)
+        exists = refused is None and self.observer.secret(*instance.credentials) is not None
         now = datetime.datetime.now(datetime.UTC)
-        new = decide_instance(obj, instance, exists, portal_count, now)
+        new = decide_instance(obj, instance, exists, portal_count, now, refused)
         old = obj.get("status") or {}
         result = self.writer.patch_status("PortalInstance", None, name, old, new)
         if isinstance(result, dict) and "metadata" in result:

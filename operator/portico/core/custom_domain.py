@@ -18,6 +18,7 @@ from portico import domain
 from portico.api.model import Portal
 from portico.certificates import CertificateVerdict
 from portico.core import names
+from portico.core.claims import Reservation
 from portico.core.conditions import Condition, false, true
 from portico.core.observed import CertificateOutcome, SecretView
 from portico.core.reasons import Failure
@@ -199,11 +200,23 @@ def assess(
     cert: CertificateOutcome | None,
     issued_certificate: Mapping[str, Any] | None,
     now: datetime.datetime,
+    reserved: Reservation | None = None,
 ) -> Assessment:
     cd = portal.custom_domain
     if cd is None:
         return Assessment()
     out = Assessment(tls_secret=cd.tls_secret or names.tls_secret_name(portal.name))
+    if reserved is not None:
+        out.conditions.append(
+            false(
+                "DomainVerified",
+                Failure.DOMAIN_TAKEN,
+                f"{cd.hostname} was the custom domain of a deleted portal in namespace "
+                f"{reserved.namespace} and stays reserved for that namespace until "
+                f"{reserved.until}; choose another host, or wait until then",
+            )
+        )
+        return out
     if host_owner and host_owner != f"{portal.namespace}/{portal.name}":
         out.conditions.append(
             false(

@@ -27,6 +27,7 @@ from portico.core import (
     progress,
     references,
     render,
+    token,
 )
 from portico.core.children import Changes, Write, changes, up_to_date, with_hash
 from portico.core.conditions import Condition, false, reason_of, summarize, to_status, true
@@ -58,6 +59,10 @@ class Plan:
     dns_pending: bool = False
     certificate_expiry: float | None = None
     skipped: tuple[Key, ...] = field(default=())
+    # Ask the instance for a portal token of this lifetime (seconds; 0: none) and put it
+    # into the instance Secret being written; then revoke these token ids.
+    mint_token: int = 0
+    revoke_tokens: tuple[str, ...] = ()
 
 
 def _base_status(o: Observed, settings: Settings, now: datetime.datetime) -> dict[str, Any]:
@@ -96,11 +101,17 @@ class _Run:
     keep: set[Key]
     conditions: list[Condition]
     status: dict[str, Any]
+    token: token.TokenPlan | None = None
 
 
 def _provision(
-    o: Observed, settings: Settings, stamp: str, expired: bool, domain: custom_domain.Assessment
+    o: Observed,
+    settings: Settings,
+    now: datetime.datetime,
+    expired: bool,
+    domain: custom_domain.Assessment,
 ) -> _Run:
+    stamp = names.iso(now)
     portal, status = o.portal, o.status
     assert o.instance is not None
     out: dict[str, Any] = {}
@@ -146,7 +157,12 @@ def _provision(
         if portal.additional_languages:
             conditions.append(progress.translations_condition(translations, t_job))
 
-    creds = o.credentials.data if o.credentials else {}
+    # An expired trial runs nothing and keeps no token (scaled to zero).
+    held = None
+    if not expired:
+        secret = o.child("Secret", names.instance_secret_name(portal.name))
+        ttl = settings.instance_token_ttl_seconds
+        held = token.plan(secret, o.instance, o.credentials, now, ttl)
     facts = render.Facts(
         attempt=attempt.number,
         provision=not prerequisite and not attempt.finished,
@@ -154,13 +170,14 @@ def _provision(
         secrets_checksum=entitlement.secrets_checksum(o),
         translations_run=translations.run if translations and translations.active else 0,
         translations_languages=translations.languages if translations else (),
-        instance_credentials=creds,
+        instance_credentials=held.data if held else None,
+        instance_secret_annotations=held.annotations if held else None,
         custom_host_ready=domain.serve,
         custom_tls_secret=domain.tls_secret,
         tls_data=domain.tls_data,
         issue_certificate=domain.issue,
     )
-    return _Run(facts, keep, conditions, out)
+    return _Run(facts, keep, conditions, out, held)
 
 
 def _conflict(keys: tuple[Key, ...], portal: str) -> Condition:
@@ -179,17 +196,23 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     portal, status = o.portal, o.status
     new = _base_status(o, settings, now)
     previous = list(status.get("conditions") or ())
-    if portal.paused:
-        phase, ready = summarize([], paused=True)
-        kept = [c for c in previous if c.get("type") != "Ready"]
-        new["conditions"] = kept + to_status([ready], previous, o.generation, stamp)
-        return _finish(o, new, phase, ready, Changes(), None)
-
     expiry = trial_expiry(o, settings)
     expired = bool(expiry and now >= expiry)
     requeue = (expiry - now).total_seconds() + 1 if expiry and not expired else None
     link = entitlement.link_problems(o, settings)
     blocker = entitlement.subdomain_blocker(o)
+    withdrawn = any(p.reason in WITHDRAWN for p in link) or blocker is not None
+    for reserved in (o.subdomain_reserved, o.host_reserved):
+        if reserved is not None:  # come back when the reservation ends
+            wait = (names.parse_time(reserved.until) - now).total_seconds() + 1
+            requeue = min(requeue or wait, wait)
+    if portal.paused and not (withdrawn or expired):
+        # Paused stops changes; a lost entitlement or an expired trial still withdraws
+        # (below), so pausing never keeps credentials or routing a portal may not have.
+        phase, ready = summarize([], paused=True)
+        kept = [c for c in previous if c.get("type") != "Ready"]
+        new["conditions"] = kept + to_status([ready], previous, o.generation, stamp)
+        return _finish(o, new, phase, ready, Changes(), requeue)
     conditions: list[Condition] = []
     if link:
         message = "; ".join(p.message for p in link)
@@ -199,13 +222,15 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
             true("InstanceLinked", "Linked", f"linked to PortalInstance {portal.instance}")
         )
 
-    withdrawn = any(p.reason in WITHDRAWN for p in link) or blocker is not None
     domain = custom_domain.Assessment()
+    run: _Run | None = None
     # None: change nothing (a reference a person must fix; the old runtime keeps serving).
     desired: list[dict[str, Any]] | None = None
     keep: set[Key] = set()
-    if withdrawn:
-        desired, keep = _withdrawn(o, settings, routed=blocker is None)
+    if withdrawn or portal.paused:  # paused here: expired, so the runtime goes too
+        # An unentitled portal holds no name: no routing, no page on the shared domain.
+        entitled = not any(p.reason in entitlement.UNENTITLED for p in link)
+        desired, keep = _withdrawn(o, settings, routed=blocker is None and entitled)
         new.pop("customDomainUrl", None)
     elif not link:
         domain = custom_domain.assess(
@@ -217,8 +242,11 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
             o.certificate,
             o.child("Certificate", names.runtime_name(portal.name)),
             now,
+            o.host_reserved,
         )
-        run = _provision(o, settings, stamp, expired, domain)
+        run = _provision(o, settings, now, expired, domain)
+        if run.token and run.token.renew_in is not None:
+            requeue = min(requeue or run.token.renew_in, run.token.renew_in)
         new.update(run.status)
         desired, keep = render.children(portal, o.instance, settings, run.facts), run.keep
         conditions += run.conditions + domain.conditions
@@ -239,7 +267,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     if desired is not None:
         if desired:
             host = portal.custom_domain.hostname if domain.serve and portal.custom_domain else ""
-            up = not withdrawn and runtime_serving(o.children, portal.name)
+            up = not withdrawn and not portal.paused and runtime_serving(o.children, portal.name)
             desired, unchanged = pages.route(
                 desired, portal, settings, phase, ready.reason, ready.message, host, up
             )
@@ -251,11 +279,12 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
     plan = _finish(o, new, phase, ready, diff, requeue)
-    if withdrawn and diff.deletes:
+    if (withdrawn or portal.paused) and diff.deletes:
         removed = ", ".join(f"{k} {n}" for k, n in diff.deletes)
         withdrawal = Event("Warning", "Withdrawn", f"{ready.reason}: removed {removed}")
         plan = replace(plan, events=(*plan.events, withdrawal))
     plan = replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
+    plan = _tokens(o, settings, plan, run.token if run else None)
     return _paced(o, plan, settings.status_hold_seconds, now)
 
 
@@ -267,6 +296,19 @@ def _paced(o: Observed, plan: Plan, hold_seconds: float, now: datetime.datetime)
     if not wait:
         return plan
     return replace(plan, status=dict(o.status), requeue_after=min(plan.requeue_after or wait, wait))
+
+
+def _tokens(o: Observed, settings: Settings, plan: Plan, held: token.TokenPlan | None) -> Plan:
+    """Mint when the instance Secret is written without a token; revoke the token it held
+    when it is withdrawn. A renewed token is not revoked: running pods see the new one
+    only when the kubelet updates their mounted file, so the old one ends at its expiry
+    (a third of its lifetime later at most). A token of another instance ends by expiry."""
+    key = ("Secret", names.instance_secret_name(o.portal.name))
+    minting = bool(held and held.mint and any(w.key == key for w in plan.writes))
+    old = token.revocable(o.child(*key), o.instance)
+    revoke = (old,) if old and key in plan.deletes else ()
+    ttl = settings.instance_token_ttl_seconds if minting else 0
+    return replace(plan, mint_token=ttl, revoke_tokens=revoke)
 
 
 def _keys(manifests: Any) -> list[Key]:

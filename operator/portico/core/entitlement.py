@@ -8,33 +8,74 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections.abc import Mapping
 
+from portico.api.model import Portal, PortalInstance
 from portico.core import references, render
 from portico.core.conditions import Condition, false, true
 from portico.core.observed import Observed
 from portico.core.reasons import Failure
 from portico.settings import Settings
 
+# Without these a portal holds no name: it neither claims nor contends for a subdomain or
+# custom host, and gets no routing on the shared domain.
+UNENTITLED = frozenset(
+    {Failure.INSTANCE_NOT_FOUND, Failure.NAMESPACE_NOT_ALLOWED, Failure.IMAGE_NOT_ALLOWED}
+)
 
-def image_allowed(o: Observed, settings: Settings) -> references.Problem | None:
+
+def image_allowed(
+    portal: Portal, instance: PortalInstance | None, settings: Settings
+) -> references.Problem | None:
     """The instance's credentials go only to images its allowedImages (or the default) cover."""
-    image = render.image(o.portal, settings)
-    if o.instance is None or image == settings.runtime_image:
+    image = render.image(portal, settings)
+    if instance is None or image == settings.runtime_image:
         return None
-    if any(fnmatch.fnmatchcase(image, pattern) for pattern in o.instance.allowed_images):
+    if any(fnmatch.fnmatchcase(image, pattern) for pattern in instance.allowed_images):
         return None
     return references.Problem(
         Failure.IMAGE_NOT_ALLOWED,
-        f"image {image} is not allowed by PortalInstance {o.instance.name} (allowedImages: "
-        f"{', '.join(o.instance.allowed_images) or 'only the default runtime'}); remove "
+        f"image {image} is not allowed by PortalInstance {instance.name} (allowedImages: "
+        f"{', '.join(instance.allowed_images) or 'only the default runtime'}); remove "
         "spec.runtime.image or ask the instance's owner to allow it",
+    )
+
+
+def may_claim(
+    portal: Portal,
+    instance: PortalInstance | None,
+    namespace_labels: Mapping[str, str],
+    settings: Settings,
+) -> bool:
+    """Whether PORTAL is entitled to hold or contend for a name: its instance exists,
+    allows its namespace, and allows its image."""
+    link = references.check_instance_link(portal, instance, namespace_labels)
+    if any(p.reason in UNENTITLED for p in link):
+        return False
+    return image_allowed(portal, instance, settings) is None
+
+
+def credentials_problem(instance: PortalInstance, settings: Settings) -> references.Problem | None:
+    """The instance's credentials are read only from the namespaces the operator allows."""
+    ns, secret = instance.credentials
+    allowed = settings.instance_credentials_namespaces
+    if not allowed or ns in allowed:
+        return None
+    return references.Problem(
+        Failure.CREDENTIALS_NOT_ALLOWED,
+        f"PortalInstance {instance.name} names credentials Secret {ns}/{secret}, but Portico "
+        f"reads instance credentials only from namespace {', '.join(allowed)}; move the "
+        "Secret there and fix spec.credentialsSecretRef (or add the namespace to the "
+        "operator's instanceCredentialsNamespaces setting)",
     )
 
 
 def link_problems(o: Observed, settings: Settings) -> list[references.Problem]:
     problems = references.check_hostname(o.portal, settings.base_domain)
     problems += references.check_instance_link(o.portal, o.instance, o.namespace_labels)
-    if o.instance and o.credentials is None:
+    if o.instance and (problem := credentials_problem(o.instance, settings)):
+        problems.append(problem)
+    elif o.instance and o.credentials is None:
         ns, secret = o.instance.credentials
         problems.append(
             references.Problem(
@@ -43,13 +84,22 @@ def link_problems(o: Observed, settings: Settings) -> list[references.Problem]:
                 "does not exist; create it or fix the instance's spec.credentialsSecretRef",
             )
         )
-    if problem := image_allowed(o, settings):
+    if problem := image_allowed(o.portal, o.instance, settings):
         problems.append(problem)
     return problems
 
 
 def subdomain_blocker(o: Observed) -> Condition | None:
     me = f"{o.portal.namespace}/{o.portal.name}"
+    if reserved := o.subdomain_reserved:
+        return false(
+            "Ready",
+            Failure.SUBDOMAIN_TAKEN,
+            f"subdomain {o.portal.subdomain} belonged to a deleted portal in namespace "
+            f"{reserved.namespace} and stays reserved for that namespace until "
+            f"{reserved.until} (so a re-created portal there keeps it); choose another "
+            "subdomain (create a new Portal), or this portal takes it then",
+        )
     if o.subdomain_owner and o.subdomain_owner != me:
         return false(
             "Ready",

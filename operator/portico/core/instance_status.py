@@ -14,6 +14,7 @@ from portico.api.model import PortalInstance
 from portico.core import names
 from portico.core.conditions import false, to_status, true
 from portico.core.reasons import Failure
+from portico.core.references import Problem
 
 
 def decide_instance(
@@ -22,10 +23,14 @@ def decide_instance(
     credentials_exist: bool,
     portal_count: int,
     now: datetime.datetime,
+    refused: Problem | None = None,
 ) -> dict[str, Any]:
-    """The status OBJ (the PortalInstance as stored) should have."""
+    """The status OBJ (the PortalInstance as stored) should have; REFUSED: its
+    credentialsSecretRef names a namespace the operator does not read from."""
     ns, secret = instance.credentials
-    if credentials_exist:
+    if refused is not None:
+        ready = false("Ready", refused.reason, refused.message)
+    elif credentials_exist:
         ready = true("Ready", "Available", "portals can link to this instance")
     else:
         ready = false(

@@ -14,6 +14,7 @@ from typing import Any
 from portico.api.model import Portal, PortalInstance
 from portico.certificates import CertificateVerdict
 from portico.core import names
+from portico.core.claims import Reservation
 from portico.core.conditions import Condition
 from portico.domain import DomainCheck
 
@@ -66,6 +67,9 @@ class Observed:
     # "namespace/name" of the portal that holds the subdomain / custom host claim.
     subdomain_owner: str = ""
     host_owner: str = ""
+    # A deleted holder's reservation that keeps this portal from the name (another namespace).
+    subdomain_reserved: Reservation | None = None
+    host_reserved: Reservation | None = None
     # A DNS lookup made for this reconcile; None when none was due.
     dns: DomainCheck | None = None
     certificate: CertificateOutcome | None = None

@@ -19,6 +19,7 @@ class Failure(StrEnum):
     LANGUAGE_NOT_INSTALLED = "LanguageNotInstalled"
     ADMINISTRATOR_NOT_ALLOWED = "AdministratorNotAllowed"
     CREDENTIALS_NOT_FOUND = "CredentialsNotFound"
+    CREDENTIALS_NOT_ALLOWED = "CredentialsNotAllowed"
     IMAGE_NOT_ALLOWED = "ImageNotAllowed"
     PREREQUISITE_MISSING = "PrerequisiteMissing"
     INSTALL_FAILED = "InstallFailed"
@@ -40,6 +41,7 @@ WITHDRAWN = frozenset(
         Failure.INSTANCE_NOT_FOUND,
         Failure.NAMESPACE_NOT_ALLOWED,
         Failure.CREDENTIALS_NOT_FOUND,
+        Failure.CREDENTIALS_NOT_ALLOWED,
         Failure.SUBDOMAIN_TAKEN,
         Failure.IMAGE_NOT_ALLOWED,
     }

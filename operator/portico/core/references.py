@@ -58,7 +58,16 @@ def check_instance_link(
             )
         ]
     problems = []
-    if (
+    if instance.allowed_from not in ("All", "Selector"):
+        problems.append(
+            Problem(
+                "NamespaceNotAllowed",
+                f"PortalInstance {instance.name} allows no namespace (its "
+                "spec.allowedNamespaces is not set); its owner must set allowedNamespaces "
+                "to {from: All} or to a selector matching namespace " + portal.namespace,
+            )
+        )
+    elif (
         instance.allowed_from == "Selector"
         and namespace_labels is not None
         and not selector_matches(instance.selector, namespace_labels)

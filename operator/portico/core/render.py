@@ -52,6 +52,8 @@ class Facts:
     # The instance's credentials (base64 values), copied next to the portal because
     # a pod cannot mount a Secret from another namespace. None: not observed (plan).
     instance_credentials: Mapping[str, str] | None = None
+    # Which token the Secret holds (core/token.py): its id, expiry and minting instance.
+    instance_secret_annotations: Mapping[str, str] | None = None
     # base64 tls.crt/tls.key converted from the portal's .pfx, for `<portal>-tls`.
     tls_data: Mapping[str, str] | None = None
     # Ask cert-manager for the custom host's certificate (issuerRef, domain verified).
@@ -164,6 +166,9 @@ def runtime_config(
             )
     if config["analytics"]:
         config["analytics"]["queueSize"] = settings.interactions_queue_size
+    if instance is not None and instance.insecure:
+        # Only when set: portals of other instances keep their config (and checksum).
+        config["instance"]["insecure"] = True
     return config
 
 
@@ -270,6 +275,7 @@ def children(
                 "secret-instance.yaml.j2",
                 labels=labels(portal, "credentials"),
                 data=dict(sorted(facts.instance_credentials.items())),
+                annotations=dict(sorted((facts.instance_secret_annotations or {}).items())),
                 **ctx,
             ),
         )

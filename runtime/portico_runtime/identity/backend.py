@@ -100,6 +100,9 @@ class Backend:
     ) -> Answer:
         return await self.call(portal, "PATCH", f"/contacts/{quote(contact_id, safe='')}", fields)
 
+    async def delete_contact(self, portal: Portal, contact_id: str) -> Answer:
+        return await self.call(portal, "DELETE", f"/contacts/{quote(contact_id, safe='')}")
+
     async def link_identity(
         self, portal: Portal, contact_id: str, issuer: str, subject: str
     ) -> Answer:

@@ -182,6 +182,9 @@ def routes(reader: Reader, backend: Backend, backoff: rules.Backoff) -> list[Rou
         start_session(request, contact, [])
         problem_key = await redeem_pending(request, portal, backend, str(contact["id"]))
         if problem_key:
+            # The code was used up meanwhile: the contact made for it goes again, so nothing
+            # (a reset link, a provider's verified e-mail) can turn it into an account.
+            await backend.delete_contact(portal, str(contact["id"]))
             request.session.clear()
             return views.message(
                 request, portal, 409, "invitationTitle", problem_key, ("/signin", "signIn")

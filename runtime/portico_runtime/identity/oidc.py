@@ -290,7 +290,8 @@ def routes(reader: Reader, backend: Backend) -> list[Route]:
             contact = created.data
             start_session(request, contact, [], claims, provider.name)
             problem = await redeem_pending(request, portal, backend, str(contact["id"]))
-            if problem:
+            if problem:  # the code was used up meanwhile: the new contact goes again
+                await backend.delete_contact(portal, str(contact["id"]))
                 request.session.clear()
                 return views.message(
                     request, portal, 409, "invitationTitle", problem, ("/signin", "signIn")
