@@ -40,6 +40,8 @@ DERIVED_SETTINGS = {
     "leader_election",
     "leader_election_namespace",
     "instance_credentials_namespaces",  # the release namespace, not a fixed default
+    "host_policy",  # the host policy's name, from baseDomain
+    "release",  # the release's namespace and name
 }
 
 
@@ -219,6 +221,7 @@ def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: Path) -> Non
         "portalinstances/status",
         "namespaces",
         "customresourcedefinitions",
+        "validatingadmissionpolicies",  # the host policy, read by name at start
     }
     roles = {
         (o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objs if o["kind"] == "Role"
@@ -259,24 +262,58 @@ def host_policy(objs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, A
 
 def test_host_policy_guards_the_base_domain_for_the_operator(helm: Path) -> None:
     policy, binding = host_policy(render(helm, "--set", "baseDomain=portals.acme.io"))
+    # One per base domain in the cluster: the name is the base domain's claim.
+    assert policy["metadata"]["name"] == "portico-hosts.portals.acme.io"
+    assert policy["metadata"]["annotations"]["portico.dev/release"] == f"{RELEASE_NS}/portico"
     assert binding["spec"] == {
         "policyName": policy["metadata"]["name"],
         "validationActions": ["Deny"],
     }
-    assert RELEASE_NS in policy["metadata"]["name"]
     spec = policy["spec"]
     assert spec["failurePolicy"] == "Fail"
-    (rule,) = spec["matchConstraints"]["resourceRules"]
-    assert rule["resources"] == ["ingresses"] and set(rule["operations"]) == {"CREATE", "UPDATE"}
-    (exempt,) = spec["matchConditions"]
-    assert f"system:serviceaccount:{RELEASE_NS}:portico" in exempt["expression"]
+    ingresses, routes = spec["matchConstraints"]["resourceRules"]
+    assert ingresses["resources"] == ["ingresses"]
+    assert set(ingresses["operations"]) == {"CREATE", "UPDATE"}
+    assert routes["apiGroups"] == ["gateway.networking.k8s.io"]
+    assert routes["resources"] == ["httproutes", "grpcroutes", "tlsroutes"]
+    assert set(routes["operations"]) == {"CREATE", "UPDATE"}
+    exempt = {c["name"]: c["expression"] for c in spec["matchConditions"]}
+    assert f"system:serviceaccount:{RELEASE_NS}:portico" in exempt["not-the-operator"]
+    chart_own = exempt["not-the-charts-own-ingresses"]
+    assert f"request.namespace == '{RELEASE_NS}'" in chart_own
+    # The page server's Ingresses (templates/pages.yaml): `<fullname>-pages[-catch-all]`.
+    assert '["portico-pages","portico-pages-catch-all"]' in chart_own
     assert {"name": "base", "expression": "'portals.acme.io'"} in spec["variables"]
     (check,) = spec["validations"]
     hosts = {v["name"]: v["expression"] for v in spec["variables"]}
     assert "object.spec.rules" in hosts["ruleHosts"] and "object.spec.tls" in hosts["tlsHosts"]
-    assert "variables.ruleHosts" in check["expression"]
-    assert "variables.tlsHosts" in check["expression"]
+    assert "object.spec.hostnames" in hosts["routeHosts"]
+    for name in ("ruleHosts", "tlsHosts", "routeHosts"):
+        assert f"variables.{name}" in check["expression"]
     assert "Hosts under portals.acme.io belong to Portico" in check["message"]
+
+
+def test_the_operator_checks_its_claim_on_the_base_domain(helm: Path) -> None:
+    objs = render(helm, "--set", "baseDomain=portals.acme.io")
+    env = env_of(objs)
+    assert env["PORTICO_HOST_POLICY"] == "portico-hosts.portals.acme.io"
+    assert env["PORTICO_RELEASE"] == f"{RELEASE_NS}/portico"
+    assert (
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicies",
+        frozenset({"get"}),
+    ) in rules(objs)
+    (claim,) = [
+        r
+        for o in objs
+        if o["kind"] == "ClusterRole"
+        for r in o["rules"]
+        if "validatingadmissionpolicies" in r["resources"]
+    ]
+    assert claim["resourceNames"] == ["portico-hosts.portals.acme.io"]
+    off = render(helm, "--set", "hostPolicy.enabled=false")
+    assert env_of(off)["PORTICO_HOST_POLICY"] == ""
+    assert not [r for r in rules(off) if r[1] == "validatingadmissionpolicies"]
 
 
 def test_host_policy_allowed_users_and_toggle(helm: Path) -> None:
@@ -505,6 +542,7 @@ def test_schema_accepts_defaults_and_every_ci_file() -> None:
         ({"image": {"pullPolicy": "Sometimes"}}, "'Sometimes' is not one of"),
         ({"replica": 2}, "'replica' was unexpected"),
         ({"hostPolicy": {"allowedUsers": ["x' || true || '"]}}, "does not match"),
+        ({"baseDomain": "a" * 240}, "is too long"),
     ],
 )
 def test_schema_rejects_bad_values(override: dict[str, Any], message: str) -> None:
