@@ -27,10 +27,12 @@ TEMPLATE = "templates/hostpolicy.yaml"
 REFUSED = "belong to Portico"
 
 
-def render_policy(plane: ControlPlane, release: str, namespace: str, base: str, home: Path) -> str:
+def render_policy(
+    plane: ControlPlane, release: str, namespace: str, base: str, home: Path, *extra: str
+) -> str:
     """The policy exactly as `helm install` would create it (the chart's own template)."""
     cmd = [str(plane.bins["helm"]), "template", release, str(CHART), "--namespace", namespace]
-    cmd += ["--set", f"baseDomain={base}", "--show-only", TEMPLATE]
+    cmd += ["--set", f"baseDomain={base}", "--show-only", TEMPLATE, *extra]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, env=env)
     assert result.returncode == 0, result.stderr
@@ -215,6 +217,20 @@ def route_role(namespace: str) -> str:
     )
 
 
+def may_route(plane: ControlPlane, namespace: str, *accounts: str) -> None:
+    """The Gateway API route CRDs (pinned), and ACCOUNTS may write routes in NAMESPACE."""
+    for path in route_crds():
+        plane.kubectl("apply", "--server-side", "-f", str(path))
+    for crd in ROUTE_CRDS:
+        plane.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    plane.kubectl("apply", "-f", "-", input=route_role(namespace))
+    for account in accounts:
+        plane.kubectl(
+            "create", "rolebinding", f"{account}-routes", "-n", namespace, "--role=routes",
+            f"--serviceaccount={namespace}:{account}",
+        )  # fmt: skip
+
+
 def test_gateway_api_routes_for_tenant_hosts_are_refused(
     control_plane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
@@ -235,16 +251,7 @@ def test_gateway_api_routes_for_tenant_hosts_are_refused(
             wait_until_refused(plane, tenant, namespace, early)
             result = create_as(plane, tenant, namespace, early, "--dry-run=server")
             assert result.returncode != 0 and REFUSED in result.stderr, result.stdout
-        for path in route_crds():
-            plane.kubectl("apply", "--server-side", "-f", str(path))
-        for crd in ROUTE_CRDS:
-            plane.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-        plane.kubectl("apply", "-f", "-", input=route_role(namespace))
-        for account in (f"{release}-portico", "tenant"):
-            plane.kubectl(
-                "create", "rolebinding", f"{account}-routes", "-n", namespace, "--role=routes",
-                f"--serviceaccount={namespace}:{account}",
-            )  # fmt: skip
+        may_route(plane, namespace, f"{release}-portico", "tenant")
 
         squat = route("HTTPRoute", "squat", f"shop.{base}")
         wait_until_refused(plane, tenant, namespace, squat)
@@ -269,6 +276,62 @@ def test_gateway_api_routes_for_tenant_hosts_are_refused(
 
         owned = create_as(plane, operator, namespace, route("HTTPRoute", "portal", f"shop.{base}"))
         assert owned.returncode == 0, owned.stderr
+    finally:
+        plane.kubectl("delete", "-f", "-", "--wait=false", input=policy, check=False)
+
+
+def hostless(name: str) -> str:
+    doc = json.loads(ingress(name, "x"))
+    del doc["spec"]["rules"][0]["host"]
+    return json.dumps(doc)
+
+
+def default_backend(name: str) -> str:
+    doc = json.loads(ingress(name, "x"))
+    doc["spec"] = {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}
+    return json.dumps(doc)
+
+
+def every_host_route(name: str) -> str:
+    doc = json.loads(route("HTTPRoute", name, "x"))
+    del doc["spec"]["hostnames"]
+    return json.dumps(doc)
+
+
+def test_rules_without_a_host_are_refused_when_asked(
+    control_plane: ControlPlane, namespace: str, other_namespace: str, tmp_path: Path
+) -> None:
+    """hostPolicy.refuseHostless: a host-less rule, a default backend or a route without
+    hostnames matches the base domain's hosts too; the chart's catch-all still passes."""
+    plane = control_plane
+    base, release = new_base()
+    policy = render_policy(
+        plane, release, namespace, base, tmp_path, "--set", "hostPolicy.refuseHostless=true"
+    )
+    tenant = f"system:serviceaccount:{other_namespace}:tenant"
+    may_edit(plane, other_namespace, "tenant")
+    may_route(plane, other_namespace, "tenant")
+    deployer = f"deployer-{uuid.uuid4().hex[:6]}"
+    may_edit(plane, namespace, "deployer", user=deployer)
+    plane.kubectl("apply", "-f", "-", input=policy)
+    try:
+        wait_until_refused(plane, tenant, other_namespace, hostless("any"))
+        for name, manifest in (
+            ("host-less rule", hostless("any")),
+            ("default backend", default_backend("fallback")),
+            ("route without hostnames", every_host_route("all")),
+        ):
+            result = create_as(plane, tenant, other_namespace, manifest)
+            assert result.returncode != 0, f"{name} admitted: {result.stdout}"
+            assert "A rule without a host" in result.stderr, f"{name}: {result.stderr}"
+        named = create_as(plane, tenant, other_namespace, ingress("own", "shop.other.test"))
+        assert named.returncode == 0, named.stderr
+        routed = create_as(plane, tenant, other_namespace, route("HTTPRoute", "own", "x.test"))
+        assert routed.returncode == 0, routed.stderr
+
+        catch_all = f"{release}-portico-pages-catch-all"
+        chart = create_as(plane, deployer, namespace, default_backend(catch_all))
+        assert chart.returncode == 0, chart.stderr
     finally:
         plane.kubectl("delete", "-f", "-", "--wait=false", input=policy, check=False)
 

@@ -316,6 +316,19 @@ def test_the_operator_checks_its_claim_on_the_base_domain(helm: Path) -> None:
     assert not [r for r in rules(off) if r[1] == "validatingadmissionpolicies"]
 
 
+def test_host_less_rules_are_refused_only_when_asked(helm: Path) -> None:
+    policy, _ = host_policy(render(helm))
+    assert len(policy["spec"]["validations"]) == 1
+    assert "hostless" not in {v["name"] for v in policy["spec"]["variables"]}
+    policy, _ = host_policy(render(helm, "--set", "hostPolicy.refuseHostless=true"))
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    assert "object.spec.defaultBackend" in variables["hostless"]
+    assert "object.spec.hostnames" in variables["hostless"]
+    _, hostless = policy["spec"]["validations"]
+    assert hostless["expression"] == "!variables.hostless"
+    assert "hostPolicy.refuseHostless" in hostless["message"]
+
+
 def test_host_policy_allowed_users_and_toggle(helm: Path) -> None:
     user = "system:serviceaccount:cert-manager:cert-manager"
     policy, _ = host_policy(render(helm, "--set-json", f'hostPolicy.allowedUsers=["{user}"]'))
