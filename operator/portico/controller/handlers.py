@@ -36,7 +36,7 @@ CHILD_RESOURCES = {
 # The Services' EndpointSlices carry their labels: selected on the server like the children.
 ENDPOINT_SLICES = ("discovery.k8s.io", "v1", "endpointslices")
 OPERATOR: Operator | None = None
-# A release refused its base domain looks again this often.
+# An operator refused the base domain (core/base_domain.py) looks again this often.
 REFUSED_RETRY_SECONDS = 15
 
 
