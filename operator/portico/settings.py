@@ -26,6 +26,10 @@ def pod_namespace() -> str:
 @dataclass(frozen=True)
 class Settings:
     base_domain: str = "portals.example.com"
+    # The base domain's claim (core/base_domain.py): the chart's host policy and the
+    # release ("namespace/name") that must hold it. Empty: no check (a local run).
+    host_policy: str = ""
+    release: str = ""
     default_tls_secret: str = ""
     trial_days: float = 30.0
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
@@ -130,6 +134,11 @@ class Settings:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
         if settings.status_hold_seconds < 0:
             raise SettingsError("PORTICO_STATUS_HOLD_SECONDS must not be negative")
+        if settings.host_policy and settings.release.count("/") != 1:
+            raise SettingsError(
+                f"PORTICO_RELEASE={settings.release!r}: with PORTICO_HOST_POLICY, "
+                "use NAMESPACE/NAME (the chart sets both)"
+            )
         if settings.claim_grace_seconds < 0:
             raise SettingsError("PORTICO_CLAIM_GRACE_SECONDS must not be negative")
         if not 60 <= settings.instance_token_ttl_seconds <= 86400:

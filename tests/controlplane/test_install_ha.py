@@ -18,7 +18,7 @@ from tests.support.chart import (
     installed,
     now,
 )
-from tests.support.controlplane import Cluster, Operator, wait_for
+from tests.support.controlplane import OPERATOR_NAMESPACE, Cluster, Operator, wait_for
 from tests.support.dnsserver import AuthoritativeDNS
 
 TIMINGS = {"leaseDuration": 4, "renewDeadline": 3, "retryPeriod": 0.5}
@@ -33,7 +33,13 @@ def test_chart_account_leads_and_fails_over_with_two_replicas(
     tmp_path: Path,
 ) -> None:
     plane = cluster.plane
-    values = chart_values(dns, replicas=2, leaderElection=TIMINGS)
+    # The instance's credentials live in the shared operator's namespace, not the release's.
+    values = chart_values(
+        dns,
+        replicas=2,
+        leaderElection=TIMINGS,
+        instanceCredentialsNamespaces=[OPERATOR_NAMESPACE],
+    )
     with installed(plane, values, tmp_path, "portico-ha") as release:
         env = release.operator_env()
         assert env["PORTICO_LEADER_ELECTION"] == "true"

@@ -102,6 +102,11 @@ class Operator:
                     raise
 
     def _start_once(self) -> None:
+        self.spawn()
+        wait_for("the operator's liveness endpoint", self._alive, timeout=60)
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it to come up (one that must refuse)."""
         self.metrics_port, self.health_port = free_port(), free_port()
         env = {
             **os.environ,
@@ -125,7 +130,6 @@ class Operator:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_for("the operator's liveness endpoint", self._alive, timeout=60)
 
     def _alive(self) -> bool:
         assert self.proc is not None

@@ -40,6 +40,8 @@ DERIVED_SETTINGS = {
     "leader_election",
     "leader_election_namespace",
     "instance_credentials_namespaces",  # the release namespace, not a fixed default
+    "host_policy",  # the host policy's name, from baseDomain
+    "release",  # the release's namespace and name
 }
 
 
@@ -172,7 +174,13 @@ def test_schema_validation_is_strict() -> None:
 def test_every_rendered_object_is_labelled_and_namespaced_right(
     rendered: list[dict[str, Any]],
 ) -> None:
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+    cluster_scoped = {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     for obj in rendered:
         name = f"{obj['kind']}/{obj['metadata']['name']}"
         expected = "portico-pages" if component(obj) == "pages" else "portico"
@@ -227,6 +235,7 @@ def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: Path) -> Non
         "portalinstances/status",
         "namespaces",
         "customresourcedefinitions",
+        "validatingadmissionpolicies",  # the host policy, read by name at start
     }
     roles = {
         (o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objs if o["kind"] == "Role"
@@ -254,6 +263,92 @@ def test_cert_manager_rule_only_when_enabled(helm: Path) -> None:
     assert not any(g == "cert-manager.io" for g, _, _ in rules(render(helm)))
     enabled = rules(render(helm, "--set", "certManager.enabled=true"))
     assert ("cert-manager.io", "certificates", frozenset(MANAGE)) in enabled
+
+
+# --- host policy (ValidatingAdmissionPolicy) -----------------------------------
+
+
+def host_policy(objs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    (policy,) = [o for o in objs if o["kind"] == "ValidatingAdmissionPolicy"]
+    (binding,) = [o for o in objs if o["kind"] == "ValidatingAdmissionPolicyBinding"]
+    return policy, binding
+
+
+def test_host_policy_guards_the_base_domain_for_the_operator(helm: Path) -> None:
+    policy, binding = host_policy(render(helm, "--set", "baseDomain=portals.acme.io"))
+    # One per base domain in the cluster: the name is the base domain's claim.
+    assert policy["metadata"]["name"] == "portico-hosts.portals.acme.io"
+    assert policy["metadata"]["annotations"]["portico.dev/release"] == f"{RELEASE_NS}/portico"
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    ingresses, routes = spec["matchConstraints"]["resourceRules"]
+    assert ingresses["resources"] == ["ingresses"]
+    assert set(ingresses["operations"]) == {"CREATE", "UPDATE"}
+    assert routes["apiGroups"] == ["gateway.networking.k8s.io"]
+    assert routes["resources"] == ["httproutes", "grpcroutes", "tlsroutes"]
+    assert set(routes["operations"]) == {"CREATE", "UPDATE"}
+    exempt = {c["name"]: c["expression"] for c in spec["matchConditions"]}
+    assert f"system:serviceaccount:{RELEASE_NS}:portico" in exempt["not-the-operator"]
+    chart_own = exempt["not-the-charts-own-ingresses"]
+    assert f"request.namespace == '{RELEASE_NS}'" in chart_own
+    # The page server's Ingresses (templates/pages.yaml): `<fullname>-pages[-catch-all]`.
+    assert '["portico-pages","portico-pages-catch-all"]' in chart_own
+    assert {"name": "base", "expression": "'portals.acme.io'"} in spec["variables"]
+    (check,) = spec["validations"]
+    hosts = {v["name"]: v["expression"] for v in spec["variables"]}
+    assert "object.spec.rules" in hosts["ruleHosts"] and "object.spec.tls" in hosts["tlsHosts"]
+    assert "object.spec.hostnames" in hosts["routeHosts"]
+    for name in ("ruleHosts", "tlsHosts", "routeHosts"):
+        assert f"variables.{name}" in check["expression"]
+    assert "Hosts under portals.acme.io belong to Portico" in check["message"]
+
+
+def test_the_operator_checks_its_claim_on_the_base_domain(helm: Path) -> None:
+    objs = render(helm, "--set", "baseDomain=portals.acme.io")
+    env = env_of(objs)
+    assert env["PORTICO_HOST_POLICY"] == "portico-hosts.portals.acme.io"
+    assert env["PORTICO_RELEASE"] == f"{RELEASE_NS}/portico"
+    assert (
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicies",
+        frozenset({"get"}),
+    ) in rules(objs)
+    (claim,) = [
+        r
+        for o in objs
+        if o["kind"] == "ClusterRole"
+        for r in o["rules"]
+        if "validatingadmissionpolicies" in r["resources"]
+    ]
+    assert claim["resourceNames"] == ["portico-hosts.portals.acme.io"]
+    off = render(helm, "--set", "hostPolicy.enabled=false")
+    assert env_of(off)["PORTICO_HOST_POLICY"] == ""
+    assert not [r for r in rules(off) if r[1] == "validatingadmissionpolicies"]
+
+
+def test_host_less_rules_are_refused_only_when_asked(helm: Path) -> None:
+    policy, _ = host_policy(render(helm))
+    assert len(policy["spec"]["validations"]) == 1
+    assert "hostless" not in {v["name"] for v in policy["spec"]["variables"]}
+    policy, _ = host_policy(render(helm, "--set", "hostPolicy.refuseHostless=true"))
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    assert "object.spec.defaultBackend" in variables["hostless"]
+    assert "object.spec.hostnames" in variables["hostless"]
+    _, hostless = policy["spec"]["validations"]
+    assert hostless["expression"] == "!variables.hostless"
+    assert "hostPolicy.refuseHostless" in hostless["message"]
+
+
+def test_host_policy_allowed_users_and_toggle(helm: Path) -> None:
+    user = "system:serviceaccount:cert-manager:cert-manager"
+    policy, _ = host_policy(render(helm, "--set-json", f'hostPolicy.allowedUsers=["{user}"]'))
+    assert user in policy["spec"]["matchConditions"][0]["expression"]
+    off = render(helm, "--set", "hostPolicy.enabled=false")
+    assert not [o for o in off if o["kind"].startswith("ValidatingAdmissionPolicy")]
 
 
 # Server-side apply is patch (and create when it creates); no update.
@@ -473,6 +568,8 @@ def test_schema_accepts_defaults_and_every_ci_file() -> None:
         ({"dns": {"timeout": 0}}, "less than or equal to the minimum of 0"),
         ({"image": {"pullPolicy": "Sometimes"}}, "'Sometimes' is not one of"),
         ({"replica": 2}, "'replica' was unexpected"),
+        ({"hostPolicy": {"allowedUsers": ["x' || true || '"]}}, "does not match"),
+        ({"baseDomain": "a" * 240}, "is too long"),
     ],
 )
 def test_schema_rejects_bad_values(override: dict[str, Any], message: str) -> None:

@@ -76,6 +76,12 @@ tests/unit/test_chart.py keeps the two in sync.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [get, list, watch]
+{{- if .Values.hostPolicy.enabled }}
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [validatingadmissionpolicies]
+  resourceNames: [{{ include "portico.hostPolicyName" . | quote }}]
+  verbs: [get]
+{{- end }}
 {{- end }}
 
 {{- define "portico.rules.namespaced" -}}

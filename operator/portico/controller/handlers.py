@@ -7,6 +7,7 @@ watches select Portico's objects on the server.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -35,6 +36,8 @@ CHILD_RESOURCES = {
 # The Services' EndpointSlices carry their labels: selected on the server like the children.
 ENDPOINT_SLICES = ("discovery.k8s.io", "v1", "endpointslices")
 OPERATOR: Operator | None = None
+# An operator refused the base domain (core/base_domain.py) looks again this often.
+REFUSED_RETRY_SECONDS = 15
 
 
 def _op() -> Operator:
@@ -89,6 +92,12 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     for group, _version, plural in [*CHILD_RESOURCES.values(), ENDPOINT_SLICES]:
         if plural != "secrets":  # Secrets a portal names are the user's own, unlabelled
             settings.watching.label_selectors[_resource(group, plural)] = names.MANAGED_SELECTOR
+    # Two releases must not share a base domain: refuse (and retry, so this one starts
+    # once the other is gone) before anything is read or written. /healthz stays down.
+    refusal = await asyncio.to_thread(op.base_domain_refusal)
+    if refusal:
+        log.error("portico refuses to start: %s", refusal)
+        raise kopf.TemporaryError(refusal, delay=REFUSED_RETRY_SECONDS)
     # Nothing is judged on a half-filled store: a portal reconciled before its instance
     # or its children are known would look unentitled, or in need of every write.
     await op.prime(kinds)

@@ -60,6 +60,9 @@ RESOURCES = {
     "Ingress": Resource("/apis/networking.k8s.io/v1", "ingresses"),
     "Certificate": Resource("/apis/cert-manager.io/v1", "certificates"),
     "EndpointSlice": Resource("/apis/discovery.k8s.io/v1", "endpointslices"),
+    "ValidatingAdmissionPolicy": Resource(
+        "/apis/admissionregistration.k8s.io/v1", "validatingadmissionpolicies", namespaced=False
+    ),
 }
 
 

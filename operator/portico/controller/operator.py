@@ -27,13 +27,13 @@ from portico.controller import metrics, token_exchange
 from portico.controller.act import Writer
 from portico.controller.index import Index
 from portico.controller.invitations import Invitations, parse_invitation_obj
-from portico.controller.kube import Kube
+from portico.controller.kube import ApiError, Kube
 from portico.controller.leader import FencedKube, LeaderElector, while_leading
 from portico.controller.observe import Observer, parse
 from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
 from portico.controller.store import Store
-from portico.core import entitlement, names, reservations, token
+from portico.core import base_domain, entitlement, names, reservations, token
 from portico.core.claims import Reservation
 from portico.settings import Settings
 
@@ -469,6 +469,22 @@ class Operator:
     def _claimants(self, name: tuple[str, str]) -> Any:
         index = self.index.subdomains if name[0] == "subdomain" else self.index.hosts
         return index.get(name[1]) or ()
+
+    def base_domain_refusal(self) -> str | None:
+        """At start: why this release must not run, judged from one read of its host
+        policy (the base domain's claim); None when the claim is its own or unchecked."""
+        policy = self.settings.host_policy
+        if not policy:
+            return None
+        try:
+            found = self.kube.get("ValidatingAdmissionPolicy", None, policy)
+        except ApiError as err:
+            return (
+                f"cannot read the host policy {policy} ({err}): grant get on "
+                f"validatingadmissionpolicies/{policy} (the chart's ClusterRole has it)"
+            )
+        s = self.settings
+        return base_domain.refusal(found, policy, s.release, s.base_domain)
 
     def load_reservations(self) -> None:
         """At start: the reservations kept by the last run (one read)."""
