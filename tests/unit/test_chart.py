@@ -242,6 +242,22 @@ def test_cert_manager_rule_only_when_enabled(helm: Path) -> None:
     assert ("cert-manager.io", "certificates", frozenset(MANAGE)) in enabled
 
 
+def test_allowed_issuers_are_the_configured_issuer_and_the_list(helm: Path) -> None:
+    assert env_of(render(helm))["PORTICO_ALLOWED_ISSUERS"] == "", "none by default"
+    objs = render(
+        helm,
+        *("--set", "certManager.enabled=true", "--set", "certManager.issuer.name=letsencrypt"),
+        *("--set", "certManager.issuer.kind=ClusterIssuer"),
+        *(
+            "--set",
+            "certManager.allowedIssuers={Issuer/*,ClusterIssuer.awspca.cert-manager.io/pca}",
+        ),
+    )
+    entries = env_of(objs)["PORTICO_ALLOWED_ISSUERS"]
+    assert entries == "ClusterIssuer/letsencrypt,Issuer/*,ClusterIssuer.awspca.cert-manager.io/pca"
+    assert Settings.from_env({"PORTICO_ALLOWED_ISSUERS": entries}).allowed_issuers
+
+
 # Server-side apply is patch (and create when it creates); no update.
 MANAGE = {"get", "list", "watch", "create", "patch", "delete"}
 
