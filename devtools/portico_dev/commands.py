@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from portico_dev import binaries, constraints, imagebuild, node, procs, pulumi_engine
+from portico_dev import binaries, constraints, imagebuild, node, procs, pulumi_engine, traefik
 from portico_dev.controlplane import ControlPlane
 from portico_dev.state import State, default_state_file
 
@@ -96,7 +96,18 @@ def images_(force: bool, only: tuple[str, ...], lock: bool, import_: bool, outpu
     is_flag=True,
     help="Add a real node (containerd, kubelet, kube-proxy) and Traefik; pods run for real.",
 )
-def up(with_operator: bool, nodes: int, port: int | None, real_node: bool) -> None:
+@click.option(
+    "--base-domain",
+    envvar="PORTICO_BASE_DOMAIN",
+    default=traefik.DEFAULT_BASE_DOMAIN,
+    show_default=True,
+    help="With --real-node: Traefik's default certificate is a wildcard for *.BASE_DOMAIN "
+    "(signed by the cluster's CA), serving the portals' default hosts (the operator's "
+    "base domain; default: $PORTICO_BASE_DOMAIN, else the operator's default).",
+)
+def up(
+    with_operator: bool, nodes: int, port: int | None, real_node: bool, base_domain: str
+) -> None:
     """Start the control plane (building binaries on first use) and leave it running."""
     state_file = default_state_file()
     if with_operator:
@@ -118,12 +129,12 @@ def up(with_operator: bool, nodes: int, port: int | None, real_node: bool) -> No
     try:
         plane.start()
         if real_node:
-            node.RealNode(plane, bins, log=_err).start()
+            node.RealNode(plane, bins, log=_err, base_domain=base_domain).start()
     except (procs.PortInUse, procs.ProcessDied, TimeoutError, RuntimeError) as exc:
         plane.stop()
         raise click.ClickException(str(exc)) from exc
     if with_operator:
-        env = _real_node_runtime(plane) if real_node else {}
+        env = _real_node_runtime(plane, base_domain) if real_node else {}
         _start_operator(plane, env)
     plane.detach()
     _err(f"up in {time.monotonic() - started:.1f}s")
@@ -139,8 +150,9 @@ def _require_operator() -> None:
         )
 
 
-def _real_node_runtime(plane: ControlPlane) -> dict[str, str]:
-    """Portico's runtime image, built here and imported into the real node (no registry)."""
+def _real_node_runtime(plane: ControlPlane, base_domain: str) -> dict[str, str]:
+    """Portico's runtime image, built here and imported into the real node (no registry);
+    the default hosts under BASE_DOMAIN get Traefik's default certificate."""
     try:
         built = imagebuild.build(_err, only=("runtime",))
         runtime = next(image for image in built if image.name == "runtime")
@@ -148,7 +160,12 @@ def _real_node_runtime(plane: ControlPlane) -> dict[str, str]:
     except (imagebuild.ImageBuildFailed, node.NodeUnavailable) as exc:
         plane.stop()
         raise click.ClickException(str(exc)) from exc
-    return {"PORTICO_RUNTIME_IMAGE": runtime.ref, "PORTICO_IMAGE_PULL_POLICY": "Never"}
+    return {
+        "PORTICO_RUNTIME_IMAGE": runtime.ref,
+        "PORTICO_IMAGE_PULL_POLICY": "Never",
+        "PORTICO_BASE_DOMAIN": base_domain,
+        "PORTICO_DEFAULT_HOST_TLS": "true",
+    }
 
 
 def _state(plane: ControlPlane) -> State:

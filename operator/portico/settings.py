@@ -28,7 +28,11 @@ def pod_namespace() -> str:
 @dataclass(frozen=True)
 class Settings:
     base_domain: str = "portals.example.com"
-    default_tls_secret: str = ""
+    # The default hosts are listed under the Ingress's spec.tls with no secretName: the
+    # ingress controller's default certificate (a wildcard for the base domain, set up
+    # once: Traefik's default TLS store, ingress-nginx's --default-ssl-certificate)
+    # serves them, and no namespace holds a copy of its key.
+    default_host_tls: bool = False
     trial_days: float = 30.0
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
     # Where no registry is reachable (the dev cluster's real node) images are preloaded: Never.

@@ -16,7 +16,7 @@ import pytest
 
 from portico_dev import BinariesMissing, ControlPlane, imagebuild, images, node
 from portico_dev import binaries as devbinaries
-from tests.support.controlplane import Cluster
+from tests.support.controlplane import BASE_DOMAIN, Cluster
 from tests.support.dnsserver import AuthoritativeDNS, running_dns
 from tests.support.realnode import (
     CREDENTIALS_NAMESPACE,
@@ -48,7 +48,8 @@ def real_cluster() -> Iterator[RealCluster]:
     plane = ControlPlane(bins=bins, die_with_parent=True)
     plane.start()
     try:
-        real = node.RealNode(plane, bins)
+        # Traefik's default certificate: a wildcard for the tests' base domain.
+        real = node.RealNode(plane, bins, base_domain=BASE_DOMAIN)
         real.start()
         yield RealCluster(plane, real)
     finally:
