@@ -91,10 +91,8 @@ def install_crds(plane: ControlPlane, crds: Path) -> None:
         if doc
     ]
     cluster.apply(*docs)
-    for doc in docs:
-        plane.kubectl(
-            "wait", "--for=condition=Established", f"crd/{doc['metadata']['name']}", "--timeout=60s"
-        )
+    names = [f"crd/{doc['metadata']['name']}" for doc in docs]
+    plane.kubectl("wait", "--for=condition=Established", *names, "--timeout=60s")
 
 
 def _issuer_ready(cluster: Cluster) -> dict[str, Any] | None:
