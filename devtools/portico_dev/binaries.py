@@ -36,6 +36,9 @@ class Target:
     # Cached apart from the control plane under its own version, so pinning a
     # new Traefik rebuilds only Traefik (and never the Kubernetes binaries).
     own_cache: bool = False
+    # Directories of the upstream module copied beside bin/ after the build (e.g. the
+    # CRDs a controller needs), as (path in the module, name beside bin/).
+    assets: tuple[tuple[str, str], ...] = ()
 
     @property
     def version(self) -> str:
@@ -46,6 +49,14 @@ class Target:
         if self.own_cache:
             return cache_root() / f"{self.module_dir}-{self.version}" / "bin"
         return cache_bin_dir()
+
+    def asset_dir(self, name: str) -> Path:
+        return self.bin_dir.parent / name
+
+    @property
+    def complete(self) -> bool:
+        built = all((self.bin_dir / name).is_file() for name in self.packages)
+        return built and all(self.asset_dir(name).is_dir() for _, name in self.assets)
 
 
 def _require_version(module_dir: str, module: str) -> str:
@@ -117,6 +128,16 @@ def targets() -> list[Target]:
             _traefik_ldflags(_require_version("traefik", "github.com/traefik/traefik/v3")),
             own_cache=True,
         ),
+        # The real cert-manager for the control-plane tier's issuerRef tests: upstream's
+        # controllers started by our own main (gomod/cert-manager/main.go says why),
+        # and the CRDs of the same module.
+        Target(
+            "cert-manager",
+            CERT_MANAGER_MODULE,
+            {CERT_MANAGER_BINARY: "."},
+            own_cache=True,
+            assets=(("deploy/crds", "crds"),),
+        ),
         Target("etcd", "go.etcd.io/etcd/server/v3", {"etcd": "go.etcd.io/etcd/server/v3"}),
         Target("kwok", "sigs.k8s.io/kwok", {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}),
         Target(
@@ -134,6 +155,8 @@ def versions() -> dict[str, str]:
 
 
 NODE_KUBE_BINARIES = ("kubelet", "kube-proxy")
+CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
+CERT_MANAGER_BINARY = "cert-manager-controller"
 # What `portico dev up --real-node` runs besides the control plane.
 NODE_BINARIES = (*NODE_KUBE_BINARIES, "traefik")
 ALL_BINARIES = (
@@ -285,6 +308,44 @@ def _run_go(
     progress(f"built {names} in {elapsed}")
 
 
+def _copy_assets(go: str, target: Target) -> None:
+    """Copy TARGET's assets out of the module cache (where `go build` just put the module)."""
+    if not target.assets:
+        return
+    found = subprocess.run(
+        [go, "list", "-m", "-f", "{{.Dir}}", target.upstream],
+        cwd=GOMOD_DIR / target.module_dir,
+        env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly", "GOWORK": "off"},
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0 or not found.stdout.strip():
+        raise BuildFailed(f"cannot find {target.upstream} in the module cache: {found.stderr}")
+    module = Path(found.stdout.strip())
+    for source, name in target.assets:
+        partial = target.asset_dir(name).with_name(f"{name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(module / source, partial)
+        # The module cache is read-only; the copy must be removable like the rest.
+        for path in [partial, *partial.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(target.asset_dir(name), ignore_errors=True)
+        os.replace(partial, target.asset_dir(name))
+
+
+def cert_manager() -> tuple[Path, Path]:
+    """The cert-manager controller binary and its CRD directory, or BinariesMissing."""
+    target = next(t for t in targets() if t.module_dir == "cert-manager")
+    binary = locate((CERT_MANAGER_BINARY,))[CERT_MANAGER_BINARY]
+    crds = target.asset_dir("crds")
+    if not crds.is_dir():
+        raise BinariesMissing(
+            f"missing cert-manager's CRDs in {crds}; "
+            "run `portico dev build` to build cert-manager from its pinned Go module"
+        )
+    return binary, crds
+
+
 def build(progress: Progress | None = None, *, force: bool = False) -> Path:
     """Build whatever is missing from the cache and return the control plane's bin directory.
 
@@ -294,11 +355,7 @@ def build(progress: Progress | None = None, *, force: bool = False) -> Path:
     report = progress or _default_progress
     bin_dir = cache_bin_dir()
     with _lock(bin_dir.parent / ".lock"):
-        todo = [
-            t
-            for t in targets()
-            if force or not all((t.bin_dir / name).is_file() for name in t.packages)
-        ]
+        todo = [t for t in targets() if force or not t.complete]
         if not todo:
             return bin_dir
         go = find_go()
@@ -310,6 +367,7 @@ def build(progress: Progress | None = None, *, force: bool = False) -> Path:
             target.bin_dir.mkdir(parents=True, exist_ok=True)
             for name in target.packages:
                 os.replace(staging / name, target.bin_dir / name)
+            _copy_assets(go, target)
         shutil.rmtree(staging, ignore_errors=True)
         report(f"all binaries ready in {bin_dir} ({_fmt(time.monotonic() - started)})")
     return bin_dir

@@ -11,7 +11,16 @@ from pathlib import Path
 
 import click
 
-from portico_dev import binaries, constraints, imagebuild, node, pages, procs, pulumi_engine
+from portico_dev import (
+    binaries,
+    constraints,
+    imagebuild,
+    node,
+    pages,
+    procs,
+    pulumi_engine,
+    traefik,
+)
 from portico_dev.controlplane import ControlPlane
 from portico_dev.state import State, default_state_file
 
@@ -96,7 +105,18 @@ def images_(force: bool, only: tuple[str, ...], lock: bool, import_: bool, outpu
     is_flag=True,
     help="Add a real node (containerd, kubelet, kube-proxy) and Traefik; pods run for real.",
 )
-def up(with_operator: bool, nodes: int, port: int | None, real_node: bool) -> None:
+@click.option(
+    "--base-domain",
+    envvar="PORTICO_BASE_DOMAIN",
+    default=traefik.DEFAULT_BASE_DOMAIN,
+    show_default=True,
+    help="With --real-node: Traefik's default certificate is a wildcard for *.BASE_DOMAIN "
+    "(signed by the cluster's CA), serving the portals' default hosts (the operator's "
+    "base domain; default: $PORTICO_BASE_DOMAIN, else the operator's default).",
+)
+def up(
+    with_operator: bool, nodes: int, port: int | None, real_node: bool, base_domain: str
+) -> None:
     """Start the control plane (building binaries on first use) and leave it running."""
     state_file = default_state_file()
     if with_operator:
@@ -119,12 +139,12 @@ def up(with_operator: bool, nodes: int, port: int | None, real_node: bool) -> No
     try:
         plane.start()
         if real_node:
-            real = node.RealNode(plane, bins, log=_err)
+            real = node.RealNode(plane, bins, log=_err, base_domain=base_domain)
             real.start()
     except (procs.PortInUse, procs.ProcessDied, TimeoutError, RuntimeError) as exc:
         plane.stop()
         raise click.ClickException(str(exc)) from exc
-    env = _real_node_runtime(plane, bins) if real is not None else {}
+    env = _real_node_runtime(plane, bins, base_domain) if real is not None else {}
     if with_operator:
         if real is None:
             _start_operator(plane, env)
@@ -144,21 +164,27 @@ def _require_operator() -> None:
         )
 
 
-def _real_node_runtime(plane: ControlPlane, bins: dict[str, Path]) -> dict[str, str]:
+def _real_node_runtime(
+    plane: ControlPlane, bins: dict[str, Path], base_domain: str
+) -> dict[str, str]:
     """Portico's runtime image, built here and imported into the real node (no registry),
-    and the shared page server running it (the chart's templates/pages.yaml)."""
+    and the shared page server running it (the chart's templates/pages.yaml); the default
+    hosts under BASE_DOMAIN get Traefik's default certificate."""
     try:
         built = imagebuild.build(_err, only=("runtime",))
         runtime = next(image for image in built if image.name == "runtime")
         node.import_image(_state(plane), runtime.archive)
-        # The operator's own default (PORTICO_BASE_DOMAIN), read the way it reads it.
-        domain = os.environ.get("PORTICO_BASE_DOMAIN", "portals.example.com")
-        pages.install(plane, bins["helm"], runtime.ref, domain)
+        pages.install(plane, bins["helm"], runtime.ref, base_domain)
     except (imagebuild.ImageBuildFailed, node.NodeUnavailable, RuntimeError) as exc:
         plane.stop()
         raise click.ClickException(str(exc)) from exc
     _err(f"page server running: deployment/{pages.NAME} in {pages.NAMESPACE}")
-    return {"PORTICO_RUNTIME_IMAGE": runtime.ref, "PORTICO_IMAGE_PULL_POLICY": "Never"}
+    return {
+        "PORTICO_RUNTIME_IMAGE": runtime.ref,
+        "PORTICO_IMAGE_PULL_POLICY": "Never",
+        "PORTICO_BASE_DOMAIN": base_domain,
+        "PORTICO_DEFAULT_HOST_TLS": "true",
+    }
 
 
 def _state(plane: ControlPlane) -> State:

@@ -67,9 +67,15 @@ class RealNode:
     """Start with `RealNode(plane).start()`; the control plane's stop() tears it down."""
 
     def __init__(
-        self, plane: ControlPlane, bins: dict[str, Path], log: Callable[[str], None] | None = None
+        self,
+        plane: ControlPlane,
+        bins: dict[str, Path],
+        log: Callable[[str], None] | None = None,
+        base_domain: str = traefik.DEFAULT_BASE_DOMAIN,
     ):
         self.plane = plane
+        # Traefik's default certificate covers *.<base_domain>: the portals' default hosts.
+        self.base_domain = base_domain
         self.bins = bins
         self._log = log or (lambda _m: None)
         self.dir = plane.workdir / "node"
@@ -268,7 +274,13 @@ class RealNode:
 
     def _start_traefik(self, pki: PKI) -> None:
         kcfg = self._client(pki, "traefik", traefik.USER, ())
-        argv = [str(self.bins["traefik"]), *traefik.arguments()]
+        wildcard = pki.issue(
+            "default-host", f"*.{self.base_domain}", server=True, hosts=(f"*.{self.base_domain}",)
+        )
+        dynamic = traefik.default_store(
+            self.dir / "traefik-dynamic.yaml", wildcard.cert, wildcard.key
+        )
+        argv = [str(self.bins["traefik"]), *traefik.arguments(dynamic)]
         self._spawn(
             "traefik", self.inside(argv), env={"KUBECONFIG": str(kcfg), "PATH": "/usr/bin:/bin"}
         )

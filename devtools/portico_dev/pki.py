@@ -101,8 +101,9 @@ class PKI:
         organizations: tuple[str, ...] = (),
         server: bool = False,
         client: bool = False,
+        hosts: tuple[str, ...] = (),
     ) -> CertPair:
-        """Sign a leaf certificate; servers get SANs for 127.0.0.1 and localhost."""
+        """Sign a leaf certificate; servers get SANs for HOSTS, else for 127.0.0.1 and localhost."""
         key = ec.generate_private_key(ec.SECP256R1())
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
@@ -123,7 +124,11 @@ class PKI:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         )
-        if server:
+        if server and hosts:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False
+            )
+        elif server:
             builder = builder.add_extension(
                 x509.SubjectAlternativeName(
                     [

@@ -2,13 +2,20 @@
 
 It runs in the real node's network namespace (it dials pod IPs directly) and listens
 there on HTTP and HTTPS; forward.py relays the host's loopback ports to it. TLS
-comes from each Ingress's `spec.tls[].secretName`. The IngressClass `traefik` is
-the cluster's default, so an Ingress without a class is served too.
+comes from each Ingress's `spec.tls[].secretName`; an entry without one (the
+portals' default hosts) gets the default TLS store's certificate, a wildcard for
+the base domain signed by the dev cluster's CA, set in Traefik's dynamic
+configuration (a file: the Ingress provider alone has no TLSStore). The
+IngressClass `traefik` is the cluster's default, so an Ingress without a class
+is served too.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 HTTP, HTTPS, PING = 8080, 8443, 8081  # inside the node's namespace
 USER = "portico-traefik"
@@ -16,8 +23,21 @@ CLASS = "traefik"
 CONTROLLER = "traefik.io/ingress-controller"
 
 
-def arguments() -> list[str]:
+# The operator's own default base domain; `portico dev up --base-domain` changes it.
+DEFAULT_BASE_DOMAIN = "portals.example.com"
+
+
+def default_store(path: Path, cert: Path, key: Path) -> Path:
+    """Traefik's dynamic configuration making CERT/KEY the default TLS store's certificate."""
+    store = {"defaultCertificate": {"certFile": str(cert), "keyFile": str(key)}}
+    path.write_text(yaml.safe_dump({"tls": {"stores": {"default": store}}}))
+    return path
+
+
+def arguments(dynamic: Path | None = None) -> list[str]:
+    files = [f"--providers.file.filename={dynamic}"] if dynamic else []
     return [
+        *files,
         f"--entryPoints.web.address=127.0.0.1:{HTTP}",
         f"--entryPoints.websecure.address=127.0.0.1:{HTTPS}",
         "--entryPoints.websecure.http.tls=true",

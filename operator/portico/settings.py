@@ -9,6 +9,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from portico.core import issuers
+
 # Portico's own runtime (runtime/Dockerfile); push it and set runtimeImage to its name.
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/portico-dev/portico-runtime:0.1.0"
 SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -30,7 +32,11 @@ class Settings:
     # release ("namespace/name") that must hold it. Empty: no check (a local run).
     host_policy: str = ""
     release: str = ""
-    default_tls_secret: str = ""
+    # The default hosts are listed under the Ingress's spec.tls with no secretName: the
+    # ingress controller's default certificate (a wildcard for the base domain, set up
+    # once: Traefik's default TLS store, ingress-nginx's --default-ssl-certificate)
+    # serves them, and no namespace holds a copy of its key.
+    default_host_tls: bool = False
     trial_days: float = 30.0
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
     # Where no registry is reachable (the dev cluster's real node) images are preloaded: Never.
@@ -62,6 +68,9 @@ class Settings:
     provision_backoff_limit: int = 1
     # Manage cert-manager Certificates for issuerRef (needs cert-manager and its RBAC).
     cert_manager: bool = False
+    # The only issuers an issuerRef may name, `Kind/name` or `Kind.group/name` (comma-
+    # separated in the environment; core/issuers.py); empty: none (IssuerNotAllowed).
+    allowed_issuers: tuple[str, ...] = ()
     # Every portal is reconciled at least this often (drift, expiry, re-checks).
     resync_seconds: float = 300.0
     # Portals reconciled at once (never two reconciles of one portal): each spends most
@@ -163,6 +172,12 @@ class Settings:
             raise SettingsError(
                 "PORTICO_INVITATION_POLL_SECONDS and PORTICO_INVITATION_RETRY_SECONDS "
                 "must be positive"
+            )
+        bad = [e for e in settings.allowed_issuers if issuers.parse_entry(e) is None]
+        if bad:
+            raise SettingsError(
+                f"PORTICO_ALLOWED_ISSUERS: {', '.join(bad)}: write each as Kind/name or "
+                "Kind.group/name (Kind: Issuer or ClusterIssuer; name or *)"
             )
         if settings.reconcile_workers < 1:
             raise SettingsError("PORTICO_RECONCILE_WORKERS must be at least 1")

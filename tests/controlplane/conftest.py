@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from portico_dev import ControlPlane
+from portico_dev import BinariesMissing, ControlPlane
 from portico_standin.state import InstanceState
 from tests.support import controlplane as harness
+from tests.support.certmanager import CertManager, running_cert_manager
 from tests.support.controlplane import (
-    CERT_MANAGER_CRD,
     OPERATOR_ACCOUNT,
     OPERATOR_NAMESPACE,
     Cluster,
@@ -27,7 +27,7 @@ from tests.support.controlplane import (
 from tests.support.dnsserver import AuthoritativeDNS, running_dns
 from tests.support.mailserver import MailServer, running_mail_server
 from tests.support.runtime import running_instance
-from tests.support.tiers import mark_tier, running_plane
+from tests.support.tiers import mark_tier, running_plane, skip_or_fail
 
 HERE = Path(__file__).parent.resolve()
 
@@ -93,8 +93,23 @@ def mail_server() -> Iterator[MailServer]:
 
 
 @pytest.fixture(scope="session")
+def cert_manager(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CertManager]:
+    """The real cert-manager controller with a CA ClusterIssuer, once per session; its
+    CRDs are installed before the operator starts, as docs/install.md asks."""
+    try:
+        manager = running_cert_manager(control_plane, tmp_path_factory.mktemp("cert-manager"))
+        with manager as running:
+            yield running
+    except BinariesMissing as exc:
+        skip_or_fail(str(exc))
+
+
+@pytest.fixture(scope="session")
 def operator(
     control_plane: ControlPlane,
+    cert_manager: CertManager,
     dns: AuthoritativeDNS,
     mail_server: MailServer,
     tmp_path_factory: pytest.TempPathFactory,
@@ -115,10 +130,6 @@ def operator(
         f"--serviceaccount={OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}",
         check=False,
     )
-    Cluster(plane).apply(CERT_MANAGER_CRD)
-    plane.kubectl(
-        "wait", "--for=condition=Established", "crd/certificates.cert-manager.io", "--timeout=30s"
-    )
     op = Operator(
         plane,
         kubeconfig,
@@ -127,6 +138,7 @@ def operator(
         PORTICO_DNS_TIMEOUT="1",
         PORTICO_DNS_RECHECK_SECONDS="0.5",
         PORTICO_CERT_MANAGER="true",
+        PORTICO_ALLOWED_ISSUERS=f"{cert_manager.issuer['kind']}/{cert_manager.issuer['name']}",
         PORTICO_MAIL_HOST=mail_server.host,
         PORTICO_MAIL_PORT=str(mail_server.port),
         PORTICO_MAIL_FROM="portals@portico.test",

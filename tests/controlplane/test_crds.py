@@ -207,12 +207,12 @@ def _admit(
 
 def _plan(case: Case) -> subprocess.CompletedProcess[str]:
     """`portico plan` in-process (the console script itself is tested in tests/unit)."""
-    # With cert-manager support on, as the tier's operator runs (issuerRef cases are valid).
+    # With cert-manager support on and the corpus's issuer allowed (its issuerRef cases are valid).
     result = CliRunner().invoke(
         main,
         ["plan", "-"],
         input=yaml.safe_dump_all(case.documents()),
-        env={"PORTICO_CERT_MANAGER": "true"},
+        env={"PORTICO_CERT_MANAGER": "true", "PORTICO_ALLOWED_ISSUERS": "ClusterIssuer/le"},
     )
     return subprocess.CompletedProcess(["plan"], result.exit_code, result.stdout, result.stderr)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from tests.support.certmanager import CertManager
 from tests.support.certs import custom, ingress_hosts, make_pfx, pfx_secret, tls_secret
 from tests.support.controlplane import BASE_DOMAIN, Cluster, wait_for
 from tests.support.dnsserver import AuthoritativeDNS
@@ -234,18 +237,22 @@ def test_expiring_certificate_warns(
 
 
 def test_issuer_certificate_only_after_verification(
-    cluster: Cluster, namespace: str, instance: str, dns: AuthoritativeDNS
+    cluster: Cluster,
+    namespace: str,
+    instance: str,
+    dns: AuthoritativeDNS,
+    cert_manager: CertManager,
 ) -> None:
+    """The real cert-manager issues from the session's CA ClusterIssuer once DNS is verified."""
     zone, host = f"{namespace}.test", f"le.{namespace}.test"
     dns.set_zone(zone, [])
-    issuer = {"issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer"}}
     cluster.apply(
         portal(
             "le",
             namespace,
             instance,
             subdomain=f"le-{namespace}",
-            customDomain=custom(host, **issuer),
+            customDomain=custom(host, issuerRef=cert_manager.issuer),
         )
     )
     cluster.wait_phase(namespace, "le", "Configuring", "CNAMEMissing")
@@ -255,39 +262,61 @@ def test_issuer_certificate_only_after_verification(
         "the Certificate request", lambda: cluster.get("certificate", "le", namespace), timeout=60
     )
     assert cert["spec"]["dnsNames"] == [host] and cert["spec"]["secretName"] == "le-tls"
-    assert cert["spec"]["issuerRef"] == {
-        "name": "letsencrypt",
-        "kind": "ClusterIssuer",
-        "group": "cert-manager.io",
-    }
-    waiting = cluster.wait_phase(namespace, "le", "Configuring", "Issuing")
-    assert host not in ingress_hosts(cluster, namespace, "le")
-    # Play cert-manager: write the Secret, then report the Certificate Ready.
-    cluster.apply(tls_secret("le-tls", namespace, host))
-    status = {
-        "status": {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "Ready",
-                    "message": "Certificate is up to date",
-                }
-            ]
-        }
-    }
-    cluster.plane.kubectl(
-        "patch",
-        "certificate",
-        "le",
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(status),
-    )
-    ready = cluster.wait_phase(namespace, "le", "Ready", timeout=60)
-    assert ready["status"]["certificate"]["source"] == "issuerRef"
-    assert waiting["metadata"]["generation"] == ready["metadata"]["generation"]
+    assert cert["spec"]["issuerRef"] == {**cert_manager.issuer, "group": "cert-manager.io"}
+    ready = cluster.wait_phase(namespace, "le", "Ready", timeout=120)
+    # cert-manager's own verdict, and its Secret signed by the session's CA.
+    issued = cluster.get("certificate", "le", namespace) or {}
+    assert {"type": "Ready", "status": "True"}.items() <= cluster.condition(issued, "Ready").items()
+    secret = cluster.get("secret", "le-tls", namespace) or {}
+    assert secret["metadata"]["annotations"]["cert-manager.io/certificate-name"] == "le"
+    leaf = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    leaf.verify_directly_issued_by(cert_manager.ca)
+    status = ready["status"]["certificate"]
+    assert status["source"] == "issuerRef" and status["dnsNames"] == [host]
+    assert status["issuer"] == cert_manager.ca.subject.rfc4514_string()
+    fingerprint = leaf.fingerprint(hashes.SHA256()).hex()
+    assert status["sha256Fingerprint"].replace(":", "").lower() == fingerprint
     assert host in ingress_hosts(cluster, namespace, "le")
+    ing = cluster.get("ingress", "le", namespace) or {}
+    assert {"hosts": [host], "secretName": "le-tls"} in ing["spec"]["tls"]
+
+
+def test_an_issuer_not_allowed_is_refused(
+    cluster: Cluster,
+    namespace: str,
+    instance: str,
+    dns: AuthoritativeDNS,
+    cert_manager: CertManager,
+) -> None:
+    """A ClusterIssuer that exists and works, but the operator's settings do not list: the
+    portal fails with IssuerNotAllowed and an Event, and cert-manager is never asked."""
+    other = "tenant-picked-ca"
+    cluster.apply(
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": {"name": other},
+            "spec": {"ca": {"secretName": cert_manager.issuer["name"]}},
+        }
+    )
+    zone, host = f"{namespace}.test", f"pick.{namespace}.test"
+    dns.set_zone(zone, [f"pick CNAME pick-{namespace}.{BASE_DOMAIN}."])
+    ref = {"name": other, "kind": "ClusterIssuer"}
+    cluster.apply(
+        portal(
+            "pick",
+            namespace,
+            instance,
+            subdomain=f"pick-{namespace}",
+            customDomain=custom(host, issuerRef=ref),
+        )
+    )
+    failed = cluster.wait_phase(namespace, "pick", "Failed", "IssuerNotAllowed", timeout=60)
+    message = cluster.condition(failed, "CertificateReady")["message"]
+    assert f"ClusterIssuer/{other}" in message and "allowedIssuers" in message
+    events = [e for e in cluster.events(namespace, "pick") if e["type"] == "Warning"]
+    assert [e["reason"] for e in events] == ["IssuerNotAllowed"]
+    assert cluster.items("certificates", namespace) == []
+    assert cluster.items("certificaterequests", namespace) == []
+    assert host not in ingress_hosts(cluster, namespace, "pick")
+    cluster.plane.kubectl("delete", "clusterissuer", other)

@@ -49,7 +49,8 @@ def real_cluster() -> Iterator[RealCluster]:
     plane = ControlPlane(bins=bins, die_with_parent=True)
     plane.start()
     try:
-        real = node.RealNode(plane, bins)
+        # Traefik's default certificate: a wildcard for the tests' base domain.
+        real = node.RealNode(plane, bins, base_domain=BASE_DOMAIN)
         real.start()
         yield RealCluster(plane, real)
     finally:
@@ -147,6 +148,7 @@ def operator(
         PORTICO_DNS_NAMESERVERS=dns,
         PORTICO_DNS_TIMEOUT="1",
         PORTICO_DNS_RECHECK_SECONDS="0.5",
+        PORTICO_DEFAULT_HOST_TLS="true",  # Traefik's default certificate serves them
     )
     op.start()
     try:

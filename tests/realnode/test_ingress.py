@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from portico_dev import node
+from tests.support.controlplane import BASE_DOMAIN
 from tests.support.realnode import RealCluster
 
 PORTICO = str(Path(sys.executable).with_name("portico"))
@@ -211,6 +212,52 @@ def test_https_through_traefik_serves_the_secret(
     _, served = _request(real_cluster.https, hello.tls_host, tls=context)
     expected = x509.load_pem_x509_certificate(hello.cert).fingerprint(hashes.SHA256())
     assert hashlib.sha256(served).digest() == expected
+
+
+def test_https_without_a_secret_serves_the_default_certificate(
+    real_cluster: RealCluster, hello: HelloApp
+) -> None:
+    """A TLS entry with no secretName, as Portico writes for a portal's default host
+    (tests/unit/test_render.py), gets Traefik's default certificate: the wildcard for the
+    base domain that `portico dev` signs with the cluster's CA. Verified as a browser
+    would (chain and hostname), with nothing of it in the namespace."""
+    host = f"default-{hello.namespace}.{BASE_DOMAIN}"
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "hello-default", "namespace": hello.namespace},
+        "spec": {
+            "tls": [{"hosts": [host]}],
+            "rules": [
+                {
+                    "host": host,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "hello", "port": {"number": 80}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    real_cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(ingress))
+    ca = (real_cluster.plane.workdir / "pki" / "ca.crt").read_text()
+    context = ssl.create_default_context(cadata=ca)  # checks the chain and the hostname
+    secure = _until_ok(lambda: _request(real_cluster.https, host, tls=context))
+    assert f"hello from {hello.pod}: real node {host}/" in secure
+    _, served = _request(real_cluster.https, host, tls=context)
+    sans = x509.load_der_x509_certificate(served).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert sans.value.get_values_for_type(x509.DNSName) == [f"*.{BASE_DOMAIN}"]
+    secrets = json.loads(
+        real_cluster.kubectl("get", "secrets", "-n", hello.namespace, "-o", "json")
+    )
+    assert [s["metadata"]["name"] for s in secrets["items"]] == ["hello-tls"]
 
 
 def _fetch_from_pod(real_cluster: RealCluster, hello: HelloApp, url: str) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from cryptography import x509
 
 from tests.support.certs import custom, make_pfx, pfx_secret
 from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
@@ -135,6 +136,30 @@ def test_configuring_page_then_ready_on_the_custom_domain(
     assert served.fingerprint == _status_fingerprint(cluster, site)
     runtime = pods(cluster, site.namespace, f"{COMPONENT}=runtime")
     assert runtime and all(on_real_node(p) for p in runtime)
+
+
+def test_the_default_host_gets_the_controllers_default_certificate(
+    real_cluster: RealCluster, site: Site
+) -> None:
+    """The Ingress names no Secret for the default host (no namespace holds the wildcard
+    key); Traefik serves it over HTTPS with its default TLS store's wildcard certificate."""
+    cluster = Cluster(real_cluster.plane)
+    cluster.wait_phase(site.namespace, site.name, "Ready", timeout=READY_TIMEOUT)
+    ingress = cluster.get("ingress", site.name, site.namespace) or {}
+    assert {"hosts": [site.default_host]} in ingress["spec"]["tls"]
+    ca = x509.load_pem_x509_certificate(
+        (real_cluster.plane.workdir / "pki" / "ca.crt").read_bytes()
+    )
+
+    def answered() -> Answer | None:
+        answer = fetch(real_cluster.https, site.default_host, tls=True)
+        return answer if answer.status == 200 and answer.cert else None
+
+    served = until("the default host over HTTPS", answered)
+    leaf = x509.load_der_x509_certificate(served.cert)
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == [f"*.{BASE_DOMAIN}"]
+    leaf.verify_directly_issued_by(ca)
 
 
 def test_an_article_and_a_search_over_https(real_cluster: RealCluster, site: Site) -> None:

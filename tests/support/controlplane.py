@@ -29,34 +29,6 @@ BASE_DOMAIN = "portals.test"
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
-# Just enough of cert-manager's Certificate API for Portico to create one and read its
-# status; cert-manager itself is not part of the local control plane. Installed before the
-# operator starts, as docs/install.md asks of cert-manager.
-CERT_MANAGER_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "certificates.cert-manager.io"},
-    "spec": {
-        "group": "cert-manager.io",
-        "scope": "Namespaced",
-        "names": {"kind": "Certificate", "plural": "certificates", "singular": "certificate"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
-
 
 def wait_for(
     what: str, probe: Callable[[], T | None], timeout: float = 90.0, every: float = 0.5

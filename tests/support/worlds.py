@@ -18,6 +18,7 @@ NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
 SETTINGS = Settings(
     base_domain="portals.example.com",
     cert_manager=True,
+    allowed_issuers=("ClusterIssuer/le",),
     instance_credentials_namespaces=("portico-system",),
 )
 

@@ -351,6 +351,40 @@ def test_host_policy_allowed_users_and_toggle(helm: Path) -> None:
     assert not [o for o in off if o["kind"].startswith("ValidatingAdmissionPolicy")]
 
 
+def test_allowed_issuers_are_the_configured_issuer_and_the_list(helm: Path) -> None:
+    assert env_of(render(helm))["PORTICO_ALLOWED_ISSUERS"] == "", "none by default"
+    objs = render(
+        helm,
+        *("--set", "certManager.enabled=true", "--set", "certManager.issuer.name=letsencrypt"),
+        *("--set", "certManager.issuer.kind=ClusterIssuer"),
+        *(
+            "--set",
+            "certManager.allowedIssuers={Issuer/*,ClusterIssuer.awspca.cert-manager.io/pca}",
+        ),
+    )
+    entries = env_of(objs)["PORTICO_ALLOWED_ISSUERS"]
+    assert entries == "ClusterIssuer/letsencrypt,Issuer/*,ClusterIssuer.awspca.cert-manager.io/pca"
+    assert Settings.from_env({"PORTICO_ALLOWED_ISSUERS": entries}).allowed_issuers
+
+
+def test_default_certificate_is_the_controllers_not_a_copy_per_namespace(helm: Path) -> None:
+    """defaultTLSSecret turns the default hosts' TLS entries on (no secretName) and, with
+    defaultTLSStore=traefik, becomes Traefik's default certificate in the release namespace."""
+    objs = render(helm)
+    assert env_of(objs)["PORTICO_DEFAULT_HOST_TLS"] == "false"
+    assert not [o for o in objs if o["kind"] == "TLSStore"]
+    nginx = render(helm, "--set", "defaultTLSSecret=portals-wildcard")
+    assert env_of(nginx)["PORTICO_DEFAULT_HOST_TLS"] == "true"
+    assert not [o for o in nginx if o["kind"] == "TLSStore"], "ingress-nginx: your flag"
+    traefik = render(
+        helm, "--set", "defaultTLSSecret=portals-wildcard", "--set", "defaultTLSStore=traefik"
+    )
+    (store,) = [o for o in traefik if o["kind"] == "TLSStore"]
+    assert (store["apiVersion"], store["metadata"]["name"]) == ("traefik.io/v1alpha1", "default")
+    assert store["metadata"]["namespace"] == RELEASE_NS
+    assert store["spec"] == {"defaultCertificate": {"secretName": "portals-wildcard"}}
+
+
 # Server-side apply is patch (and create when it creates); no update.
 MANAGE = {"get", "list", "watch", "create", "patch", "delete"}
 

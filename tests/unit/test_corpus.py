@@ -10,9 +10,11 @@ from portico.settings import Settings
 from tests.support.corpus import Case, load_cases
 
 CASES = load_cases()
-# With cert-manager support: the corpus's issuerRef portals are valid for an operator that
-# has it (`portico plan` goes through decide(), which refuses them without it).
-SETTINGS = Settings(base_domain="portals.example.com", cert_manager=True)
+# With cert-manager support and the corpus's issuer allowed: its issuerRef portals are valid
+# for such an operator (`portico plan` goes through decide(), which refuses them otherwise).
+SETTINGS = Settings(
+    base_domain="portals.example.com", cert_manager=True, allowed_issuers=("ClusterIssuer/le",)
+)
 
 
 def problems_for(case: Case) -> list[str]:

@@ -412,8 +412,46 @@ def test_switching_from_issuer_to_pfx_prunes_the_certificate() -> None:
 def test_cert_manager_not_enabled() -> None:
     issuer = {"issuerRef": {"name": "le", "kind": "ClusterIssuer"}}
     o = world(obj=_custom(issuer), dns=VERIFIED)
-    plan = decide(o, Settings(base_domain="portals.example.com"), NOW)
+    settings = Settings(base_domain="portals.example.com", allowed_issuers=("ClusterIssuer/le",))
+    plan = decide(o, settings, NOW)
     assert ready(o, plan)["reason"] == "CertManagerNotEnabled"
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"name": "other", "kind": "ClusterIssuer"},  # another ClusterIssuer
+        {"name": "le", "kind": "Issuer"},  # the allowed name, but the tenant's own Issuer
+        {"name": "le", "kind": "ClusterIssuer", "group": "awspca.cert-manager.io"},
+    ],
+)
+@pytest.mark.parametrize("dns", [VERIFIED, None])
+def test_an_issuer_not_allowed_fails_and_requests_nothing(
+    ref: dict[str, str], dns: domain.DomainCheck | None
+) -> None:
+    """Said at once (DNS verified or not); no Certificate, no custom host; an Event."""
+    o = world(obj=_custom({"issuerRef": ref}), dns=dns, certificate=CertificateOutcome())
+    plan = decide(o, SETTINGS, NOW)
+    assert (plan.phase, ready(o, plan)["reason"]) == ("Failed", "IssuerNotAllowed")
+    message = ready(o, plan)["message"]
+    assert "ClusterIssuer/le" in message and "allowedIssuers" in message
+    assert not [k for k in owned(plan) if k[0] == "Certificate"]
+    assert "support.contoso.com" not in str(owned(plan)[("Ingress", P)])
+    warnings = [e.reason for e in plan.events if e.type == "Warning"]
+    assert warnings == ["IssuerNotAllowed"]
+
+
+def test_an_issuer_no_longer_allowed_prunes_its_certificate() -> None:
+    issuer = {"issuerRef": {"name": "le", "kind": "ClusterIssuer"}}
+    o = world(obj=_custom(issuer), dns=VERIFIED, certificate=CertificateOutcome())
+    plan = decide(o, SETTINGS, NOW)
+    assert ("Certificate", P) in owned(plan)
+    o2 = world(obj=_custom(issuer), dns=VERIFIED, children=owned(plan))
+    narrowed = Settings(**{**SETTINGS.__dict__, "allowed_issuers": ()})
+    again = decide(o2, narrowed, NOW)
+    assert ready(o2, again)["reason"] == "IssuerNotAllowed"
+    assert "none is allowed" in ready(o2, again)["message"]
+    assert ("Certificate", P) in again.deletes
 
 
 @pytest.mark.parametrize(("permanent", "phase"), [(True, "Failed"), (False, "Configuring")])

@@ -155,6 +155,7 @@ def test_issuer_portal_with_cert_manager_plans_its_certificate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PORTICO_CERT_MANAGER", "true")
+    monkeypatch.setenv("PORTICO_ALLOWED_ISSUERS", "Issuer/le")
     issuer = {
         "customDomain": {"hostname": "support.contoso.com", "tls": {"issuerRef": {"name": "le"}}}
     }
@@ -165,6 +166,21 @@ def test_issuer_portal_with_cert_manager_plans_its_certificate(
     assert "Certificate" in kinds and kinds.index("Certificate") < kinds.index("Job")
     ingress = next(c for c in children if c["kind"] == "Ingress")
     assert "support.contoso.com" in json.dumps(ingress)
+
+
+def test_plan_refuses_an_issuer_the_settings_do_not_allow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator's IssuerNotAllowed, offline: with cert-manager on, only listed issuers."""
+    monkeypatch.setenv("PORTICO_CERT_MANAGER", "true")
+    monkeypatch.setenv("PORTICO_ALLOWED_ISSUERS", "ClusterIssuer/letsencrypt")
+    tls = {"issuerRef": {"name": "internal-ca", "kind": "ClusterIssuer"}}
+    refused = plan(
+        "-", stdin=_with({"customDomain": {"hostname": "support.contoso.com", "tls": tls}})
+    )
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "does not become Ready (IssuerNotAllowed:" in refused.stderr
+    assert "ClusterIssuer/internal-ca" in refused.stderr
 
 
 def test_plan_shows_nothing_only_the_cluster_knows() -> None:

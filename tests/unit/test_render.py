@@ -19,7 +19,7 @@ from portico.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "instance" not in p.name)
 GOLDEN = ROOT / "tests" / "golden"
-SETTINGS = Settings(base_domain="portals.example.com", default_tls_secret="portals-wildcard-tls")
+SETTINGS = Settings(base_domain="portals.example.com", default_host_tls=True)
 
 
 def instance() -> model.PortalInstance:
@@ -47,6 +47,28 @@ def test_golden(path: Path) -> None:
         golden.write_text(text)
     assert golden.exists(), f"run with PORTICO_UPDATE_GOLDEN=1 to create {golden.name}"
     assert text == golden.read_text()
+
+
+def test_the_default_host_uses_the_controllers_default_certificate() -> None:
+    """No Secret is named for the default host (no namespace holds the wildcard key); a
+    custom host keeps its own certificate Secret. Off, the default host has no TLS entry."""
+    portal = portal_from(
+        yaml.safe_load((ROOT / "examples" / "customer-customerselfservice.yaml").read_text())
+    )
+    facts = render.Facts(custom_host_ready=True, custom_tls_secret="x-tls")
+    ingress = next(
+        c for c in render.children(portal, instance(), SETTINGS, facts) if c["kind"] == "Ingress"
+    )
+    default_host, custom_host = (rule["host"] for rule in ingress["spec"]["rules"])
+    assert ingress["spec"]["tls"] == [
+        {"hosts": [default_host]},
+        {"hosts": [custom_host], "secretName": "x-tls"},
+    ]
+    off = Settings(base_domain="portals.example.com")
+    ingress = next(
+        c for c in render.children(portal, instance(), off, facts) if c["kind"] == "Ingress"
+    )
+    assert ingress["spec"]["tls"] == [{"hosts": [custom_host], "secretName": "x-tls"}]
 
 
 ALLOWED = {
@@ -107,7 +129,7 @@ def test_rendering_is_deterministic_and_owned(raw: dict, verified: bool, attempt
 
 
 def test_config_change_rolls_the_deployment() -> None:
-    raw = yaml.safe_load((ROOT / "examples" / "customer-custom.yaml").read_text())
+    raw = yaml.safe_load((ROOT / "examples" / "customer-customerselfservice.yaml").read_text())
     before = render.children(portal_from(raw), instance(), SETTINGS)[1]
     raw["spec"]["displayName"] = "Renamed"
     after = render.children(portal_from(raw), instance(), SETTINGS)[1]

@@ -233,3 +233,18 @@ app.kubernetes.io/component: pages
   resources: [endpointslices]
   verbs: [list, watch]
 {{- end }}
+The issuers a portal's issuerRef may name (PORTICO_ALLOWED_ISSUERS): the configured
+certManager.issuer first, then certManager.allowedIssuers, as Kind/name entries.
+*/}}
+{{- define "portico.allowedIssuers" -}}
+{{- $entries := list -}}
+{{- with .Values.certManager.issuer -}}
+{{- if .name -}}
+{{- $kind := .kind | default "ClusterIssuer" -}}
+{{- $group := "" -}}
+{{- if and .group (ne .group "cert-manager.io") -}}{{- $group = printf ".%s" .group -}}{{- end -}}
+{{- $entries = append $entries (printf "%s%s/%s" $kind $group .name) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," (concat $entries (.Values.certManager.allowedIssuers | default list)) -}}
+{{- end -}}

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portico import domain
-from portico.api.model import Portal
+from portico.api.model import IssuerRef, Portal
 from portico.certificates import CertificateVerdict
-from portico.core import names
+from portico.core import issuers, names
 from portico.core.claims import Reservation
 from portico.core.conditions import Condition, false, true
 from portico.core.observed import CertificateOutcome, SecretView
@@ -135,6 +135,27 @@ def _issuer_ready(certificate: Mapping[str, Any] | None) -> Condition | None:
     )
 
 
+def _issuer_refusal(ref: IssuerRef, settings: Settings) -> Condition | None:
+    """Why this operator will not ask REF for a certificate, or None."""
+    if not settings.cert_manager:
+        return false(
+            "CertificateReady",
+            Failure.CERT_MANAGER_NOT_ENABLED,
+            "customDomain.tls.issuerRef needs the operator's cert-manager support (Helm value "
+            "certManager.enabled); use pfxSecretRef or secretRef, or ask your platform team",
+        )
+    if not issuers.allowed(ref, settings.allowed_issuers):
+        return false(
+            "CertificateReady",
+            Failure.ISSUER_NOT_ALLOWED,
+            f"customDomain.tls.issuerRef names {issuers.label(ref)}, which this operator may "
+            "not ask for certificates; use an allowed issuer "
+            f"({', '.join(settings.allowed_issuers) or 'none is allowed'}), pfxSecretRef or "
+            "secretRef, or ask your platform team to add it to allowedIssuers",
+        )
+    return None
+
+
 def remembered(record: Mapping[str, Any] | None, host: str, want: str) -> domain.DomainCheck | None:
     """The verdict status.customDomain holds, only if it is about this host and target."""
     if not record or (record.get("hostname"), record.get("target")) != (host, want):
@@ -236,18 +257,13 @@ def assess(
         Condition("DomainVerified", check.condition_status, check.reason, message)
     )
     out.dns_pending = not check.verified or bool(check.warning)
+    refusal = _issuer_refusal(cd.issuer, settings) if cd.issuer else None
+    if refusal is not None:
+        # Said at once, DNS or not: only the spec (or the platform team) can fix it.
+        out.conditions.append(refusal)
+        return out
     if not check.verified:
         return out  # no certificate is requested or bound before the domain is proven
-    if cd.issuer and not settings.cert_manager:
-        out.conditions.append(
-            false(
-                "CertificateReady",
-                Failure.CERT_MANAGER_NOT_ENABLED,
-                "customDomain.tls.issuerRef needs the operator's cert-manager support (Helm value "
-                "certManager.enabled); use pfxSecretRef or secretRef, or ask your platform team",
-            )
-        )
-        return out
     out.issue = cd.issuer is not None
     waiting, verdict = (cert.waiting, cert.verdict) if cert else (None, None)
     if cd.issuer and waiting is None:

@@ -30,6 +30,7 @@ class Failure(StrEnum):
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_KEY_MISSING = "SecretKeyMissing"
     CERT_MANAGER_NOT_ENABLED = "CertManagerNotEnabled"
+    ISSUER_NOT_ALLOWED = "IssuerNotAllowed"
     CHILD_CONFLICT = "ChildConflict"
 
 
