@@ -26,6 +26,7 @@ SETTINGS = frozenset(
         "SecretNotFound",
         "SecretKeyMissing",
         "CertManagerNotEnabled",
+        "IssuerNotAllowed",
         "ChildConflict",
         "DomainTaken",
         "HostnameNotAllowed",
