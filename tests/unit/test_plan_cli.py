@@ -43,10 +43,11 @@ def test_all_examples_plan_cleanly() -> None:
     for portal in portals:
         spec = portal["spec"]
         tls = (spec.get("customDomain") or {}).get("tls") or {}
-        # -instance Secret, ConfigMap, Deployment, Service, Ingress, provisioning Job;
-        # a translations Job for additional languages; a Certificate for issuerRef.
+        # -instance and -session Secrets, ConfigMap, Deployment, Service, Ingress,
+        # provisioning Job; a translations Job for additional languages; a Certificate
+        # for issuerRef.
         # and the "Getting set up" pages: a Deployment and a ConfigMap.
-        expected += 8 + bool(spec.get("additionalLanguages")) + ("issuerRef" in tls)
+        expected += 9 + bool(spec.get("additionalLanguages")) + ("issuerRef" in tls)
     assert len(children) == expected
     kinds = {c["kind"] for c in children}
     assert {"Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Job"} <= kinds

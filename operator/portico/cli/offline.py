@@ -37,6 +37,7 @@ SECRETS_CHECKSUM = "portico.dev/secrets-checksum"
 # "Getting set up" page's children last, its ConfigMap (the page itself) at the very end.
 ORDER = (
     ("credentials", ""),
+    ("sessions", ""),
     ("config", ""),
     ("runtime", ""),
     ("certificate", ""),

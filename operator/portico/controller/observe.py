@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from secrets import token_urlsafe
 from typing import Any
 
 from portico import certificates, domain
@@ -154,6 +155,8 @@ class Observer:
             subdomain_reserved=sub_reserved,
             host_reserved=host_reserved,
             endpoints=self.store.endpoints(namespace, name),
+            # 48 bytes from the OS's CSPRNG; decide keeps it only for new or rotated keys.
+            session_key=token_urlsafe(48),
         )
         if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
             observed = self._domain(observed, secrets, now)

@@ -75,6 +75,9 @@ class Observed:
     certificate: CertificateOutcome | None = None
     # What the Service `<portal>` routes to now; None until its EndpointSlices are seen.
     endpoints: tuple[Endpoint, ...] | None = None
+    # A key freshly drawn from the OS's CSPRNG, used only if the portal's session keys
+    # are made or rotated by this reconcile ("" offline: `portico plan` draws none).
+    session_key: str = field(default="", repr=False)
 
     @property
     def status(self) -> Mapping[str, Any]:

@@ -19,6 +19,7 @@ import yaml
 
 from portico.api.model import Portal, PortalInstance
 from portico.core import features, names
+from portico.core.session_keys import SessionKeys
 from portico.settings import Settings
 
 _NOT_YAML_PRINTABLE = re.compile(
@@ -58,6 +59,9 @@ class Facts:
     tls_data: Mapping[str, str] | None = None
     # Ask cert-manager for the custom host's certificate (issuerRef, domain verified).
     issue_certificate: bool = False
+    # The session keys Secret's data and annotations (core/session_keys.py); None: not
+    # rendered (a withdrawn portal keeps the one it has).
+    session_keys: SessionKeys | None = None
 
 
 def _quote(value: Any) -> str:
@@ -276,6 +280,17 @@ def children(
                 labels=labels(portal, "credentials"),
                 data=dict(sorted(facts.instance_credentials.items())),
                 annotations=dict(sorted((facts.instance_secret_annotations or {}).items())),
+                **ctx,
+            ),
+        )
+    if facts.session_keys is not None:
+        manifests.insert(
+            0,
+            _render(
+                "secret-session.yaml.j2",
+                labels=labels(portal, "sessions"),
+                data=dict(sorted(facts.session_keys.data.items())),
+                annotations=dict(sorted(facts.session_keys.annotations.items())),
                 **ctx,
             ),
         )
