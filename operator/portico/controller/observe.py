@@ -130,6 +130,8 @@ class Observer:
         allowed = instance and not entitlement.credentials_problem(instance, self.settings)
         credentials = self.secret(*instance.credentials) if instance and allowed else None
         secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
+        mail_ref = self.settings.mail_portal_credentials_secret
+        mail = self.secret(*mail_ref.split("/")) if mail_ref else None
         children = self.store.owned(namespace, name, portal.uid)
         key = (namespace, name)
         stamp = names.iso(now)
@@ -147,6 +149,7 @@ class Observer:
             namespace_labels=labels,
             secrets=secrets,
             credentials=credentials,
+            mail_credentials=mail,
             children=children,
             foreign=frozenset(self._foreign(key, portal.uid)),
             job_failures=self._job_failures(namespace, children),

@@ -189,8 +189,22 @@ def _provision(
         tls_data=domain.tls_data,
         issue_certificate=domain.issue,
         session_keys=keys,
+        # Like the token: an expired trial keeps no copy of the mail login.
+        mail_login=None if expired else mail_login(o, settings),
     )
     return _Run(facts, keep, conditions, out, held, keys)
+
+
+def mail_login(o: Observed, settings: Settings) -> dict[str, str] | None:
+    """The operator's mail login for runtimes, as `<portal>-mail` holds it (base64), when it
+    is configured and its Secret has both keys (else the runtime sends without a login,
+    and a server that wants one fails the provisioning check, naming the mail server)."""
+    view = o.mail_credentials
+    if not settings.mail_portal_credentials_secret or view is None:
+        return None
+    if not {"username", "password"} <= set(view.data):
+        return None
+    return {"username": view.data["username"], "password": view.data["password"]}
 
 
 def _conflict(keys: tuple[Key, ...], portal: str) -> Condition:

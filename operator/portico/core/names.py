@@ -69,6 +69,11 @@ def session_secret_name(portal: str) -> str:
     return f"{portal}-session"
 
 
+def mail_secret_name(portal: str) -> str:
+    """The portal's copy of the operator's mail login for runtimes (`username`, `password`)."""
+    return f"{portal}-mail"
+
+
 def tls_secret_name(portal: str) -> str:
     return f"{portal}-tls"
 
@@ -86,6 +91,7 @@ def fixed_children(portal: str) -> list[tuple[str, str]]:
     return [
         ("Secret", instance_secret_name(portal)),
         ("Secret", session_secret_name(portal)),
+        ("Secret", mail_secret_name(portal)),
         ("Secret", tls_secret_name(portal)),
         ("ConfigMap", config_name(portal)),
         ("ConfigMap", pages_name(portal)),

@@ -58,6 +58,9 @@ class Observed:
     # Every Secret the spec references, by name (None: it does not exist).
     secrets: Mapping[str, SecretView | None] = field(default_factory=dict)
     credentials: SecretView | None = None
+    # The operator's mail login for the portals' runtimes (settings); None: none set or
+    # not found.
+    mail_credentials: SecretView | None = None
     # Children this portal controls (its UID in their controller owner reference).
     children: Mapping[Key, Mapping[str, Any]] = field(default_factory=dict)
     # Objects with a child's name that this portal does not control: never touched.
