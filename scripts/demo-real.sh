@@ -70,9 +70,11 @@ spec:
   ports: [{port: 80, targetPort: 8090}]
 YAML
 $kubectl -n portico-system rollout status deployment/contoso-crm --timeout=180s
-# No cluster DNS on the dev cluster: the instance is reached by its Service's ClusterIP.
+# No cluster DNS on the dev cluster: the instance is reached by its Service's ClusterIP
+# (the operator runs in the node's network, as in a cluster), over plain HTTP: insecure.
 crm_ip=$($kubectl -n portico-system get service contoso-crm -o jsonpath='{.spec.clusterIP}')
-sed "s|url: .*|url: http://$crm_ip|" examples/contoso-instance.yaml | $kubectl apply -f -
+sed "s|url: .*|url: http://$crm_ip\n  insecure: true|" examples/contoso-instance.yaml \
+  | $kubectl apply -f -
 
 echo "== the demo's four portals, and contoso-support on https://$host"
 $kubectl -n support create secret generic contoso-insights --from-literal=sharedKey=demo-key \

@@ -115,16 +115,20 @@ def up(with_operator: bool, nodes: int, port: int | None, real_node: bool) -> No
         raise click.ClickException(str(exc)) from exc
     plane = ControlPlane(bins=bins, nodes=nodes, api_port=port, state_file=state_file, log=_err)
     started = time.monotonic()
+    real: node.RealNode | None = None
     try:
         plane.start()
         if real_node:
-            node.RealNode(plane, bins, log=_err).start()
+            real = node.RealNode(plane, bins, log=_err)
+            real.start()
     except (procs.PortInUse, procs.ProcessDied, TimeoutError, RuntimeError) as exc:
         plane.stop()
         raise click.ClickException(str(exc)) from exc
     if with_operator:
-        env = _real_node_runtime(plane) if real_node else {}
-        _start_operator(plane, env)
+        if real is None:
+            _start_operator(plane, {})
+        else:
+            _start_operator(plane, {**_real_node_runtime(plane), **_node_dns(real)}, real.netns)
     plane.detach()
     _err(f"up in {time.monotonic() - started:.1f}s")
     _print_usage(plane)
@@ -156,9 +160,27 @@ def _state(plane: ControlPlane) -> State:
     return plane.state
 
 
-def _start_operator(plane: ControlPlane, settings: dict[str, str]) -> None:
+def _node_dns(real: node.RealNode) -> dict[str, str]:
+    """PORTICO_DNS_NAMESERVERS on the host's loopback, as the node's network reaches them."""
+    servers = os.environ.get("PORTICO_DNS_NAMESERVERS", "")
+    if not servers:
+        return {}
+    reached = []
+    for server in (s.strip() for s in servers.split(",")):
+        address, _, port = server.rpartition(":")
+        local = address in ("127.0.0.1", "localhost") and port.isdigit()
+        reached.append(real.expose_host_port(int(port), udp=True) if local else server)
+    return {"PORTICO_DNS_NAMESERVERS": ",".join(reached)}
+
+
+def _start_operator(
+    plane: ControlPlane, settings: dict[str, str], netns: str | None = None
+) -> None:
+    """`portico run` on this host; with NETNS, in the real node's network, where an in-cluster
+    operator would be: Service addresses (an instance's ClusterIP) answer it there."""
     log = plane.workdir / "logs" / "operator.log"
-    argv = [sys.executable, "-c", "from portico.cli import main; main()", "run"]
+    inside = ["nsenter", f"--net={netns}", "--"] if netns else []
+    argv = [*inside, sys.executable, "-c", "from portico.cli import main; main()", "run"]
     argv += ["--kubeconfig", str(plane.kubeconfig)]
     # A local operator keeps its metrics and health endpoints on loopback.
     env = {"PORTICO_LISTEN_ADDRESS": "127.0.0.1", **os.environ, **settings}

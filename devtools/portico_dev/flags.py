@@ -21,6 +21,8 @@ rules:
 KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
+SERVICE_CIDR = "10.96.0.0/16"  # ClusterIPs; the real node routes them to kube-proxy
+
 
 def audit_policy(read_users: tuple[str, ...] = ()) -> str:
     """AUDIT_POLICY, plus every request (reads and watches too) by READ_USERS (the bench)."""
@@ -70,7 +72,7 @@ def apiserver_args(
         f"--service-account-key-file={sa.cert}",
         f"--service-account-signing-key-file={sa.key}",
         "--authorization-mode=RBAC",
-        "--service-cluster-ip-range=10.96.0.0/16",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--allow-privileged=true",
         # Endpoints may not be loopback addresses; nothing in-cluster dials the API.
         "--endpoint-reconciler-type=none",

@@ -1,6 +1,6 @@
 """The real node's network namespace and the only doors between it and the host.
 
-Run as `python -m portico_dev.forward NODE_IP RULE...`: the process moves itself into
+Run as `python -m portico_dev.forward NODE_IP,SERVICE_CIDR RULE...`: the process moves itself into
 a new network namespace (the node's: containerd, kubelet, kube-proxy, Traefik and
 the pods' bridge live there, other processes join it through /proc/PID/ns/net),
 then relays TCP between the two namespaces. Each RULE is
@@ -173,8 +173,11 @@ async def _serve(
     await asyncio.gather(*(s.serve_forever() for s in servers), asyncio.Event().wait())
 
 
-def _setup_node_network(node_ip: str) -> None:
-    """Loopback up, and the node's address on a link of its own (the kubelet needs one).
+def _setup_node_network(node_ip: str, service_cidr: str) -> None:
+    """Loopback up, the node's address on a link of its own (the kubelet needs one), and a
+    route for the Service addresses: a process of the node (not only a pod) can then dial a
+    ClusterIP, which kube-proxy's OUTPUT rules turn into a pod's address, as on any node
+    (whose default route plays this part; this namespace has none, nothing leaves it).
 
     A port-less bridge stands in for a dummy link: kernels without the dummy module exist.
     """
@@ -183,17 +186,19 @@ def _setup_node_network(node_ip: str) -> None:
         ["ip", "link", "add", "node0", "type", "bridge"],
         ["ip", "addr", "add", f"{node_ip}/32", "dev", "node0"],
         ["ip", "link", "set", "node0", "up"],
+        ["ip", "route", "add", service_cidr, "dev", "node0", "src", node_ip],
     ):
         subprocess.run(cmd, check=True)
 
 
 def main(argv: list[str]) -> int:
-    """Usage: forward NODE_IP RULE... (the holder) or forward --join=NETNS_PATH RULE..."""
+    """Usage: forward NODE_IP,SERVICE_CIDR RULE... (the holder), or forward --join=NETNS RULE..."""
     if argv[0].startswith("--join="):
         nss = Namespaces(join=argv[0].removeprefix("--join="))
     else:
         nss = Namespaces()
-        _setup_node_network(argv[0])
+        node_ip, service_cidr = argv[0].split(",")
+        _setup_node_network(node_ip, service_cidr)
     rules: list[tuple[Endpoint, Endpoint]] = []
     udp_rules: list[tuple[Endpoint, Endpoint]] = []
     for text in argv[1:]:

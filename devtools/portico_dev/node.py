@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from portico_dev import images, kubeconfig, nodeconfig, procs, traefik
+from portico_dev.flags import SERVICE_CIDR
 from portico_dev.forward import Endpoint, rule
 from portico_dev.nodeconfig import CNI_BIN, POD_SUBNET
 from portico_dev.nodeteardown import cgroup_dirs
@@ -98,10 +99,14 @@ class RealNode:
         """Let pods reach the host's 127.0.0.1:port at the returned NODE_IP:port (TCP, and UDP).
 
         For test servers on the host's loopback (an instance URL, a DNS server) that
-        pods must call; one relay process per port, stopped with the node.
+        pods must call; one relay process per port (TCP and UDP if the first asked for
+        both), stopped with the node.
         """
         source, target = Endpoint("node", NODE_IP, port), Endpoint("host", "127.0.0.1", port)
         name = f"relay-{port}"
+        assert self.plane.state is not None
+        if name in self.plane.state.processes:  # one relay per port, whoever asks again
+            return f"{NODE_IP}:{port}"
         argv = [sys.executable, "-m", "portico_dev.forward", f"--join={self.netns}"]
         rules = [rule(source, target)] + ([rule(source, target, udp=True)] if udp else [])
         self._spawn(name, [*argv, *rules])
@@ -167,7 +172,8 @@ class RealNode:
                 Endpoint("host", "127.0.0.1", https), Endpoint("node", "127.0.0.1", traefik.HTTPS)
             ),
         ]
-        argv = [sys.executable, "-m", "portico_dev.forward", NODE_IP, *rules]
+        network = f"{NODE_IP},{SERVICE_CIDR}"
+        argv = [sys.executable, "-m", "portico_dev.forward", network, *rules]
         self._spawn("node-net", argv)
         self.netns_pid = plane.state.processes["node-net"][0]
         self._wait(

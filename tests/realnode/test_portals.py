@@ -8,6 +8,7 @@ that rolls the pods, then a provisioning failure of the real Job and its fix.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -23,6 +24,7 @@ from tests.support.dnsserver import AuthoritativeDNS
 from tests.support.portals import portal
 from tests.support.realnode import (
     INSTANCE_TOKEN,
+    REJECTED_PACKAGE,
     Answer,
     Images,
     Instance,
@@ -47,15 +49,19 @@ def operator(
     portal_dns: AuthoritativeDNS,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
-    """`portico run` on the host with Portico's runtime image, pulled Never (it was imported)."""
+    """`portico run` with Portico's runtime image, pulled Never (it was imported): a process
+    of this host in the node's network, where an in-cluster operator would be (it reaches the
+    instance's ClusterIP there, and the host's DNS server through a relay)."""
     plane = real_cluster.plane
+    dns = real_cluster.node.expose_host_port(portal_dns.port, udp=True)
     op = Operator(
         plane,
         plane.kubeconfig,
         tmp_path_factory.mktemp("operator"),
+        netns=real_cluster.node.netns,
         PORTICO_RUNTIME_IMAGE=portico_images.runtime,
         PORTICO_IMAGE_PULL_POLICY="Never",
-        PORTICO_DNS_NAMESERVERS=f"{portal_dns.address}:{portal_dns.port}",
+        PORTICO_DNS_NAMESERVERS=dns,
         PORTICO_DNS_TIMEOUT="1",
         PORTICO_DNS_RECHECK_SECONDS="0.5",
     )
@@ -272,39 +278,74 @@ def test_spec_edit_rolls_pods_without_downtime_and_wait_returns_when_they_alone_
     )
 
 
-def test_provisioning_failure_of_the_real_job_then_restart(
+def test_refused_instance_credentials_fail_before_any_job_then_restart(
     real_cluster: RealCluster, operator: Operator, crm: Instance
 ) -> None:
-    """Wrong credentials: the instance refuses them, the Job fails and says so; fixed, then
-    `portico restart` provisions again."""
+    """Wrong instance credentials: the instance refuses the operator's token exchange, so the
+    portal is Failed with the fix and gets no Job and no token; fixed, `portico restart`
+    provisions it."""
     cluster = Cluster(real_cluster.plane)
     bad = f"{crm.name}-bad"
     cluster.apply(*instance_docs(bad, crm.url, "not-the-token"))
+    with scratch_namespace(real_cluster) as namespace:
+        cluster.apply(portal("shop", namespace, bad, displayName="Contoso Shop"))
+        failed = cluster.wait_phase(namespace, "shop", "Failed", "ReconcileError", READY_TIMEOUT)
+        message = cluster.condition(failed, "Ready")["message"]
+        assert f"the instance at {crm.url} refused the credentials of PortalInstance {bad}" in (
+            message
+        )
+        assert "fix the credentials Secret" in message
+        assert "not-the-token" not in str(failed["status"]) + operator.log_text()
+        assert not cluster.items("jobs", namespace)
+        assert cluster.get("secret", "shop-instance", namespace) is None
+
+        cluster.apply(instance_docs(bad, crm.url, INSTANCE_TOKEN)[0])
+        restart(namespace, "shop", real_cluster)
+        ready_and_serving(real_cluster, namespace, "shop", "Contoso Shop")
+
+
+def test_provisioning_failure_of_the_real_job_then_changed_values(
+    real_cluster: RealCluster, operator: Operator, crm: Instance
+) -> None:
+    """The instance fails to install a package (the stand-in pod rejects REJECTED_PACKAGE):
+    the real Job fails and the portal says so; a spec edit to another template ("change
+    values and restart") provisions again to Ready."""
+    cluster = Cluster(real_cluster.plane)
+    partner = {"audience": "Partner", "displayName": "Contoso Partners"}
+    with scratch_namespace(real_cluster) as namespace:
+        cluster.apply(portal("deals", namespace, crm.name, template=REJECTED_PACKAGE, **partner))
+        failed = cluster.wait_phase(namespace, "deals", "Failed", "InstallFailed", READY_TIMEOUT)
+        message = cluster.condition(failed, "SolutionsInstalled")["message"]
+        assert "deals-provision-1" in message, message
+        jobs = cluster.items("jobs", namespace)
+        assert jobs and all(j["status"].get("failed") for j in jobs)
+
+        changed = portal("deals", namespace, crm.name, template="PartnerFieldService", **partner)
+        cluster.apply(changed)
+        ready_and_serving(real_cluster, namespace, "deals", "Contoso Partners")
+
+
+@contextlib.contextmanager
+def scratch_namespace(real_cluster: RealCluster) -> Iterator[str]:
     namespace = f"fail-{uuid.uuid4().hex[:6]}"
     real_cluster.kubectl("create", "namespace", namespace)
     real_cluster.plane.wait_for_service_account(namespace, "default")
     try:
-        cluster.apply(portal("shop", namespace, bad, displayName="Contoso Shop"))
-        failed = cluster.wait_phase(namespace, "shop", "Failed", "InstallFailed", READY_TIMEOUT)
-        message = cluster.condition(failed, "Ready")["message"]
-        assert f"the instance at {crm.url} rejected the portal's credentials" in message
-        assert "not-the-token" not in str(failed["status"]) + operator.log_text()
-        jobs = cluster.items("jobs", namespace)
-        assert jobs and all(j["status"].get("failed") for j in jobs)
-
-        fixed = instance_docs(bad, crm.url, INSTANCE_TOKEN)[0]
-        cluster.apply(fixed)
-        env = {"KUBECONFIG": str(real_cluster.plane.kubeconfig), "PATH": "/usr/bin:/bin"}
-        out = subprocess.run(
-            [PORTICO, "restart", "shop", "-n", namespace], capture_output=True, text=True, env=env
-        )
-        assert out.returncode == 0, out.stderr
-        cluster.wait_phase(namespace, "shop", "Ready", timeout=READY_TIMEOUT)
-        host = cluster.portal(namespace, "shop")["spec"]["subdomain"] + f".{BASE_DOMAIN}"
-        until(
-            "the start page after the restart",
-            lambda: serving(fetch(real_cluster.http, host), "Contoso Shop"),
-            timeout=30,
-        )
+        yield namespace
     finally:
         real_cluster.plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def ready_and_serving(real_cluster: RealCluster, namespace: str, name: str, text: str) -> None:
+    cluster = Cluster(real_cluster.plane)
+    cluster.wait_phase(namespace, name, "Ready", timeout=READY_TIMEOUT)
+    host = cluster.portal(namespace, name)["spec"]["subdomain"] + f".{BASE_DOMAIN}"
+    until(f"{name}'s start page", lambda: serving(fetch(real_cluster.http, host), text), timeout=30)
+
+
+def restart(namespace: str, name: str, real_cluster: RealCluster) -> None:
+    env = {"KUBECONFIG": str(real_cluster.plane.kubeconfig), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [PORTICO, "restart", name, "-n", namespace], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr

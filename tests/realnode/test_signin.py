@@ -103,6 +103,7 @@ def operator(
         plane,
         plane.kubeconfig,
         tmp_path_factory.mktemp("operator-signin"),
+        netns=real_cluster.node.netns,  # where the instance's ClusterIP answers (its tokens)
         PORTICO_RUNTIME_IMAGE=portico_images.runtime,
         PORTICO_IMAGE_PULL_POLICY="Never",
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -24,6 +26,8 @@ T = TypeVar("T")
 SEEN_CODES: list[str] = []
 PORTICO = str(Path(sys.executable).with_name("portico"))
 BASE_DOMAIN = "portals.test"
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
 
 # Just enough of cert-manager's Certificate API for Portico to create one and read its
 # status; cert-manager itself is not part of the local control plane. Installed before the
@@ -70,9 +74,20 @@ def wait_for(
 class Operator:
     """`portico run` in a subprocess, with its log in a file the tests can read."""
 
-    def __init__(self, plane: ControlPlane, kubeconfig: Path, workdir: Path, **env: str) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        kubeconfig: Path,
+        workdir: Path,
+        *,
+        netns: str | None = None,
+        **env: str,
+    ) -> None:
+        """NETNS (a /proc/PID/ns/net path): run where the pods are, as an in-cluster operator
+        would, so that Service addresses (an instance's ClusterIP) answer it; its ports then
+        listen in that namespace."""
         self.plane, self.kubeconfig, self.workdir = plane, kubeconfig, workdir
-        self.env = env
+        self.env, self.netns = env, netns
         self.log = workdir / "operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = self.health_port = 0
@@ -102,8 +117,9 @@ class Operator:
             **self.env,
         }
         with self.log.open("ab") as out:
+            inside = ["nsenter", f"--net={self.netns}", "--"] if self.netns else []
             self.proc = subprocess.Popen(
-                [PORTICO, "run"],
+                [*inside, PORTICO, "run"],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -117,11 +133,9 @@ class Operator:
             raise AssertionError(
                 f"operator exited {self.proc.returncode}:\n{self.log_text()[-3000:]}"
             )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1):
-                return True
-        except OSError:
-            return False
+        return in_netns(
+            self.netns, lambda: _answers(f"http://127.0.0.1:{self.health_port}/healthz")
+        )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -144,11 +158,51 @@ class Operator:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
-        ) as r:
-            text: str = r.read().decode()
-            return text
+        def read() -> str:
+            url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as r:
+                text: str = r.read().decode()
+                return text
+
+        return in_netns(self.netns, read)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def in_netns(netns: str | None, call: Callable[[], T]) -> T:
+    """CALL's result, its sockets made in the network namespace NETNS (None: this one).
+
+    setns(2) moves only the calling thread, so a short-lived thread does the call.
+    """
+    if netns is None:
+        return call()
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fd = os.open(netns, os.O_RDONLY)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns({netns}) failed")
+            finally:
+                os.close(fd)
+            result.append(call())
+        except BaseException as err:  # handed to the caller's thread
+            errors.append(err)
+
+    thread = threading.Thread(target=run, name="in-netns")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
 
 
 # The stand-in instance the session runs on loopback (conftest `standin`): the operator

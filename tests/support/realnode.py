@@ -132,6 +132,10 @@ def instance_docs(name: str, url: str, token: str) -> list[dict[str, Any]]:
     ]
 
 
+# The stand-in pod fails every install of this package: a real provisioning Job's failure.
+REJECTED_PACKAGE = "PartnerProjectService"
+
+
 def instance_workload(image: str) -> list[dict[str, Any]]:
     labels = {"app": "crm"}
     container = {
@@ -141,6 +145,7 @@ def instance_workload(image: str) -> list[dict[str, Any]]:
         "args": [
             *("instance", "--credentials-dir", "/credentials"),
             *("--solutions", "FieldService,ProjectService"),
+            *("--reject", REJECTED_PACKAGE),
         ],
         "ports": [{"containerPort": 8090}],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8090}, "periodSeconds": 1},

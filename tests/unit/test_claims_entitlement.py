@@ -15,25 +15,9 @@ import pytest
 
 from portico.controller.operator import Operator
 from portico.settings import Settings
+from tests.support.events import portal
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
-
-
-def portal(name: str, subdomain: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "portico.dev/v1alpha1",
-        "kind": "Portal",
-        "metadata": {"name": name, "namespace": "team", "generation": 1, "resourceVersion": "10"},
-        "spec": {
-            "displayName": "Web",
-            "subdomain": subdomain,
-            "instanceRef": {"name": "crm"},
-            "language": "en-US",
-            "administrator": "jay@contoso.com",
-            "audience": "Customer",
-            "template": "Community",
-        },
-    }
 
 
 class StoreOnly:

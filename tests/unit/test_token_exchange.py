@@ -83,14 +83,17 @@ def test_a_refused_or_unreachable_exchange_says_why_without_secrets() -> None:
         ) as err:
             token_exchange.mint(instance_at(url), wrong, "team", "web", 3600)
         assert "nope" not in str(err.value)
-    with pytest.raises(token_exchange.TokenExchangeFailed, match="unreachable"):
+        assert err.value.permanent  # a person must fix the Secret: the portal is Failed
+    with pytest.raises(token_exchange.TokenExchangeFailed, match="unreachable") as gone:
         token_exchange.mint(instance_at(url), CREDS, "team", "web", 3600)
+    assert not gone.value.permanent  # retried with backoff
 
 
 def test_the_instance_credentials_never_go_over_plain_http_unless_insecure() -> None:
     with running_instance() as (url, state):
-        with pytest.raises(token_exchange.TokenExchangeFailed, match=r"spec\.insecure"):
+        with pytest.raises(token_exchange.TokenExchangeFailed, match=r"spec\.insecure") as err:
             token_exchange.mint(instance_at(url, insecure=False), CREDS, "team", "web", 3600)
+        assert err.value.permanent
         assert "Tokens" not in state.stores  # nothing was minted
 
 

@@ -93,8 +93,8 @@ class Reconciler:
             if err.status == 404 and o is not None and self._portal_gone(namespace, name):
                 return Outcome(gone=True)
             return self._report(o, plan, str(err), err.status in PERMANENT, err, now)
-        except TokenExchangeFailed as err:  # retried with backoff; the message says why
-            return self._report(o, plan, str(err), False, err, now)
+        except TokenExchangeFailed as err:  # the message says why (and what to fix)
+            return self._report(o, plan, str(err), err.permanent, err, now)
         except Exception as err:
             what = f"internal error ({type(err).__name__}); see the operator's log"
             return self._report(o, plan, what, False, err, now)

@@ -31,7 +31,15 @@ TIMEOUT = 10.0
 
 
 class TokenExchangeFailed(Exception):
-    """The instance did not mint or revoke; the message is safe for status and Events."""
+    """The instance did not mint or revoke; the message is safe for status and Events.
+
+    Permanent: only a person can fix it (credentials refused or incomplete, a plain http
+    URL): the portal is Failed. Otherwise (unreachable, a 5xx) it is retried with backoff.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,8 @@ def _authorization(credentials: SecretView) -> str:
     if "token" not in keys and not ("username" in keys and "password" in keys):
         raise TokenExchangeFailed(
             f"the credentials Secret {credentials.name} has neither a 'token' key nor "
-            "'username' and 'password'; add them"
+            "'username' and 'password'; add them",
+            permanent=True,
         )
     return authorization(credentials)
 
@@ -64,7 +73,8 @@ def _call(
         raise TokenExchangeFailed(
             f"PortalInstance {instance.name} has a plain http URL; Portico sends the "
             "instance's credentials only over TLS: use https://, or set spec.insecure: true "
-            "on a test instance"
+            "on a test instance",
+            permanent=True,
         )
     ca = credentials.data.get("ca.crt")
     context = ssl.create_default_context(
@@ -88,7 +98,8 @@ def _call(
         if err.code in (401, 403):
             raise TokenExchangeFailed(
                 f"{where} refused the credentials of PortalInstance {instance.name} (HTTP "
-                f"{err.code}) when asked for the portal's token; fix the credentials Secret"
+                f"{err.code}) when asked for the portal's token; fix the credentials Secret",
+                permanent=True,
             ) from None
         raise TokenExchangeFailed(
             f"{where} answered HTTP {err.code} when asked for the portal's token"
