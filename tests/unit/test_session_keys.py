@@ -142,3 +142,10 @@ def test_a_withdrawn_portal_keeps_its_session_keys() -> None:
     plan = decide(gone, SETTINGS, NOW)
     assert ("Secret", names.instance_secret_name(P)) in plan.deletes
     assert KEY not in plan.deletes and KEY not in owned(plan)
+
+
+def test_no_key_in_the_repr_of_what_decide_reads_or_returns() -> None:
+    o = world()
+    keys = session_keys.plan(None, "", o.session_key)
+    assert o.session_key not in repr(o)
+    assert o.session_key not in repr(keys) and keys.data["keys"] not in repr(keys)
