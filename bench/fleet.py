@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import copy
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from tests.support.runtime import TOKEN
 
 from portico.api import model, validation
-from portico.core import render
+from portico.core import render, session_keys
 from portico.core.children import with_hash
 from portico.settings import Settings
 
@@ -94,7 +95,9 @@ def children(portal_obj: dict[str, Any], settings: Settings) -> list[dict[str, A
     instance_obj = next(o for o in instance_objects() if o["kind"] == "PortalInstance")
     instance = model.parse_instance(validation.admit("PortalInstance", instance_obj)[0])
     portal = model.parse_portal(validation.admit("Portal", copy.deepcopy(portal_obj))[0])
-    facts = render.Facts(instance_credentials=CREDENTIALS)
+    # The session keys Secret too, as the operator makes it (one freshly drawn key).
+    keys = session_keys.plan(None, "", secrets.token_urlsafe(48))
+    facts = render.Facts(instance_credentials=CREDENTIALS, session_keys=keys)
     return [with_hash(m) for m in render.children(portal, instance, settings, facts)]
 
 

@@ -82,15 +82,7 @@ $kubectl -n support create secret generic contoso-insights --from-literal=shared
 $kubectl -n support create secret generic contoso-oidc --from-literal=clientSecret=demo-secret \
   --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
 $python scripts/demo_domain.py pfx support contoso-pfx "$host" | $kubectl apply -f - >/dev/null
-# Each portal's session keys (one per line, newest last): sign-in signs its cookie with them.
-for portal in support/contoso-support support/customer-community partners/partner-field \
-    internal/employee-self-service partners/partner-self-service; do
-  ns=${portal%/*} name=${portal#*/}
-  $kubectl create namespace "$ns" --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
-  $kubectl -n "$ns" create secret generic "$name-session" \
-    --from-literal=keys="$($python -c 'import secrets; print(secrets.token_urlsafe(48))')" \
-    --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
-done
+# Each portal's session keys (Secret <portal>-session) are made by the operator.
 $kubectl apply -f examples/customer-community.yaml -f examples/partner-partnerfieldservice.yaml \
   -f examples/employee-employeeselfservice.yaml -f examples/partner-customerselfservice.yaml
 # contoso-support's identity provider (login.contoso.example) does not exist here, and
@@ -109,10 +101,38 @@ $portico status contoso-support -n support
 echo "demo took $(( $(date +%s) - started ))s"
 
 https=$($portico dev status -o json | $python -c 'import json,sys; print(json.load(sys.stdin)["ingress"]["https"].rsplit(":", 1)[1])')
+
+echo "== an invitation to contoso-support, handed over by hand (examples/invitations/fabrikam-team.yaml)"
+$kubectl apply -f examples/invitations/fabrikam-team.yaml
+# delivery: None: the operator writes the link (with its code) to the Secret fabrikam-team-link.
+link=""
+for _ in $(seq 1 60); do
+  link=$($kubectl -n support get secret fabrikam-team-link -o jsonpath='{.data.link}' 2>/dev/null \
+    | base64 -d 2>/dev/null || true)
+  [ -n "$link" ] && break
+  sleep 2
+done
+if [ -z "$link" ]; then
+  $kubectl -n support describe portalinvitation fabrikam-team >&2
+  echo "the invitation's link did not appear in Secret support/fabrikam-team-link" >&2
+  exit 1
+fi
+# Traefik listens on a local port: the same link, through it.
+local_link=$($python -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p._replace(netloc=f"{p.hostname}:{sys.argv[2]}").geturl())' "$link" "$https")
+invited_host=$($python -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).hostname)' "$link")
+
 cat <<MSG
 
 Every portal runs in real pods behind Traefik. contoso-support on its custom domain:
   curl --resolve $host:$https:127.0.0.1 -k https://$host:$https/
+
+Invitation link (Group invitation fabrikam-team; the code is in Secret support/fabrikam-team-link):
+  $link
+Open it here: add "127.0.0.1 $invited_host" to /etc/hosts and visit (accept the demo's
+self-signed certificate)
+  $local_link
+or without a browser:
+  curl --resolve $invited_host:$https:127.0.0.1 -k '$local_link'
 
 The control plane keeps running. Try:
   export KUBECONFIG=$KUBECONFIG

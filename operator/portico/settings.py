@@ -108,6 +108,11 @@ class Settings:
     mail_port: int = 25
     mail_from: str = ""
     mail_credentials_secret: str = ""
+    # The login the portals' runtimes use with the same server (password-reset e-mail):
+    # "namespace/name" of a Secret with `username` and `password`, copied into each
+    # portal's Secret `<portal>-mail` (pods cannot mount another namespace's Secret).
+    # Empty: the runtimes send without a login.
+    mail_portal_credentials_secret: str = ""
     mail_tls: str = "opportunistic"
     mail_timeout: float = 10.0
     # Redemptions are read back from the instance this often while an invitation can be
@@ -165,9 +170,12 @@ class Settings:
             raise SettingsError(
                 "PORTICO_MAIL_FROM must be an e-mail address when a mail host is set"
             )
-        secret = settings.mail_credentials_secret
-        if secret and (secret.count("/") != 1 or not all(secret.split("/"))):
-            raise SettingsError(f"PORTICO_MAIL_CREDENTIALS_SECRET={secret!r}: use NAMESPACE/NAME")
+        for variable, secret in (
+            ("PORTICO_MAIL_CREDENTIALS_SECRET", settings.mail_credentials_secret),
+            ("PORTICO_MAIL_PORTAL_CREDENTIALS_SECRET", settings.mail_portal_credentials_secret),
+        ):
+            if secret and (secret.count("/") != 1 or not all(secret.split("/"))):
+                raise SettingsError(f"{variable}={secret!r}: use NAMESPACE/NAME")
         if settings.invitation_poll_seconds <= 0 or settings.invitation_retry_seconds <= 0:
             raise SettingsError(
                 "PORTICO_INVITATION_POLL_SECONDS and PORTICO_INVITATION_RETRY_SECONDS "

@@ -3,7 +3,8 @@ and every one the tier's other tests put into Secrets, whichever of them ran bef
 
 It runs alone or in any position: its own portal reads an instance's credentials, an
 identity provider's client secret and an analytics shared key (the values a reconcile
-copies into the portal's children), rotates the key, and only then reads the log.
+copies into the portal's children) and gets session keys drawn by the operator, rotates
+the analytics key, and only then reads the log.
 """
 
 from __future__ import annotations
@@ -90,11 +91,16 @@ def test_no_secret_in_any_log_line_or_event(
     cluster.apply(secret("leak-hub", namespace, sharedKey=second_key))
     wait_for("the Deployment to roll for the rotated key", lambda: rollout() != before)
 
+    # The session key the operator drew for the portal (core/session_keys.py).
+    session = cluster.get("secret", "leak-session", namespace) or {}
+    drawn = base64.b64decode((session.get("data") or {}).get("keys", "")).decode().split()
+    assert drawn, "the operator made no session key"
+
     log = operator.log_text()
     assert "leak" in log, "the operator logged nothing of this test's portal"
     events = json.loads(cluster.plane.kubectl("get", "events", "-A", "-o", "json").stdout)
     text = log + json.dumps(events["items"])
-    for value in (*OWN, *SECRETS):
+    for value in (*OWN, *SECRETS, *drawn):
         for form in (value, base64.b64encode(value.encode()).decode()):
             assert form not in text, f"{value!r} leaked"
     assert not PEM_BODY.search(text), "a PEM body leaked"

@@ -1,12 +1,13 @@
 """Sign-in on the real node: the runtime's pods behind Traefik over HTTPS, contacts in the
-stand-in instance's pod, the session keys from the portal's Secret; then the same portal
-made Private refuses a stranger (static files too) and still answers /healthz."""
+stand-in instance's pod, the session keys from the Secret the operator made; a rotation of
+those keys reaches the running pods without signing anyone out; then the same portal made
+Private refuses a stranger (static files too) and still answers /healthz."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
-import secrets
 import socket
 import ssl
 import uuid
@@ -14,9 +15,10 @@ from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator
-from tests.support.portals import portal, secret
+from tests.support.portals import portal
 from tests.support.realnode import Answer, Images, Instance, RealCluster, until
 
 READY_TIMEOUT = 240.0
@@ -63,6 +65,27 @@ def session_cookie(answer: Answer) -> str:
     return found.group(1) if found else ""
 
 
+ROTATE = "portico.dev/rotate-session-keys"
+HANDLED = "lastHandledSessionKeysRotation"
+
+
+def keys(cluster: Cluster, namespace: str) -> list[str]:
+    """The session keys the operator keeps in `shop-session`, oldest first."""
+    obj = cluster.get("secret", "shop-session", namespace) or {}
+    raw = (obj.get("data") or {}).get("keys", "")
+    return base64.b64decode(raw).decode().split() if raw else []
+
+
+def signed_with(cookie: str, key: str) -> bool:
+    """Whether the session cookie carries KEY's signature (the runtime's serializer)."""
+    value = cookie.partition("=")[2]
+    try:
+        URLSafeTimedSerializer([key], salt="portico-session").loads(value)
+    except BadSignature:
+        return False
+    return bool(value)
+
+
 def csrf(answer: Answer) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', answer.body)
     assert found, answer.body[:500]
@@ -98,7 +121,7 @@ def test_sign_up_and_a_private_site_through_traefik(
     namespace = f"signin-{uuid.uuid4().hex[:6]}"
     real_cluster.kubectl("create", "namespace", namespace)
     real_cluster.plane.wait_for_service_account(namespace, "default")
-    cluster.apply(secret("shop-session", namespace, keys=secrets.token_urlsafe(48)))
+    # No session keys from the test: the operator makes them.
     auth = {"localSignIn": True, "registration": "Open"}
     doc = portal("shop", namespace, crm.name, type="Production", authentication=auth)
     cluster.apply(doc)
@@ -127,6 +150,28 @@ def test_sign_up_and_a_private_site_through_traefik(
         profile = request(https, host, "GET", "/profile", cookie)
         assert profile.status == 200 and "ada@example.com" in profile.body
         assert "<li>Authenticated</li>" in profile.body
+        (first,) = keys(cluster, namespace)
+        assert signed_with(cookie, first)
+
+        # A rotation: pods pick up the new key from the mounted file (no restart), sign
+        # new sessions with it, and Ada's session, signed with the old key, still holds.
+        real_cluster.plane.kubectl(
+            "annotate", "portal", "shop", "-n", namespace, f"{ROTATE}=first-rotation"
+        )
+        until(
+            "the rotation to be handled",
+            lambda: cluster.portal(namespace, "shop")["status"].get(HANDLED) == "first-rotation",
+            timeout=60,
+        )
+        old, new = keys(cluster, namespace)
+        assert old == first and new != first
+        until(
+            "the pods to sign with the new key (the kubelet updates the mounted file)",
+            lambda: signed_with(session_cookie(request(https, host, "GET", "/signin")), new),
+            timeout=180,
+        )
+        kept = request(https, host, "GET", "/profile", cookie)
+        assert kept.status == 200 and "ada@example.com" in kept.body
 
         # Private: a stranger gets only the sign-in pages and /healthz, static files included.
         private = {"visibility": "Private", "private": {"allow": {"emailDomains": ["contoso.com"]}}}

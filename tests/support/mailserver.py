@@ -43,6 +43,8 @@ class MailServer:
     # Recipients answered with this reply instead of 250 (e.g. "550 5.1.1 no such user").
     refuse: dict[str, str] = field(default_factory=dict)
     login: tuple[str, str] | None = None
+    # Refuse mail from a client that did not log in (530), as a submission server does.
+    require_login: bool = False
     received: list[Received] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
     _controller: Controller | None = None
@@ -79,7 +81,11 @@ class MailServer:
         kwargs: dict[str, Any] = {}
         if self.login is not None:
             # Plain-text login over loopback without TLS: a test server only.
-            kwargs = {"authenticator": self._authenticate, "auth_require_tls": False}
+            kwargs = {
+                "authenticator": self._authenticate,
+                "auth_require_tls": False,
+                "auth_required": self.require_login,
+            }
         self._controller = Controller(
             self, hostname=self.host, port=self.port, ready_timeout=10, **kwargs
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import secrets
 from typing import Any
 
 from portico.api import model, validation
@@ -94,6 +95,8 @@ def world(
         "instance": inst,
         "credentials": CREDENTIALS,
         "subdomain_owner": f"team/{P}",
+        # observe draws a new one for every reconcile; decide uses it only for new keys.
+        "session_key": secrets.token_urlsafe(48),
     }
     fields.update(overrides)
     return Observed(**fields)

@@ -64,6 +64,7 @@ def test_new_portal_writes_every_child_and_starts_attempt_one() -> None:
     assert sorted(owned(plan)) == sorted(
         [
             ("Secret", names.instance_secret_name(P)),
+            ("Secret", names.session_secret_name(P)),
             ("ConfigMap", names.config_name(P)),
             ("Deployment", P),
             ("Service", P),

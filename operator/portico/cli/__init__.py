@@ -24,9 +24,14 @@ main.add_command(inspect_cert_command)
 from portico.cli.run import run_command  # noqa: E402
 
 main.add_command(run_command)
-from portico.cli.portal import restart_command, status_command  # noqa: E402
+from portico.cli.portal import (  # noqa: E402
+    restart_command,
+    rotate_session_keys_command,
+    status_command,
+)
 
 main.add_command(restart_command)
+main.add_command(rotate_session_keys_command)
 main.add_command(status_command)
 
 

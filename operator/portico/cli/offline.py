@@ -37,6 +37,7 @@ SECRETS_CHECKSUM = "portico.dev/secrets-checksum"
 # page shown while a portal is not Ready is the shared page server's: no child of its own).
 ORDER = (
     ("credentials", ""),
+    ("sessions", ""),
     ("config", ""),
     ("runtime", ""),
     ("certificate", ""),

@@ -110,9 +110,11 @@ def notes_for(
             "token: minted for this portal alone by its PortalInstance when applied"
         )
     notes[("Deployment", names.runtime_name(portal.name))] = (
-        "pod annotation portico.dev/secrets-checksum follows the mounted Secrets' versions; "
-        f"sign-in's session keys come from Secret {names.session_secret_name(portal.name)} "
-        "(key `keys`), which you create"
+        "pod annotation portico.dev/secrets-checksum follows the mounted Secrets' versions"
+    )
+    notes[("Secret", names.session_secret_name(portal.name))] = (
+        "keys: a random session key drawn when applied (never rendered offline); a new "
+        f"{names.ROTATE_SESSION_KEYS} value adds a new one and keeps the previous"
     )
     if cd:
         notes[("Ingress", names.runtime_name(portal.name))] = (

@@ -1,4 +1,5 @@
-"""`portico restart` and `portico status`: what a person does and reads about one portal."""
+"""`portico restart`, `portico rotate-session-keys` and `portico status`: what a person does
+and reads about one portal."""
 
 from __future__ import annotations
 
@@ -59,6 +60,21 @@ def restart_command(name: str, namespace: str, kubeconfig: str | None, recheck: 
     Writer(kube).annotate("Portal", namespace, name, {key: value})
     what = "re-check" if recheck else "restart"
     click.echo(f"portal {namespace}/{name}: {what} requested ({key}={value})")
+
+
+@click.command("rotate-session-keys")
+@_with_common
+def rotate_session_keys_command(name: str, namespace: str, kubeconfig: str | None) -> None:
+    """Give portal NAME a new session key; sessions signed with the one before stay valid."""
+    kube = _kube(kubeconfig)
+    _portal(kube, namespace, name)
+    value = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    Writer(kube).annotate("Portal", namespace, name, {names.ROTATE_SESSION_KEYS: value})
+    click.echo(
+        f"portal {namespace}/{name}: session key rotation requested "
+        f"({names.ROTATE_SESSION_KEYS}={value}); status.lastHandledSessionKeysRotation "
+        "says when it is done"
+    )
 
 
 def _child_state(kind: str, obj: dict[str, Any]) -> str:

@@ -49,6 +49,8 @@ class Index:
     # instance name → (namespace, name) of its credentials Secret
     credentials: dict[str, NsName] = field(default_factory=dict)
     credential_users: dict[NsName, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # The operator's Secret with the portals' mail login (settings), copied to every portal.
+    mail_secret: NsName | None = None
 
     def put(self, portal: Portal, created: str) -> Entry | None:
         """Index PORTAL; returns the entry it replaced (None when new)."""
@@ -127,11 +129,14 @@ class Index:
             return sorted(entry.secrets) if entry else []
 
     def wants_data(self, namespace: str, name: str) -> bool:
+        key = (namespace, name)
         with self.lock:
-            return (namespace, name) in self.secret_users or (
-                namespace,
-                name,
-            ) in self.credential_users
+            copied = key in self.credential_users or key == self.mail_secret
+            return key in self.secret_users or copied
+
+    def portals(self) -> list[NsName]:
+        with self.lock:
+            return list(self.entries)
 
 
 def _discard(index: dict[object, set[object]] | dict, key: object, value: object) -> None:  # type: ignore[type-arg]

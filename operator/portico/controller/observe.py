@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from secrets import token_urlsafe
 from typing import Any
 
 from portico import certificates, domain
@@ -129,6 +130,8 @@ class Observer:
         allowed = instance and not entitlement.credentials_problem(instance, self.settings)
         credentials = self.secret(*instance.credentials) if instance and allowed else None
         secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
+        mail_ref = self.settings.mail_portal_credentials_secret
+        mail = self.secret(*mail_ref.split("/")) if mail_ref else None
         children = self.store.owned(namespace, name, portal.uid)
         key = (namespace, name)
         stamp = names.iso(now)
@@ -146,6 +149,7 @@ class Observer:
             namespace_labels=labels,
             secrets=secrets,
             credentials=credentials,
+            mail_credentials=mail,
             children=children,
             foreign=frozenset(self._foreign(key, portal.uid)),
             job_failures=self._job_failures(namespace, children),
@@ -154,6 +158,8 @@ class Observer:
             subdomain_reserved=sub_reserved,
             host_reserved=host_reserved,
             endpoints=self.store.endpoints(namespace, name),
+            # 48 bytes from the OS's CSPRNG; decide keeps it only for new or rotated keys.
+            session_key=token_urlsafe(48),
         )
         if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
             observed = self._domain(observed, secrets, now)

@@ -101,6 +101,9 @@ class Operator:
         store = Store()
         index = Index(lock=store.lock)
         store.wants_data = index.wants_data
+        if ref := settings.mail_portal_credentials_secret:
+            namespace, name = ref.split("/")
+            index.mail_secret = (namespace, name)
         observer = Observer(kube, store, index, settings, lock=store.lock)
         writer = Writer(FencedKube(kube, elector) if elector else kube)
         reconciler = Reconciler(settings, store, observer, writer)
@@ -344,6 +347,8 @@ class Operator:
         for instance in instances:
             self._enqueue(("PortalInstance", instance))
             portals.update(self.index.linked_to(instance))
+        if (namespace, name) == self.index.mail_secret:  # every portal holds a copy
+            portals.update(self.index.portals())
         for key in portals:
             if deleted:  # a certificate converted from it is not kept a moment longer
                 self.observer.evict_certificate(key)

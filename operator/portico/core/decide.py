@@ -27,6 +27,7 @@ from portico.core import (
     references,
     render,
     routing,
+    session_keys,
     token,
 )
 from portico.core.children import Changes, Write, changes, up_to_date, with_hash
@@ -37,6 +38,8 @@ from portico.core.runtime import await_routing, runtime_condition
 from portico.settings import Settings
 
 EXPIRING = "CertificateExpiringSoon"
+# Echoes the portico.dev/rotate-session-keys value the session keys answer.
+ROTATION_STATUS = "lastHandledSessionKeysRotation"
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,9 @@ def _base_status(o: Observed, settings: Settings, now: datetime.datetime) -> dic
         new["lastHandledReconcileAt"] = recheck
     elif "lastHandledReconcileAt" in status:
         new["lastHandledReconcileAt"] = status["lastHandledReconcileAt"]
-    if "lastHandledRestart" in status:
-        new["lastHandledRestart"] = status["lastHandledRestart"]
+    for key in ("lastHandledRestart", ROTATION_STATUS):
+        if key in status:
+            new[key] = status[key]
     if expiry := trial_expiry(o, settings):
         new["trialExpiresAt"] = names.iso(expiry)
     return new
@@ -102,6 +106,7 @@ class _Run:
     conditions: list[Condition]
     status: dict[str, Any]
     token: token.TokenPlan | None = None
+    keys: session_keys.SessionKeys | None = None
 
 
 def _provision(
@@ -163,6 +168,13 @@ def _provision(
         secret = o.child("Secret", names.instance_secret_name(portal.name))
         ttl = settings.instance_token_ttl_seconds
         held = token.plan(secret, o.instance, o.credentials, now, ttl)
+    keys = session_keys.plan(
+        o.child("Secret", names.session_secret_name(portal.name)),
+        session_keys.requested(portal.annotations),
+        o.session_key,
+    )
+    if keys.handled:
+        out[ROTATION_STATUS] = keys.handled
     facts = render.Facts(
         attempt=attempt.number,
         provision=not prerequisite and not attempt.finished,
@@ -176,8 +188,23 @@ def _provision(
         custom_tls_secret=domain.tls_secret,
         tls_data=domain.tls_data,
         issue_certificate=domain.issue,
+        session_keys=keys,
+        # Like the token: an expired trial keeps no copy of the mail login.
+        mail_login=None if expired else mail_login(o, settings),
     )
-    return _Run(facts, keep, conditions, out, held)
+    return _Run(facts, keep, conditions, out, held, keys)
+
+
+def mail_login(o: Observed, settings: Settings) -> dict[str, str] | None:
+    """The operator's mail login for runtimes, as `<portal>-mail` holds it (base64), when it
+    is configured and its Secret has both keys (else the runtime sends without a login,
+    and a server that wants one fails the provisioning check, naming the mail server)."""
+    view = o.mail_credentials
+    if not settings.mail_portal_credentials_secret or view is None:
+        return None
+    if not {"username", "password"} <= set(view.data):
+        return None
+    return {"username": view.data["username"], "password": view.data["password"]}
 
 
 def _conflict(keys: tuple[Key, ...], portal: str) -> Condition:
@@ -282,6 +309,8 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         plan = replace(plan, events=(*plan.events, withdrawal))
     plan = replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
     plan = _tokens(o, settings, plan, run.token if run else None)
+    if run and run.keys:
+        plan = _rotated(o, plan, run.keys)
     return _paced(o, plan, settings.status_hold_seconds, now)
 
 
@@ -308,6 +337,21 @@ def _tokens(o: Observed, settings: Settings, plan: Plan, held: token.TokenPlan |
     return replace(plan, mint_token=ttl, revoke_tokens=revoke)
 
 
+def _rotated(o: Observed, plan: Plan, keys: session_keys.SessionKeys) -> Plan:
+    """An Event when this plan writes rotated session keys (it names the token, no key)."""
+    key = ("Secret", names.session_secret_name(o.portal.name))
+    if keys.change != "rotated" or not any(w.key == key for w in plan.writes):
+        return plan
+    event = Event(
+        "Normal",
+        "SessionKeysRotated",
+        f"Secret {key[1]} has a new session key ({names.ROTATE_SESSION_KEYS}="
+        f"{keys.handled}); sessions signed with the previous key stay valid until the "
+        "next rotation",
+    )
+    return replace(plan, events=(*plan.events, event))
+
+
 def _keys(manifests: Any) -> list[Key]:
     return [(m["kind"], m["metadata"]["name"]) for m in manifests]
 
@@ -326,7 +370,11 @@ def _withdrawn(
     """What a portal that lost an entitlement keeps: its configuration, its own certificate
     and, for a URL it still owns, its Service — no credentials, no runtime, no Jobs, and no
     Ingress, so its hosts show the page server's page."""
-    keep = {("Secret", names.tls_secret_name(o.portal.name))}
+    # Its own certificate, and the session keys, so sessions outlive a lapse.
+    keep = {
+        ("Secret", names.tls_secret_name(o.portal.name)),
+        ("Secret", names.session_secret_name(o.portal.name)),
+    }
     if not routed:  # the subdomain is another portal's: no routing at all
         keep.add(("ConfigMap", names.config_name(o.portal.name)))
         return [], keep

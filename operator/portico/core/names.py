@@ -19,6 +19,8 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 RESTART = "portico.dev/restart"
 RECHECK = "portico.dev/reconcile-requested-at"
 REFRESH_TRANSLATIONS = "portico.dev/refresh-translations"
+# A new value rotates the portal's session keys (core/session_keys.py).
+ROTATE_SESSION_KEYS = "portico.dev/rotate-session-keys"
 # Stamped on each child: the hash of what was applied, so unchanged children cost no write.
 APPLIED_HASH = "portico.dev/applied-hash"
 
@@ -63,8 +65,14 @@ def instance_secret_name(portal: str) -> str:
 
 
 def session_secret_name(portal: str) -> str:
-    """The portal's session keys (key `keys`, one per line, newest last), mounted by the runtime."""
+    """The portal's session keys (key `keys`, one per line, newest last): made and rotated
+    by the operator, mounted by the runtime (core/session_keys.py)."""
     return f"{portal}-session"
+
+
+def mail_secret_name(portal: str) -> str:
+    """The portal's copy of the operator's mail login for runtimes (`username`, `password`)."""
+    return f"{portal}-mail"
 
 
 def tls_secret_name(portal: str) -> str:
@@ -83,6 +91,8 @@ def fixed_children(portal: str) -> list[tuple[str, str]]:
     """(kind, name) of every child whose name does not depend on a run number."""
     return [
         ("Secret", instance_secret_name(portal)),
+        ("Secret", session_secret_name(portal)),
+        ("Secret", mail_secret_name(portal)),
         ("Secret", tls_secret_name(portal)),
         ("ConfigMap", config_name(portal)),
         ("Deployment", runtime_name(portal)),

@@ -58,6 +58,9 @@ class Observed:
     # Every Secret the spec references, by name (None: it does not exist).
     secrets: Mapping[str, SecretView | None] = field(default_factory=dict)
     credentials: SecretView | None = None
+    # The operator's mail login for the portals' runtimes (settings); None: none set or
+    # not found.
+    mail_credentials: SecretView | None = None
     # Children this portal controls (its UID in their controller owner reference).
     children: Mapping[Key, Mapping[str, Any]] = field(default_factory=dict)
     # Objects with a child's name that this portal does not control: never touched.
@@ -75,6 +78,9 @@ class Observed:
     certificate: CertificateOutcome | None = None
     # What the Service `<portal>` routes to now; None until its EndpointSlices are seen.
     endpoints: tuple[Endpoint, ...] | None = None
+    # A key freshly drawn from the OS's CSPRNG, used only if the portal's session keys
+    # are made or rotated by this reconcile ("" offline: `portico plan` draws none).
+    session_key: str = field(default="", repr=False)
 
     @property
     def status(self) -> Mapping[str, Any]:

@@ -19,6 +19,7 @@ import yaml
 
 from portico.api.model import Portal, PortalInstance
 from portico.core import features, names
+from portico.core.session_keys import SessionKeys
 from portico.settings import Settings
 
 _NOT_YAML_PRINTABLE = re.compile(
@@ -30,6 +31,7 @@ CONFIG_DIR = "/etc/portico"
 SECRETS_DIR = f"{CONFIG_DIR}/secrets"
 # Not a Secret's name (those have no underscore), so no referenced Secret's mount meets it.
 SESSION_KEYS_DIR = f"{SECRETS_DIR}/_session"
+MAIL_LOGIN_DIR = f"{SECRETS_DIR}/_mail"
 CONFIG_MOUNTS = {"portal.json": f"{CONFIG_DIR}/portal.json"}
 
 
@@ -58,6 +60,12 @@ class Facts:
     tls_data: Mapping[str, str] | None = None
     # Ask cert-manager for the custom host's certificate (issuerRef, domain verified).
     issue_certificate: bool = False
+    # The session keys Secret's data and annotations (core/session_keys.py); None: not
+    # rendered (a withdrawn portal keeps the one it has).
+    session_keys: SessionKeys | None = None
+    # The portals' mail login copied from the operator's Secret (base64 `username` and
+    # `password`); None: none configured, or that Secret lacks them.
+    mail_login: Mapping[str, str] | None = None
 
 
 def _quote(value: Any) -> str:
@@ -190,17 +198,22 @@ def _web_role(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _portal_mail(settings: Settings) -> dict[str, Any]:
     """The mail server the runtime sends password-reset links through: the operator's mail
-    settings (PORTICO_MAIL_HOST, _PORT, _FROM), without credentials: those live in the
-    operator's namespace, which a portal's pods cannot mount (an unauthenticated relay
-    for the portals' network, or none)."""
-    host = str(getattr(settings, "mail_host", "") or "")
+    settings (PORTICO_MAIL_HOST, _PORT, _FROM, _TLS) and, with
+    PORTICO_MAIL_PORTAL_CREDENTIALS_SECRET, the login the operator copies into the
+    portal's Secret `<portal>-mail` (files read per message; never in this file)."""
+    host = settings.mail_host
     if not host:
         return {}
-    return {
+    mail: dict[str, Any] = {
         "host": host,
-        "port": int(getattr(settings, "mail_port", 25) or 25),
-        "from": str(getattr(settings, "mail_from", "") or ""),
+        "port": settings.mail_port,
+        "from": settings.mail_from,
+        "tls": settings.mail_tls,
     }
+    if settings.mail_portal_credentials_secret:
+        mail["usernameFile"] = f"{MAIL_LOGIN_DIR}/username"
+        mail["passwordFile"] = f"{MAIL_LOGIN_DIR}/password"
+    return mail
 
 
 def _secret_volumes(portal: Portal) -> list[dict[str, Any]]:
@@ -248,6 +261,8 @@ def children(
         "instance_secret": names.instance_secret_name(portal.name),
         "session_secret": names.session_secret_name(portal.name),
         "session_keys_dir": SESSION_KEYS_DIR,
+        "mail_secret": names.mail_secret_name(portal.name),
+        "mail_login_dir": MAIL_LOGIN_DIR if settings.mail_portal_credentials_secret else "",
         "runtime_name": names.runtime_name(portal.name),
         "selector": names.runtime_selector(portal.name),
         "config_checksum": checksum(data),
@@ -276,6 +291,27 @@ def children(
                 labels=labels(portal, "credentials"),
                 data=dict(sorted(facts.instance_credentials.items())),
                 annotations=dict(sorted((facts.instance_secret_annotations or {}).items())),
+                **ctx,
+            ),
+        )
+    if facts.session_keys is not None:
+        manifests.insert(
+            0,
+            _render(
+                "secret-session.yaml.j2",
+                labels=labels(portal, "sessions"),
+                data=dict(sorted(facts.session_keys.data.items())),
+                annotations=dict(sorted(facts.session_keys.annotations.items())),
+                **ctx,
+            ),
+        )
+    if facts.mail_login is not None:
+        manifests.insert(
+            0,
+            _render(
+                "secret-mail.yaml.j2",
+                labels=labels(portal, "mail"),
+                data=dict(sorted(facts.mail_login.items())),
                 **ctx,
             ),
         )

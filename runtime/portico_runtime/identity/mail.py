@@ -19,18 +19,45 @@ class MailFailed(Exception):
 
 
 def _read(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8").strip() if path else ""
-
-
-def _send(settings: Mail, message: EmailMessage) -> None:
     try:
-        with smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT) as smtp:
-            if settings.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            user = _read(settings.username_file)
-            if user:
-                smtp.login(user, _read(settings.password_file))
-            smtp.send_message(message)
+        return Path(path).read_text(encoding="utf-8").strip() if path else ""
+    except FileNotFoundError:  # the login's Secret is not there (optional mount): no login
+        return ""
+
+
+def _connect(settings: Mail) -> smtplib.SMTP:
+    """Connected, greeted, on TLS as `tls` asks, and logged in when a login is mounted."""
+    context = ssl.create_default_context()
+    if settings.tls == "tls":
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.host, settings.port, timeout=TIMEOUT, context=context
+        )
+    else:
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT)
+    try:
+        smtp.ehlo()
+        if settings.tls in ("opportunistic", "starttls"):
+            if smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            elif settings.tls == "starttls":
+                raise MailFailed(f"{settings.host}:{settings.port} does not offer STARTTLS")
+        user = _read(settings.username_file)
+        if user:
+            smtp.login(user, _read(settings.password_file))
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def _guarded(settings: Mail, message: EmailMessage | None) -> None:
+    try:
+        with _connect(settings) as smtp:
+            if message is not None:
+                smtp.send_message(message)
+    except MailFailed:
+        raise
     except smtplib.SMTPResponseException as exc:
         raise MailFailed(f"{settings.host}:{settings.port} answered {exc.smtp_code}") from None
     except (smtplib.SMTPException, OSError) as exc:
@@ -43,20 +70,9 @@ async def send(settings: Mail, to: str, subject: str, body: str) -> None:
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
-    await run_in_threadpool(_send, settings, message)
+    await run_in_threadpool(_guarded, settings, message)
 
 
 def check(settings: Mail) -> None:
     """Connect and greet (and log in when credentials are set): `provision` uses it."""
-    try:
-        with smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT) as smtp:
-            smtp.ehlo()
-            if settings.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            user = _read(settings.username_file)
-            if user:
-                smtp.login(user, _read(settings.password_file))
-    except smtplib.SMTPResponseException as exc:
-        raise MailFailed(f"{settings.host}:{settings.port} answered {exc.smtp_code}") from None
-    except (smtplib.SMTPException, OSError) as exc:
-        raise MailFailed(f"{settings.host}:{settings.port}: {type(exc).__name__}") from None
+    _guarded(settings, None)

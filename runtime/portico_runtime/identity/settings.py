@@ -35,7 +35,9 @@ class Mail:
     sender: str
     username_file: str = ""
     password_file: str = ""
-    starttls: bool = False
+    # As the operator's mail.tls: "none", "opportunistic" (STARTTLS when offered),
+    # "starttls" (required) or "tls" (TLS from the first byte).
+    tls: str = "none"
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def identity(portal: Portal) -> Identity:
             sender=str(mail.get("from") or ""),
             username_file=str(mail.get("usernameFile") or ""),
             password_file=str(mail.get("passwordFile") or ""),
-            starttls=bool(mail.get("starttls", False)),
+            tls=str(mail.get("tls") or ("starttls" if mail.get("starttls") else "none")),
         )
         if mail.get("host")
         else None,
