@@ -21,6 +21,7 @@ from tests.support.controlplane import BASE_DOMAIN, Cluster
 from tests.support.dnsserver import AuthoritativeDNS
 from tests.support.portals import portal
 from tests.support.realnode import (
+    CREDENTIALS_NAMESPACE,
     Images,
     Instance,
     PageServer,
@@ -76,6 +77,8 @@ def test_chart_operator_pod_takes_a_portal_to_ready(
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "runtimeImage": portico_images.runtime,
         "runtimeImagePullPolicy": "Never",
+        # The stand-in's credentials are in the session's instance namespace, not the release's.
+        "instanceCredentialsNamespaces": [CREDENTIALS_NAMESPACE],
         "dns": {"nameservers": [dns_ip], "port": int(dns_port), "timeout": 1, "recheckSeconds": 1},
         # The session's page server (the same templates/pages.yaml) holds the routes for
         # the base domain already; a second one would contend for them.
