@@ -120,6 +120,12 @@ fi
 # Traefik listens on a local port: the same link, through it.
 local_link=$($python -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p._replace(netloc=f"{p.hostname}:{sys.argv[2]}").geturl())' "$link" "$https")
 invited_host=$($python -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).hostname)' "$link")
+# The link must open: the portal's invitation page, through Traefik, over HTTPS.
+answer=$(curl -sk -o /dev/null -w '%{http_code}' --resolve "$invited_host:$https:127.0.0.1" "$local_link")
+if [ "$answer" != 200 ]; then
+  echo "the invitation link answered HTTP $answer: $local_link" >&2
+  exit 1
+fi
 
 cat <<MSG
 
