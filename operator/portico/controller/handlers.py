@@ -87,8 +87,10 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.queueing.idle_timeout = 0.5
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
     for group, _version, plural in [*CHILD_RESOURCES.values(), ENDPOINT_SLICES]:
-        if plural != "secrets":  # Secrets a portal names are the user's own, unlabelled
-            settings.watching.label_selectors[_resource(group, plural)] = names.MANAGED_SELECTOR
+        # Secrets: Portico's own and those users labelled for it (a portal's .pfx, its
+        # analytics key...), never the rest of the namespace's (docs/install.md).
+        selector = names.SECRET_SELECTOR if plural == "secrets" else names.MANAGED_SELECTOR
+        settings.watching.label_selectors[_resource(group, plural)] = selector
     # Nothing is judged on a half-filled store: a portal reconciled before its instance
     # or its children are known would look unentitled, or in need of every write.
     await op.prime(kinds)
@@ -153,7 +155,8 @@ async def invitation_event(type: str, body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event("", "v1", "secrets")
 async def secret_event(type: str, body: kopf.Body, **_: Any) -> None:
-    """Values are kept only for Secrets a portal or instance reads (see `store`)."""
+    """Only labelled Secrets stream in; values are kept only for those a portal or an
+    instance reads (see `store`)."""
     _op().secret_event(type or "", dict(body))
 
 

@@ -14,7 +14,7 @@ import datetime
 import functools
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,11 @@ class Observer:
     # Claim holders found gone (a DELETED event missed across a relist); the operator
     # forgets them on its own loop and wakes who waited.
     gone: set[tuple[str, str]] = field(default_factory=set)
+    # (namespace, name) → (the referrer's version, what a read by name found): referenced
+    # Secrets the watch does not bring (missing, or without names.SECRET_LABEL).
+    unwatched: dict[tuple[str, str], tuple[Hashable, SecretView | None]] = field(
+        default_factory=dict
+    )
 
     def take_gone(self) -> list[tuple[str, str]]:
         with self.lock:
@@ -128,7 +133,16 @@ class Observer:
         # Never read from a namespace instances may not name (CredentialsNotAllowed).
         allowed = instance and not entitlement.credentials_problem(instance, self.settings)
         credentials = self.secret(*instance.credentials) if instance and allowed else None
-        secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
+        # A Secret the watch does not bring is looked at again only when the portal changes.
+        meta = obj["metadata"]
+        notes = meta.get("annotations") or {}
+        since = (
+            portal.uid,
+            meta.get("generation"),
+            notes.get(names.RECHECK),
+            notes.get(names.RESTART),
+        )
+        secrets = {s: self.referenced(namespace, s, since) for s in self.index_secrets(portal)}
         children = self.store.owned(namespace, name, portal.uid)
         key = (namespace, name)
         stamp = names.iso(now)
@@ -216,6 +230,37 @@ class Observer:
 
     def index_secrets(self, portal: Portal) -> list[str]:
         return self.index.secrets_of((portal.namespace, portal.name))
+
+    def referenced(self, namespace: str, name: str, since: Hashable) -> SecretView | None:
+        """A Secret a portal references in its own namespace.
+
+        The watch brings only labelled Secrets (names.SECRET_LABEL). One it has not
+        brought is missing or unlabelled: its metadata alone is read (never its data), and
+        that answer is kept until SINCE (the portal's generation and re-check annotations)
+        changes, so an unchanged portal costs no read. A label added later brings the
+        Secret through the watch, which queues the portal.
+        """
+        if self.store.secret(namespace, name) is not None:
+            return self.secret(namespace, name)
+        with self.lock:
+            cached = self.unwatched.get((namespace, name))
+        if cached is not None and cached[0] == since:
+            return cached[1]
+        meta = self.kube.get_metadata("Secret", namespace, name)
+        view = None
+        if meta is not None:
+            if names.SECRET_LABEL in (meta.get("labels") or {}):
+                return self.secret(namespace, name)  # labelled: the watch is on its way
+            version = str(meta.get("resourceVersion", ""))
+            view = SecretView(name, version, frozenset(), labelled=False)
+        with self.lock:
+            self.unwatched[(namespace, name)] = (since, view)
+        return view
+
+    def watched_secret(self, namespace: str, name: str) -> None:
+        """The watch brought this Secret: an earlier look by name no longer holds."""
+        with self.lock:
+            self.unwatched.pop((namespace, name), None)
 
     def secret(self, namespace: str, name: str) -> SecretView | None:
         """From the store when its values were kept, else read once and keep them."""

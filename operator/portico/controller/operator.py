@@ -143,7 +143,7 @@ class Operator:
             )
         for namespace in namespaces:
             for kind in child_kinds:
-                selector = None if kind == "Secret" else names.MANAGED_SELECTOR
+                selector = names.SECRET_SELECTOR if kind == "Secret" else names.MANAGED_SELECTOR
                 for body in self.kube.each(kind, namespace, selector):
                     body.setdefault("kind", kind)
                     if kind == "Secret":
@@ -327,6 +327,7 @@ class Operator:
         labels = meta.get("labels") or {}
         if self._known("Secret", type_, body):
             return
+        self.observer.watched_secret(namespace, name)
         deleted = type_ == "DELETED"
         if deleted:
             self.store.secrets.pop((namespace, name), None)

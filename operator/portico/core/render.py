@@ -247,6 +247,7 @@ def children(
         "config_name": names.config_name(portal.name),
         "instance_secret": names.instance_secret_name(portal.name),
         "session_secret": names.session_secret_name(portal.name),
+        "secret_label": names.SECRET_LABEL,
         "session_keys_dir": SESSION_KEYS_DIR,
         "runtime_name": names.runtime_name(portal.name),
         "selector": names.runtime_selector(portal.name),
@@ -273,14 +274,20 @@ def children(
             0,
             _render(
                 "secret-instance.yaml.j2",
-                labels=labels(portal, "credentials"),
+                labels=names.secret_labels(portal.name, "credentials"),
                 data=dict(sorted(facts.instance_credentials.items())),
                 annotations=dict(sorted((facts.instance_secret_annotations or {}).items())),
                 **ctx,
             ),
         )
     if facts.tls_data is not None:
-        manifests.append(_render("secret-tls.yaml.j2", labels=labels(portal, "certificate"), **ctx))
+        manifests.append(
+            _render(
+                "secret-tls.yaml.j2",
+                labels=names.secret_labels(portal.name, "certificate"),
+                **ctx,
+            )
+        )
     if facts.issue_certificate and portal.custom_domain and portal.custom_domain.issuer:
         manifests.append(
             _render("certificate.yaml.j2", labels=labels(portal, "certificate"), **ctx)
