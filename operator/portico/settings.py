@@ -33,8 +33,9 @@ class Settings:
     image_pull_policy: str = "IfNotPresent"
     default_replicas: int = 1
     ingress_class: str = ""
-    # Comma-separated in the environment; empty means every namespace.
-    namespaces: tuple[str, ...] = ()
+    # Namespaced mode: watch (and hold Roles in) only these; comma-separated in the
+    # environment; empty means every namespace. PORTICO_NAMESPACES is its former name.
+    watch_namespaces: tuple[str, ...] = ()
     # Where a PortalInstance's credentialsSecretRef may point; empty: the operator's own
     # namespace only (a tenant who may write an instance must not make Portico read
     # another team's Secrets). `portico run` fills it in; offline (plan) it is open.
@@ -111,6 +112,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """PORTICO_BASE_DOMAIN, PORTICO_TRIAL_DAYS, ...; explicit overrides win."""
         env = os.environ if env is None else env
+        if "PORTICO_WATCH_NAMESPACES" not in env and "PORTICO_NAMESPACES" in env:
+            env = {**env, "PORTICO_WATCH_NAMESPACES": env["PORTICO_NAMESPACES"]}  # deprecated
         values: dict[str, object] = {}
         for f in fields(cls):
             name = "PORTICO_" + f.name.upper()

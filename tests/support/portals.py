@@ -31,7 +31,7 @@ def portal(name: str, namespace: str, instance: str, **spec: Any) -> dict[str, A
     return {
         "apiVersion": "portico.dev/v1alpha1",
         "kind": "Portal",
-        "metadata": {"name": name, "namespace": namespace, "labels": {SECRET_LABEL: "portico"}},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": body,
     }
 

@@ -227,13 +227,59 @@ def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: Path) -> Non
         assert rules([roles[(ns, "portico-credentials")]]) == {("", "secrets", frozenset({"get"}))}
     # Kopf posts no Events (the operator's own go to the Portals' namespaces).
     assert (RELEASE_NS, "portico-events") not in roles
-    assert env_of(objs)["PORTICO_NAMESPACES"] == "team-a,team-b"
+    assert env_of(objs)["PORTICO_WATCH_NAMESPACES"] == "team-a,team-b"
+
+
+# Kinds whose objects live in namespaces: none of them may be granted cluster-wide in
+# namespaced mode.
+NAMESPACED_RESOURCES = {
+    "portals", "portals/status", "portalinvitations", "portalinvitations/status",
+    "configmaps", "services", "secrets", "pods", "deployments", "jobs", "ingresses",
+    "endpointslices", "events", "leases", "certificates",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ["watchNamespaces", "namespaces"])
+def test_namespaced_rbac_is_exactly_namespaced(helm: Path, key: str) -> None:
+    """Every namespaced permission is a Role in a watched namespace, the release namespace
+    (its own Lease and reservations ConfigMap, by name) or a credentials namespace (get
+    Secrets); the ClusterRole holds only what the CRDs make cluster-wide. `namespaces` is
+    the deprecated name of watchNamespaces and renders the same."""
+    objs = render(
+        helm,
+        *("--set", f"{key}={{team-a,team-b}}", "--set", "replicas=2"),
+        *("--set", "instanceCredentialsNamespaces={crm-secrets}"),
+        *("--set", "certManager.enabled=true"),
+    )  # fmt: skip
+    (cluster_role,) = [o for o in objs if o["kind"] == "ClusterRole"]
+    granted = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert not granted & NAMESPACED_RESOURCES, granted & NAMESPACED_RESOURCES
+    assert [o["kind"] for o in objs if o["kind"] == "ClusterRoleBinding"] == ["ClusterRoleBinding"]
+    where: dict[str, set[str]] = {}
+    for obj in objs:
+        if obj["kind"] == "Role":
+            where.setdefault(obj["metadata"]["namespace"], set()).add(obj["metadata"]["name"])
+    assert where == {
+        "team-a": {"portico"},
+        "team-b": {"portico"},
+        RELEASE_NS: {"portico-reservations", "portico-leader-election"},
+        "crm-secrets": {"portico-credentials"},
+    }
+    roles = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objs if o["kind"] == "Role"
+    }
+    for name in ("portico-reservations", "portico-leader-election"):
+        for rule in roles[(RELEASE_NS, name)]["rules"]:  # by name, or create only
+            assert rule.get("resourceNames") or rule["verbs"] == ["create"], rule
+    bindings = [o for o in objs if o["kind"] == "RoleBinding"]
+    assert {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in bindings} == set(roles)
+    assert env_of(objs)["PORTICO_WATCH_NAMESPACES"] == "team-a,team-b"
 
 
 def test_cluster_wide_mode_has_one_cluster_role_and_no_roles(helm: Path) -> None:
     objs = render(helm)
     assert [o["kind"] for o in objs if o["kind"] in ROLE_KINDS] == ["ClusterRole"]
-    assert env_of(objs)["PORTICO_NAMESPACES"] == ""
+    assert env_of(objs)["PORTICO_WATCH_NAMESPACES"] == ""
 
 
 def test_cert_manager_rule_only_when_enabled(helm: Path) -> None:

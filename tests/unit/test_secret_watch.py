@@ -220,7 +220,7 @@ def test_a_labelled_fleet_costs_no_read() -> None:
 
 def test_priming_lists_only_labelled_secrets() -> None:
     api = Api({})
-    op = Operator.build(Settings(namespaces=("team-a", "team-b")), api)  # type: ignore[arg-type]
+    op = Operator.build(Settings(watch_namespaces=("team-a", "team-b")), api)  # type: ignore[arg-type]
     op._prime(["Secret", "ConfigMap"])
     secrets = [(ns, sel) for kind, ns, sel in api.listed if kind == "Secret"]
     assert secrets == [("team-a", names.SECRET_SELECTOR), ("team-b", names.SECRET_SELECTOR)]

@@ -50,11 +50,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if gt (int .Values.replicas) 1 }}true{{ end }}
 {{- end }}
 
+{{/* The watched namespaces, comma-separated (empty: cluster-wide); `namespaces` is the
+deprecated name of watchNamespaces. */}}
+{{- define "portico.watchNamespaces" -}}
+{{- default .Values.namespaces .Values.watchNamespaces | join "," }}
+{{- end }}
+
 {{/* Namespaces whose Secrets hold PortalInstance credentials (namespaced mode). */}}
 {{- define "portico.credentialsNamespaces" -}}
 {{- $out := list }}
 {{- range (default (list .Release.Namespace) .Values.instanceCredentialsNamespaces) }}
-{{- if not (has . $.Values.namespaces) }}{{ $out = append $out . }}{{ end }}
+{{- if not (has . (splitList "," (include "portico.watchNamespaces" $))) }}{{ $out = append $out . }}{{ end }}
 {{- end }}
 {{- $out | uniq | join "," }}
 {{- end }}

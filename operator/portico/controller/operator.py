@@ -123,7 +123,7 @@ class Operator:
             self.loop = None
 
     def _prime(self, child_kinds: list[str]) -> None:
-        namespaces = self.settings.namespaces or (None,)
+        namespaces = self.settings.watch_namespaces or (None,)
         self.load_reservations()
         for body in self.kube.each("PortalInstance"):
             self.instance_event("", body)
