@@ -54,6 +54,9 @@ class Settings:
     # Where /metrics and /healthz listen: every interface in a pod, loopback for local runs.
     listen_address: str = "0.0.0.0"
     metrics_port: int = 9090
+    # A scrape of /metrics must bring a bearer token the API server accepts (TokenReview)
+    # for a user who may `get` the non-resource URL /metrics (SubjectAccessReview).
+    metrics_auth: bool = False
     health_port: int = 8081
     log_format: str = "text"
     provision_backoff_limit: int = 1

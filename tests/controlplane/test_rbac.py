@@ -6,11 +6,16 @@
 - Namespaced mode with the chart's own ServiceAccount: the operator never sees (no
   status, no children) nor may touch a portal outside its namespaces, while a portal
   inside converges.
+- `/metrics` behind the API server's authentication (`metrics.authenticate`): the real
+  API server's TokenReview and SubjectAccessReview decide, with the chart's RBAC.
 """
 
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +60,43 @@ def test_an_unlabelled_secret_is_named_and_labelling_it_is_enough(
     cluster.wait_phase(namespace, "web", "Ready")
 
 
-def test_namespaced_mode_cannot_see_or_touch_another_namespace(
+def scrape(op: Operator, token: str | None) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{op.metrics_port}/metrics")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def check_metrics_auth(cluster: Cluster, op: Operator, namespace: str) -> None:
+    """No token 401, a stranger's token 403, a token whose user may get /metrics 200."""
+    plane = cluster.plane
+    reader = f"metrics-reader-{uuid.uuid4().hex[:6]}"
+    plane.kubectl("create", "serviceaccount", reader, "-n", namespace)
+    plane.kubectl(
+        "create", "clusterrole", reader, "--verb=get", "--non-resource-url=/metrics"
+    )  # fmt: skip
+    try:
+        plane.kubectl(
+            "create", "clusterrolebinding", reader, f"--clusterrole={reader}",
+            f"--serviceaccount={namespace}:{reader}",
+        )  # fmt: skip
+        allowed = plane.kubectl("create", "token", reader, "-n", namespace).stdout.strip()
+        stranger = plane.kubectl("create", "token", "default", "-n", namespace).stdout.strip()
+        assert scrape(op, None)[0] == 401
+        assert scrape(op, "not-a-token")[0] == 401
+        assert scrape(op, stranger)[0] == 403
+        code, text = scrape(op, allowed)
+        assert code == 200 and "portico_" in text, (code, text[:200])
+    finally:
+        plane.kubectl("delete", "clusterrolebinding", reader, check=False)
+        plane.kubectl("delete", "clusterrole", reader, check=False)
+
+
+def test_namespaced_mode_cannot_see_or_touch_another_namespace_and_metrics_need_a_token(
     cluster: Cluster,
     namespace: str,
     other_namespace: str,
@@ -65,11 +106,15 @@ def test_namespaced_mode_cannot_see_or_touch_another_namespace(
     tmp_path: Path,
 ) -> None:
     values = chart_values(
-        dns, watchNamespaces=[namespace], instanceCredentialsNamespaces=[OPERATOR_NAMESPACE]
+        dns,
+        watchNamespaces=[namespace],
+        instanceCredentialsNamespaces=[OPERATOR_NAMESPACE],
+        metrics={"authenticate": True},
     )
     with installed(cluster.plane, values, tmp_path, "portico-rbac") as release:
         env = release.operator_env()
         assert env["PORTICO_WATCH_NAMESPACES"] == namespace
+        assert env["PORTICO_METRICS_AUTH"] == "true"
         kubeconfig = release.kubeconfig()
         # The account itself: nothing in the other namespace, not even a read.
         for args in (
@@ -91,6 +136,7 @@ def test_namespaced_mode_cannot_see_or_touch_another_namespace(
             outside = cluster.portal(other_namespace, "outside")
             assert "status" not in outside or not outside["status"], outside.get("status")
             assert children(cluster, other_namespace, "outside") == []
+            check_metrics_auth(cluster, op, namespace)
         refusals = [line for line in op.log_text().splitlines() if DENIED.search(line)]
         assert refusals == [], "\n".join(refusals[:20])
     # Back with the shared cluster-wide operator, the outside portal converges: it was

@@ -410,6 +410,22 @@ def test_values_reach_the_environment(helm: Path) -> None:
         (p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]
     }
     assert {(6443, "TCP"), (53, "UDP"), (5353, "UDP"), (5353, "TCP")} <= egress_ports
+    # Only the metrics port is open to other pods, and only to the listed peers: the
+    # health port (/healthz) is reachable by the kubelet's probes alone.
+    (ingress,) = policy["spec"]["ingress"]
+    assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert ingress["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    # /metrics behind the API server's authentication: the setting, the two reviews the
+    # operator may create, and the ServiceMonitor sending Prometheus's token.
+    assert parsed.metrics_auth is True
+    assert monitor["spec"]["endpoints"][0]["bearerTokenFile"].endswith("serviceaccount/token")
+    assert {
+        ("authentication.k8s.io", "tokenreviews"),
+        ("authorization.k8s.io", "subjectaccessreviews"),
+    } <= {(g, r) for g, r, v in rules(objs) if v == frozenset({"create"})}
+    assert not any(g.startswith("authentication") for g, _, _ in rules(render(helm)))
 
 
 LEASE_RULES = [
@@ -587,6 +603,7 @@ def test_permission_table_matches_the_rendered_rbac(helm: Path) -> None:
     everything: set[tuple[str, str, frozenset[str]]] = set()
     for args in (
         ["--set", "replicas=2", "--set", "certManager.enabled=true"],
+        ["--set", "metrics.authenticate=true"],
         ["--values", str(CHART / "ci" / "namespaced-values.yaml"), "--set", "replicas=2"],
     ):
         everything |= rules(render(helm, *args))

@@ -235,6 +235,7 @@ async def test_the_secret_watch_selects_the_label_on_the_server(
 ) -> None:
     class Started:
         settings = Settings()
+        kube = None
         index = type("I", (), {"entries": {}})()
 
         async def prime(self, kinds: list[str]) -> None:
@@ -244,7 +245,7 @@ async def test_the_secret_watch_selects_the_label_on_the_server(
             pass
 
     monkeypatch.setattr(handlers, "OPERATOR", Started())
-    monkeypatch.setattr(handlers, "start_http_server", lambda *a, **k: None)
+    monkeypatch.setattr(handlers, "serve_metrics", lambda *a, **k: None)
     settings = kopf.OperatorSettings()
     await handlers.startup(settings=settings)
     selectors = settings.watching.label_selectors

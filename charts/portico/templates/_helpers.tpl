@@ -82,6 +82,16 @@ tests/unit/test_chart.py keeps the two in sync.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [get, list, watch]
+{{- if .Values.metrics.authenticate }}
+# /metrics behind the API server's authentication: who a scraper's token is, and whether
+# that user may get /metrics.
+- apiGroups: [authentication.k8s.io]
+  resources: [tokenreviews]
+  verbs: [create]
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
+{{- end }}
 {{- end }}
 
 {{- define "portico.rules.namespaced" -}}

@@ -13,11 +13,12 @@ import os
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
 from portico.controller import watchguard
 from portico.controller.kube import PAGE, Kube, connect
 from portico.controller.leader import Election, LeaderElector
+from portico.controller.metrics_auth import MetricsAuth
+from portico.controller.metrics_auth import serve as serve_metrics
 from portico.controller.operator import Operator
 from portico.core import names
 from portico.settings import Settings
@@ -94,7 +95,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Nothing is judged on a half-filled store: a portal reconciled before its instance
     # or its children are known would look unentitled, or in need of every write.
     await op.prime(kinds)
-    start_http_server(op.settings.metrics_port, addr=op.settings.listen_address)
+    # /metrics on its own port; behind the API server's authentication when asked.
+    auth = MetricsAuth(op.kube) if op.settings.metrics_auth else None
+    serve_metrics(op.settings.metrics_port, op.settings.listen_address, auth)
     op.start()
     log.info(
         "portico started: base domain %s, %d portals known",
