@@ -304,3 +304,72 @@ def test_certificate_secrets_unlabelled_are_named() -> None:
         missing = custom_domain.certificate(parsed, {name: None}, None, never)
         assert missing.waiting is not None and missing.waiting.reason == Failure.SECRET_NOT_FOUND
         assert names.SECRET_LABEL in missing.waiting.message
+
+
+def credentials_world(api: Api, watch: tuple[str, ...]) -> Operator:
+    """The instance's credentials are not brought by the watch: namespaced mode (their
+    namespace is not watched) or no label."""
+    op = Operator.build(  # type: ignore[arg-type]
+        Settings(instance_credentials_namespaces=("portico-system",), watch_namespaces=watch),
+        api,
+    )
+    op.instance_event("ADDED", instance_body(generation=1))
+    op.namespace_event("ADDED", {"metadata": {"name": "team", "labels": {}}})
+    op.portal_event("ADDED", portal())
+    op.secret_event("ADDED", secret("insights", labelled=True))
+    return op
+
+
+def instance_body(generation: int) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "crm",
+            "uid": "uid-crm",
+            "generation": generation,
+            "resourceVersion": str(generation),
+        },
+        "spec": {
+            "url": "https://crm.example.net",
+            "credentialsSecretRef": {"namespace": "portico-system", "name": "crm-creds"},
+            "languages": ["en-US"],
+            "administrators": ["jay@contoso.com"],
+            "allowedNamespaces": {"from": "All"},
+            "solutions": [] if generation == 1 else ["FieldService"],
+        },
+    }
+
+
+def credentials_secret(labelled: bool, version: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": "crm-creds",
+        "namespace": "portico-system",
+        "resourceVersion": version,
+    }
+    if labelled:
+        meta["labels"] = {names.SECRET_LABEL: "crm"}
+    return {"metadata": meta, "data": {"token": "c2VjcmV0"}}
+
+
+@pytest.mark.parametrize(
+    ("watch", "labelled"),
+    [(("team",), True), (("team",), False), ((), False)],
+    ids=["namespaced mode", "namespaced mode, unlabelled", "cluster-wide, unlabelled"],
+)
+def test_credentials_the_watch_cannot_bring_are_read_once_per_instance_change(
+    watch: tuple[str, ...], labelled: bool
+) -> None:
+    api = Api({})
+    op = credentials_world(api, watch)
+    creds = {"crm-creds": credentials_secret(labelled, "1")}
+    api.secrets = creds  # the Api answers Secret reads by name from here
+    for _ in range(3):  # resyncs of an unchanged fleet
+        observed = op.observer.observe("team", "web", NOW)
+        assert observed is not None and observed.credentials is not None
+        assert observed.credentials.resource_version == "1"
+    assert api.reads == [("get", "Secret", "crm-creds")]
+    creds["crm-creds"] = credentials_secret(labelled, "2")  # rotated where no watch sees
+    op.instance_event("MODIFIED", instance_body(generation=2))
+    observed = op.observer.observe("team", "web", NOW)
+    assert observed is not None and observed.credentials is not None
+    assert observed.credentials.resource_version == "2", "an instance change looks again"
+    assert api.reads == [("get", "Secret", "crm-creds")] * 2

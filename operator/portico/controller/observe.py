@@ -20,7 +20,7 @@ from typing import Any
 
 from portico import certificates, domain
 from portico.api import crds, validation
-from portico.api.model import Portal, parse_instance, parse_portal
+from portico.api.model import Portal, PortalInstance, parse_instance, parse_portal
 from portico.certificates.isolation import CertificateWorkers
 from portico.controller.certcache import CertificateCache
 from portico.controller.index import Index
@@ -132,7 +132,7 @@ class Observer:
                 labels = dict((ns.get("metadata") or {}).get("labels") or {})
         # Never read from a namespace instances may not name (CredentialsNotAllowed).
         allowed = instance and not entitlement.credentials_problem(instance, self.settings)
-        credentials = self.secret(*instance.credentials) if instance and allowed else None
+        credentials = self.credentials(instance) if instance and allowed else None
         # A Secret the watch does not bring is looked at again only when the portal changes.
         meta = obj["metadata"]
         notes = meta.get("annotations") or {}
@@ -250,7 +250,7 @@ class Observer:
         view = None
         if meta is not None:
             if names.SECRET_LABEL in (meta.get("labels") or {}):
-                return self.secret(namespace, name)  # labelled: the watch is on its way
+                return self.secret(namespace, name, since)  # labelled: the watch is on its way
             version = str(meta.get("resourceVersion", ""))
             view = SecretView(name, version, frozenset(), labelled=False)
         with self.lock:
@@ -262,16 +262,55 @@ class Observer:
         with self.lock:
             self.unwatched.pop((namespace, name), None)
 
-    def secret(self, namespace: str, name: str) -> SecretView | None:
-        """From the store when its values were kept, else read once and keep them."""
+    def secret(self, namespace: str, name: str, since: Hashable = None) -> SecretView | None:
+        """From the store when the watch brought it (its values read once if not kept).
+
+        One the watch does not bring (a credentials namespace it does not watch, or no
+        names.SECRET_LABEL) is read by name and that answer kept until SINCE changes (the
+        referrer's generation and re-check annotation): no read at rest, and a change of
+        the referrer looks again.
+        """
         kept = self.store.secret(namespace, name)
-        if kept is not None and (kept.data or not kept.keys):
-            return kept
+        if kept is not None:
+            if kept.data or not kept.keys:
+                return kept
+            obj = self.kube.get("Secret", namespace, name)
+            if obj is None:
+                return None
+            self.store.put_secret(obj)
+            return self.store.secret(namespace, name)
+        with self.lock:
+            cached = self.unwatched.get((namespace, name))
+        if cached is not None and cached[0] == since:
+            return cached[1]
         obj = self.kube.get("Secret", namespace, name)
-        if obj is None:
-            return None
-        self.store.put_secret(obj)
-        return self.store.secret(namespace, name)
+        view = None
+        if obj is not None:
+            meta = obj["metadata"]
+            labelled = names.SECRET_LABEL in (meta.get("labels") or {})
+            if labelled and self.watches(namespace):
+                self.store.put_secret(obj)  # the watch has it from here on
+                return self.store.secret(namespace, name)
+            data = obj.get("data") or {}
+            version = str(meta.get("resourceVersion", ""))
+            view = SecretView(name, version, frozenset(data), dict(data), labelled=labelled)
+        with self.lock:
+            self.unwatched[(namespace, name)] = (since, view)
+        return view
+
+    def watches(self, namespace: str) -> bool:
+        """Whether the Secret watch covers NAMESPACE (every one in cluster-wide mode)."""
+        watched = self.settings.watch_namespaces
+        return not watched or namespace in watched
+
+    def credentials(self, instance: PortalInstance) -> SecretView | None:
+        """The instance's credentials Secret; read by name again only when the instance
+        changes if the watch cannot bring it (docs/install.md, "Security model")."""
+        obj = self.store.instance(instance.name) or {}
+        meta = obj.get("metadata") or {}
+        notes = meta.get("annotations") or {}
+        since = ("instance", meta.get("uid"), meta.get("generation"), notes.get(names.RECHECK))
+        return self.secret(*instance.credentials, since=since)
 
     def _foreign(self, key: tuple[str, str], uid: str) -> set[Key]:
         """Children act found to be someone else's: still there, and still not ours?"""

@@ -284,7 +284,7 @@ class Operator:
             return  # that instance is gone or moved: the token ends at its expiry
         if entitlement.credentials_problem(instance, self.settings):
             return
-        credentials = self.observer.secret(*instance.credentials)
+        credentials = self.observer.credentials(instance)
         if credentials is None:
             return
         try:
