@@ -373,3 +373,17 @@ def test_credentials_the_watch_cannot_bring_are_read_once_per_instance_change(
     assert observed is not None and observed.credentials is not None
     assert observed.credentials.resource_version == "2", "an instance change looks again"
     assert api.reads == [("get", "Secret", "crm-creds")] * 2
+
+
+def test_two_portals_naming_one_unlabelled_secret_cost_no_read_at_rest() -> None:
+    api = Api({"insights": secret("insights", labelled=False)})
+    op = world(api)
+    other = portal()
+    other["metadata"].update(name="shop", uid="uid-shop", generation=7)
+    other["spec"]["subdomain"] = "shop"
+    op.portal_event("ADDED", other)
+    for _ in range(3):  # resyncs, in turn
+        for name in ("web", "shop"):
+            observed = op.observer.observe("team", name, NOW)
+            assert observed is not None and observed.secrets["insights"] is not None
+    assert api.reads == [("metadata", "Secret", "insights")] * 2

@@ -32,6 +32,9 @@ from portico.core.observed import Key, Observed, SecretView
 from portico.core.progress import job_state, termination_message
 from portico.settings import Settings
 
+# Looks by name kept at most (one per referrer and Secret the watch does not bring).
+UNWATCHED_MAX = 10_000
+
 
 def parse(obj: Mapping[str, Any]) -> Portal:
     """The stored object was admitted already; only the defaults need filling in."""
@@ -89,9 +92,10 @@ class Observer:
     # Claim holders found gone (a DELETED event missed across a relist); the operator
     # forgets them on its own loop and wakes who waited.
     gone: set[tuple[str, str]] = field(default_factory=set)
-    # (namespace, name) → (the referrer's version, what a read by name found): referenced
-    # Secrets the watch does not bring (missing, or without names.SECRET_LABEL).
-    unwatched: dict[tuple[str, str], tuple[Hashable, SecretView | None]] = field(
+    # (namespace, name, referrer) → (the referrer's version, what a read by name found):
+    # referenced Secrets the watch does not bring (missing, or without names.SECRET_LABEL).
+    # Per referrer, so two portals naming one such Secret do not undo each other's answer.
+    unwatched: dict[tuple[str, str, Hashable], tuple[Hashable, SecretView | None]] = field(
         default_factory=dict
     )
 
@@ -137,10 +141,13 @@ class Observer:
         meta = obj["metadata"]
         notes = meta.get("annotations") or {}
         since = (
-            portal.uid,
-            meta.get("generation"),
-            notes.get(names.RECHECK),
-            notes.get(names.RESTART),
+            f"Portal/{namespace}/{name}",
+            (
+                portal.uid,
+                meta.get("generation"),
+                notes.get(names.RECHECK),
+                notes.get(names.RESTART),
+            ),
         )
         secrets = {s: self.referenced(namespace, s, since) for s in self.index_secrets(portal)}
         children = self.store.owned(namespace, name, portal.uid)
@@ -236,16 +243,16 @@ class Observer:
 
         The watch brings only labelled Secrets (names.SECRET_LABEL). One it has not
         brought is missing or unlabelled: its metadata alone is read (never its data), and
-        that answer is kept until SINCE (the portal's generation and re-check annotations)
-        changes, so an unchanged portal costs no read. A label added later brings the
-        Secret through the watch, which queues the portal.
+        that answer is kept until SINCE, (referrer, version) with the portal's generation
+        and re-check annotations as its version, changes: an unchanged portal costs no
+        read. A label added later brings the Secret through the watch, which queues the
+        portal.
         """
         if self.store.secret(namespace, name) is not None:
             return self.secret(namespace, name)
-        with self.lock:
-            cached = self.unwatched.get((namespace, name))
-        if cached is not None and cached[0] == since:
-            return cached[1]
+        cached = self._looked(namespace, name, since)
+        if cached is not None:
+            return cached[0]
         meta = self.kube.get_metadata("Secret", namespace, name)
         view = None
         if meta is not None:
@@ -253,14 +260,32 @@ class Observer:
                 return self.secret(namespace, name, since)  # labelled: the watch is on its way
             version = str(meta.get("resourceVersion", ""))
             view = SecretView(name, version, frozenset(), labelled=False)
-        with self.lock:
-            self.unwatched[(namespace, name)] = (since, view)
+        self._remember(namespace, name, since, view)
         return view
+
+    def _looked(
+        self, namespace: str, name: str, since: Hashable
+    ) -> tuple[SecretView | None] | None:
+        """What a read by name found for this referrer at this version, if it was made."""
+        referrer, version = since if isinstance(since, tuple) and since else (None, since)
+        with self.lock:
+            found = self.unwatched.get((namespace, name, referrer))
+        return (found[1],) if found is not None and found[0] == version else None
+
+    def _remember(
+        self, namespace: str, name: str, since: Hashable, view: SecretView | None
+    ) -> None:
+        referrer, version = since if isinstance(since, tuple) and since else (None, since)
+        with self.lock:
+            if len(self.unwatched) >= UNWATCHED_MAX:  # referrers long gone: look again
+                self.unwatched.clear()
+            self.unwatched[(namespace, name, referrer)] = (version, view)
 
     def watched_secret(self, namespace: str, name: str) -> None:
         """The watch brought this Secret: an earlier look by name no longer holds."""
         with self.lock:
-            self.unwatched.pop((namespace, name), None)
+            for key in [k for k in self.unwatched if k[:2] == (namespace, name)]:
+                del self.unwatched[key]
 
     def secret(self, namespace: str, name: str, since: Hashable = None) -> SecretView | None:
         """From the store when the watch brought it (its values read once if not kept).
@@ -279,10 +304,9 @@ class Observer:
                 return None
             self.store.put_secret(obj)
             return self.store.secret(namespace, name)
-        with self.lock:
-            cached = self.unwatched.get((namespace, name))
-        if cached is not None and cached[0] == since:
-            return cached[1]
+        cached = self._looked(namespace, name, since)
+        if cached is not None:
+            return cached[0]
         obj = self.kube.get("Secret", namespace, name)
         view = None
         if obj is not None:
@@ -294,8 +318,7 @@ class Observer:
             data = obj.get("data") or {}
             version = str(meta.get("resourceVersion", ""))
             view = SecretView(name, version, frozenset(data), dict(data), labelled=labelled)
-        with self.lock:
-            self.unwatched[(namespace, name)] = (since, view)
+        self._remember(namespace, name, since, view)
         return view
 
     def watches(self, namespace: str) -> bool:
@@ -309,7 +332,10 @@ class Observer:
         obj = self.store.instance(instance.name) or {}
         meta = obj.get("metadata") or {}
         notes = meta.get("annotations") or {}
-        since = ("instance", meta.get("uid"), meta.get("generation"), notes.get(names.RECHECK))
+        since = (
+            f"PortalInstance/{instance.name}",
+            (meta.get("uid"), meta.get("generation"), notes.get(names.RECHECK)),
+        )
         return self.secret(*instance.credentials, since=since)
 
     def _foreign(self, key: tuple[str, str], uid: str) -> set[Key]:
