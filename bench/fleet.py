@@ -17,6 +17,7 @@ from tests.support.runtime import TOKEN
 from portico.api import model, validation
 from portico.core import render, session_keys
 from portico.core.children import with_hash
+from portico.core.names import SECRET_LABEL
 from portico.settings import Settings
 
 INSTANCE = "bench-crm"
@@ -45,7 +46,11 @@ def instance_objects() -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": f"{INSTANCE}-credentials", "namespace": OPERATOR_NAMESPACE},
+            "metadata": {
+                "name": f"{INSTANCE}-credentials",
+                "namespace": OPERATOR_NAMESPACE,
+                "labels": {SECRET_LABEL: "portico"},
+            },
             "data": dict(CREDENTIALS),
         },
         {

@@ -46,6 +46,7 @@ from tests.support.controlplane import BASE_DOMAIN, Cluster, wait_for  # noqa: E
 from tests.support.pfx_corpus import hostile_pfx  # noqa: E402
 
 from bench import fleet  # noqa: E402
+from portico.core.names import SECRET_LABEL  # noqa: E402
 from portico_dev import ControlPlane  # noqa: E402
 
 DNS_TIMEOUT = 2.0
@@ -62,7 +63,7 @@ def pfx_secret(name: str, namespace: str, data: bytes) -> dict[str, object]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": {SECRET_LABEL: "portico"}},
         "data": {
             "certificate.pfx": base64.b64encode(data).decode(),
             "password": base64.b64encode(PASSWORD.encode()).decode(),

@@ -22,6 +22,7 @@ from tests.support import chaos  # noqa: E402
 from tests.support.controlplane import Cluster, Operator  # noqa: E402
 from tests.support.runtime import TOKEN, running_instance  # noqa: E402
 
+from portico.core.names import SECRET_LABEL  # noqa: E402
 from portico_dev import ControlPlane  # noqa: E402
 from portico_dev import binaries as devbinaries  # noqa: E402
 
@@ -55,7 +56,11 @@ def main() -> int:
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": "crm-credentials", "namespace": NAMESPACE},
+                "metadata": {
+                    "name": "crm-credentials",
+                    "namespace": NAMESPACE,
+                    "labels": {SECRET_LABEL: "portico"},
+                },
                 "stringData": {"token": TOKEN},
             },
             {

@@ -77,10 +77,12 @@ sed "s|url: .*|url: http://$crm_ip\n  insecure: true|" examples/contoso-instance
   | $kubectl apply -f -
 
 echo "== the demo's four portals, and contoso-support on https://$host"
+# Secrets a portal names carry portico.dev/secret-for: Portico watches only those.
+label="$kubectl label --local -f - portico.dev/secret-for=contoso-support -o yaml"
 $kubectl -n support create secret generic contoso-insights --from-literal=sharedKey=demo-key \
-  --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
+  --dry-run=client -o yaml | $label | $kubectl apply -f - >/dev/null
 $kubectl -n support create secret generic contoso-oidc --from-literal=clientSecret=demo-secret \
-  --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
+  --dry-run=client -o yaml | $label | $kubectl apply -f - >/dev/null
 $python scripts/demo_domain.py pfx support contoso-pfx "$host" | $kubectl apply -f - >/dev/null
 # Each portal's session keys (Secret <portal>-session) are made by the operator.
 $kubectl apply -f examples/customer-community.yaml -f examples/partner-partnerfieldservice.yaml \

@@ -43,8 +43,9 @@ class Settings:
     image_pull_policy: str = "IfNotPresent"
     default_replicas: int = 1
     ingress_class: str = ""
-    # Comma-separated in the environment; empty means every namespace.
-    namespaces: tuple[str, ...] = ()
+    # Namespaced mode: watch (and hold Roles in) only these; comma-separated in the
+    # environment; empty means every namespace. PORTICO_NAMESPACES is its former name.
+    watch_namespaces: tuple[str, ...] = ()
     # Where a PortalInstance's credentialsSecretRef may point; empty: the operator's own
     # namespace only (a tenant who may write an instance must not make Portico read
     # another team's Secrets). `portico run` fills it in; offline (plan) it is open.
@@ -63,6 +64,9 @@ class Settings:
     # Where /metrics and /healthz listen: every interface in a pod, loopback for local runs.
     listen_address: str = "0.0.0.0"
     metrics_port: int = 9090
+    # A scrape of /metrics must bring a bearer token the API server accepts (TokenReview)
+    # for a user who may `get` the non-resource URL /metrics (SubjectAccessReview).
+    metrics_auth: bool = False
     health_port: int = 8081
     log_format: str = "text"
     provision_backoff_limit: int = 1
@@ -129,6 +133,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """PORTICO_BASE_DOMAIN, PORTICO_TRIAL_DAYS, ...; explicit overrides win."""
         env = os.environ if env is None else env
+        if "PORTICO_WATCH_NAMESPACES" not in env and "PORTICO_NAMESPACES" in env:
+            env = {**env, "PORTICO_WATCH_NAMESPACES": env["PORTICO_NAMESPACES"]}  # deprecated
         values: dict[str, object] = {}
         for f in fields(cls):
             name = "PORTICO_" + f.name.upper()

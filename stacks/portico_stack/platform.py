@@ -65,7 +65,7 @@ class PorticoPlatformArgs:
             "baseDomain": self.base_domain,
             "defaultTLSSecret": self.default_tls_secret,
             "trialDays": self.trial_days,
-            "namespaces": list(self.watch_namespaces),
+            "watchNamespaces": list(self.watch_namespaces),
             "replicas": self.replicas,
             "logFormat": self.log_format,
             "certManager": {"enabled": self.cert_manager},

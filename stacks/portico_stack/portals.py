@@ -21,6 +21,9 @@ API_VERSION = "portico.dev/v1alpha1"
 KINDS = ("PortalInstance", "Portal")
 WAIT_FOR = "pulumi.com/waitFor"
 SKIP_AWAIT = "pulumi.com/skipAwait"
+# Portico watches only Secrets with this label (docs/user-guide.md, "Secrets you
+# reference"); the same key as the operator's names.SECRET_LABEL (tests/stacks check it).
+SECRET_LABEL = "portico.dev/secret-for"
 
 
 def _check(obj: Mapping[str, Any], where: str) -> None:
@@ -217,7 +220,9 @@ class PortalSet(pulumi.ComponentResource):
             data, text = secret.get("data"), secret.get("stringData")
             out[key] = k8s.core.v1.Secret(
                 f"{name}:{key}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=namespace),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=secret_name, namespace=namespace, labels={SECRET_LABEL: name}
+                ),
                 data=pulumi.Output.secret(data) if data else None,
                 string_data=pulumi.Output.secret(text) if text else None,
                 opts=pulumi.ResourceOptions(parent=self),

@@ -220,15 +220,15 @@ def test_chart_account_runs_a_custom_domain_portal_through_its_life(
     plane.kubectl("label", "namespace", namespace, RESTRICTED)
     # The instance's credentials live in the shared operator's namespace, not the release's.
     extra: dict[str, Any] = {"instanceCredentialsNamespaces": [OPERATOR_NAMESPACE]}
-    if mode == "namespaced":  # as ci/namespaced-values.yaml: only the test namespace
-        extra["namespaces"] = [namespace]
+    if mode == "namespaced":
+        extra["watchNamespaces"] = [namespace]  # as ci/namespaced-values.yaml
     prefix = "portico-cw" if mode == "cluster-wide" else "portico-ns"
     with installed(plane, chart_values(dns, **extra), tmp_path, prefix) as release:
         # The chart's own operator pod was admitted under Pod Security restricted
         # (kwok runs it as a stand-in) and never gets to do anything.
         assert release.deployment()["status"].get("readyReplicas") == 1
         env = release.operator_env()
-        assert env["PORTICO_NAMESPACES"] == (namespace if mode == "namespaced" else "")
+        assert env["PORTICO_WATCH_NAMESPACES"] == (namespace if mode == "namespaced" else "")
         kubeconfig = release.kubeconfig()
         (user,) = yaml.safe_load(kubeconfig.read_text())["users"]
         assert set(user["user"]) == {"token"}, "a bound token, not the admin certificate"

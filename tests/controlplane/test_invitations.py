@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from portico.core.names import SECRET_LABEL
 from tests.support import badinput
 from tests.support.argocd import health
 from tests.support.controlplane import (
@@ -54,7 +55,11 @@ def portal(cluster: Cluster, namespace: str, crm_url: str) -> Iterator[str]:
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": f"{instance}-credentials", "namespace": OPERATOR_NAMESPACE},
+            "metadata": {
+                "name": f"{instance}-credentials",
+                "namespace": OPERATOR_NAMESPACE,
+                "labels": {SECRET_LABEL: "portico"},
+            },
             "stringData": {"token": TOKEN},
         },
         {

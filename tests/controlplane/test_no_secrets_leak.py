@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any
 
+from portico.core.names import SECRET_LABEL
 from tests.support.controlplane import Cluster, Operator, wait_for
 
 # Every secret value the tier's tests put into Secrets (see the tests that use them).
@@ -36,7 +37,7 @@ def secret(name: str, namespace: str, **data: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": {SECRET_LABEL: "portico"}},
         "data": encoded,
     }
 

@@ -354,7 +354,7 @@ def test_trial_expires_and_conversion_reactivates(
         operator.kubeconfig,
         tmp_path,
         PORTICO_TRIAL_DAYS="0.00012",
-        PORTICO_NAMESPACES=namespace,
+        PORTICO_WATCH_NAMESPACES=namespace,
     )
     try:
         short.start()

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from portico.core.names import SECRET_LABEL
 from portico_dev import ControlPlane
 from tests.support import reliability as rel
 from tests.support.controlplane import BASE_DOMAIN, Cluster, wait_for
@@ -88,7 +89,7 @@ def pfx_secret(name: str, namespace: str, data: bytes) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": {SECRET_LABEL: "portico"}},
         "data": {
             "certificate.pfx": base64.b64encode(data).decode(),
             "password": base64.b64encode(PASSWORD.encode()).decode(),

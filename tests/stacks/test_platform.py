@@ -92,7 +92,7 @@ def test_typed_config_becomes_chart_values() -> None:
     assert values["baseDomain"] == "portals.acme.test"
     assert values["defaultTLSSecret"] == "wildcard"
     assert values["trialDays"] == 14
-    assert values["namespaces"] == ["team-a", "team-b"]
+    assert values["watchNamespaces"] == ["team-a", "team-b"]
     assert values["replicas"] == 2
     assert values["logFormat"] == "text"
     assert values["image"] == {"repository": "registry.acme.test/portico", "tag": "1.2.3"}

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
+from portico_stack import portals
 
+from portico.core import names
 from tests.support.stacks import CLUSTER_DOMAIN, STACKS, Run, run, run_program
 
 PORTAL = "kubernetes:portico.dev/v1alpha1:Portal"
@@ -161,7 +163,12 @@ def test_secrets_from_config_are_sent_as_secrets_and_come_first() -> None:
         "portals:portico-system/contoso-crm-credentials",
     }
     pfx = secrets["portals:support/contoso-pfx"]
-    assert pfx.inputs["metadata"] == {"name": "contoso-pfx", "namespace": "support"}
+    assert pfx.inputs["metadata"] == {
+        "name": "contoso-pfx",
+        "namespace": "support",
+        "labels": {names.SECRET_LABEL: "portals"},
+    }
+    assert portals.SECRET_LABEL == names.SECRET_LABEL
     assert pfx.secret_paths() == {"data", "stringData"}
     assert secrets["portals:portico-system/contoso-crm-credentials"].secret_paths() == {
         "stringData"

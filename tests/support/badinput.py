@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from portico.core.names import SECRET_LABEL
 from tests.support.corpus import Case, load_cases
 
 # Values that must never appear in status, Events or the operator log.
@@ -62,7 +63,7 @@ def secret(name: str, namespace: str, **data: str | bytes) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": {SECRET_LABEL: "portico"}},
         "data": encoded,
     }
 

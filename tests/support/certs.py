@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from portico.core.names import SECRET_LABEL
 from tests.support.controlplane import Cluster
 
 
@@ -73,7 +74,7 @@ def tls_secret(name: str, namespace: str, host: str) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "kubernetes.io/tls",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": {SECRET_LABEL: "portico"}},
         "data": {
             "tls.crt": base64.b64encode(crt).decode(),
             "tls.key": base64.b64encode(pem).decode(),
@@ -85,7 +86,7 @@ def pfx_secret(name: str, namespace: str, data: bytes, password: str) -> dict[st
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": {SECRET_LABEL: "portico"}},
         "data": {
             "certificate.pfx": base64.b64encode(data).decode(),
             "password": base64.b64encode(password.encode()).decode(),

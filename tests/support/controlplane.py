@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from portico.core.names import SECRET_LABEL
 from portico_dev import ControlPlane
 from portico_dev.procs import free_port
 
@@ -195,7 +196,11 @@ def instance_docs(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": f"{name}-credentials", "namespace": credentials_namespace},
+            "metadata": {
+                "name": f"{name}-credentials",
+                "namespace": credentials_namespace,
+                "labels": {SECRET_LABEL: "portico"},
+            },
             "stringData": {"token": "instance-token"},
         },
         {

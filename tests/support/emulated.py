@@ -154,7 +154,7 @@ class Operator:
             "KUBECONFIG": str(self.kubeconfig),
             "PORTICO_BASE_DOMAIN": "portals.test",
             "PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": "portico-system",
-            "PORTICO_NAMESPACES": "",  # cluster-wide: kmock cannot serve namespace lists
+            "PORTICO_WATCH_NAMESPACES": "",  # cluster-wide: kmock cannot serve namespace lists
             "PORTICO_LISTEN_ADDRESS": "127.0.0.1",
             "PORTICO_METRICS_PORT": str(self.metrics_port),
             "PORTICO_HEALTH_PORT": str(free_port()),

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from portico.core.names import SECRET_LABEL
 from tests.support.controlplane import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def secret(name: str, namespace: str, **data: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": {SECRET_LABEL: "portico"}},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
 

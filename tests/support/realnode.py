@@ -13,6 +13,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from portico.core.names import SECRET_LABEL
 from portico_dev import ControlPlane, node
 from tests.support.controlplane import Cluster, wait_for
 
@@ -116,7 +117,11 @@ def instance_docs(name: str, url: str, token: str) -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": f"{name}-credentials", "namespace": CREDENTIALS_NAMESPACE},
+            "metadata": {
+                "name": f"{name}-credentials",
+                "namespace": CREDENTIALS_NAMESPACE,
+                "labels": {SECRET_LABEL: "portico"},
+            },
             "stringData": {"token": token},
         },
         {

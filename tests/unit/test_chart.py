@@ -250,13 +250,59 @@ def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: Path) -> Non
         assert rules([roles[(ns, "portico-credentials")]]) == {("", "secrets", frozenset({"get"}))}
     # Kopf posts no Events (the operator's own go to the Portals' namespaces).
     assert (RELEASE_NS, "portico-events") not in roles
-    assert env_of(objs)["PORTICO_NAMESPACES"] == "team-a,team-b"
+    assert env_of(objs)["PORTICO_WATCH_NAMESPACES"] == "team-a,team-b"
+
+
+# Kinds whose objects live in namespaces: none of them may be granted cluster-wide in
+# namespaced mode.
+NAMESPACED_RESOURCES = {
+    "portals", "portals/status", "portalinvitations", "portalinvitations/status",
+    "configmaps", "services", "secrets", "pods", "deployments", "jobs", "ingresses",
+    "endpointslices", "events", "leases", "certificates",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ["watchNamespaces", "namespaces"])
+def test_namespaced_rbac_is_exactly_namespaced(helm: Path, key: str) -> None:
+    """Every namespaced permission is a Role in a watched namespace, the release namespace
+    (its own Lease and reservations ConfigMap, by name) or a credentials namespace (get
+    Secrets); the ClusterRole holds only what the CRDs make cluster-wide. `namespaces` is
+    the deprecated name of watchNamespaces and renders the same."""
+    objs = render(
+        helm,
+        *("--set", f"{key}={{team-a,team-b}}", "--set", "replicas=2"),
+        *("--set", "instanceCredentialsNamespaces={crm-secrets}"),
+        *("--set", "certManager.enabled=true"),
+    )  # fmt: skip
+    (cluster_role,) = [o for o in objs if o["kind"] == "ClusterRole"]
+    granted = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert not granted & NAMESPACED_RESOURCES, granted & NAMESPACED_RESOURCES
+    assert [o["kind"] for o in objs if o["kind"] == "ClusterRoleBinding"] == ["ClusterRoleBinding"]
+    where: dict[str, set[str]] = {}
+    for obj in objs:
+        if obj["kind"] == "Role":
+            where.setdefault(obj["metadata"]["namespace"], set()).add(obj["metadata"]["name"])
+    assert where == {
+        "team-a": {"portico"},
+        "team-b": {"portico"},
+        RELEASE_NS: {"portico-reservations", "portico-leader-election"},
+        "crm-secrets": {"portico-credentials"},
+    }
+    roles = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objs if o["kind"] == "Role"
+    }
+    for name in ("portico-reservations", "portico-leader-election"):
+        for rule in roles[(RELEASE_NS, name)]["rules"]:  # by name, or create only
+            assert rule.get("resourceNames") or rule["verbs"] == ["create"], rule
+    bindings = [o for o in objs if o["kind"] == "RoleBinding"]
+    assert {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in bindings} == set(roles)
+    assert env_of(objs)["PORTICO_WATCH_NAMESPACES"] == "team-a,team-b"
 
 
 def test_cluster_wide_mode_has_one_cluster_role_and_no_roles(helm: Path) -> None:
     objs = operator_objects(render(helm))
     assert [o["kind"] for o in objs if o["kind"] in ROLE_KINDS] == ["ClusterRole"]
-    assert env_of(objs)["PORTICO_NAMESPACES"] == ""
+    assert env_of(objs)["PORTICO_WATCH_NAMESPACES"] == ""
 
 
 def test_cert_manager_rule_only_when_enabled(helm: Path) -> None:
@@ -507,6 +553,22 @@ def test_values_reach_the_environment(helm: Path) -> None:
         (p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]
     }
     assert {(6443, "TCP"), (53, "UDP"), (5353, "UDP"), (5353, "TCP")} <= egress_ports
+    # Only the metrics port is open to other pods, and only to the listed peers: the
+    # health port (/healthz) is reachable by the kubelet's probes alone.
+    (ingress,) = policy["spec"]["ingress"]
+    assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert ingress["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    # /metrics behind the API server's authentication: the setting, the two reviews the
+    # operator may create, and the ServiceMonitor sending Prometheus's token.
+    assert parsed.metrics_auth is True
+    assert monitor["spec"]["endpoints"][0]["bearerTokenFile"].endswith("serviceaccount/token")
+    assert {
+        ("authentication.k8s.io", "tokenreviews"),
+        ("authorization.k8s.io", "subjectaccessreviews"),
+    } <= {(g, r) for g, r, v in rules(objs) if v == frozenset({"create"})}
+    assert not any(g.startswith("authentication") for g, _, _ in rules(render(helm)))
 
 
 LEASE_RULES = [
@@ -686,6 +748,7 @@ def test_permission_table_matches_the_rendered_rbac(helm: Path) -> None:
     everything: set[tuple[str, str, frozenset[str]]] = set()
     for args in (
         ["--set", "replicas=2", "--set", "certManager.enabled=true"],
+        ["--set", "metrics.authenticate=true"],
         ["--values", str(CHART / "ci" / "namespaced-values.yaml"), "--set", "replicas=2"],
     ):
         everything |= rules(render(helm, *args))

@@ -15,13 +15,24 @@ def test_environment_is_typed_and_flags_win() -> None:
     env = {
         "PORTICO_BASE_DOMAIN": "portals.corp",
         "PORTICO_TRIAL_DAYS": "14",
-        "PORTICO_NAMESPACES": "a, b",
+        "PORTICO_WATCH_NAMESPACES": "a, b",
         "PORTICO_DNS_AUTHORITATIVE": "true",
         "PORTICO_DNS_TIMEOUT": "2.5",
     }
     s = Settings.from_env(env, base_domain="override.example")
-    assert (s.base_domain, s.trial_days, s.namespaces) == ("override.example", 14.0, ("a", "b"))
+    assert (s.base_domain, s.trial_days, s.watch_namespaces) == (
+        "override.example",
+        14.0,
+        ("a", "b"),
+    )
     assert s.dns_authoritative is True and s.dns_timeout == 2.5
+
+
+def test_watch_namespaces_and_its_former_name() -> None:
+    assert Settings.from_env({"PORTICO_WATCH_NAMESPACES": "a,b"}).watch_namespaces == ("a", "b")
+    assert Settings.from_env({"PORTICO_NAMESPACES": "old"}).watch_namespaces == ("old",)
+    both = {"PORTICO_WATCH_NAMESPACES": "new", "PORTICO_NAMESPACES": "old"}
+    assert Settings.from_env(both).watch_namespaces == ("new",)
 
 
 @pytest.mark.parametrize(

@@ -50,11 +50,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if gt (int .Values.replicas) 1 }}true{{ end }}
 {{- end }}
 
+{{/* The watched namespaces, comma-separated (empty: cluster-wide); `namespaces` is the
+deprecated name of watchNamespaces. */}}
+{{- define "portico.watchNamespaces" -}}
+{{- default .Values.namespaces .Values.watchNamespaces | join "," }}
+{{- end }}
+
 {{/* Namespaces whose Secrets hold PortalInstance credentials (namespaced mode). */}}
 {{- define "portico.credentialsNamespaces" -}}
 {{- $out := list }}
 {{- range (default (list .Release.Namespace) .Values.instanceCredentialsNamespaces) }}
-{{- if not (has . $.Values.namespaces) }}{{ $out = append $out . }}{{ end }}
+{{- if not (has . (splitList "," (include "portico.watchNamespaces" $))) }}{{ $out = append $out . }}{{ end }}
 {{- end }}
 {{- $out | uniq | join "," }}
 {{- end }}
@@ -81,6 +87,16 @@ tests/unit/test_chart.py keeps the two in sync.
   resources: [validatingadmissionpolicies]
   resourceNames: [{{ include "portico.hostPolicyName" . | quote }}]
   verbs: [get]
+{{- end }}
+{{- if .Values.metrics.authenticate }}
+# /metrics behind the API server's authentication: who a scraper's token is, and whether
+# that user may get /metrics.
+- apiGroups: [authentication.k8s.io]
+  resources: [tokenreviews]
+  verbs: [create]
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
 {{- end }}
 {{- end }}
 

@@ -71,7 +71,7 @@ def run_command(
     try:
         settings = Settings.from_env(
             base_domain=base_domain,
-            namespaces=namespaces or None,
+            watch_namespaces=namespaces or None,
             log_format=log_format,
             metrics_port=metrics_port,
             health_port=health_port,
@@ -89,8 +89,8 @@ def run_command(
         os.environ["KUBECONFIG"] = kubeconfig  # Kopf's own login reads it from there
     handlers.configure(settings, kubeconfig)
     kopf.run(
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
+        clusterwide=not settings.watch_namespaces,
+        namespaces=list(settings.watch_namespaces),
         # No Kopf peering: it pauses every replica of equal priority. One replica
         # reconciles by leader election instead (leader.py).
         standalone=True,

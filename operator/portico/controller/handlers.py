@@ -14,11 +14,12 @@ import os
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
 from portico.controller import watchguard
 from portico.controller.kube import PAGE, Kube, connect
 from portico.controller.leader import Election, LeaderElector
+from portico.controller.metrics_auth import MetricsAuth
+from portico.controller.metrics_auth import serve as serve_metrics
 from portico.controller.operator import Operator
 from portico.core import names
 from portico.settings import Settings
@@ -90,8 +91,10 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.queueing.idle_timeout = 0.5
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
     for group, _version, plural in [*CHILD_RESOURCES.values(), ENDPOINT_SLICES]:
-        if plural != "secrets":  # Secrets a portal names are the user's own, unlabelled
-            settings.watching.label_selectors[_resource(group, plural)] = names.MANAGED_SELECTOR
+        # Secrets: Portico's own and those users labelled for it (a portal's .pfx, its
+        # analytics key...), never the rest of the namespace's (docs/install.md).
+        selector = names.SECRET_SELECTOR if plural == "secrets" else names.MANAGED_SELECTOR
+        settings.watching.label_selectors[_resource(group, plural)] = selector
     # Two releases must not share a base domain: refuse (and retry, so this one starts
     # once the other is gone) before anything is read or written. /healthz stays down.
     refusal = await asyncio.to_thread(op.base_domain_refusal)
@@ -101,7 +104,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Nothing is judged on a half-filled store: a portal reconciled before its instance
     # or its children are known would look unentitled, or in need of every write.
     await op.prime(kinds)
-    start_http_server(op.settings.metrics_port, addr=op.settings.listen_address)
+    # /metrics on its own port; behind the API server's authentication when asked.
+    auth = MetricsAuth(op.kube) if op.settings.metrics_auth else None
+    serve_metrics(op.settings.metrics_port, op.settings.listen_address, auth)
     op.start()
     log.info(
         "portico started: base domain %s, %d portals known",
@@ -162,7 +167,8 @@ async def invitation_event(type: str, body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event("", "v1", "secrets")
 async def secret_event(type: str, body: kopf.Body, **_: Any) -> None:
-    """Values are kept only for Secrets a portal or instance reads (see `store`)."""
+    """Only labelled Secrets stream in; values are kept only for those a portal or an
+    instance reads (see `store`)."""
     _op().secret_event(type or "", dict(body))
 
 

@@ -69,7 +69,7 @@ class Invitations:
         portal = parse(portal_obj) if portal_obj else None
         instance_obj = self.store.instance(portal.instance) if portal else None
         instance = parse_instance(instance_obj) if instance_obj else None
-        credentials = self.observer.secret(*instance.credentials) if instance else None
+        credentials = self.observer.credentials(instance) if instance else None
         o = Observed(
             obj=obj,
             invitation=inv,
@@ -94,7 +94,7 @@ class Invitations:
         instance_obj = self.store.instance(portal.instance)
         assert instance_obj is not None
         instance = parse_instance(instance_obj)
-        credentials = self.observer.secret(*instance.credentials)
+        credentials = self.observer.credentials(instance)
         assert credentials is not None
         return InstanceClient(instance.url, credentials, instance.insecure)
 

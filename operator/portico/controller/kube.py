@@ -72,6 +72,8 @@ RESOURCES = {
 # retried after a short pause; a write is left to the work queue's backoff.
 THROTTLE_RETRIES, RETRY_AFTER_MAX, TRANSPORT_PAUSE = 3, 10.0, 0.2
 PAGE = 500  # objects per list request
+# Accept header of a metadata-only GET (the API server answers a PartialObjectMetadata).
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 class ApiError(Exception):
@@ -125,6 +127,7 @@ class Kube:
         content_type: str = "application/json",
         timeout: float = 30.0,
         guard: Callable[[str, str], None] | None = None,
+        accept: str = "application/json",
     ) -> Any:
         """GUARD runs before every attempt: a leader's fence refuses a write there, also a
         write repeated after a 429's Retry-After. Nothing below this repeats a request."""
@@ -132,7 +135,7 @@ class Kube:
         for _ in range(THROTTLE_RETRIES):
             try:
                 guard(method, path)
-                return self._request(method, path, body, query, content_type, timeout)
+                return self._request(method, path, body, query, content_type, timeout, accept)
             except ApiError as err:
                 if err.status != 429:
                     raise
@@ -142,7 +145,7 @@ class Kube:
                     raise
                 time.sleep(TRANSPORT_PAUSE)
         guard(method, path)
-        return self._request(method, path, body, query, content_type, timeout)
+        return self._request(method, path, body, query, content_type, timeout, accept)
 
     def _request(
         self,
@@ -152,6 +155,7 @@ class Kube:
         query: dict[str, str] | None,
         content_type: str,
         timeout: float,
+        accept: str = "application/json",
     ) -> Any:
         """One attempt."""
         url_query = [(k, v) for k, v in (query or {}).items()]
@@ -159,7 +163,7 @@ class Kube:
             method=method,
             resource_path=path,
             query_params=url_query,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            header_params={"Content-Type": content_type, "Accept": accept},
             body=body,  # the client serialises dicts as JSON (valid YAML for apply patches)
             auth_settings=["BearerToken"],
         )
@@ -183,6 +187,20 @@ class Kube:
                 return None
             raise
         return result
+
+    def get_metadata(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object's metadata alone (PartialObjectMetadata: a Secret's data never leaves
+        the API server), or None when it does not exist."""
+        try:
+            result = self.request(
+                "GET", RESOURCES[kind].path(namespace, name), accept=METADATA_ONLY
+            )
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        meta: dict[str, Any] = (result or {}).get("metadata") or {}
+        return meta
 
     def list(
         self, kind: str, namespace: str | None = None, labels: str | None = None

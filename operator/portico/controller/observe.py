@@ -14,14 +14,14 @@ import datetime
 import functools
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from secrets import token_urlsafe
 from typing import Any
 
 from portico import certificates, domain
 from portico.api import crds, validation
-from portico.api.model import Portal, parse_instance, parse_portal
+from portico.api.model import Portal, PortalInstance, parse_instance, parse_portal
 from portico.certificates.isolation import CertificateWorkers
 from portico.controller.certcache import CertificateCache
 from portico.controller.index import Index
@@ -32,6 +32,9 @@ from portico.core.claims import Claimant, Reservation
 from portico.core.observed import Key, Observed, SecretView
 from portico.core.progress import job_state, termination_message
 from portico.settings import Settings
+
+# Looks by name kept at most (one per referrer and Secret the watch does not bring).
+UNWATCHED_MAX = 10_000
 
 
 def parse(obj: Mapping[str, Any]) -> Portal:
@@ -90,6 +93,12 @@ class Observer:
     # Claim holders found gone (a DELETED event missed across a relist); the operator
     # forgets them on its own loop and wakes who waited.
     gone: set[tuple[str, str]] = field(default_factory=set)
+    # (namespace, name, referrer) → (the referrer's version, what a read by name found):
+    # referenced Secrets the watch does not bring (missing, or without names.SECRET_LABEL).
+    # Per referrer, so two portals naming one such Secret do not undo each other's answer.
+    unwatched: dict[tuple[str, str, Hashable], tuple[Hashable, SecretView | None]] = field(
+        default_factory=dict
+    )
 
     def take_gone(self) -> list[tuple[str, str]]:
         with self.lock:
@@ -128,8 +137,20 @@ class Observer:
                 labels = dict((ns.get("metadata") or {}).get("labels") or {})
         # Never read from a namespace instances may not name (CredentialsNotAllowed).
         allowed = instance and not entitlement.credentials_problem(instance, self.settings)
-        credentials = self.secret(*instance.credentials) if instance and allowed else None
-        secrets = {s: self.secret(namespace, s) for s in self.index_secrets(portal)}
+        credentials = self.credentials(instance) if instance and allowed else None
+        # A Secret the watch does not bring is looked at again only when the portal changes.
+        meta = obj["metadata"]
+        notes = meta.get("annotations") or {}
+        since = (
+            f"Portal/{namespace}/{name}",
+            (
+                portal.uid,
+                meta.get("generation"),
+                notes.get(names.RECHECK),
+                notes.get(names.RESTART),
+            ),
+        )
+        secrets = {s: self.referenced(namespace, s, since) for s in self.index_secrets(portal)}
         mail_ref = self.settings.mail_portal_credentials_secret
         mail = self.secret(*mail_ref.split("/")) if mail_ref else None
         children = self.store.owned(namespace, name, portal.uid)
@@ -223,16 +244,105 @@ class Observer:
     def index_secrets(self, portal: Portal) -> list[str]:
         return self.index.secrets_of((portal.namespace, portal.name))
 
-    def secret(self, namespace: str, name: str) -> SecretView | None:
-        """From the store when its values were kept, else read once and keep them."""
+    def referenced(self, namespace: str, name: str, since: Hashable) -> SecretView | None:
+        """A Secret a portal references in its own namespace.
+
+        The watch brings only labelled Secrets (names.SECRET_LABEL). One it has not
+        brought is missing or unlabelled: its metadata alone is read (never its data), and
+        that answer is kept until SINCE, (referrer, version) with the portal's generation
+        and re-check annotations as its version, changes: an unchanged portal costs no
+        read. A label added later brings the Secret through the watch, which queues the
+        portal.
+        """
+        if self.store.secret(namespace, name) is not None:
+            return self.secret(namespace, name)
+        cached = self._looked(namespace, name, since)
+        if cached is not None:
+            return cached[0]
+        meta = self.kube.get_metadata("Secret", namespace, name)
+        view = None
+        if meta is not None:
+            if names.SECRET_LABEL in (meta.get("labels") or {}):
+                return self.secret(namespace, name, since)  # labelled: the watch is on its way
+            version = str(meta.get("resourceVersion", ""))
+            view = SecretView(name, version, frozenset(), labelled=False)
+        self._remember(namespace, name, since, view)
+        return view
+
+    def _looked(
+        self, namespace: str, name: str, since: Hashable
+    ) -> tuple[SecretView | None] | None:
+        """What a read by name found for this referrer at this version, if it was made."""
+        referrer, version = since if isinstance(since, tuple) and since else (None, since)
+        with self.lock:
+            found = self.unwatched.get((namespace, name, referrer))
+        return (found[1],) if found is not None and found[0] == version else None
+
+    def _remember(
+        self, namespace: str, name: str, since: Hashable, view: SecretView | None
+    ) -> None:
+        referrer, version = since if isinstance(since, tuple) and since else (None, since)
+        with self.lock:
+            if len(self.unwatched) >= UNWATCHED_MAX:  # referrers long gone: look again
+                self.unwatched.clear()
+            self.unwatched[(namespace, name, referrer)] = (version, view)
+
+    def watched_secret(self, namespace: str, name: str) -> None:
+        """The watch brought this Secret: an earlier look by name no longer holds."""
+        with self.lock:
+            for key in [k for k in self.unwatched if k[:2] == (namespace, name)]:
+                del self.unwatched[key]
+
+    def secret(self, namespace: str, name: str, since: Hashable = None) -> SecretView | None:
+        """From the store when the watch brought it (its values read once if not kept).
+
+        One the watch does not bring (a credentials namespace it does not watch, or no
+        names.SECRET_LABEL) is read by name and that answer kept until SINCE changes (the
+        referrer's generation and re-check annotation): no read at rest, and a change of
+        the referrer looks again.
+        """
         kept = self.store.secret(namespace, name)
-        if kept is not None and (kept.data or not kept.keys):
-            return kept
+        if kept is not None:
+            if kept.data or not kept.keys:
+                return kept
+            obj = self.kube.get("Secret", namespace, name)
+            if obj is None:
+                return None
+            self.store.put_secret(obj)
+            return self.store.secret(namespace, name)
+        cached = self._looked(namespace, name, since)
+        if cached is not None:
+            return cached[0]
         obj = self.kube.get("Secret", namespace, name)
-        if obj is None:
-            return None
-        self.store.put_secret(obj)
-        return self.store.secret(namespace, name)
+        view = None
+        if obj is not None:
+            meta = obj["metadata"]
+            labelled = names.SECRET_LABEL in (meta.get("labels") or {})
+            if labelled and self.watches(namespace):
+                self.store.put_secret(obj)  # the watch has it from here on
+                return self.store.secret(namespace, name)
+            data = obj.get("data") or {}
+            version = str(meta.get("resourceVersion", ""))
+            view = SecretView(name, version, frozenset(data), dict(data), labelled=labelled)
+        self._remember(namespace, name, since, view)
+        return view
+
+    def watches(self, namespace: str) -> bool:
+        """Whether the Secret watch covers NAMESPACE (every one in cluster-wide mode)."""
+        watched = self.settings.watch_namespaces
+        return not watched or namespace in watched
+
+    def credentials(self, instance: PortalInstance) -> SecretView | None:
+        """The instance's credentials Secret; read by name again only when the instance
+        changes if the watch cannot bring it (docs/install.md, "Security model")."""
+        obj = self.store.instance(instance.name) or {}
+        meta = obj.get("metadata") or {}
+        notes = meta.get("annotations") or {}
+        since = (
+            f"PortalInstance/{instance.name}",
+            (meta.get("uid"), meta.get("generation"), notes.get(names.RECHECK)),
+        )
+        return self.secret(*instance.credentials, since=since)
 
     def _foreign(self, key: tuple[str, str], uid: str) -> set[Key]:
         """Children act found to be someone else's: still there, and still not ours?"""

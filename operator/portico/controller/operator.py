@@ -126,7 +126,7 @@ class Operator:
             self.loop = None
 
     def _prime(self, child_kinds: list[str]) -> None:
-        namespaces = self.settings.namespaces or (None,)
+        namespaces = self.settings.watch_namespaces or (None,)
         self.load_reservations()
         for body in self.kube.each("PortalInstance"):
             self.instance_event("", body)
@@ -146,7 +146,7 @@ class Operator:
             )
         for namespace in namespaces:
             for kind in child_kinds:
-                selector = None if kind == "Secret" else names.MANAGED_SELECTOR
+                selector = names.SECRET_SELECTOR if kind == "Secret" else names.MANAGED_SELECTOR
                 for body in self.kube.each(kind, namespace, selector):
                     body.setdefault("kind", kind)
                     if kind == "Secret":
@@ -287,7 +287,7 @@ class Operator:
             return  # that instance is gone or moved: the token ends at its expiry
         if entitlement.credentials_problem(instance, self.settings):
             return
-        credentials = self.observer.secret(*instance.credentials)
+        credentials = self.observer.credentials(instance)
         if credentials is None:
             return
         try:
@@ -330,6 +330,7 @@ class Operator:
         labels = meta.get("labels") or {}
         if self._known("Secret", type_, body):
             return
+        self.observer.watched_secret(namespace, name)
         deleted = type_ == "DELETED"
         if deleted:
             self.store.secrets.pop((namespace, name), None)

@@ -179,7 +179,7 @@ class Reconciler:
             return
         instance = parse_instance(obj)
         refused = entitlement.credentials_problem(instance, self.settings)
-        exists = refused is None and self.observer.secret(*instance.credentials) is not None
+        exists = refused is None and self.observer.credentials(instance) is not None
         now = datetime.datetime.now(datetime.UTC)
         new = decide_instance(obj, instance, exists, portal_count, now, refused)
         old = obj.get("status") or {}

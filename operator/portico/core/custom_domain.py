@@ -20,7 +20,12 @@ from portico.certificates import CertificateVerdict
 from portico.core import issuers, names
 from portico.core.claims import Reservation
 from portico.core.conditions import Condition, false, true
-from portico.core.observed import CertificateOutcome, SecretView
+from portico.core.observed import (
+    CertificateOutcome,
+    SecretView,
+    missing_message,
+    unlabelled_message,
+)
 from portico.core.reasons import Failure
 from portico.settings import Settings
 
@@ -74,8 +79,21 @@ def certificate(
                 waiting=false(
                     "CertificateReady",
                     Failure.SECRET_NOT_FOUND,
-                    f"Secret {cd.pfx.name} with the .pfx does not exist; create it with "
-                    f"keys {cd.pfx.key} and {cd.pfx.password_key}",
+                    missing_message(
+                        portal.namespace,
+                        cd.pfx.name,
+                        "the .pfx",
+                        f"keys {cd.pfx.key} and {cd.pfx.password_key}",
+                        portal.name,
+                    ),
+                )
+            )
+        if not secret.labelled:
+            return CertificateOutcome(
+                waiting=false(
+                    "CertificateReady",
+                    Failure.SECRET_NOT_LABELLED,
+                    unlabelled_message(portal.namespace, cd.pfx.name, "the .pfx", portal.name),
                 )
             )
         pfx = _b64(secret.data, cd.pfx.key)
@@ -104,7 +122,21 @@ def certificate(
             waiting=false(
                 "CertificateReady",
                 Failure.SECRET_NOT_FOUND,
-                f"TLS Secret {name} does not exist; create a kubernetes.io/tls Secret",
+                missing_message(
+                    portal.namespace,
+                    name,
+                    "the TLS pair",
+                    "type kubernetes.io/tls (keys tls.crt and tls.key)",
+                    portal.name,
+                ),
+            )
+        )
+    if not pair.labelled:
+        return CertificateOutcome(
+            waiting=false(
+                "CertificateReady",
+                Failure.SECRET_NOT_LABELLED,
+                unlabelled_message(portal.namespace, name, "the TLS pair", portal.name),
             )
         )
     crt, key = _b64(pair.data, "tls.crt"), _b64(pair.data, "tls.key")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from portico.api.model import Portal, PortalInstance
 from portico.core import references, render
 from portico.core.conditions import Condition, false, true
-from portico.core.observed import Observed
+from portico.core.observed import Observed, missing_message, unlabelled_message
 from portico.core.reasons import Failure
 from portico.settings import Settings
 
@@ -120,8 +120,13 @@ def mounted_secrets(o: Observed) -> tuple[list[Condition], list[Condition]]:
             return false(
                 "",
                 Failure.SECRET_NOT_FOUND,
-                f"Secret {name} ({what}) does not exist in namespace "
-                f"{portal.namespace}; create it with key {key}",
+                missing_message(portal.namespace, name, what, f"key {key}", portal.name),
+            )
+        if not secret.labelled:
+            return false(
+                "",
+                Failure.SECRET_NOT_LABELLED,
+                unlabelled_message(portal.namespace, name, what, portal.name),
             )
         if key not in secret.keys:
             return false(

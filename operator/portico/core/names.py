@@ -12,6 +12,11 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "portico"}
 # Server-side label selector for the child watches: only Portico's objects stream in.
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=portico"
 PORTAL_LABEL = "portico.dev/portal"
+# Secrets are watched only with this label (any value: by convention who uses the Secret),
+# selected on the server: the operator never holds the rest of a namespace's Secrets. Users
+# label the Secrets they reference (docs/user-guide.md); Portico labels its own.
+SECRET_LABEL = "portico.dev/secret-for"
+SECRET_SELECTOR = SECRET_LABEL
 # runtime, config, credentials, provision, translations: which part of a portal an object is.
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
@@ -38,6 +43,11 @@ def labels(portal: str, component: str) -> dict[str, str]:
         COMPONENT_LABEL: component,
         PORTAL_LABEL: portal,
     }
+
+
+def secret_labels(portal: str, component: str) -> dict[str, str]:
+    """A Secret child's labels: the Secret watch selects SECRET_LABEL, not MANAGED_BY."""
+    return {**labels(portal, component), SECRET_LABEL: portal}
 
 
 def runtime_selector(portal: str) -> dict[str, str]:
@@ -125,6 +135,7 @@ def invitation_labels(invitation: str, portal: str) -> dict[str, str]:
         COMPONENT_LABEL: "invitation-link",
         INVITATION_LABEL: invitation,
         "portico.dev/invited-to": portal,
+        SECRET_LABEL: invitation,
     }
 
 

@@ -29,6 +29,27 @@ class SecretView:
     resource_version: str
     keys: frozenset[str]
     data: Mapping[str, str] = field(default_factory=dict, repr=False)  # base64 values
+    # False: it exists without names.SECRET_LABEL, so the watch never brings it (nor its
+    # changes); only its metadata was read (keys and data are empty), and it is not used.
+    labelled: bool = True
+
+
+def unlabelled_message(namespace: str, name: str, what: str, value: str) -> str:
+    """How to fix a referenced Secret the Secret watch cannot see."""
+    return (
+        f"Secret {name} ({what}) exists but has no label {names.SECRET_LABEL}; Portico "
+        "watches only Secrets with that label, so it would miss changes to this one. Add it "
+        f"(kubectl -n {namespace} label secret {name} {names.SECRET_LABEL}={value}) and the "
+        "portal continues by itself"
+    )
+
+
+def missing_message(namespace: str, name: str, what: str, keys: str, value: str) -> str:
+    return (
+        f"Secret {name} ({what}) does not exist in namespace {namespace}; create it with "
+        f"{keys} and label {names.SECRET_LABEL}={value} (Portico watches only Secrets with "
+        "that label)"
+    )
 
 
 @dataclass(frozen=True)

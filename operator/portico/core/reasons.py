@@ -28,6 +28,8 @@ class Failure(StrEnum):
     DOMAIN_TAKEN = "DomainTaken"
     HOSTNAME_NOT_ALLOWED = "HostnameNotAllowed"
     SECRET_NOT_FOUND = "SecretNotFound"
+    # A referenced Secret without the label the Secret watch selects (docs/user-guide.md).
+    SECRET_NOT_LABELLED = "SecretNotLabelled"
     SECRET_KEY_MISSING = "SecretKeyMissing"
     CERT_MANAGER_NOT_ENABLED = "CertManagerNotEnabled"
     ISSUER_NOT_ALLOWED = "IssuerNotAllowed"

@@ -260,6 +260,7 @@ def children(
         "config_name": names.config_name(portal.name),
         "instance_secret": names.instance_secret_name(portal.name),
         "session_secret": names.session_secret_name(portal.name),
+        "secret_label": names.SECRET_LABEL,
         "session_keys_dir": SESSION_KEYS_DIR,
         "mail_secret": names.mail_secret_name(portal.name),
         "mail_login_dir": MAIL_LOGIN_DIR if settings.mail_portal_credentials_secret else "",
@@ -288,7 +289,7 @@ def children(
             0,
             _render(
                 "secret-instance.yaml.j2",
-                labels=labels(portal, "credentials"),
+                labels=names.secret_labels(portal.name, "credentials"),
                 data=dict(sorted(facts.instance_credentials.items())),
                 annotations=dict(sorted((facts.instance_secret_annotations or {}).items())),
                 **ctx,
@@ -299,7 +300,7 @@ def children(
             0,
             _render(
                 "secret-session.yaml.j2",
-                labels=labels(portal, "sessions"),
+                labels=names.secret_labels(portal.name, "sessions"),
                 data=dict(sorted(facts.session_keys.data.items())),
                 annotations=dict(sorted(facts.session_keys.annotations.items())),
                 **ctx,
@@ -310,13 +311,19 @@ def children(
             0,
             _render(
                 "secret-mail.yaml.j2",
-                labels=labels(portal, "mail"),
+                labels=names.secret_labels(portal.name, "mail"),
                 data=dict(sorted(facts.mail_login.items())),
                 **ctx,
             ),
         )
     if facts.tls_data is not None:
-        manifests.append(_render("secret-tls.yaml.j2", labels=labels(portal, "certificate"), **ctx))
+        manifests.append(
+            _render(
+                "secret-tls.yaml.j2",
+                labels=names.secret_labels(portal.name, "certificate"),
+                **ctx,
+            )
+        )
     if facts.issue_certificate and portal.custom_domain and portal.custom_domain.issuer:
         manifests.append(
             _render("certificate.yaml.j2", labels=labels(portal, "certificate"), **ctx)
