@@ -238,6 +238,9 @@ async def test_the_secret_watch_selects_the_label_on_the_server(
         kube = None
         index = type("I", (), {"entries": {}})()
 
+        def base_domain_refusal(self) -> str:
+            return ""  # no other release holds the base domain
+
         async def prime(self, kinds: list[str]) -> None:
             pass
 

@@ -25,6 +25,7 @@ SETTINGS = frozenset(
         "CredentialsNotAllowed",
         "SecretNotFound",
         "SecretKeyMissing",
+        "SecretNotLabelled",
         "CertManagerNotEnabled",
         "IssuerNotAllowed",
         "ChildConflict",
