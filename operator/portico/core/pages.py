@@ -18,13 +18,15 @@ import json
 from typing import Any
 
 from portico.api.model import Portal
-from portico.core import names, render
+from portico.core import names, render, scanner
 from portico.settings import Settings
 
 # Phases in which the URL shows the page instead of the runtime (an expired trial
 # has no runtime to show).
 SETUP_PHASES = frozenset({"Configuring", "Failed", "Expired"})
 RETRY_AFTER_SECONDS = 30
+# The pages pod's resources (pages-deployment.yaml.j2), as the scanner notes read them.
+PAGES_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "96Mi"}}
 
 
 def pages_name(portal: Portal) -> str:
@@ -83,6 +85,9 @@ def children(
         "image": image,
         "pull_policy": pull_policy,
         "replicas": replicas,
+        "resources": PAGES_RESOURCES,
+        "portico_uid": scanner.PORTICO_UID,
+        "pod_skips": scanner.pod_skips(image, pull_policy, True, PAGES_RESOURCES),
         "page_json": json.dumps(page_data, ensure_ascii=False, sort_keys=True, indent=2) + "\n",
     }
     return [
