@@ -75,10 +75,16 @@ def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
         ),
         timeout=60,
     )
+    # The portal NetworkPolicy is on for this operator: one per portal, selecting its pods,
+    # and counted in the writes below like every other child.
+    policies = cluster.items("networkpolicies", namespace, "portico.dev/portal=idle-00")
+    assert [p["spec"]["podSelector"] for p in policies] == [
+        {"matchLabels": {"portico.dev/portal": "idle-00"}}
+    ]
     created = operator_writes(cluster, namespace, start)
     per_portal = len(created) / len(names)
     print(f"\nwrites per new portal: {per_portal:.1f} ({describe(created)})")
-    # 8 children (6 + the "Getting set up" Deployment and ConfigMap), the switch from
+    # 9 children (6, the NetworkPolicy, the "Getting set up" Deployment and ConfigMap), the switch from
     # the page to the runtime (Service selector, page scaled to zero), 2 Events, and the
     # status: the first one, Ready, and what of the progress between them status pacing
     # did not batch (about 2 in all alone, up to 4 on a loaded machine, where the steps
