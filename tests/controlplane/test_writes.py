@@ -84,8 +84,8 @@ def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
     created = operator_writes(cluster, namespace, start)
     per_portal = len(created) / len(names)
     print(f"\nwrites per new portal: {per_portal:.1f} ({describe(created)})")
-    # 9 children (6, the NetworkPolicy, the "Getting set up" Deployment and ConfigMap), the switch from
-    # the page to the runtime (Service selector, page scaled to zero), 2 Events, and the
+    # 9 children (6, the NetworkPolicy, the "Getting set up" Deployment and ConfigMap), the
+    # switch from the page to the runtime (Service selector, page scaled to zero), 2 Events, and the
     # status: the first one, Ready, and what of the progress between them status pacing
     # did not batch (about 2 in all alone, up to 4 on a loaded machine, where the steps
     # lie further apart): a regression guard against a write loop or lost pacing, not a
