@@ -13,7 +13,16 @@ $(BIN)/portico: pyproject.toml runtime/pyproject.toml standin/pyproject.toml dev
 		--constraint operator/constraints.txt --constraint runtime/constraints.txt
 	touch $@
 
-install: $(BIN)/portico
+# Checkov (tests/unit/test_checkov.py) in a virtualenv of its own: its pins differ from
+# the images' (packaging, python-dateutil), so it cannot share theirs.
+CHECKOV := $(VENV)/checkov
+$(CHECKOV)/bin/checkov: tests/checkov-constraints.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV)/bin/pip install --quiet checkov --constraint tests/checkov-constraints.txt
+	touch $@
+
+install: $(BIN)/portico $(CHECKOV)/bin/checkov
 
 # Plan the examples offline, then run portals to Ready on a local control plane.
 demo: install

@@ -64,7 +64,11 @@ def build(force: bool, with_pulumi: bool) -> None:
 @dev.command("images")
 @click.option("--force", is_flag=True, help="Rebuild even when a cached archive exists.")
 @click.option("--only", multiple=True, type=click.Choice(imagebuild.NAMES), help="Just this image.")
-@click.option("--lock", is_flag=True, help="First rewrite the constraints files from this venv.")
+@click.option(
+    "--lock",
+    is_flag=True,
+    help="First rewrite the constraints files from this venv, and their hashed locks.",
+)
 @click.option(
     "--import",
     "import_",
@@ -75,7 +79,8 @@ def build(force: bool, with_pulumi: bool) -> None:
 def images_(force: bool, only: tuple[str, ...], lock: bool, import_: bool, output: str) -> None:
     """Build (or reuse) the OCI image archives a real node imports."""
     if lock:
-        for path in constraints.lock(imagebuild.REPO):
+        written = constraints.lock(imagebuild.REPO)
+        for path in [*written, *constraints.lock_hashes(imagebuild.REPO)]:
             _err(f"wrote {path}")
     plane = _running(default_state_file()) if import_ else None
     if import_ and (plane is None or plane.state is None):

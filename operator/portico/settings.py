@@ -70,6 +70,20 @@ class Settings:
     health_port: int = 8081
     log_format: str = "text"
     provision_backoff_limit: int = 1
+    # A finished provisioning or translations Job is deleted (with its pods) this long
+    # after it ends (ttlSecondsAfterFinished); status keeps what it did.
+    job_ttl_seconds: int = 86400
+    # A NetworkPolicy per portal (core/network_policy.py). Selectors are `key=value`
+    # label terms: the ingress controller's namespace (required when on) and pods (empty:
+    # any pod there); the cluster DNS; where the instance and the other endpoints a
+    # portal's configuration names may be (address ranges, in-cluster namespaces).
+    portal_network_policy: bool = False
+    network_policy_ingress_namespaces: tuple[str, ...] = ()
+    network_policy_ingress_pods: tuple[str, ...] = ()
+    network_policy_dns_namespaces: tuple[str, ...] = ("kubernetes.io/metadata.name=kube-system",)
+    network_policy_dns_pods: tuple[str, ...] = ("k8s-app=kube-dns",)
+    network_policy_egress_cidrs: tuple[str, ...] = ("0.0.0.0/0", "::/0")
+    network_policy_egress_namespaces: tuple[str, ...] = ()
     # Manage cert-manager Certificates for issuerRef (needs cert-manager and its RBAC).
     cert_manager: bool = False
     # The only issuers an issuerRef may name, `Kind/name` or `Kind.group/name` (comma-
@@ -152,6 +166,9 @@ class Settings:
             raise SettingsError(f"PORTICO_LOG_FORMAT={settings.log_format!r}: use text or json")
         if settings.trial_days <= 0 or settings.resync_seconds <= 0:
             raise SettingsError("PORTICO_TRIAL_DAYS and PORTICO_RESYNC_SECONDS must be positive")
+        _check_network_policy(settings)
+        if settings.job_ttl_seconds < 60:
+            raise SettingsError("PORTICO_JOB_TTL_SECONDS must be at least 60")
         if settings.status_hold_seconds < 0:
             raise SettingsError("PORTICO_STATUS_HOLD_SECONDS must not be negative")
         if settings.host_policy and settings.release.count("/") != 1:
@@ -217,6 +234,25 @@ class Settings:
 
 class SettingsError(ValueError):
     """A setting that cannot be used; the message names the variable."""
+
+
+def _check_network_policy(settings: Settings) -> None:
+    for name in (
+        "network_policy_ingress_namespaces",
+        "network_policy_ingress_pods",
+        "network_policy_dns_namespaces",
+        "network_policy_dns_pods",
+        "network_policy_egress_namespaces",
+    ):
+        bad = [t for t in getattr(settings, name) if "=" not in t or not t.split("=", 1)[0]]
+        if bad:
+            raise SettingsError(f"PORTICO_{name.upper()}={','.join(bad)!r}: use key=value,...")
+    if settings.portal_network_policy and not settings.network_policy_ingress_namespaces:
+        raise SettingsError(
+            "PORTICO_NETWORK_POLICY_INGRESS_NAMESPACES must name the labels of the ingress "
+            "controller's namespace (e.g. kubernetes.io/metadata.name=traefik) when "
+            "PORTICO_PORTAL_NETWORK_POLICY is on: without it no visitor could reach a portal"
+        )
 
 
 def _parse(name: str, raw: str, default: object) -> object:

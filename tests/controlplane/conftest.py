@@ -139,6 +139,10 @@ def operator(
         PORTICO_DNS_RECHECK_SECONDS="0.5",
         PORTICO_CERT_MANAGER="true",
         PORTICO_ALLOWED_ISSUERS=f"{cert_manager.issuer['kind']}/{cert_manager.issuer['name']}",
+        # As the chart has it: a NetworkPolicy per portal (the API server stores it; kwok
+        # nodes enforce nothing), so every test here also proves it costs no write at rest.
+        PORTICO_PORTAL_NETWORK_POLICY="true",
+        PORTICO_NETWORK_POLICY_INGRESS_NAMESPACES="kubernetes.io/metadata.name=ingress",
         PORTICO_MAIL_HOST=mail_server.host,
         PORTICO_MAIL_PORT=str(mail_server.port),
         PORTICO_MAIL_FROM="portals@portico.test",

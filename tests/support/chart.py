@@ -26,7 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "portico"
 
 
-CHILD_KINDS = ("configmaps", "secrets", "deployments", "services", "ingresses", "jobs", "pods")
+CHILD_KINDS = (
+    "configmaps",
+    "secrets",
+    "networkpolicies",
+    "deployments",
+    "services",
+    "ingresses",
+    "jobs",
+    "pods",
+)
 
 
 RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"

@@ -36,6 +36,8 @@ DEFAULTS = yaml.safe_load((CHART / "values.yaml").read_text())
 CUSTOM_KINDS = {"ServiceMonitor"}
 ROLE_KINDS = ("ClusterRole", "Role")
 # Settings the chart derives rather than exposes as a value of the same name.
+# Off in the operator (nothing to point it at), on in the chart.
+CHART_ON = {"portal_network_policy", "network_policy_ingress_namespaces"}
 DERIVED_SETTINGS = {
     "leader_election",
     "leader_election_namespace",
@@ -522,10 +524,15 @@ def test_every_operator_setting_reaches_the_container(helm: Path) -> None:
     parsed = Settings.from_env(env)
     defaults = Settings()
     for f in dataclasses.fields(Settings):
-        if f.name in {"base_domain", "log_format", *DERIVED_SETTINGS}:
+        if f.name in {"base_domain", "log_format", *CHART_ON, *DERIVED_SETTINGS}:
             continue  # the chart's defaults on purpose (json logs in a cluster)
         assert getattr(parsed, f.name) == getattr(defaults, f.name), f.name
     assert parsed.log_format == "json"
+    # The portal NetworkPolicy is on in the chart, pointed at an ingress controller.
+    assert parsed.portal_network_policy
+    assert parsed.network_policy_ingress_namespaces == (
+        "kubernetes.io/metadata.name=ingress-nginx",
+    )
 
 
 def test_values_reach_the_environment(helm: Path) -> None:
@@ -748,7 +755,10 @@ def permission_table() -> set[tuple[str, str, frozenset[str], str]]:
 def test_permission_table_matches_the_rendered_rbac(helm: Path) -> None:
     table = permission_table()
     assert table, "docs/install.md has no permission table"
-    always = {(g, r, v) for g, r, v, when in table if when == "always"}
+    # Rules behind a value that is on by default are in the default render too.
+    always = {
+        (g, r, v) for g, r, v, when in table if when == "always" or when.endswith("(default on)")
+    }
     assert rules(render(helm)) == always
     everything: set[tuple[str, str, frozenset[str]]] = set()
     for args in (

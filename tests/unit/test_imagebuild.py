@@ -101,18 +101,20 @@ def context(dockerfile: str) -> set[str]:
 
 def test_build_contexts_follow_the_dockerignore_allow_lists() -> None:
     operator = context("operator/Dockerfile")
-    assert {"pyproject.toml", "README.md", "operator/constraints.txt"} <= operator
+    assert {"pyproject.toml", "README.md", "operator/requirements.lock"} <= operator
+    assert "build-backend.lock" in operator
     assert "crds/portal.yaml" in operator and "operator/portico/cli/__init__.py" in operator
     assert not any("__pycache__" in p or p.startswith("runtime/") for p in operator)
     runtime = context("runtime/Dockerfile")
-    assert {"runtime/pyproject.toml", "runtime/constraints.txt"} <= runtime
+    assert {"runtime/pyproject.toml", "runtime/requirements.lock", "build-backend.lock"} <= runtime
     assert "runtime/portico_runtime/translations/de-DE.json" in runtime
-    assert all(p.startswith("runtime/") and "Dockerfile" not in p for p in runtime)
+    assert all(
+        p.startswith("runtime/") and "Dockerfile" not in p for p in runtime - {"build-backend.lock"}
+    )
     standin = context("standin/Dockerfile")
     assert {"standin/pyproject.toml", "standin/portico_standin/cli.py"} <= standin
     assert all(
-        p.startswith("standin/") and "Dockerfile" not in p
-        for p in standin - {"runtime/constraints.txt"}
+        p.startswith("standin/") and "Dockerfile" not in p for p in standin - {"build-backend.lock"}
     )
 
 
@@ -179,13 +181,84 @@ def test_constraints_pin_every_direct_dependency_within_its_range(
         assert req.specifier.contains(pinned[key]), f"{req.name}=={pinned[key]} vs {req}"
 
 
-def test_the_dockerfiles_install_with_their_constraints() -> None:
-    for dockerfile, pins in (
-        ("operator/Dockerfile", "operator/constraints.txt"),
-        ("runtime/Dockerfile", "runtime/constraints.txt"),
-        # The stand-in runs on the runtime's web stack: the same pins.
-        ("standin/Dockerfile", "runtime/constraints.txt"),
+def test_the_dockerfiles_install_only_hashed_pins() -> None:
+    """Every pip install in an image is --require-hashes from a lock, or the wheel just built
+    from no index; wheels are built by the hash-pinned backend without build isolation."""
+    for dockerfile, lock in (
+        ("operator/Dockerfile", "operator/requirements.lock"),
+        ("runtime/Dockerfile", "runtime/requirements.lock"),
+        ("standin/Dockerfile", "standin/requirements.lock"),
     ):
         text = (ROOT / dockerfile).read_text()
-        assert f"--constraint {pins}" in text, dockerfile
         assert "ARG PYTHON_IMAGE=" in text and "FROM ${PYTHON_IMAGE}" in text
+        commands = [c.strip() for c in text.replace("\\\n", " ").split("&&")]
+        installs = [c for c in commands if " install " in f" {c} " and "pip" in c]
+        assert any(f"--require-hashes --no-deps -r {lock}" in c for c in installs), dockerfile
+        assert any("--require-hashes --no-deps -r build-backend.lock" in c for c in installs)
+        for command in installs:
+            hashed = "--require-hashes" in command
+            built = "--no-index" in command and "/dist/" in command
+            assert hashed or built, f"{dockerfile}: {command}"
+        wheels = [c for c in commands if "pip wheel" in c]
+        assert wheels and all("--no-build-isolation" in c for c in wheels), dockerfile
+        assert any(c.split("\n")[0].endswith("pip check") for c in commands), dockerfile
+
+
+@pytest.mark.parametrize(("image", "root", "source"), constraints.IMAGE_LOCKS)
+def test_each_lock_pins_what_its_image_needs_at_the_constraints_versions(
+    image: str, root: str, source: str
+) -> None:
+    locked = constraints.parse_lock(ROOT / image / "requirements.lock")
+    assert {k: v for k, (v, _) in locked.items()} == constraints.image_pins(ROOT, root, source)
+    for name, (_, hashes) in locked.items():
+        assert hashes and all(len(h) == 64 for h in hashes), name
+
+
+def test_the_build_backend_is_pinned_and_locked() -> None:
+    import tomllib
+
+    locked = constraints.parse_lock(ROOT / "build-backend.lock")
+    assert {k: v for k, (v, _) in locked.items()} == constraints.BUILD_BACKEND
+    for pyproject in ("pyproject.toml", "runtime/pyproject.toml", "standin/pyproject.toml"):
+        requires = tomllib.loads((ROOT / pyproject).read_text())["build-system"]["requires"]
+        assert requires == [f"hatchling=={constraints.BUILD_BACKEND['hatchling']}"], pyproject
+
+
+@pytest.mark.parametrize(
+    ("filename", "installable"),
+    [
+        ("cryptography-50.0.2-cp311-abi3-manylinux_2_34_x86_64.whl", True),
+        ("cryptography-50.0.2-cp311-abi3-manylinux_2_28_aarch64.whl", True),
+        ("cryptography-50.0.2-cp311-abi3-macosx_10_9_universal2.whl", False),
+        ("cryptography-50.0.2-cp311-abi3-win_amd64.whl", False),
+        ("pyyaml-6.0.4-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", False),
+        ("pyyaml-6.0.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", True),
+        ("click-8.5.1-py3-none-any.whl", True),
+        ("six-1.17.0-py2.py3-none-any.whl", True),
+        # The stable ABI of an older CPython installs on 3.11 (argon2-cffi-bindings' only
+        # Linux wheels): without its hash pip would fall back to building the sdist.
+        ("argon2_cffi_bindings-26.2.0-cp39-abi3-manylinux_2_26_x86_64.whl", True),
+        ("x-1.0-cp39-cp39-manylinux_2_17_x86_64.whl", False),
+        ("x-1.0-cp312-abi3-manylinux_2_17_x86_64.whl", False),
+        ("x-1.0-py312-none-any.whl", False),
+        ("click-8.5.1.tar.gz", True),
+    ],
+)
+def test_hashes_cover_the_files_a_linux_cpython_311_may_pick(
+    filename: str, installable: bool
+) -> None:
+    assert constraints.installable(filename) is installable
+
+
+def test_a_lock_line_has_every_installable_file_hash() -> None:
+    files = {
+        ("click", "8.5.1"): [
+            {"filename": "click-8.5.1-py3-none-any.whl", "digests": {"sha256": "b" * 64}},
+            {"filename": "click-8.5.1.tar.gz", "digests": {"sha256": "a" * 64}},
+            {"filename": "click-8.5.1-cp311-cp311-win_amd64.whl", "digests": {"sha256": "c" * 64}},
+        ]
+    }
+    text = constraints.hashed({"click": "8.5.1"}, lambda n, v: files[(n, v)])  # type: ignore[arg-type]
+    assert (
+        text == f"click==8.5.1 \\\n    --hash=sha256:{'a' * 64} \\\n    --hash=sha256:{'b' * 64}\n"
+    )

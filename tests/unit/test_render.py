@@ -19,7 +19,12 @@ from portico.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "instance" not in p.name)
 GOLDEN = ROOT / "tests" / "golden"
-SETTINGS = Settings(base_domain="portals.example.com", default_host_tls=True)
+SETTINGS = Settings(
+    base_domain="portals.example.com",
+    default_host_tls=True,
+    portal_network_policy=True,
+    network_policy_ingress_namespaces=("kubernetes.io/metadata.name=ingress-nginx",),
+)
 
 
 def instance() -> model.PortalInstance:

@@ -45,6 +45,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* A matchLabels map as the operator's `key=value,...` settings form. */}}
+{{- define "portico.labelTerms" -}}
+{{- $terms := list }}
+{{- range $k, $v := . }}{{ $terms = append $terms (printf "%s=%s" $k $v) }}{{ end }}
+{{- $terms | sortAlpha | join "," }}
+{{- end }}
+
 {{/* "true" when leader election is on: more than one operator pod. */}}
 {{- define "portico.leaderElection" -}}
 {{- if gt (int .Values.replicas) 1 }}true{{ end }}
@@ -141,6 +148,11 @@ tests/unit/test_chart.py keeps the two in sync.
   resources: [certificates]
   verbs: [get, list, watch, create, patch, delete]
 {{- end }}
+{{- if .Values.portalNetworkPolicy.enabled }}
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch, create, patch, delete]
+{{- end }}
 {{- end }}
 
 {{- define "portico.rules.events" -}}
@@ -208,6 +220,10 @@ metadata:
   namespace: {{ .ns }}
   labels:
     {{- include "portico.labels" .ctx | nindent 4 }}
+  {{- with .skips }}
+  annotations:
+    {{- . | nindent 4 }}
+  {{- end }}
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: Role

@@ -32,6 +32,7 @@ CHILD_RESOURCES = {
     "Deployment": ("apps", "v1", "deployments"),
     "Job": ("batch", "v1", "jobs"),
     "Ingress": ("networking.k8s.io", "v1", "ingresses"),
+    "NetworkPolicy": ("networking.k8s.io", "v1", "networkpolicies"),
     "Certificate": ("cert-manager.io", "v1", "certificates"),
 }
 # The Services' EndpointSlices carry their labels: selected on the server like the children.
@@ -56,13 +57,20 @@ def configure(settings: Settings, kubeconfig: str | None = None) -> None:
     if settings.leader_election:
         elector = LeaderElector(kube, Election.from_settings(settings))
     OPERATOR = Operator.build(settings, kube, elector)
-    kinds = [k for k in CHILD_RESOURCES if k != "Secret" and k != "Certificate"]
-    if settings.cert_manager:
-        # Watched only when enabled: without cert-manager's RBAC the watch is forbidden.
-        kinds.append("Certificate")
+    kinds = [k for k in watched(settings) if k != "Secret"]
     for kind in kinds:
         group, version, plural = CHILD_RESOURCES[kind]
         kopf.on.event(group, version, plural)(_child_handler(kind))
+
+
+def watched(settings: Settings) -> list[str]:
+    """The child kinds watched. Certificates and NetworkPolicies only when enabled: without
+    cert-manager, or with the portal network policy off, the chart grants no RBAC for them."""
+    optional = {
+        "Certificate": settings.cert_manager,
+        "NetworkPolicy": settings.portal_network_policy,
+    }
+    return [kind for kind in CHILD_RESOURCES if optional.get(kind, True)]
 
 
 def _child_handler(kind: str) -> Any:
@@ -78,7 +86,7 @@ def _child_handler(kind: str) -> Any:
 @kopf.on.startup(backoff=2)
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     op = _op()
-    kinds = [kind for kind in CHILD_RESOURCES if kind != "Certificate" or op.settings.cert_manager]
+    kinds = watched(op.settings)
     # Kopf writes nothing: a standby must not write, and Events come from act.Writer.
     # (Its finalizer, progress and diff-base storage serve change handlers Portico has not:
     # with `on.event` only, Kopf never adds a finalizer or an annotation, so none is set.)

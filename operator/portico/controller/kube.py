@@ -58,6 +58,7 @@ RESOURCES = {
     "Deployment": Resource("/apis/apps/v1", "deployments"),
     "Job": Resource("/apis/batch/v1", "jobs"),
     "Ingress": Resource("/apis/networking.k8s.io/v1", "ingresses"),
+    "NetworkPolicy": Resource("/apis/networking.k8s.io/v1", "networkpolicies"),
     "Certificate": Resource("/apis/cert-manager.io/v1", "certificates"),
     "EndpointSlice": Resource("/apis/discovery.k8s.io/v1", "endpointslices"),
     "ValidatingAdmissionPolicy": Resource(

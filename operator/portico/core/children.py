@@ -3,6 +3,8 @@
 Each manifest carries the hash of what was applied, so an unchanged child
 costs no write; a child edited or deleted by hand no longer matches and is
 applied again. A child that exists but is not this portal's is never written.
+A Job is written once: its pod template is immutable and it runs as it was made
+(a new run is a new Job), so a Job that exists is never applied again.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def changes(
         wanted.add(key)
         if key in foreign:
             conflicts.append(key)
-        elif up_to_date(manifest, owned.get(key)):
+        elif up_to_date(manifest, owned.get(key)) or (key[0] == "Job" and key in owned):
             skipped.append(key)
         else:
             writes.append(Write(manifest, create=key not in owned))

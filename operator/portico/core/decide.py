@@ -379,7 +379,7 @@ def _withdrawn(
         keep.add(("ConfigMap", names.config_name(o.portal.name)))
         return [], keep
     facts = render.Facts(provision=False)
-    kept = {"ConfigMap", "Service"}
+    kept = {"ConfigMap", "NetworkPolicy", "Service"}
     return [
         m for m in render.children(o.portal, o.instance, settings, facts) if m["kind"] in kept
     ], keep

@@ -6,12 +6,11 @@ runtime mounts: each problem is a named reason with its fix.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from collections.abc import Mapping
 
 from portico.api.model import Portal, PortalInstance
-from portico.core import references, render
+from portico.core import image_patterns, references, render
 from portico.core.conditions import Condition, false, true
 from portico.core.observed import Observed, missing_message, unlabelled_message
 from portico.core.reasons import Failure
@@ -31,7 +30,7 @@ def image_allowed(
     image = render.image(portal, settings)
     if instance is None or image == settings.runtime_image:
         return None
-    if any(fnmatch.fnmatchcase(image, pattern) for pattern in instance.allowed_images):
+    if image_patterns.allowed(image, instance.allowed_images):
         return None
     return references.Problem(
         Failure.IMAGE_NOT_ALLOWED,

@@ -30,9 +30,27 @@ ROTATE_SESSION_KEYS = "portico.dev/rotate-session-keys"
 APPLIED_HASH = "portico.dev/applied-hash"
 
 # Every kind Portico can create, in apply order. Certificates only with cert-manager support.
-CHILD_KINDS = ("Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Certificate", "Job")
+# NetworkPolicies only when the operator's portal network policy is on.
+CHILD_KINDS = (
+    "Secret",
+    "ConfigMap",
+    "Deployment",
+    "Service",
+    "Ingress",
+    "NetworkPolicy",
+    "Certificate",
+    "Job",
+)
 # Kinds whose child names are fixed by the portal's name (Jobs are numbered per run).
-FIXED_KINDS = ("Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Certificate")
+FIXED_KINDS = (
+    "Secret",
+    "ConfigMap",
+    "Deployment",
+    "Service",
+    "Ingress",
+    "NetworkPolicy",
+    "Certificate",
+)
 
 
 def labels(portal: str, component: str) -> dict[str, str]:
@@ -53,6 +71,15 @@ def secret_labels(portal: str, component: str) -> dict[str, str]:
 def runtime_selector(portal: str) -> dict[str, str]:
     """The Deployment's selector and the Service's: immutable once created."""
     return {PORTAL_LABEL: portal, COMPONENT_LABEL: "runtime"}
+
+
+def portal_pods(portal: str) -> dict[str, str]:
+    """Every pod of a portal (runtime, pages, Jobs): what its NetworkPolicy selects."""
+    return {PORTAL_LABEL: portal}
+
+
+def network_policy_name(portal: str) -> str:
+    return portal
 
 
 def config_name(portal: str) -> str:
@@ -105,6 +132,7 @@ def fixed_children(portal: str) -> list[tuple[str, str]]:
         ("Secret", mail_secret_name(portal)),
         ("Secret", tls_secret_name(portal)),
         ("ConfigMap", config_name(portal)),
+        ("NetworkPolicy", network_policy_name(portal)),
         ("Deployment", runtime_name(portal)),
         ("Service", runtime_name(portal)),
         ("Ingress", runtime_name(portal)),

@@ -18,7 +18,7 @@ import jinja2
 import yaml
 
 from portico.api.model import Portal, PortalInstance
-from portico.core import features, names
+from portico.core import features, names, network_policy, scanner
 from portico.core.session_keys import SessionKeys
 from portico.settings import Settings
 
@@ -33,6 +33,8 @@ SECRETS_DIR = f"{CONFIG_DIR}/secrets"
 SESSION_KEYS_DIR = f"{SECRETS_DIR}/_session"
 MAIL_LOGIN_DIR = f"{SECRETS_DIR}/_mail"
 CONFIG_MOUNTS = {"portal.json": f"{CONFIG_DIR}/portal.json"}
+# The runtime's and its Jobs' /tmp (an emptyDir): uploads spool there, nothing else lives.
+TMP_SIZE_LIMIT = "64Mi"
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,11 @@ def children(
     replicas = portal.runtime.replicas
     if replicas is None:
         replicas = settings.default_replicas
+    resources = _resources(portal)
+    portico_image = image(portal, settings) == settings.runtime_image
+    skips = scanner.pod_skips(
+        image(portal, settings), settings.image_pull_policy, portico_image, resources
+    )
     ctx: dict[str, Any] = {
         "portal": portal,
         "owner": portal.owner_reference(),
@@ -271,7 +278,12 @@ def children(
         "config_mounts": [(key, CONFIG_MOUNTS[key]) for key in sorted(data)],
         "image": image(portal, settings),
         "replicas": 0 if facts.expired else replicas,
-        "resources": _resources(portal),
+        "resources": resources,
+        "tmp_size_limit": TMP_SIZE_LIMIT,
+        "portico_image": portico_image,
+        "portico_uid": scanner.PORTICO_UID,
+        "pod_skips": skips,
+        "job_annotations": {"portico.dev/config-checksum": checksum(data), **skips},
         "secret_volumes": _secret_volumes(portal),
         "host": f"{portal.subdomain}.{settings.base_domain}",
         "custom_host": portal.custom_domain.hostname
@@ -284,6 +296,17 @@ def children(
         _render("service.yaml.j2", labels=labels(portal, "runtime"), **ctx),
         _render("ingress.yaml.j2", labels=labels(portal, "runtime"), **ctx),
     ]
+    if settings.portal_network_policy:
+        policy = network_policy.spec(names.portal_pods(portal.name), config, settings)
+        manifests.append(
+            _render(
+                "networkpolicy.yaml.j2",
+                labels=labels(portal, "network"),
+                network_policy_name=names.network_policy_name(portal.name),
+                network_policy=policy,
+                **ctx,
+            )
+        )
     if facts.instance_credentials is not None:
         manifests.insert(
             0,
