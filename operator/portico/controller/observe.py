@@ -155,7 +155,11 @@ class Observer:
             host_reserved=host_reserved,
             endpoints=self.store.endpoints(namespace, name),
         )
-        if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
+        if (
+            portal.custom_domain
+            and portal.state != "Deprovisioned"  # a released host is not looked up
+            and observed.host_owner in ("", f"{namespace}/{name}")
+        ):
             observed = self._domain(observed, secrets, now)
         if observed.certificate is None or observed.certificate.verdict is None:
             self.evict_certificate(key)  # nothing to judge now: its key is not kept

@@ -33,7 +33,7 @@ from portico.controller.observe import Observer, parse
 from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
 from portico.controller.store import Store
-from portico.core import entitlement, names, reservations, token
+from portico.core import entitlement, names, reservations, site, token
 from portico.core.claims import Reservation
 from portico.settings import Settings
 
@@ -220,12 +220,17 @@ class Operator:
         before = self.store.portals.get(key)
         if not self.store.put_portal(body, "listed" if type_ == "" else "event"):
             return
+        since = site.claim_since(body)
         if before is not None and _spec_view(before) == _spec_view(body):
-            return  # only status moved (our own patch): nothing to decide again
+            # Only status moved (our own patch): nothing to decide again. A reactivated
+            # portal's claim now counts from when it took its names back.
+            if site.claim_since(before) != since:
+                self.index.put(parse(body), since)
+            return
         if before is None or before["metadata"].get("generation") != meta.get("generation"):
             self.observer.dns.forget(key)  # a spec change looks DNS up again at once
         portal = parse(body)
-        old = self.index.put(portal, meta.get("creationTimestamp", ""))
+        old = self.index.put(portal, since)
         self._enqueue(("Portal", *key))
         if old is None:
             self._wake_invitations(key)

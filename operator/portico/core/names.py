@@ -19,6 +19,8 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 RESTART = "portico.dev/restart"
 RECHECK = "portico.dev/reconcile-requested-at"
 REFRESH_TRANSLATIONS = "portico.dev/refresh-translations"
+# Rolls the runtime's pods (not provisioning); echoed in status.lastHandledSiteRestart.
+RESTART_SITE = "portico.dev/restart-site"
 # Stamped on each child: the hash of what was applied, so unchanged children cost no write.
 APPLIED_HASH = "portico.dev/applied-hash"
 

@@ -27,9 +27,9 @@ from portico.certificates import CertReason
 from portico.core import names
 from portico.core.observed import Key
 
-# Phases in which the URL shows the page rather than the runtime (an expired trial has
-# no runtime to show).
-PAGE_PHASES = frozenset({"Configuring", "Failed", "Expired"})
+# Phases in which the URL shows the page rather than the runtime (an expired trial or a
+# stopped site has no runtime to show; a Deprovisioned one has no Ingress at all).
+PAGE_PHASES = frozenset({"Configuring", "Failed", "Expired", "Stopped", "Deprovisioned"})
 
 
 def runtime_up(children: Mapping[Key, Mapping[str, Any]], portal: str) -> bool:

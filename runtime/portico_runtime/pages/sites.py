@@ -117,7 +117,8 @@ def site(portal: Mapping[str, Any]) -> Site | None:
         return None
     reason = _ready_reason(status)
     hosts: tuple[str, ...] = ()
-    if reason not in UNENTITLED:
+    # A Deprovisioned portal has released its hosts: another portal may hold them now.
+    if reason not in UNENTITLED and phase != "Deprovisioned":
         # Hosts the operator says the portal has: its default URL, and the custom one
         # only once the operator serves it (a verified, unclaimed domain).
         found = (_host(status.get("url")), _host(status.get("customDomainUrl")))
