@@ -154,6 +154,7 @@ class Observer:
             subdomain_reserved=sub_reserved,
             host_reserved=host_reserved,
             endpoints=self.store.endpoints(namespace, name),
+            maintenance_source=self._maintenance_page(portal),
         )
         if (
             portal.custom_domain
@@ -164,6 +165,14 @@ class Observer:
         if observed.certificate is None or observed.certificate.verdict is None:
             self.evict_certificate(key)  # nothing to judge now: its key is not kept
         return observed
+
+    def _maintenance_page(self, portal: Portal) -> dict[str, Any] | None:
+        """The owner's ConfigMap with the custom maintenance page: read by name, only while
+        maintenance is on and names one (it is not Portico's, so no watch brings it)."""
+        m = portal.maintenance
+        if m is None or m.page is None or portal.state != "Running":
+            return None
+        return self.kube.get("ConfigMap", portal.namespace, m.page.name)
 
     def holder(
         self,

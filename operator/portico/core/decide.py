@@ -21,6 +21,7 @@ from portico.core import (
     custom_domain,
     entitlement,
     features,
+    maintenance,
     names,
     pacing,
     progress,
@@ -273,6 +274,11 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
             ]
         conditions += analytics
         _record_domain(new, portal.custom_domain is not None, domain)
+        if mode := _maintenance(o):
+            conditions.append(mode.condition)
+            new["maintenance"] = mode.status
+            if mode.page is not None:
+                desired.append(maintenance.config_map(portal, mode.page))
     conflicts = [k for k in _keys(desired or ()) if k in o.foreign]
     if conflicts:
         blocker = blocker or _conflict(tuple(conflicts), portal.name)
@@ -283,11 +289,18 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         if desired:
             # Paused reaches here only with an expired trial: its runtime goes too.
             up = not withdrawn and not portal.paused and routing.runtime_up(o.children, portal.name)
-            desired = routing.route(desired, phase, up, ready.reason)
+            desired = routing.route(desired, phase, up, ready.reason, "maintenance" in new)
             if waiting := await_routing(phase, conditions, desired, o.endpoints, portal.name):
                 conditions = [waiting if c.type == waiting.type else c for c in conditions]
                 phase, ready = _summarize(portal, conditions, expired, blocker)
         diff = changes(desired, o.children, o.foreign, keep)
+    if phase == "Ready" and "maintenance" in new:
+        ready = true(
+            "Ready",
+            "Ready",
+            "the portal is provisioned and its runtime serves; maintenance mode is on: "
+            "visitors get the maintenance page",
+        )
     if phase == "Ready" and (restart := portal.annotations.get(names.RESTART_SITE)):
         # Ready waited for the rolled-out pods alone to be routed: the new pods serve.
         new["lastHandledSiteRestart"] = restart
@@ -311,6 +324,13 @@ def _summarize(
     if portal.state == site.STOPPED and phase in ("Ready", "Configuring"):
         return site.STOPPED, site.stopped()
     return phase, ready
+
+
+def _maintenance(o: Observed) -> maintenance.Decision | None:
+    """Maintenance applies to a running site only (a stopped one shows the stopped page)."""
+    if o.portal.state != site.RUNNING:
+        return None
+    return maintenance.decide(o.portal, o.maintenance_source)
 
 
 def _stopped_runtime(o: Observed) -> Condition:

@@ -54,6 +54,11 @@ def runtime_name(portal: str) -> str:
     return portal
 
 
+def maintenance_page_name(portal: str) -> str:
+    """The copy of a portal's custom maintenance page that the page server reads."""
+    return f"{portal}-maintenance"
+
+
 def pages_name(portal: str) -> str:
     """The per-portal "Getting set up" ConfigMap and Deployment of releases before the
     shared page server: no longer made; an upgrade prunes them as unwanted children."""

@@ -75,6 +75,8 @@ class Observed:
     certificate: CertificateOutcome | None = None
     # What the Service `<portal>` routes to now; None until its EndpointSlices are seen.
     endpoints: tuple[Endpoint, ...] | None = None
+    # The owner's ConfigMap with the custom maintenance page (None: none, or not found).
+    maintenance_source: Mapping[str, Any] | None = None
 
     @property
     def status(self) -> Mapping[str, Any]:
