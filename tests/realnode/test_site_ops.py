@@ -134,3 +134,32 @@ def test_restart_site_rolls_the_pods_and_drops_no_request(
     assert len(answers) > 20
     assert not failed, f"{len(failed)} of {len(answers)} requests failed: {failed[:3]}"
     print(f"{len(answers)} requests through the site restart, all 200")
+
+
+def test_maintenance_answers_503_with_retry_after_while_the_runtime_keeps_running(
+    real_cluster: RealCluster, namespace: str, crm: Instance
+) -> None:
+    cluster = Cluster(real_cluster.plane)
+    host = _ready_site(real_cluster, namespace, crm, "works")
+    before = {p["metadata"]["uid"] for p in pods(cluster, namespace, f"{COMPONENT}=runtime")}
+    patch = '{"spec": {"maintenance": {"enabled": true, "message": "Back at <10:00>"}}}'
+    real_cluster.kubectl("patch", "portal", "works", "-n", namespace, "--type=merge", "-p", patch)
+
+    def maintenance_page() -> Answer | None:
+        answer = fetch(real_cluster.http, host)
+        ok = answer.status == 503 and "is down for maintenance" in answer.body
+        return answer if ok else None
+
+    page = until("the maintenance page through Traefik", maintenance_page, timeout=60)
+    assert int(page.headers["retry-after"]) == 300
+    assert "Back at &lt;10:00&gt;" in page.body
+    # /healthz still reaches the runtime, which kept running (the same pods).
+    health = fetch(real_cluster.http, host, path="/healthz")
+    assert (health.status, health.body) == (200, "ok\n")
+    after = {p["metadata"]["uid"] for p in pods(cluster, namespace, f"{COMPONENT}=runtime")}
+    assert after == before
+    real_cluster.kubectl(
+        "patch", "portal", "works", "-n", namespace, "--type=merge",
+        "-p", '{"spec": {"maintenance": {"enabled": false}}}',
+    )  # fmt: skip
+    until("the portal again", lambda: serving(fetch(real_cluster.http, host), "Contoso works"))
