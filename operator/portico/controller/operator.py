@@ -216,16 +216,15 @@ class Operator:
             self.portal_gone(key)
             return
         if self._known("Portal", type_, body):
+            self._reclaimed(key)
             return
         before = self.store.portals.get(key)
         if not self.store.put_portal(body, "listed" if type_ == "" else "event"):
+            self._reclaimed(key)  # our own status patch's echo: the store has its answer
             return
         since = site.claim_since(body)
         if before is not None and _spec_view(before) == _spec_view(body):
-            # Only status moved (our own patch): nothing to decide again. A reactivated
-            # portal's claim now counts from when it took its names back.
-            if site.claim_since(before) != since:
-                self.index.put(parse(body), since)
+            self._reclaimed(key)  # only status moved: nothing to decide again
             return
         if before is None or before["metadata"].get("generation") != meta.get("generation"):
             self.observer.dns.forget(key)  # a spec change looks DNS up again at once
@@ -238,6 +237,17 @@ class Operator:
             self._enqueue(("PortalInstance", portal.instance))
         if old is not None:
             self._wake(old, key)
+
+    def _reclaimed(self, key: tuple[str, str]) -> None:
+        """A reactivated portal's claim counts from when it took its names back (its status
+        says so): the index follows the newest Portal the store keeps."""
+        kept = self.store.portals.get(key)
+        entry = self.index.entries.get(key)
+        if kept is None or entry is None:
+            return
+        since = site.claim_since(kept)
+        if entry.claimant.created != since:
+            self.index.put(parse(kept), since)
 
     @_locked
     def portal_gone(self, key: tuple[str, str]) -> None:
