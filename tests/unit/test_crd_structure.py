@@ -44,9 +44,9 @@ def test_portal_names_columns_and_status() -> None:
         "Type": 0,
         "Template": 0,
         "Age": 0,
+        "Reason": 1,
         "State": 1,
         "Maintenance": 1,
-        "Reason": 1,
     }
     conditions = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"][
         "conditions"
