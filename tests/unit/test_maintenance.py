@@ -238,3 +238,16 @@ def test_the_custom_page_and_its_fallback(runtime_pod: int) -> None:
     assert "script-src" not in answer.headers["content-security-policy"]  # no script
     d.put_page(copy_, deleted=True)
     assert "down for maintenance" in client.get("/", headers={"Host": HOST}).text
+
+
+def test_a_portal_settled_in_maintenance_costs_no_write() -> None:
+    o = _with(_ready(), CUSTOM, _source("<h1>Moving</h1>"))
+    plan = decide(o, SETTINGS, NOW)
+    children = {**o.children, **owned(plan)}
+    for key in plan.deletes:
+        children.pop(key, None)
+    obj = copy.deepcopy(dict(o.obj))
+    obj["status"] = plan.status
+    settled = Observed(**{**o.__dict__, "obj": obj, "children": children})
+    again = decide(settled, SETTINGS, NOW)
+    assert again.writes == () and again.deletes == () and again.status == settled.status
