@@ -41,6 +41,11 @@ def namespace(
     real_cluster.plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+def _runtime(portal: str) -> str:
+    """The label selector of one portal's runtime pods (the namespace holds several)."""
+    return f"{COMPONENT}=runtime,portico.dev/portal={portal}"
+
+
 def _ready_site(real_cluster: RealCluster, namespace: str, crm: Instance, name: str) -> str:
     cluster = Cluster(real_cluster.plane)
     subdomain = f"{name}-{namespace}"
@@ -76,7 +81,7 @@ def test_a_stopped_site_answers_the_stopped_page_and_running_brings_it_back(
     assert "<h1>Contoso pause</h1>" in page.body and int(page.headers["retry-after"]) > 0
     wait_for(
         "the runtime's pods to go",
-        lambda: not pods(cluster, namespace, f"{COMPONENT}=runtime"),
+        lambda: not pods(cluster, namespace, _runtime("pause")),
         timeout=120,
     )
     real_cluster.kubectl(
@@ -93,7 +98,7 @@ def test_restart_site_rolls_the_pods_and_drops_no_request(
     cluster = Cluster(real_cluster.plane)
     host = _ready_site(real_cluster, namespace, crm, "roll")
     time.sleep(3)  # Traefik's own route for the portal
-    before = {p["metadata"]["uid"] for p in pods(cluster, namespace, f"{COMPONENT}=runtime")}
+    before = {p["metadata"]["uid"] for p in pods(cluster, namespace, _runtime("roll"))}
     answers: list[Answer | str] = []
     stop = threading.Event()
 
@@ -128,7 +133,7 @@ def test_restart_site_rolls_the_pods_and_drops_no_request(
     finally:
         stop.set()
         thread.join(timeout=30)
-    after = {p["metadata"]["uid"] for p in pods(cluster, namespace, f"{COMPONENT}=runtime")}
+    after = {p["metadata"]["uid"] for p in pods(cluster, namespace, _runtime("roll"))}
     assert after and not (after & before), "the site restart must replace every pod"
     failed = [a for a in answers if not isinstance(a, Answer) or a.status != 200]
     assert len(answers) > 20
@@ -141,7 +146,7 @@ def test_maintenance_answers_503_with_retry_after_while_the_runtime_keeps_runnin
 ) -> None:
     cluster = Cluster(real_cluster.plane)
     host = _ready_site(real_cluster, namespace, crm, "works")
-    before = {p["metadata"]["uid"] for p in pods(cluster, namespace, f"{COMPONENT}=runtime")}
+    before = {p["metadata"]["uid"] for p in pods(cluster, namespace, _runtime("works"))}
     patch = '{"spec": {"maintenance": {"enabled": true, "message": "Back at <10:00>"}}}'
     real_cluster.kubectl("patch", "portal", "works", "-n", namespace, "--type=merge", "-p", patch)
 
@@ -156,7 +161,7 @@ def test_maintenance_answers_503_with_retry_after_while_the_runtime_keeps_runnin
     # /healthz still reaches the runtime, which kept running (the same pods).
     health = fetch(real_cluster.http, host, path="/healthz")
     assert (health.status, health.body) == (200, "ok\n")
-    after = {p["metadata"]["uid"] for p in pods(cluster, namespace, f"{COMPONENT}=runtime")}
+    after = {p["metadata"]["uid"] for p in pods(cluster, namespace, _runtime("works"))}
     assert after == before
     real_cluster.kubectl(
         "patch", "portal", "works", "-n", namespace, "--type=merge",
