@@ -75,6 +75,18 @@ def notice_page(name: str, language: str, category: str) -> str:
     return _document(language, f"{name} · {title}", body)
 
 
+def maintenance_page(name: str, language: str, message: str) -> str:
+    """The default maintenance page: the portal's name, the generic line and the owner's
+    message (text, escaped like every value)."""
+    title = text(language, "maintenanceTitle")
+    extra = f"<p>{escape(message)}</p>\n" if message else ""
+    body = (
+        f"<header>\n<h1>{escape(name)}</h1>\n<p>{escape(title)}</p>\n</header>\n<main>\n"
+        f"<p>{escape(text(language, 'maintenanceBody', name=name))}</p>\n{extra}</main>"
+    )
+    return _document(language, f"{name} · {title}", body)
+
+
 def choose_language(accept: str, offered: tuple[str, ...], default: str) -> str:
     """The first language of an Accept-Language header the portal offers (q-values honoured)."""
     ranked: list[tuple[float, int, str]] = []

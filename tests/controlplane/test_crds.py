@@ -112,6 +112,8 @@ def test_get_portals_prints_the_columns(
         "TEMPLATE",
         "AGE",
         "REASON",
+        "STATE",
+        "MAINTENANCE",
     ]
     assert portal["metadata"]["name"] in wide
 

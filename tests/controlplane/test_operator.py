@@ -305,8 +305,11 @@ def test_kubectl_wait_and_columns(cluster: Cluster, namespace: str, instance: st
     )
     table = cluster.plane.kubectl("get", "portals", "-n", namespace, "-o", "wide").stdout
     header, row = table.splitlines()[:2]
-    assert header.split() == ["NAME", "PHASE", "URL", "TYPE", "TEMPLATE", "AGE", "REASON"]
+    assert header.split() == [
+        "NAME", "PHASE", "URL", "TYPE", "TEMPLATE", "AGE", "REASON", "STATE", "MAINTENANCE",
+    ]  # fmt: skip
     assert row.split()[:2] == ["waited", "Ready"]
+    assert row.split()[-1] == "Running"  # no maintenance block: that column is empty
 
 
 def test_instance_status_counts_portals(cluster: Cluster, namespace: str, instance: str) -> None:

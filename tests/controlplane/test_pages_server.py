@@ -4,6 +4,7 @@ it answers as the operator's status changes, and what its token may not do."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,3 +152,75 @@ def test_an_upgrade_removes_the_per_portal_pages_children(
         )
     assert cluster.get("configmap", "old-pages-mine", namespace) is not None
     assert cluster.portal(namespace, "old")["status"]["phase"] == "Ready"
+
+
+def test_maintenance_mode_default_custom_and_fallback_pages(
+    cluster: Cluster, namespace: str, instance: str, page_server: PageServer
+) -> None:
+    """spec.maintenance: the portal stays Ready with its runtime; its URL answers 503 with
+    Retry-After and the default page (the message escaped), then the custom page copied
+    from the owner's ConfigMap; an oversized page falls back with a condition naming it."""
+    client = page_server.client
+    wait_for("the first lists", lambda: client.get("/readyz").status_code == 200)
+    name = "pg-works"
+    host = f"{name}-{namespace}.{BASE_DOMAIN}"
+    cluster.apply(portal(name, namespace, instance, subdomain=f"{name}-{namespace}"))
+    cluster.wait_phase(namespace, name, "Ready", timeout=120)
+    message = "Back at 10:00 <b>sharp</b>"
+
+    def maintain(spec: dict) -> None:
+        cluster.plane.kubectl(
+            "patch", "portal", name, "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"maintenance": spec}}),
+        )  # fmt: skip
+
+    maintain({"enabled": True, "message": message, "retryAfterSeconds": 120})
+    obj = cluster.wait_phase(namespace, name, "Ready")
+    assert cluster.condition(obj, "MaintenancePage")["reason"] == "DefaultPage"
+    wait_for("the route to go", lambda: cluster.get("ingress", name, namespace) is None)
+    deployment = cluster.get("deployment", name, namespace)
+    assert deployment is not None and deployment["spec"]["replicas"] == 1  # keeps running
+
+    def default_page() -> bool:
+        answer = client.get("/", headers={"Host": host})
+        return answer.status_code == 503 and "is down for maintenance" in answer.text
+
+    wait_for("the default maintenance page", default_page, timeout=30)
+    answer = client.get("/", headers={"Host": host})
+    assert answer.headers["retry-after"] == "120"
+    assert "Back at 10:00 &lt;b&gt;sharp&lt;/b&gt;" in answer.text and "<b>" not in answer.text
+
+    def condition(reason: str) -> bool:
+        obj = cluster.portal(namespace, name)
+        generation = obj["metadata"]["generation"]
+        current = (obj.get("status") or {}).get("observedGeneration") == generation
+        return current and cluster.condition(obj, "MaintenancePage").get("reason") == reason
+
+    # A custom page from the owner's ConfigMap (the API server caps a ConfigMap at 1 MiB,
+    # so the over-1-MiB fallback is proven in tests/unit/test_maintenance.py).
+    small = {"page.html": "<h1>We are moving house</h1>"}
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "sorry", "namespace": namespace}, "data": small}
+    )  # fmt: skip
+    maintain({"page": {"configMapRef": {"name": "sorry", "key": "page.html"}}})
+    wait_for("CustomPage", lambda: condition("CustomPage"), 60)
+
+    def custom_page() -> bool:
+        answer = client.get("/", headers={"Host": host})
+        return answer.status_code == 503 and "We are moving house" in answer.text
+
+    wait_for("the custom maintenance page", custom_page, timeout=30)
+    # A missing page falls back to the default one, and says so.
+    maintain({"page": {"configMapRef": {"name": "gone", "key": "page.html"}}})
+    wait_for("MaintenancePageNotFound", lambda: condition("MaintenancePageNotFound"), 60)
+    wait_for(
+        "the copy to be pruned",
+        lambda: cluster.get("configmap", f"{name}-maintenance", namespace) is None,
+    )
+    wait_for("the default page again", default_page, timeout=30)
+    # Off again: the portal's own route is back.
+    maintain({"enabled": False})
+    wait_for("the route back", lambda: cluster.get("ingress", name, namespace) is not None, 60)
+    obj = cluster.wait_phase(namespace, name, "Ready")
+    assert "maintenance" not in obj["status"]

@@ -816,10 +816,12 @@ def test_the_page_server_is_one_read_only_deployment_for_every_portal(helm: Path
     # Its pods are never the operator's: the operator Deployment's selector misses them.
     operator = deployment(render(helm))["spec"]["selector"]["matchLabels"]
     assert not operator.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
-    # Read-only: get, list, watch of Portals and EndpointSlices, nothing else.
+    # Read-only: get, list, watch of Portals, EndpointSlices and (maintenance pages)
+    # ConfigMaps, nothing else.
     assert rules(list(objs.values()), pages=True) == {
         ("portico.dev", "portals", frozenset({"get", "list", "watch"})),
         ("discovery.k8s.io", "endpointslices", frozenset({"list", "watch"})),
+        ("", "configmaps", frozenset({"list", "watch"})),
     }
     assert objs["PodDisruptionBudget/portico-pages"]["spec"]["minAvailable"] == 1
     wildcard = objs["Ingress/portico-pages"]

@@ -38,7 +38,16 @@ def test_portal_names_columns_and_status() -> None:
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c.get("priority", 0) for c in version["additionalPrinterColumns"]}
-    assert columns == {"Phase": 0, "URL": 0, "Type": 0, "Template": 0, "Age": 0, "Reason": 1}
+    assert columns == {
+        "Phase": 0,
+        "URL": 0,
+        "Type": 0,
+        "Template": 0,
+        "Age": 0,
+        "Reason": 1,
+        "State": 1,
+        "Maintenance": 1,
+    }
     conditions = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"][
         "conditions"
     ]

@@ -143,3 +143,20 @@ def test_what_priming_finds_is_routine_and_a_later_event_is_urgent() -> None:
     op.portal_event("MODIFIED", edited)
     assert ("Portal", "team", "web") in op.queue
     assert ("Portal", "team", "web") not in op.queue._routine
+
+
+def test_a_reactivated_portal_claims_from_its_reclaim_even_through_our_own_write() -> None:
+    """A Deprovisioned portal's claim is the youngest until it takes its names back; the
+    status write that records when (status.reclaimedAt) moves its claim time in the index,
+    also when the watch brings only the echo of that write."""
+    op = operator()
+    body = portal()
+    body["status"] = {"phase": "Deprovisioned", "releasedAt": "2026-12-01T00:00:00Z"}
+    op.portal_event("ADDED", body)
+    assert op.index.entries[("team", "web")].claimant.created == "~reactivating"
+    answer = copy.deepcopy(body)
+    answer["metadata"]["resourceVersion"] = "b"
+    answer["status"] = {"phase": "Ready", "reclaimedAt": "2026-12-02T00:00:00Z"}
+    op.reconciler._written("Portal", answer)
+    op.portal_event("MODIFIED", copy.deepcopy(answer))  # the echo of our write
+    assert op.index.entries[("team", "web")].claimant.created == "2026-12-02T00:00:00Z"

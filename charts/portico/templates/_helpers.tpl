@@ -264,6 +264,11 @@ app.kubernetes.io/component: pages
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [list, watch]
+# Custom maintenance pages: it lists and watches only the operator's copies (a label
+# selector), but RBAC cannot narrow a list by label.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [list, watch]
 {{- end }}
 The issuers a portal's issuerRef may name (PORTICO_ALLOWED_ISSUERS): the configured
 certManager.issuer first, then certManager.allowedIssuers, as Kind/name entries.

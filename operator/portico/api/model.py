@@ -84,6 +84,15 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class Maintenance:
+    """spec.maintenance while enabled: the page's line, Retry-After, and a custom page."""
+
+    message: str = ""
+    retry_after: int = 300
+    page: SecretKeyRef | None = None  # a ConfigMap's name and key (same shape)
+
+
+@dataclass(frozen=True)
 class Portal:
     name: str
     namespace: str
@@ -109,6 +118,9 @@ class Portal:
     visibility: str = "Public"
     private_allow: dict[str, Any] = field(default_factory=dict)
     cloud_events: CloudEventsSink | None = None
+    # Running, Stopped or Deprovisioned (spec.state).
+    state: str = "Running"
+    maintenance: Maintenance | None = None
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -243,6 +255,19 @@ def parse_portal(obj: dict[str, Any]) -> Portal:
         web_roles=tuple(spec.get("webRoles") or ()),
         visibility=spec.get("visibility", "Public"),
         private_allow=dict((spec.get("private") or {}).get("allow") or {}),
+        state=spec.get("state", "Running"),
+        maintenance=_maintenance(spec.get("maintenance")),
+    )
+
+
+def _maintenance(spec: dict[str, Any] | None) -> Maintenance | None:
+    """None unless maintenance is enabled: a disabled block is kept ready, not applied."""
+    if not spec or not spec.get("enabled"):
+        return None
+    ref = (spec.get("page") or {}).get("configMapRef")
+    page = SecretKeyRef(ref["name"], ref.get("key", "maintenance.html")) if ref else None
+    return Maintenance(
+        str(spec.get("message") or ""), int(spec.get("retryAfterSeconds", 300)), page
     )
 
 

@@ -112,7 +112,9 @@ def lifecycle(
     settings: Settings,
     now: datetime.datetime,
 ) -> list[dict[str, Any]]:
-    """Every child decide() writes from the portal's creation to Ready, each as last written."""
+    """Every child decide() writes from the portal's creation to Ready (or to Stopped or
+    Deprovisioned, as spec.state asks), each as last written."""
+    target = portal.state if portal.state in ("Stopped", "Deprovisioned") else "Ready"
     world = World(copy.deepcopy(raw), portal, instance, namespace_labels, settings, now)
     world.obj.pop("status", None)
     written: dict[Key, dict[str, Any]] = {}
@@ -121,10 +123,10 @@ def lifecycle(
         for write in plan.writes:
             written[write.key] = write.manifest
         world.apply(plan)
-        if plan.phase == "Ready" and not plan.writes:
+        if plan.phase == target and not plan.writes:
             break
     else:
-        raise NotReady(f"does not become Ready ({_why(plan.status)})")
+        raise NotReady(f"does not become {target} ({_why(plan.status)})")
     copied = _copied_from_the_cluster(portal)
     shown = [_offline(m) for key, m in written.items() if key not in copied]
     order = {key: index for index, key in enumerate(written)}

@@ -51,15 +51,31 @@ def _with_common(f: Any) -> Any:
 @click.command("restart")
 @_with_common
 @click.option("--recheck", is_flag=True, help="Only re-check DNS, certificate and references.")
-def restart_command(name: str, namespace: str, kubeconfig: str | None, recheck: bool) -> None:
-    """Restart provisioning of portal NAME with the same values (or just re-check it)."""
+@click.option(
+    "--site",
+    is_flag=True,
+    help="Roll the runtime's pods (no provisioning, no downtime) instead.",
+)
+def restart_command(
+    name: str, namespace: str, kubeconfig: str | None, recheck: bool, site: bool
+) -> None:
+    """Restart provisioning of portal NAME with the same values (or just re-check it, or
+    restart its site: new runtime pods)."""
+    if recheck and site:
+        click.echo("error: --recheck and --site ask for different things; give one", err=True)
+        sys.exit(2)
     kube = _kube(kubeconfig)
     _portal(kube, namespace, name)
     value = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    key = names.RECHECK if recheck else names.RESTART
+    key, what = names.RESTART, "restart"
+    if recheck:
+        key, what = names.RECHECK, "re-check"
+    elif site:
+        key, what = names.RESTART_SITE, "site restart"
     Writer(kube).annotate("Portal", namespace, name, {key: value})
-    what = "re-check" if recheck else "restart"
     click.echo(f"portal {namespace}/{name}: {what} requested ({key}={value})")
+    if site:
+        click.echo(f"  status.lastHandledSiteRestart becomes {value} once the new pods serve")
 
 
 @click.command("rotate-session-keys")
@@ -102,6 +118,8 @@ def status_command(name: str, namespace: str, kubeconfig: str | None) -> None:
     if status.get("customDomainUrl"):
         click.echo(f"  Custom:    {status['customDomainUrl']}")
     click.echo(f"  Type:      {spec.get('type')}   Template: {spec.get('template')}")
+    maintenance = "on" if (spec.get("maintenance") or {}).get("enabled") else "off"
+    click.echo(f"  State:     {spec.get('state', 'Running')}   Maintenance: {maintenance}")
     prov = status.get("provisioning") or {}
     if prov:
         click.echo(

@@ -181,12 +181,25 @@ class Observer:
             endpoints=self.store.endpoints(namespace, name),
             # 48 bytes from the OS's CSPRNG; decide keeps it only for new or rotated keys.
             session_key=token_urlsafe(48),
+            maintenance_source=self._maintenance_page(portal),
         )
-        if portal.custom_domain and observed.host_owner in ("", f"{namespace}/{name}"):
+        if (
+            portal.custom_domain
+            and portal.state != "Deprovisioned"  # a released host is not looked up
+            and observed.host_owner in ("", f"{namespace}/{name}")
+        ):
             observed = self._domain(observed, secrets, now)
         if observed.certificate is None or observed.certificate.verdict is None:
             self.evict_certificate(key)  # nothing to judge now: its key is not kept
         return observed
+
+    def _maintenance_page(self, portal: Portal) -> dict[str, Any] | None:
+        """The owner's ConfigMap with the custom maintenance page: read by name, only while
+        maintenance is on and names one (it is not Portico's, so no watch brings it)."""
+        m = portal.maintenance
+        if m is None or m.page is None or portal.state != "Running":
+            return None
+        return self.kube.get("ConfigMap", portal.namespace, m.page.name)
 
     def holder(
         self,

@@ -33,7 +33,7 @@ from portico.controller.observe import Observer, parse
 from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
 from portico.controller.store import Store
-from portico.core import base_domain, entitlement, names, reservations, token
+from portico.core import base_domain, entitlement, names, reservations, site, token
 from portico.core.claims import Reservation
 from portico.settings import Settings
 
@@ -219,16 +219,20 @@ class Operator:
             self.portal_gone(key)
             return
         if self._known("Portal", type_, body):
+            self._reclaimed(key)
             return
         before = self.store.portals.get(key)
         if not self.store.put_portal(body, "listed" if type_ == "" else "event"):
+            self._reclaimed(key)  # our own status patch's echo: the store has its answer
             return
+        since = site.claim_since(body)
         if before is not None and _spec_view(before) == _spec_view(body):
-            return  # only status moved (our own patch): nothing to decide again
+            self._reclaimed(key)  # only status moved: nothing to decide again
+            return
         if before is None or before["metadata"].get("generation") != meta.get("generation"):
             self.observer.dns.forget(key)  # a spec change looks DNS up again at once
         portal = parse(body)
-        old = self.index.put(portal, meta.get("creationTimestamp", ""))
+        old = self.index.put(portal, since)
         self._enqueue(("Portal", *key))
         if old is None:
             self._wake_invitations(key)
@@ -236,6 +240,17 @@ class Operator:
             self._enqueue(("PortalInstance", portal.instance))
         if old is not None:
             self._wake(old, key)
+
+    def _reclaimed(self, key: tuple[str, str]) -> None:
+        """A reactivated portal's claim counts from when it took its names back (its status
+        says so): the index follows the newest Portal the store keeps."""
+        kept = self.store.portals.get(key)
+        entry = self.index.entries.get(key)
+        if kept is None or entry is None:
+            return
+        since = site.claim_since(kept)
+        if entry.claimant.created != since:
+            self.index.put(parse(kept), since)
 
     @_locked
     def portal_gone(self, key: tuple[str, str]) -> None:

@@ -21,6 +21,7 @@ from portico.core import (
     custom_domain,
     entitlement,
     features,
+    maintenance,
     names,
     pacing,
     progress,
@@ -28,6 +29,7 @@ from portico.core import (
     render,
     routing,
     session_keys,
+    site,
     token,
 )
 from portico.core.children import Changes, Write, changes, up_to_date, with_hash
@@ -83,7 +85,7 @@ def _base_status(o: Observed, settings: Settings, now: datetime.datetime) -> dic
         new["lastHandledReconcileAt"] = recheck
     elif "lastHandledReconcileAt" in status:
         new["lastHandledReconcileAt"] = status["lastHandledReconcileAt"]
-    for key in ("lastHandledRestart", ROTATION_STATUS):
+    for key in ("lastHandledRestart", "lastHandledSiteRestart", ROTATION_STATUS):
         if key in status:
             new[key] = status[key]
     if expiry := trial_expiry(o, settings):
@@ -122,7 +124,8 @@ def _provision(
     out: dict[str, Any] = {}
     conditions: list[Condition] = []
     restart = portal.annotations.get(names.RESTART, "")
-    attempt = progress.attempt_for(dict(status), o.generation, restart, stamp)
+    spec = progress.provisioning_spec(o.obj.get("spec") or {})
+    attempt = progress.attempt_for(dict(status), o.generation, restart, stamp, spec)
     job_name = names.provision_job_name(portal.name, attempt.number)
     prerequisite = references.check_prerequisites(portal, o.instance)
     job = o.child("Job", job_name)
@@ -162,7 +165,8 @@ def _provision(
         if portal.additional_languages:
             conditions.append(progress.translations_condition(translations, t_job))
 
-    # An expired trial runs nothing and keeps no token (scaled to zero).
+    # An expired trial runs nothing and keeps no token (scaled to zero); a stopped site
+    # keeps its token (everything but the runtime's pods stays).
     held = None
     if not expired:
         secret = o.child("Secret", names.instance_secret_name(portal.name))
@@ -179,6 +183,8 @@ def _provision(
         attempt=attempt.number,
         provision=not prerequisite and not attempt.finished,
         expired=expired,
+        stopped=portal.state == site.STOPPED,
+        site_restart=portal.annotations.get(names.RESTART_SITE, ""),
         secrets_checksum=entitlement.secrets_checksum(o),
         translations_run=translations.run if translations and translations.active else 0,
         translations_languages=translations.languages if translations else (),
@@ -248,6 +254,11 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         conditions.append(
             true("InstanceLinked", "Linked", f"linked to PortalInstance {portal.instance}")
         )
+    if portal.state == site.DEPROVISIONED:
+        return _deprovisioned(o, settings, new, conditions, now, requeue)
+    site.released_status(new, status, stamp, False, holds=not withdrawn)
+    if blocker is not None and blocker.reason == Failure.SUBDOMAIN_TAKEN:
+        blocker = replace(blocker, message=blocker.message + site.reactivation_note(status))
 
     domain = custom_domain.Assessment()
     run: _Run | None = None
@@ -283,23 +294,42 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
             conditions.append(Condition("RuntimeAvailable", "False", p.reason, p.message))
         else:
             conditions.append(_runtime(o, desired))
+        if portal.state == site.STOPPED:
+            conditions = [
+                _stopped_runtime(o) if c.type == "RuntimeAvailable" else c for c in conditions
+            ]
         conditions += analytics
         _record_domain(new, portal.custom_domain is not None, domain)
+        if mode := _maintenance(o):
+            conditions.append(mode.condition)
+            new["maintenance"] = mode.status
+            if mode.page is not None:
+                desired.append(maintenance.config_map(portal, mode.page))
     conflicts = [k for k in _keys(desired or ()) if k in o.foreign]
     if conflicts:
         blocker = blocker or _conflict(tuple(conflicts), portal.name)
     # What the portal is, the Service's routing aside: that decides where the Service points.
-    phase, ready = summarize(conditions, expired=expired, blocker=blocker)
+    phase, ready = _summarize(portal, conditions, expired, blocker)
     diff = Changes()
     if desired is not None:
         if desired:
             # Paused reaches here only with an expired trial: its runtime goes too.
             up = not withdrawn and not portal.paused and routing.runtime_up(o.children, portal.name)
-            desired = routing.route(desired, phase, up, ready.reason)
+            desired = routing.route(desired, phase, up, ready.reason, "maintenance" in new)
             if waiting := await_routing(phase, conditions, desired, o.endpoints, portal.name):
                 conditions = [waiting if c.type == waiting.type else c for c in conditions]
-                phase, ready = summarize(conditions, expired=expired, blocker=blocker)
+                phase, ready = _summarize(portal, conditions, expired, blocker)
         diff = changes(desired, o.children, o.foreign, keep)
+    if phase == "Ready" and "maintenance" in new:
+        ready = true(
+            "Ready",
+            "Ready",
+            "the portal is provisioned and its runtime serves; maintenance mode is on: "
+            "visitors get the maintenance page",
+        )
+    if phase == "Ready" and (restart := portal.annotations.get(names.RESTART_SITE)):
+        # Ready waited for the rolled-out pods alone to be routed: the new pods serve.
+        new["lastHandledSiteRestart"] = restart
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
     plan = _finish(o, new, phase, ready, diff, requeue)
@@ -311,6 +341,63 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     plan = _tokens(o, settings, plan, run.token if run else None)
     if run and run.keys:
         plan = _rotated(o, plan, run.keys)
+    return _paced(o, plan, settings.status_hold_seconds, now)
+
+
+def _summarize(
+    portal: Any, conditions: list[Condition], expired: bool, blocker: Condition | None
+) -> tuple[str, Condition]:
+    """The phase, Stopped for a stopped site that is neither expired nor failing."""
+    phase, ready = summarize(conditions, expired=expired, blocker=blocker)
+    if portal.state == site.STOPPED and phase in ("Ready", "Configuring"):
+        return site.STOPPED, site.stopped()
+    return phase, ready
+
+
+def _maintenance(o: Observed) -> maintenance.Decision | None:
+    """Maintenance applies to a running site only (a stopped one shows the stopped page)."""
+    if o.portal.state != site.RUNNING:
+        return None
+    return maintenance.decide(o.portal, o.maintenance_source)
+
+
+def _stopped_runtime(o: Observed) -> Condition:
+    deployment = o.child("Deployment", names.runtime_name(o.portal.name)) or {}
+    left = int((deployment.get("status") or {}).get("replicas", 0))
+    message = "spec.state is Stopped: the runtime is scaled to zero"
+    if left:
+        message += f" ({left} pod(s) still stopping)"
+    return false("RuntimeAvailable", site.STOPPED, message)
+
+
+def _deprovisioned(
+    o: Observed,
+    settings: Settings,
+    new: dict[str, Any],
+    conditions: list[Condition],
+    now: datetime.datetime,
+    requeue: float | None,
+) -> Plan:
+    """The host released: only the configuration and the certificate stay (core/site.py);
+    the instance Secret goes, so its token is revoked."""
+    stamp = names.iso(now)
+    portal = o.portal
+    facts = render.Facts(provision=False)
+    wanted = site.kept(portal.name)
+    desired = [
+        m
+        for m in render.children(portal, o.instance, settings, facts)
+        if (m["kind"], m["metadata"]["name"]) in wanted
+    ]
+    diff = changes(desired, o.children, o.foreign, wanted)
+    new.pop("customDomainUrl", None)
+    site.released_status(new, o.status, stamp, True, holds=False)
+    ready = site.deprovisioned()
+    synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
+    previous = list(o.status.get("conditions") or ())
+    new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
+    plan = _finish(o, new, site.DEPROVISIONED, ready, diff, requeue)
+    plan = _tokens(o, settings, plan, None)
     return _paced(o, plan, settings.status_hold_seconds, now)
 
 

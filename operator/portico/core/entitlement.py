@@ -48,6 +48,8 @@ def may_claim(
 ) -> bool:
     """Whether PORTAL is entitled to hold or contend for a name: its instance exists,
     allows its namespace, and allows its image."""
+    if portal.state == "Deprovisioned":  # its host is released (core/site.py)
+        return False
     link = references.check_instance_link(portal, instance, namespace_labels)
     if any(p.reason in UNENTITLED for p in link):
         return False

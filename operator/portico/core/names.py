@@ -26,6 +26,8 @@ RECHECK = "portico.dev/reconcile-requested-at"
 REFRESH_TRANSLATIONS = "portico.dev/refresh-translations"
 # A new value rotates the portal's session keys (core/session_keys.py).
 ROTATE_SESSION_KEYS = "portico.dev/rotate-session-keys"
+# Rolls the runtime's pods (not provisioning); echoed in status.lastHandledSiteRestart.
+RESTART_SITE = "portico.dev/restart-site"
 # Stamped on each child: the hash of what was applied, so unchanged children cost no write.
 APPLIED_HASH = "portico.dev/applied-hash"
 
@@ -89,6 +91,11 @@ def config_name(portal: str) -> str:
 def runtime_name(portal: str) -> str:
     """The Deployment, Service, Ingress and Certificate share the portal's own name."""
     return portal
+
+
+def maintenance_page_name(portal: str) -> str:
+    """The copy of a portal's custom maintenance page that the page server reads."""
+    return f"{portal}-maintenance"
 
 
 def pages_name(portal: str) -> str:

@@ -102,6 +102,8 @@ class Observed:
     # A key freshly drawn from the OS's CSPRNG, used only if the portal's session keys
     # are made or rotated by this reconcile ("" offline: `portico plan` draws none).
     session_key: str = field(default="", repr=False)
+    # The owner's ConfigMap with the custom maintenance page (None: none, or not found).
+    maintenance_source: Mapping[str, Any] | None = None
 
     @property
     def status(self) -> Mapping[str, Any]:

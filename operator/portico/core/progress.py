@@ -7,6 +7,9 @@ finished run is never re-created when its Job disappears.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,6 +41,9 @@ class Attempt:
     state: str = "Pending"
     finished_at: str = ""
     failure: str = ""
+    # What of the spec the attempt provisions (provisioning_spec); "" for an attempt
+    # recorded before it was kept, which a new generation alone replaces.
+    spec: str = ""
 
     @property
     def finished(self) -> bool:
@@ -54,17 +60,39 @@ class Attempt:
         }
         if self.finished_at:
             out["finishedAt"] = self.finished_at
+        if self.spec:
+            out["specHash"] = self.spec
         return out
 
 
-def attempt_for(status: dict[str, Any], generation: int, restart: str, now: str) -> Attempt:
-    """The attempt this generation and restart value call for: the current one, or a new one."""
+# Site operations: they change what the site does, not what is installed, so editing
+# them starts no provisioning attempt.
+NOT_PROVISIONED = frozenset({"state", "maintenance"})
+
+
+def provisioning_spec(spec: Mapping[str, Any]) -> str:
+    """A hash of the spec fields a provisioning attempt depends on."""
+    kept = {k: v for k, v in spec.items() if k not in NOT_PROVISIONED}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def attempt_for(
+    status: dict[str, Any], generation: int, restart: str, now: str, spec: str = ""
+) -> Attempt:
+    """The attempt this generation and restart value call for: the current one, or a new one.
+
+    A new generation that changed only site operations (spec.state, spec.maintenance:
+    the same SPEC hash) keeps the current attempt.
+    """
     prov = status.get("provisioning") or {}
     if not prov:
-        return Attempt(1, generation, restart, now)
+        return Attempt(1, generation, restart, now, spec=spec)
     handled = prov.get("restart", "")
-    if prov.get("generation") != generation or (restart and restart != handled):
-        return Attempt(int(prov["attempt"]) + 1, generation, restart or handled, now)
+    known = prov.get("specHash", "")
+    same = prov.get("generation") == generation or (bool(known) and known == spec)
+    if not same or (restart and restart != handled):
+        return Attempt(int(prov["attempt"]) + 1, generation, restart or handled, now, spec=spec)
     return Attempt(
         number=int(prov["attempt"]),
         generation=generation,
@@ -72,6 +100,7 @@ def attempt_for(status: dict[str, Any], generation: int, restart: str, now: str)
         started_at=prov.get("startedAt", now),
         state=prov.get("state", "Pending"),
         finished_at=prov.get("finishedAt", ""),
+        spec=known,
     )
 
 

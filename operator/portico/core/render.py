@@ -48,6 +48,10 @@ class Facts:
     custom_host_ready: bool = False
     custom_tls_secret: str = ""
     expired: bool = False
+    # spec.state Stopped: the runtime at zero replicas, everything else as it is.
+    stopped: bool = False
+    # The portico.dev/restart-site token: a new one rolls the runtime's pods.
+    site_restart: str = ""
     # Hash of the versions of every mounted Secret, so a rotation rolls the pods.
     secrets_checksum: str = ""
     # Languages to import in translations run N (None: no run wanted).
@@ -277,7 +281,7 @@ def children(
         # subPath mounts: a nested mount inside a ConfigMap volume would fail.
         "config_mounts": [(key, CONFIG_MOUNTS[key]) for key in sorted(data)],
         "image": image(portal, settings),
-        "replicas": 0 if facts.expired else replicas,
+        "replicas": 0 if facts.expired or facts.stopped else replicas,
         "resources": resources,
         "tmp_size_limit": TMP_SIZE_LIMIT,
         "portico_image": portico_image,

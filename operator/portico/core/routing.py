@@ -27,9 +27,9 @@ from portico.certificates import CertReason
 from portico.core import names
 from portico.core.observed import Key
 
-# Phases in which the URL shows the page rather than the runtime (an expired trial has
-# no runtime to show).
-PAGE_PHASES = frozenset({"Configuring", "Failed", "Expired"})
+# Phases in which the URL shows the page rather than the runtime (an expired trial or a
+# stopped site has no runtime to show; a Deprovisioned one has no Ingress at all).
+PAGE_PHASES = frozenset({"Configuring", "Failed", "Expired", "Stopped", "Deprovisioned"})
 
 
 def runtime_up(children: Mapping[Key, Mapping[str, Any]], portal: str) -> bool:
@@ -52,9 +52,14 @@ def runtime_serves(phase: str, up: bool = False, reason: str = "") -> bool:
 
 
 def route(
-    desired: list[dict[str, Any]], phase: str, up: bool, reason: str = ""
+    desired: list[dict[str, Any]],
+    phase: str,
+    up: bool,
+    reason: str = "",
+    maintenance: bool = False,
 ) -> list[dict[str, Any]]:
-    """DESIRED without the portal's Ingress while its hosts should show the page."""
-    if runtime_serves(phase, up, reason):
+    """DESIRED without the portal's Ingress while its hosts should show the page (and in
+    maintenance mode, whose page the page server shows while the runtime keeps running)."""
+    if runtime_serves(phase, up, reason) and not maintenance:
         return desired
     return [m for m in desired if m["kind"] != "Ingress"]

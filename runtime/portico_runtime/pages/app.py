@@ -42,16 +42,31 @@ Refresh = Callable[[tuple[str, str]], Site | None]
 Reroute = Callable[[tuple[str, str]], None]
 
 
+def maintenance_page(site: Site, custom: str | None, accept_language: str) -> Response:
+    """503 with Retry-After: the owner's custom page, or the default one with its message."""
+    assert site.maintenance is not None
+    headers = {"Retry-After": str(site.maintenance.retry_after), "Cache-Control": "no-store"}
+    if site.maintenance.custom and custom is not None:
+        return HTMLResponse(custom, 503, headers=headers)
+    language = _language(site, accept_language)
+    body = html.maintenance_page(site.display_name, language, site.maintenance.message)
+    return HTMLResponse(body, 503, headers={**headers, "Content-Language": language})
+
+
+def _language(site: Site, accept_language: str) -> str:
+    # Among the portal's languages, those the runtime has words for (else en-US).
+    bundles = set(available())
+    offered = tuple(lang for lang in site.languages if lang in bundles) or ("en-US",)
+    default = site.language if site.language in bundles else offered[0]
+    return html.choose_language(accept_language, offered, default)
+
+
 def page(site: Site | None, host: str, accept_language: str) -> Response:
     if site is None:
         language = html.choose_language(accept_language, tuple(available()), "en-US")
         body = html.notice_page(host or "this address", language, "unknown")
         return HTMLResponse(body, 404, headers={"Cache-Control": "no-store"})
-    # Among the portal's languages, those the runtime has words for (else en-US).
-    bundles = set(available())
-    offered = tuple(lang for lang in site.languages if lang in bundles) or ("en-US",)
-    default = site.language if site.language in bundles else offered[0]
-    language = html.choose_language(accept_language, offered, default)
+    language = _language(site, accept_language)
     body = html.notice_page(site.display_name, language, site.category)
     headers = {
         "Retry-After": str(RETRY_AFTER.get(site.category, 300)),
@@ -111,6 +126,8 @@ def create_app(
             return health(request.url.path)
         if site is not None and site.phase == "Configuring" and rechecks:
             site = await rechecks.site(site)
+        if site is not None and site.maintenance is not None:
+            return await maintenance(request, site)
         if site is not None and site.serving:
             if not directory.pods(site.key) and rechecks:
                 await rechecks.pods(site)
@@ -121,6 +138,17 @@ def create_app(
                 except proxy.Unreachable as exc:
                     log.warning("portal %s/%s: %s", *site.key, exc)
         return page(site, host, request.headers.get("accept-language", ""))
+
+    async def maintenance(request: Request, site: Site) -> Response:
+        """The maintenance page; /healthz still reaches the running runtime."""
+        pods = directory.pods(site.key)
+        if request.url.path == "/healthz" and pods:
+            try:
+                return await proxy.forward(request, pods)
+            except proxy.Unreachable as exc:
+                log.warning("portal %s/%s: %s", *site.key, exc)
+        custom = directory.maintenance_page(site.key)
+        return maintenance_page(site, custom, request.headers.get("accept-language", ""))
 
     def health(path: str) -> Response:
         if path == "/readyz" and not directory.synced.is_set():

@@ -80,6 +80,16 @@ def category(phase: str, reason: str) -> str:
 
 
 @dataclass(frozen=True)
+class Maintenance:
+    """status.maintenance, as the operator applied spec.maintenance (public by design:
+    the owner wrote the message for visitors)."""
+
+    message: str = ""
+    retry_after: int = 300
+    custom: bool = False  # the custom page is in the portal's `-maintenance` ConfigMap
+
+
+@dataclass(frozen=True)
 class Site:
     """One portal as its public page shows it, and where its runtime is."""
 
@@ -91,6 +101,7 @@ class Site:
     hosts: tuple[str, ...]
     phase: str
     category: str
+    maintenance: Maintenance | None = None
 
     @property
     def serving(self) -> bool:
@@ -119,12 +130,21 @@ def site(portal: Mapping[str, Any]) -> Site | None:
         return None
     reason = _ready_reason(status)
     hosts: tuple[str, ...] = ()
-    if reason not in UNENTITLED:
+    # A Deprovisioned portal has released its hosts: another portal may hold them now.
+    if reason not in UNENTITLED and phase != "Deprovisioned":
         # Hosts the operator says the portal has: its default URL, and the custom one
         # only once the operator serves it (a verified, unclaimed domain).
         found = (_host(status.get("url")), _host(status.get("customDomainUrl")))
         hosts = tuple(h.lower() for h in found if h)
     language = str(spec.get("language") or "en-US")
+    mode = status.get("maintenance") or {}
+    maintenance = None
+    if isinstance(mode, Mapping) and mode.get("enabled"):
+        maintenance = Maintenance(
+            str(mode.get("message") or ""),
+            int(mode.get("retryAfterSeconds") or 300),
+            mode.get("page") == "Custom",
+        )
     extra = [str(x) for x in spec.get("additionalLanguages") or ()]
     return Site(
         key=(str(meta.get("namespace") or ""), str(meta["name"])),
@@ -135,6 +155,7 @@ def site(portal: Mapping[str, Any]) -> Site | None:
         hosts=hosts,
         phase=phase,
         category=category(phase, reason),
+        maintenance=maintenance,
     )
 
 
@@ -168,6 +189,8 @@ class Directory:
         self._hosts: dict[str, Site] = {}
         # (namespace, service) → slice name → its endpoints
         self._slices: dict[tuple[str, str], dict[str, tuple[Endpoint, ...]]] = {}
+        # (namespace, portal) → its custom maintenance page (the `-maintenance` ConfigMap)
+        self._pages: dict[tuple[str, str], str] = {}
         self.synced = threading.Event()  # both initial lists are in
 
     def lookup(self, host: str) -> Site | None:
@@ -225,5 +248,38 @@ class Directory:
         with self._lock:
             self._slices = fresh
 
+    def maintenance_page(self, key: tuple[str, str]) -> str | None:
+        return self._pages.get(key)
+
+    def put_page(self, config_map: Mapping[str, Any], deleted: bool = False) -> None:
+        key, html = _page_of(config_map)
+        with self._lock:
+            if deleted or html is None:
+                self._pages.pop(key, None)
+            else:
+                self._pages[key] = html
+
+    def replace_pages(self, config_maps: Iterable[Mapping[str, Any]]) -> None:
+        fresh = {}
+        for config_map in config_maps:
+            key, html = _page_of(config_map)
+            if html is not None:
+                fresh[key] = html
+        with self._lock:
+            self._pages = fresh
+
     def __len__(self) -> int:
         return len(self._sites)
+
+
+# The operator's copy of a custom maintenance page: key `page.html` of the ConfigMap
+# labelled with the portal's name (operator/portico/core/maintenance.py).
+PAGE_KEY = "page.html"
+PORTAL_LABEL = "portico.dev/portal"
+
+
+def _page_of(config_map: Mapping[str, Any]) -> tuple[tuple[str, str], str | None]:
+    meta = config_map.get("metadata") or {}
+    portal = str((meta.get("labels") or {}).get(PORTAL_LABEL, ""))
+    html = (config_map.get("data") or {}).get(PAGE_KEY)
+    return (str(meta.get("namespace") or ""), portal), html if isinstance(html, str) else None

@@ -29,6 +29,9 @@ PORTALS = "/apis/portico.dev/v1alpha1/portals"
 SLICES = "/apis/discovery.k8s.io/v1/endpointslices"
 # Only the runtime Services' slices: they carry the Service's labels.
 RUNTIME_SELECTOR = "app.kubernetes.io/managed-by=portico,app.kubernetes.io/component=runtime"
+# Only the operator's copies of custom maintenance pages, never another ConfigMap.
+CONFIGMAPS = "/api/v1/configmaps"
+PAGES_SELECTOR = "app.kubernetes.io/managed-by=portico,app.kubernetes.io/component=maintenance"
 WATCH_SECONDS = 290  # the server ends a watch after this; it is resumed at once
 PAGE = 500
 
@@ -138,8 +141,8 @@ def keep(
 
 
 def start(api: Api, directory: Directory, stop: threading.Event) -> list[threading.Thread]:
-    """The two watches, in daemon threads; DIRECTORY.synced is set once both have listed."""
-    portals, slices = threading.Event(), threading.Event()
+    """The three watches, in daemon threads; DIRECTORY.synced is set once all have listed."""
+    portals, slices, pages = threading.Event(), threading.Event(), threading.Event()
 
     def portal_event(kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
@@ -151,6 +154,9 @@ def start(api: Api, directory: Directory, stop: threading.Event) -> list[threadi
 
     def slice_event(kind: str, obj: dict[str, Any]) -> None:
         directory.put_slice(obj, deleted=kind == "DELETED")
+
+    def page_event(kind: str, obj: dict[str, Any]) -> None:
+        directory.put_page(obj, deleted=kind == "DELETED")
 
     threads = [
         threading.Thread(
@@ -173,6 +179,20 @@ def start(api: Api, directory: Directory, stop: threading.Event) -> list[threadi
             name="watch-endpointslices",
             daemon=True,
         ),
+        threading.Thread(
+            target=keep,
+            args=(
+                api,
+                CONFIGMAPS,
+                PAGES_SELECTOR,
+                directory.replace_pages,
+                page_event,
+                pages,
+                stop,
+            ),
+            name="watch-maintenance-pages",
+            daemon=True,
+        ),
     ]
     for thread in threads:
         thread.start()
@@ -180,6 +200,7 @@ def start(api: Api, directory: Directory, stop: threading.Event) -> list[threadi
     def synced() -> None:
         portals.wait()
         slices.wait()
+        pages.wait()
         directory.synced.set()
 
     threading.Thread(target=synced, name="synced", daemon=True).start()
