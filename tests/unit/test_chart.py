@@ -560,7 +560,9 @@ def test_values_reach_the_environment(helm: Path) -> None:
     assert container["command"] == ["portico"] and container["args"] == ["run"]
     (monitor,) = [o for o in objs if o["kind"] == "ServiceMonitor"]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
-    (policy,) = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    (policy,) = [
+        o for o in objs if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "portico"
+    ]
     egress_ports = {
         (p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]
     }
