@@ -219,8 +219,17 @@ def _start_operator(
     inside = ["nsenter", f"--net={netns}", "--"] if netns else []
     argv = [*inside, sys.executable, "-c", "from portico.cli import main; main()", "run"]
     argv += ["--kubeconfig", str(plane.kubeconfig)]
-    # A local operator keeps its metrics and health endpoints on loopback.
-    env = {"PORTICO_LISTEN_ADDRESS": "127.0.0.1", **os.environ, **settings}
+    # A local operator keeps its metrics and health endpoints on loopback; in the node's
+    # network, on ports of their own (the node's components hold the defaults there).
+    ports = (
+        {
+            "PORTICO_HEALTH_PORT": str(procs.free_port()),
+            "PORTICO_METRICS_PORT": str(procs.free_port()),
+        }
+        if netns
+        else {}
+    )
+    env = {"PORTICO_LISTEN_ADDRESS": "127.0.0.1", **ports, **os.environ, **settings}
     env["KUBECONFIG"] = str(plane.kubeconfig)
     component = procs.spawn("operator", argv, log, env)
     plane.components.append(component)
@@ -229,7 +238,7 @@ def _start_operator(
     time.sleep(2)
     try:
         component.check()
-    except procs.ProcessDied as exc:
+    except (procs.ProcessDied, procs.PortInUse) as exc:
         plane.stop()
         raise click.ClickException(f"the operator did not start: {exc}") from exc
     _err(f"operator running (pid {component.pid}), log: {log}")
