@@ -229,7 +229,10 @@ def _start_operator(
         if netns
         else {}
     )
-    env = {"PORTICO_LISTEN_ADDRESS": "127.0.0.1", **ports, **os.environ, **settings}
+    # The dev cluster keeps instance credentials in the namespace a chart release would
+    # be in (the page server's): the operator reads them only from its own by default.
+    own = {"PORTICO_INSTANCE_CREDENTIALS_NAMESPACES": pages.NAMESPACE}
+    env = {"PORTICO_LISTEN_ADDRESS": "127.0.0.1", **ports, **own, **os.environ, **settings}
     env["KUBECONFIG"] = str(plane.kubeconfig)
     component = procs.spawn("operator", argv, log, env)
     plane.components.append(component)
