@@ -24,12 +24,12 @@ import pytest
 from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator
 from tests.support.portals import portal
 from tests.support.realnode import (
+    REJECTED_PACKAGE,
     Answer,
     Instance,
     PageServer,
     RealCluster,
     fetch,
-    instance_docs,
     pods,
     serving,
     until,
@@ -173,16 +173,20 @@ def test_a_failed_portals_page_says_only_what_the_public_may_know(
     real_cluster: RealCluster, namespace: str, crm: Instance
 ) -> None:
     cluster = Cluster(real_cluster.plane)
-    bad = f"{crm.name}-refused"
-    cluster.apply(*instance_docs(bad, crm.url, "not-the-token"))
-    cluster.apply(
-        portal(
-            "broken", namespace, bad, subdomain=f"broken-{namespace}", displayName="Contoso Broken"
-        )
+    # The stand-in pod fails this package's install: the real provisioning Job fails.
+    broken = portal(
+        "broken",
+        namespace,
+        crm.name,
+        subdomain=f"broken-{namespace}",
+        displayName="Contoso Broken",
+        template=REJECTED_PACKAGE,
+        audience="Partner",
     )
+    cluster.apply(broken)
     failed = cluster.wait_phase(namespace, "broken", "Failed", "InstallFailed", READY_TIMEOUT)
-    message = cluster.condition(failed, "Ready")["message"]
-    assert crm.url in message  # the details are in status, for the administrator
+    message = cluster.condition(failed, "SolutionsInstalled")["message"]
+    assert "broken-provision-1" in message  # the details are in status, for the administrator
     host = f"broken-{namespace}.{BASE_DOMAIN}"
 
     def failed_page() -> Answer | None:
@@ -192,7 +196,7 @@ def test_a_failed_portals_page_says_only_what_the_public_may_know(
 
     page = until("the Failed page over HTTPS", failed_page, timeout=60)
     assert "<h1>Contoso Broken</h1>" in page.body
-    for secret in ("InstallFailed", crm.url, bad, "rejected", "credentials", "Job"):
+    for secret in ("InstallFailed", crm.url, crm.name, REJECTED_PACKAGE, "provision", "Job"):
         assert secret not in page.body, f"the public page shows {secret!r}"
     assert security_headers(page) == []
     assert int(page.headers["retry-after"]) > 0
