@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from portico_dev import pages
 from tests.support.controlplane import BASE_DOMAIN, Cluster
 from tests.support.readme import README, ROOT, install_block, substituted
 from tests.support.realnode import (
@@ -81,11 +82,23 @@ def _operator_logs(real_cluster: RealCluster) -> str:
 
 @pytest.fixture
 def shell(
-    real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory
+    real_cluster: RealCluster, portico_images: Images, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Path, dict[str, str]]]:
     workdir = tmp_path_factory.mktemp("readme")
     env = _shell_env(real_cluster, workdir)
+    # A reader's cluster has no page server yet: the session's (the chart's pages.yaml,
+    # applied as `portico dev up` does) would hold the names the README's release makes.
+    plane, helm_bin = real_cluster.plane, real_cluster.plane.bins["helm"]
+    session_pages = pages.manifests(helm_bin, portico_images.runtime, BASE_DOMAIN)
+    plane.kubectl("delete", "--ignore-not-found", "--wait", "-f", "-", input=session_pages)
     yield workdir, env
+    try:
+        _undo(real_cluster, env)
+    finally:
+        pages.install(plane, helm_bin, portico_images.runtime, BASE_DOMAIN)
+
+
+def _undo(real_cluster: RealCluster, env: dict[str, str]) -> None:
     # Undo what the README's commands made, whichever of them ran.
     plane = real_cluster.plane
     plane.kubectl("delete", "namespace", "support", "--ignore-not-found", check=False)
