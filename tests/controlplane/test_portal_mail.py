@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from portico.core.names import SECRET_LABEL
 from tests.support.controlplane import Cluster, Operator, wait_for
 from tests.support.mailserver import MailServer
 from tests.support.portals import portal
@@ -22,7 +23,8 @@ def login(namespace: str, password: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "portal-mail", "namespace": namespace},
+        # Labelled, as every Secret Portico reads must be: the label-selected watch brings it.
+        "metadata": {"name": "portal-mail", "namespace": namespace, "labels": {SECRET_LABEL: "x"}},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
 
