@@ -122,10 +122,14 @@ fi
 # Traefik listens on a local port: the same link, through it.
 local_link=$($python -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p._replace(netloc=f"{p.hostname}:{sys.argv[2]}").geturl())' "$link" "$https")
 invited_host=$($python -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).hostname)' "$link")
-# The link must open: the portal's invitation page, through Traefik, over HTTPS.
-answer=$(curl -sk -o /dev/null -w '%{http_code}' --resolve "$invited_host:$https:127.0.0.1" "$local_link")
+# The link must open: through Traefik, over HTTPS, it redeems the code into the visitor's
+# session and sends them on to the sign-up page (a browser follows; so does curl -L).
+jar=$(mktemp)
+answer=$(curl -skL -c "$jar" -b "$jar" -o /dev/null -w '%{http_code}' \
+  --resolve "$invited_host:$https:127.0.0.1" "$local_link")
+rm -f "$jar"
 if [ "$answer" != 200 ]; then
-  echo "the invitation link answered HTTP $answer: $local_link" >&2
+  echo "the invitation link answered HTTP $answer (after its redirects): $local_link" >&2
   exit 1
 fi
 
