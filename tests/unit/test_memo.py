@@ -83,6 +83,21 @@ def test_the_fingerprint_moves_with_every_input() -> None:
         assert fp(store, index) != before, change
 
 
+def test_the_portals_mail_login_is_an_input_of_every_portal() -> None:
+    """Each portal holds a copy of it: a new password must be decided again, not skipped."""
+    store, index = world()
+    index.mail_secret = ("portico-system", "portal-mail")
+    store.put_secret(mail_login("1"))
+    before = fp(store, index)
+    store.put_secret(mail_login("2"))
+    assert fp(store, index) != before
+
+
+def mail_login(version: str) -> dict[str, Any]:
+    meta = {"name": "portal-mail", "namespace": "portico-system", "resourceVersion": version}
+    return {"metadata": meta, "data": {"password": "c2VjcmV0"}}
+
+
 def test_a_remembered_decision_lapses_when_its_inputs_move_or_a_timer_is_due() -> None:
     memo, key = Memo(), KEY
     memo.remember(key, ("v1",), "Ready", None)

@@ -45,6 +45,8 @@ def fingerprint(
         secrets = [(namespace, s) for s in sorted(entry.secrets)]
         if credentials:
             secrets.append(credentials)
+        if index.mail_secret:  # the portals' mail login: every portal holds a copy
+            secrets.append(index.mail_secret)
         children = []
         for kind, child in sorted(tuple(store.by_portal.get(key, ()))):
             kept = store.children[kind].packed.get((namespace, child))
