@@ -31,6 +31,7 @@ from tests.support.realnode import (
     RealCluster,
     fetch,
     pods,
+    request_loop,
     serving,
     until,
 )
@@ -236,21 +237,8 @@ def test_killing_the_page_server_keeps_a_ready_portal_up(
         lambda: serving(fetch(real_cluster.http, host), "Contoso Steady"),
     )
     time.sleep(3)  # Traefik's own route for the portal, not the page server's pass-through
-    answers: list[Answer | str] = []
-    stop = threading.Event()
-
-    def load() -> None:
-        while not stop.is_set():
-            try:
-                answers.append(fetch(real_cluster.http, host))
-            except OSError as exc:
-                answers.append(f"{type(exc).__name__}: {exc}")
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=load, daemon=True)
-    thread.start()
     selector = "app.kubernetes.io/name=portico-pages"
-    try:
+    with request_loop(real_cluster.http, host) as answers:
         time.sleep(1)
         killed = real_cluster.kubectl(
             "get", "pods", "-n", page_server.namespace, "-l", selector, "-o", "name"
@@ -261,9 +249,6 @@ def test_killing_the_page_server_keeps_a_ready_portal_up(
             "--grace-period=0", "--force", "--wait=false",
         )  # fmt: skip
         time.sleep(8)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     failed = [a for a in answers if not isinstance(a, Answer) or a.status != 200]
     assert len(answers) > 50
     assert not failed, f"{len(failed)} of {len(answers)} requests failed: {failed[:3]}"

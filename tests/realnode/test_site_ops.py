@@ -6,7 +6,6 @@ is answered by the portal, and is echoed once the new pods alone serve."""
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from tests.support.realnode import (
     RealCluster,
     fetch,
     pods,
+    request_loop,
     serving,
     until,
 )
@@ -99,20 +99,7 @@ def test_restart_site_rolls_the_pods_and_drops_no_request(
     host = _ready_site(real_cluster, namespace, crm, "roll")
     time.sleep(3)  # Traefik's own route for the portal
     before = {p["metadata"]["uid"] for p in pods(cluster, namespace, _runtime("roll"))}
-    answers: list[Answer | str] = []
-    stop = threading.Event()
-
-    def load() -> None:
-        while not stop.is_set():
-            try:
-                answers.append(fetch(real_cluster.http, host))
-            except OSError as exc:
-                answers.append(f"{type(exc).__name__}: {exc}")
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=load, daemon=True)
-    thread.start()
-    try:
+    with request_loop(real_cluster.http, host) as answers:
         time.sleep(1)
         env = {"KUBECONFIG": str(real_cluster.plane.kubeconfig), "PATH": "/usr/bin:/bin"}
         out = subprocess.run(
@@ -130,9 +117,6 @@ def test_restart_site_rolls_the_pods_and_drops_no_request(
 
         wait_for("status.lastHandledSiteRestart", echoed, timeout=READY_TIMEOUT)
         time.sleep(3)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     after = {p["metadata"]["uid"] for p in pods(cluster, namespace, _runtime("roll"))}
     assert after and not (after & before), "the site restart must replace every pod"
     failed = [a for a in answers if not isinstance(a, Answer) or a.status != 200]

@@ -7,9 +7,13 @@ tier uses one build, one instance pod and one DNS server.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,3 +223,27 @@ def _port(address: str) -> int:
     host, port = address.rsplit(":", 1)
     assert host == "127.0.0.1", address  # the ingress listens on loopback only
     return int(port)
+
+
+@contextlib.contextmanager
+def request_loop(port: int, host: str) -> Iterator[list[Answer | str]]:
+    """Requests to HOST, one every 50 ms from a thread, while the block runs: the answers
+    (or the connection error, as text) in order, complete once the block has ended."""
+    answers: list[Answer | str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(fetch(port, host))
+            except OSError as exc:
+                answers.append(f"{type(exc).__name__}: {exc}")
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        thread.join(timeout=30)
