@@ -33,6 +33,27 @@ from portico.cli.portal import (  # noqa: E402
 main.add_command(restart_command)
 main.add_command(rotate_session_keys_command)
 main.add_command(status_command)
+from portico.cli.doctor import doctor_command  # noqa: E402
+
+main.add_command(doctor_command)
+
+
+@click.group()
+@click.version_option(package_name="portico")
+def kubectl_main() -> None:
+    """kubectl portico: Portico's portal commands as a kubectl plugin (the `kubectl-portico`
+    executable on PATH). The kubeconfig is kubectl's: KUBECONFIG, else ~/.kube/config."""
+
+
+# The commands about one portal (and `plan`); `run` and `dev` stay with `portico`.
+for _command in (
+    doctor_command,
+    status_command,
+    restart_command,
+    rotate_session_keys_command,
+    plan_command,
+):
+    kubectl_main.add_command(_command)
 
 
 # Commands of other distributions (portico-dev's `portico dev`) come through an entry

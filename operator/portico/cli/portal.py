@@ -4,10 +4,13 @@ and reads about one portal."""
 from __future__ import annotations
 
 import datetime
+import json
 import sys
 from typing import Any
 
 import click
+import kubernetes
+import yaml
 
 from portico.controller.act import Writer
 from portico.controller.kube import ApiError, Kube, connect
@@ -35,9 +38,25 @@ def _portal(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
     return obj
 
 
+def resolve_namespace(namespace: str | None, kubeconfig: str | None) -> str:
+    """-n when given, else the kubeconfig context's namespace (as kubectl does), else
+    `default`."""
+    if namespace:
+        return namespace
+    try:
+        _, current = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except Exception:  # no kubeconfig (in a pod): the default, as kubectl has it
+        return "default"
+    return str((current or {}).get("context", {}).get("namespace") or "default")
+
+
 common = [
     click.argument("name"),
-    click.option("-n", "--namespace", default="default", show_default=True),
+    click.option(
+        "-n",
+        "--namespace",
+        help="The portal's namespace (default: the kubeconfig context's, else default).",
+    ),
     click.option("--kubeconfig", envvar="KUBECONFIG"),
 ]
 
@@ -57,13 +76,14 @@ def _with_common(f: Any) -> Any:
     help="Roll the runtime's pods (no provisioning, no downtime) instead.",
 )
 def restart_command(
-    name: str, namespace: str, kubeconfig: str | None, recheck: bool, site: bool
+    name: str, namespace: str | None, kubeconfig: str | None, recheck: bool, site: bool
 ) -> None:
     """Restart provisioning of portal NAME with the same values (or just re-check it, or
     restart its site: new runtime pods)."""
     if recheck and site:
         click.echo("error: --recheck and --site ask for different things; give one", err=True)
         sys.exit(2)
+    namespace = resolve_namespace(namespace, kubeconfig)
     kube = _kube(kubeconfig)
     _portal(kube, namespace, name)
     value = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -80,8 +100,9 @@ def restart_command(
 
 @click.command("rotate-session-keys")
 @_with_common
-def rotate_session_keys_command(name: str, namespace: str, kubeconfig: str | None) -> None:
+def rotate_session_keys_command(name: str, namespace: str | None, kubeconfig: str | None) -> None:
     """Give portal NAME a new session key; sessions signed with the one before stay valid."""
+    namespace = resolve_namespace(namespace, kubeconfig)
     kube = _kube(kubeconfig)
     _portal(kube, namespace, name)
     value = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -105,45 +126,79 @@ def _child_state(kind: str, obj: dict[str, Any]) -> str:
     return "present"
 
 
+def status_view(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
+    """What `portico status` shows, as data: `-o json|yaml` prints it, the table reads it."""
+    meta, spec, status = obj["metadata"], obj["spec"], obj.get("status") or {}
+    name, namespace = meta["name"], meta["namespace"]
+    selector = f"{names.PORTAL_LABEL}={name}"
+    children = [
+        {"kind": kind, "name": child["metadata"]["name"], "state": _child_state(kind, child)}
+        for kind in names.CHILD_KINDS
+        for child in kube.list(kind, namespace, selector)
+    ]
+    events = [
+        e
+        for e in kube.list("Event", namespace)
+        if (e.get("involvedObject") or {}).get("uid") == meta["uid"]
+    ]
+    events.sort(key=lambda e: e.get("lastTimestamp") or "")
+    return {
+        "portal": f"{namespace}/{name}",
+        "phase": status.get("phase", "Pending"),
+        "url": status.get("url"),
+        "customDomainUrl": status.get("customDomainUrl"),
+        "type": spec.get("type"),
+        "template": spec.get("template"),
+        "state": spec.get("state", "Running"),
+        "maintenance": bool((spec.get("maintenance") or {}).get("enabled")),
+        "provisioning": status.get("provisioning") or {},
+        "conditions": [
+            {k: c.get(k, "") for k in ("type", "status", "reason", "message")}
+            for c in status.get("conditions") or ()
+        ],
+        "children": children,
+        "events": [
+            {k: e.get(k, "") for k in ("lastTimestamp", "type", "reason", "message")}
+            for e in events[-10:]
+        ],
+    }
+
+
 @click.command("status")
 @_with_common
-def status_command(name: str, namespace: str, kubeconfig: str | None) -> None:
+@click.option(
+    "-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table",
+    show_default=True,
+)  # fmt: skip
+def status_command(name: str, namespace: str | None, kubeconfig: str | None, output: str) -> None:
     """Show portal NAME: phase, conditions, children and recent events in one view."""
+    namespace = resolve_namespace(namespace, kubeconfig)
     kube = _kube(kubeconfig)
-    obj = _portal(kube, namespace, name)
-    status = obj.get("status") or {}
-    spec = obj["spec"]
-    click.echo(f"Portal {namespace}/{name}: {status.get('phase', 'Pending')}")
-    click.echo(f"  URL:       {status.get('url', '-')}")
-    if status.get("customDomainUrl"):
-        click.echo(f"  Custom:    {status['customDomainUrl']}")
-    click.echo(f"  Type:      {spec.get('type')}   Template: {spec.get('template')}")
-    maintenance = "on" if (spec.get("maintenance") or {}).get("enabled") else "off"
-    click.echo(f"  State:     {spec.get('state', 'Running')}   Maintenance: {maintenance}")
-    prov = status.get("provisioning") or {}
+    view = status_view(kube, _portal(kube, namespace, name))
+    if output == "json":
+        click.echo(json.dumps(view, indent=2))
+        return
+    if output == "yaml":
+        click.echo(yaml.safe_dump(view, sort_keys=False), nl=False)
+        return
+    click.echo(f"Portal {view['portal']}: {view['phase']}")
+    click.echo(f"  URL:       {view['url'] or '-'}")
+    if view["customDomainUrl"]:
+        click.echo(f"  Custom:    {view['customDomainUrl']}")
+    click.echo(f"  Type:      {view['type']}   Template: {view['template']}")
+    maintenance = "on" if view["maintenance"] else "off"
+    click.echo(f"  State:     {view['state']}   Maintenance: {maintenance}")
+    prov = view["provisioning"]
     if prov:
         click.echo(
             f"  Attempt:   {prov.get('attempt')} ({prov.get('state')}, Job {prov.get('job')})"
         )
     click.echo("Conditions:")
-    for c in status.get("conditions") or ():
-        click.echo(
-            f"  {c['type']:<21} {c['status']:<7} {c.get('reason', ''):<22} {c.get('message', '')}"
-        )
+    for c in view["conditions"]:
+        click.echo(f"  {c['type']:<21} {c['status']:<7} {c['reason']:<22} {c['message']}")
     click.echo("Children:")
-    selector = f"{names.PORTAL_LABEL}={name}"
-    for kind in names.CHILD_KINDS:
-        for child in kube.list(kind, namespace, selector):
-            click.echo(f"  {kind:<12} {child['metadata']['name']:<40} {_child_state(kind, child)}")
-    events = [
-        e
-        for e in kube.list("Event", namespace)
-        if (e.get("involvedObject") or {}).get("uid") == obj["metadata"]["uid"]
-    ]
-    events.sort(key=lambda e: e.get("lastTimestamp") or "")
+    for child in view["children"]:
+        click.echo(f"  {child['kind']:<12} {child['name']:<40} {child['state']}")
     click.echo("Events:")
-    for e in events[-10:]:
-        click.echo(
-            f"  {e.get('lastTimestamp', '')} {e.get('type', ''):<8} {e.get('reason', ''):<20} "
-            f"{e.get('message', '')}"
-        )
+    for e in view["events"]:
+        click.echo(f"  {e['lastTimestamp']} {e['type']:<8} {e['reason']:<20} {e['message']}")
