@@ -4,15 +4,9 @@ a healthy input and finds the fault in a broken one. The probes meet real loopba
 from __future__ import annotations
 
 import datetime
-import http.server
-import ssl
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from portico import domain
 from portico.certificates.convert import summarize
@@ -21,6 +15,7 @@ from portico.core import doctor, doctor_live
 from portico.core.doctor import Reach, Result
 from portico_runtime.interactions.metrics import Metrics
 from tests.support.certs import make_leaf
+from tests.support.tlsserver import running_ingress
 
 NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
 
@@ -288,48 +283,16 @@ def test_hub_verdicts() -> None:
 # --- the probes, against real servers on loopback ---------------------------------------
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(int(self.server.answer))  # type: ignore[attr-defined]
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        self.server.hosts.append(self.headers["Host"])  # type: ignore[attr-defined]
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def https_server(
-    tmp_path: Path, host: str, answer: int
-) -> Iterator[tuple[http.server.HTTPServer, bytes]]:
-    key, leaf, _ = make_leaf(host)
-    (tmp_path / "crt.pem").write_bytes(leaf.public_bytes(Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "crt.pem", tmp_path / "key.pem")
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.answer, server.hosts = answer, []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server, leaf.public_bytes(Encoding.DER)
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_fetch_through_an_ingress_address_sends_the_host_and_returns_the_served_certificate(
-    tmp_path: Path,
-) -> None:
-    with https_server(tmp_path, "shop.portals.test", 503) as (server, der):
-        port = server.server_address[1]
-        reach = probes.fetch("https://shop.portals.test/", f"127.0.0.1:{port}")
-    assert reach.status == 503 and reach.certificate == der
-    assert server.hosts == ["shop.portals.test"]  # type: ignore[attr-defined]
+def test_fetch_through_an_ingress_address_sends_the_host_and_returns_the_served_certificate() -> (
+    None
+):
+    key, leaf, _ = make_leaf("shop.portals.test")
+    other_key, other, _ = make_leaf("www.contoso.test")
+    pairs = {"www.contoso.test": (other_key, other), "shop.portals.test": (key, leaf)}
+    with running_ingress(pairs, answer=503) as ingress:
+        reach = probes.fetch("https://shop.portals.test/", ingress.address)
+    assert reach.status == 503 and reach.certificate == leaf.public_bytes(Encoding.DER)
+    assert ingress.hosts == ["shop.portals.test"]
 
 
 def test_fetch_reports_a_refused_connection_as_an_error_line() -> None:
