@@ -12,7 +12,7 @@ import datetime
 import json
 import sys
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
@@ -135,6 +135,24 @@ def check_hub(kube: Kube, portal: dict[str, Any]) -> doctor.Finding | None:
     return doctor_live.hub(str(hub.get("hubUri", "")), counts, unread)
 
 
+def _guarded(category: str, check: Callable[[], Iterable[doctor.Finding]]) -> list[doctor.Finding]:
+    """One check's findings; a read the API server refuses (RBAC, say) is a warning that
+    names it, and the other checks still run."""
+    try:
+        return list(check())
+    except ApiError as err:
+        return [
+            doctor.Finding(
+                category,
+                "API server",
+                doctor.Result.WARNING,
+                f"could not read what this check needs: {err}",
+                "Ask for read access to the portal's namespace (and PortalInstances), "
+                "then run again",
+            )
+        ]
+
+
 def diagnose(
     kube: Kube,
     portal: dict[str, Any],
@@ -144,12 +162,12 @@ def diagnose(
     """Every check, in the order a person reads them: what the operator found, then live."""
     now = datetime.datetime.now(datetime.UTC)
     found = doctor.conditions(portal)
-    found += check_instance(kube, portal)
-    found.append(check_endpoints(kube, portal))
+    found += _guarded("Instance", lambda: check_instance(kube, portal))
+    found += _guarded("Runtime", lambda: [check_endpoints(kube, portal)])
     found += [f for f in (check_dns(portal, resolvers),) if f]
     found += check_urls(portal, ingress_address, now)
-    found += [f for f in (check_hub(kube, portal),) if f]
-    found += check_events(kube, portal, now)
+    found += _guarded("Analytics", lambda: [f for f in (check_hub(kube, portal),) if f])
+    found += _guarded("Events", lambda: check_events(kube, portal, now))
     return found
 
 
@@ -210,11 +228,7 @@ def doctor_command(
     namespace = resolve_namespace(namespace, kubeconfig)
     kube = _kube(kubeconfig)
     portal = _portal(kube, namespace, name)
-    try:
-        findings = diagnose(kube, portal, _resolvers(nameservers, dns_timeout), ingress_address)
-    except ApiError as err:
-        click.echo(f"error: the API server refused a read: {err}", err=True)
-        sys.exit(2)
+    findings = diagnose(kube, portal, _resolvers(nameservers, dns_timeout), ingress_address)
     if output == "json":
         worst = max((f.result for f in findings), key=list(doctor.Result).index)
         body = {
