@@ -49,3 +49,17 @@ def test_the_operator_runs_without_portico_dev() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "plan" in result.stdout and "run" in result.stdout and " dev " not in result.stdout
+
+
+def test_kubectl_portico_is_installed_with_the_portal_commands() -> None:
+    """The kubectl plugin convention: an executable `kubectl-portico` on PATH."""
+    (entry,) = [
+        e for e in metadata.entry_points(group="console_scripts") if e.name == "kubectl-portico"
+    ]
+    assert entry.value == "portico.cli:kubectl_main"
+    plugin = Path(sys.executable).with_name("kubectl-portico")
+    result = subprocess.run([str(plugin), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    for command in ("doctor", "status", "restart", "plan"):
+        assert f"  {command} " in result.stdout, result.stdout
+    assert " run " not in result.stdout and " dev " not in result.stdout
