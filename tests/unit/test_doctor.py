@@ -149,7 +149,7 @@ def test_recent_warnings_of_the_portal_and_its_children_are_grouped_by_reason() 
     )
     assert len(found) == 1
     assert found[0].result is Result.WARNING and found[0].message == "BackOff (4 times): newest"
-    assert "kubectl logs" in found[0].fix
+    assert found[0].fix.endswith("(kubectl logs pod/shop-1 --previous)")
 
 
 def test_no_recent_warning_passes() -> None:

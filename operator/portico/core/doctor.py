@@ -177,15 +177,14 @@ def _condition(category: str, type_: str, status: str, reason: str, message: str
 # --- recent Warning Events ----------------------------------------------------------------
 
 RECENT = datetime.timedelta(hours=1)
+# Kubernetes' own reasons about a portal's children; {object} is `kind/name` of the Event's.
 EVENT_FIXES = {
-    "BackOff": "The runtime's container keeps crashing: read its log (kubectl logs "
-    "deployment/NAME --previous)",
-    "FailedScheduling": "No node can run the runtime's pod: check resources and node "
-    "selectors (kubectl describe pod)",
-    "Unhealthy": "The runtime's probe fails: read its log (kubectl logs deployment/NAME)",
-    "Failed": "A container could not start (often the image): kubectl describe pod",
-    "FailedCreate": "The Deployment or Job could not create a pod (quota, admission "
-    "policy): kubectl describe it",
+    "BackOff": "The container keeps crashing: read its log (kubectl logs {object} --previous)",
+    "FailedScheduling": "No node can run the pod: check resources and node selectors "
+    "(kubectl describe {object})",
+    "Unhealthy": "A probe fails: read the log (kubectl logs {object})",
+    "Failed": "A container could not start (often the image): kubectl describe {object}",
+    "FailedCreate": "No pod could be created (quota, admission policy): kubectl describe {object}",
 }
 
 
@@ -238,6 +237,7 @@ def recent_warnings(
     found = []
     for (kind, reason), (event, count) in sorted(newest.items()):
         name = (event.get("involvedObject") or {}).get("name", "")
+        fix = EVENT_FIXES.get(reason, "").format(object=f"{kind.lower()}/{name}")
         times = f" ({count} times)" if count > 1 else ""
         found.append(
             Finding(
@@ -245,7 +245,7 @@ def recent_warnings(
                 f"{kind} {name}",
                 Result.WARNING,
                 f"{reason}{times}: {event.get('message', '')}",
-                EVENT_FIXES.get(reason) or fix_for(reason, "kubectl describe the object named"),
+                fix or fix_for(reason, f"kubectl describe {kind.lower()}/{name}"),
             )
         )
     return found
