@@ -171,6 +171,8 @@ def test_endpoints_ready_pass_none_ready_is_an_error_unless_the_site_is_stopped(
     none = doctor.endpoints(portal(), slices(False))
     assert none.result is Result.ERROR and "kubectl describe deployment shop" in none.fix
     assert doctor.endpoints(portal("Stopped", state="Stopped"), []).result is Result.PASS
+    # Not Ready yet (or Failed): the conditions say why; no second error here.
+    assert doctor.endpoints(portal("Configuring"), []).result is Result.PASS
 
 
 def test_instance_missing_is_an_error_not_ready_too_unreachable_a_warning() -> None:

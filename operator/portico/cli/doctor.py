@@ -175,7 +175,7 @@ MARKS = {doctor.Result.PASS: "pass", doctor.Result.WARNING: "WARNING", doctor.Re
 
 
 def _table(portal: str, findings: list[doctor.Finding]) -> None:
-    width = max(len(f.check) for f in findings)
+    width = min(32, max(len(f.check) for f in findings))  # a longer one overflows its row
     click.echo(f"Portal {portal}")
     click.echo(f"  {'CATEGORY':<12} {'CHECK':<{width}} {'RESULT':<8} DETAIL")
     for f in findings:

@@ -270,7 +270,8 @@ def endpoints(portal: Mapping[str, Any], slices: Iterable[Mapping[str, Any]]) ->
     )
     spec, status = portal.get("spec") or {}, portal.get("status") or {}
     state, phase = spec.get("state", "Running"), status.get("phase", "")
-    if state != "Running" or phase in ("Expired", "Paused"):
+    if state != "Running" or phase != "Ready":
+        # Not serving by design (Stopped, Expired, ...) or not yet (the conditions say why).
         return passed(
             "Runtime", "Endpoints", f"{ready} ready (spec.state {state}, phase {phase or '-'})"
         )

@@ -88,7 +88,7 @@ def served_certificate(
 ) -> Finding:
     """The certificate HOST serves: it covers HOST, is in date and, when Portico bound one
     (status.certificate), it is that one."""
-    check = f"https://{host}"
+    check = f"TLS {host}"
     if der is None:
         return Finding(
             "Certificate",
