@@ -127,11 +127,13 @@ def check_hub(kube: Kube, portal: dict[str, Any]) -> doctor.Finding | None:
         if (pod.get("status") or {}).get("phase") != "Running":
             continue
         try:
-            text = probes.pod_metrics(kube, meta["namespace"], pod_name)
+            counts[pod_name] = doctor_live.hub_counts(
+                probes.pod_metrics(kube, meta["namespace"], pod_name)
+            )
         except probes.ProbeError as err:
             unread[pod_name] = str(err)
-            continue
-        counts[pod_name] = doctor_live.hub_counts(text)
+        except ValueError:  # not the Prometheus text format: something else on the port
+            unread[pod_name] = "its /metrics is not in the Prometheus text format"
     return doctor_live.hub(str(hub.get("hubUri", "")), counts, unread)
 
 
