@@ -196,6 +196,10 @@ def test_kubectl_portico_runs_doctor_and_status_as_a_kubectl_plugin(
     checked = run("portico", "doctor", "plug", "-n", namespace, "-o", "json")
     assert checked.returncode == 1, checked.stderr
     assert json.loads(checked.stdout)["result"] == "error"
+    restarted = run("portico", "restart", "plug", "-n", namespace, "--recheck")
+    assert restarted.returncode == 0 and "re-check requested" in restarted.stdout
+    annotations = cluster.portal(namespace, "plug")["metadata"].get("annotations") or {}
+    assert "portico.dev/reconcile-requested-at" in annotations
     planned = run("portico", "plan", "--help")
     assert planned.returncode == 0 and "Usage" in planned.stdout
     # The namespace comes from the kubeconfig's context when -n is not given, as in kubectl.
