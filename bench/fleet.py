@@ -100,7 +100,7 @@ def children(portal_obj: dict[str, Any], settings: Settings) -> list[dict[str, A
     instance_obj = next(o for o in instance_objects() if o["kind"] == "PortalInstance")
     instance = model.parse_instance(validation.admit("PortalInstance", instance_obj)[0])
     portal = model.parse_portal(validation.admit("Portal", copy.deepcopy(portal_obj))[0])
-    # The session keys Secret too, as the operator makes it (one freshly drawn key).
+    # The instance Secret with its session key too, as the operator makes it (one drawn key).
     keys = session_keys.plan(None, "", secrets.token_urlsafe(48))
     facts = render.Facts(instance_credentials=CREDENTIALS, session_keys=keys)
     return [with_hash(m) for m in render.children(portal, instance, settings, facts)]

@@ -93,7 +93,7 @@ def test_no_secret_in_any_log_line_or_event(
     wait_for("the Deployment to roll for the rotated key", lambda: rollout() != before)
 
     # The session key the operator drew for the portal (core/session_keys.py).
-    session = cluster.get("secret", "leak-session", namespace) or {}
+    session = cluster.get("secret", "leak-instance", namespace) or {}
     drawn = base64.b64decode((session.get("data") or {}).get("keys", "")).decode().split()
     assert drawn, "the operator made no session key"
 

@@ -1,5 +1,6 @@
-"""The portal's session keys Secret on a real API server: made by the operator and owned by
-the Portal, rotated by `portico rotate-session-keys` keeping the previous key, restored when
+"""The portal's session keys on a real API server: kept beside its instance token in the
+Secret `<portal>-instance`, made by the operator and owned by the Portal, rotated by
+`portico rotate-session-keys` keeping the previous key, restored when
 deleted, never in a log line, an Event, the status or the ConfigMap, and never taken over
 when someone else's Secret has its name."""
 
@@ -20,7 +21,7 @@ HANDLED = "lastHandledSessionKeysRotation"
 
 
 def keys(cluster: Cluster, namespace: str, name: str) -> list[str]:
-    secret = cluster.get("secret", f"{name}-session", namespace) or {}
+    secret = cluster.get("secret", f"{name}-instance", namespace) or {}
     raw = (secret.get("data") or {}).get("keys", "")
     return base64.b64decode(raw).decode().splitlines() if raw else []
 
@@ -53,8 +54,9 @@ def test_made_owned_rotated_restored_and_never_said(
 ) -> None:
     cluster.apply(portal("keys", namespace, instance))
     ready = cluster.wait_phase(namespace, "keys", "Ready")
-    secret = cluster.get("secret", "keys-session", namespace)
-    assert secret is not None, "the operator made no session keys Secret"
+    secret = cluster.get("secret", "keys-instance", namespace)
+    assert secret is not None, "the operator made no instance Secret"
+    assert set(secret["data"]) >= {"token", "keys"}, "the token and the keys, in one Secret"
     owner = secret["metadata"]["ownerReferences"][0]
     assert owner["kind"] == "Portal" and owner["uid"] == ready["metadata"]["uid"]
     assert owner["controller"] is True
@@ -63,7 +65,7 @@ def test_made_owned_rotated_restored_and_never_said(
     assert len(first) >= 32
     deployment = cluster.get("deployment", "keys", namespace) or {}
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
-    assert "keys-session" in [(v.get("secret") or {}).get("secretName") for v in volumes]
+    assert "keys-instance" in [(v.get("secret") or {}).get("secretName") for v in volumes]
     generation = deployment["metadata"]["generation"]
 
     token, said = rotate(cluster, namespace, "keys")
@@ -83,7 +85,7 @@ def test_made_owned_rotated_restored_and_never_said(
     assert third[0] == second and third[1] not in (first, second) and len(third) == 2
 
     # Deleted by hand: made again (with a new key), like any other child.
-    cluster.plane.kubectl("delete", "secret", "keys-session", "-n", namespace)
+    cluster.plane.kubectl("delete", "secret", "keys-instance", "-n", namespace)
     wait_for("the Secret to be made again", lambda: keys(cluster, namespace, "keys"))
     (fresh,) = keys(cluster, namespace, "keys")
     assert fresh not in (first, second, *third)
@@ -109,12 +111,12 @@ def test_someone_elses_secret_of_that_name_is_left_alone(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "taken-session", "namespace": namespace},
+            "metadata": {"name": "taken-instance", "namespace": namespace},
             "data": {"keys": mine},
         }
     )
     cluster.apply(portal("taken", namespace, instance))
     failed = cluster.wait_phase(namespace, "taken", "Failed", "ChildConflict")
-    assert "Secret taken-session" in cluster.condition(failed, "Ready")["message"]
-    secret = cluster.get("secret", "taken-session", namespace) or {}
+    assert "Secret taken-instance" in cluster.condition(failed, "Ready")["message"]
+    secret = cluster.get("secret", "taken-instance", namespace) or {}
     assert secret["data"]["keys"] == mine and not secret["metadata"].get("ownerReferences")

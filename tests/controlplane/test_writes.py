@@ -85,13 +85,12 @@ def test_twenty_ready_portals_cost_zero_writes_across_a_restart(
     created = operator_writes(cluster, namespace, start)
     per_portal = len(created) / len(names)
     print(f"\nwrites per new portal: {per_portal:.1f} ({describe(created)})")
-    # The write budget of a new portal without a custom domain: its 8 children (the
-    # credentials and session-keys Secrets, ConfigMap, NetworkPolicy, Deployment, Service,
-    # provisioning Job, and the Ingress at Ready), 2 status patches (the first one, Ready)
-    # and 2 Events (ProvisioningStarted, Ready). The shared page server costs none.
-    # (Issue 20's budget of 10 predates two children: sign-in's session keys and the
-    # chart's default NetworkPolicy; without the policy a portal costs 11.)
-    assert per_portal <= 12, describe(created)
+    # The write budget of a new portal without a custom domain: its 7 children (the
+    # instance Secret with its token and session keys, ConfigMap, NetworkPolicy, Deployment,
+    # Service, provisioning Job, and the Ingress at Ready), 2 status patches (the first
+    # one, Ready) and 1 Event (Ready: the apply is when provisioning started). The shared
+    # page server costs none.
+    assert per_portal <= 10, describe(created)
 
     operator.stop()
     restarted = now()

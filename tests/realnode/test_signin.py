@@ -70,8 +70,8 @@ HANDLED = "lastHandledSessionKeysRotation"
 
 
 def keys(cluster: Cluster, namespace: str) -> list[str]:
-    """The session keys the operator keeps in `shop-session`, oldest first."""
-    obj = cluster.get("secret", "shop-session", namespace) or {}
+    """The session keys the operator keeps in `shop-instance`, oldest first."""
+    obj = cluster.get("secret", "shop-instance", namespace) or {}
     raw = (obj.get("data") or {}).get("keys", "")
     return base64.b64decode(raw).decode().split() if raw else []
 

@@ -9,6 +9,8 @@ import secrets
 from typing import Any
 
 from portico.api import model, validation
+from portico.core import names, token
+from portico.core.children import with_hash
 from portico.core.decide import Plan
 from portico.core.observed import Endpoint, Observed, SecretView
 from portico.settings import Settings
@@ -130,3 +132,16 @@ def endpoints(children: dict[tuple[str, str], Any]) -> tuple[Endpoint, ...] | No
     dep = children.get(("Deployment", P)) or {}
     up = int((dep.get("status") or {}).get("availableReplicas", 0))
     return tuple(Endpoint(f"{P}-5d8fb-x{i}", True, False) for i in range(up))
+
+
+def minted(plan: Plan, token_id: str, expires: datetime.datetime) -> dict[Any, Any]:
+    """The children after act minted: the Secret as act writes it (see Writer.with_token)."""
+    children = owned(plan)
+    key = ("Secret", names.instance_secret_name(P))
+    secret = copy.deepcopy(children[key])
+    annotations = secret["metadata"]["annotations"]
+    annotations.pop(names.APPLIED_HASH)
+    annotations.update({token.TOKEN_ID: token_id, token.TOKEN_EXPIRES: names.iso(expires)})
+    secret["data"] = {**secret["data"], "token": base64.b64encode(b"portal-only").decode()}
+    children[key] = with_hash(secret)
+    return children

@@ -14,7 +14,7 @@ import pytest
 
 from portico import domain
 from portico.certificates import CertReason, Problem, Rejection
-from portico.core import names
+from portico.core import names, token
 from portico.core.decide import Plan, decide, failed
 from portico.core.observed import CertificateOutcome, Endpoint, Observed, SecretView
 from portico.core.runtime import routed
@@ -26,6 +26,7 @@ from tests.support.worlds import (
     P,
     available,
     endpoints,
+    minted,
     owned,
     portal_obj,
     succeeded,
@@ -64,7 +65,6 @@ def test_new_portal_writes_every_child_and_starts_attempt_one() -> None:
     assert sorted(owned(plan)) == sorted(
         [
             ("Secret", names.instance_secret_name(P)),
-            ("Secret", names.session_secret_name(P)),
             ("ConfigMap", names.config_name(P)),
             ("Deployment", P),
             ("Service", P),
@@ -76,7 +76,8 @@ def test_new_portal_writes_every_child_and_starts_attempt_one() -> None:
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "runtime"
     assert all(w.create for w in plan.writes)  # nothing is ours yet: looked up, then applied
     assert plan.deletes == ()
-    assert [e.reason for e in plan.events][:1] == ["ProvisioningStarted"]
+    # The apply is when it started: a new portal's one Event is its Ready.
+    assert plan.events == ()
     synced = next(c for c in plan.status["conditions"] if c["type"] == "Synced")
     assert (synced["status"], synced["reason"]) == ("True", "ReconcileSuccess")
 
@@ -197,13 +198,16 @@ def test_lost_entitlement_withdraws_credentials_runtime_and_routing(
     assert plan.phase == "Failed"
     assert ready(lost, plan)["reason"] == reason
     deleted = set(plan.deletes)
-    assert ("Secret", names.instance_secret_name(P)) in deleted
+    # The instance Secret keeps the session keys alone: its token is gone.
+    secret = owned(plan)[("Secret", names.instance_secret_name(P))]
+    assert set(secret["data"]) == {"keys"}
     assert ("Deployment", P) in deleted
     assert ("Job", names.provision_job_name(P, 1)) in deleted
     assert ("ConfigMap", names.config_name(P)) not in deleted
     assert "Withdrawn" in [e.reason for e in plan.events]
     written = owned(plan)
-    assert not [k for k in written if k[0] in ("Secret", "Job") or k == ("Deployment", P)]
+    assert not [k for k in written if k[0] == "Job" or k == ("Deployment", P)]
+    assert [k for k in written if k[0] == "Secret"] == [("Secret", names.instance_secret_name(P))]
     unentitled = {"SubdomainTaken", "InstanceNotFound", "NamespaceNotAllowed", "ImageNotAllowed"}
     # No route of its own: the page server answers for a URL the portal still owns.
     assert ("Ingress", P) in deleted
@@ -304,7 +308,9 @@ def test_an_expired_trial_loses_its_credentials_and_runtime_even_when_paused() -
     plan = decide(lapsed, SETTINGS, later)
     assert plan.phase == "Expired"
     deleted = set(plan.deletes)
-    assert {("Secret", names.instance_secret_name(P)), ("Deployment", P)} <= deleted
+    assert ("Deployment", P) in deleted
+    # The instance Secret keeps the session keys alone.
+    assert set(owned(plan)[("Secret", names.instance_secret_name(P))]["data"]) == {"keys"}
     # No route of its own: the page server shows the trial's end on its URL.
     assert ("Ingress", P) in deleted and ("Service", P) not in deleted
 
@@ -543,22 +549,6 @@ def test_a_dual_stack_service_counts_each_pod_once() -> None:
 # --- the portal's instance token -------------------------------------------------
 
 
-def _with_token(plan: Plan, token_id: str, expires: datetime.datetime) -> dict[Any, Any]:
-    """The children after act minted: the Secret as act writes it (see Writer.with_token)."""
-    from portico.core import token
-    from portico.core.children import with_hash
-
-    children = owned(plan)
-    key = ("Secret", names.instance_secret_name(P))
-    secret = copy.deepcopy(children[key])
-    annotations = secret["metadata"]["annotations"]
-    annotations.pop(names.APPLIED_HASH)
-    annotations.update({token.TOKEN_ID: token_id, token.TOKEN_EXPIRES: names.iso(expires)})
-    secret["data"] = {**secret["data"], "token": base64.b64encode(b"portal-only").decode()}
-    children[key] = with_hash(secret)
-    return children
-
-
 def test_the_portal_secret_holds_a_minted_token_never_the_instances_keys() -> None:
     creds = SecretView(
         "crm-creds",
@@ -568,7 +558,8 @@ def test_the_portal_secret_holds_a_minted_token_never_the_instances_keys() -> No
     )
     plan = decide(world(credentials=creds), SETTINGS, NOW)
     secret = owned(plan)[("Secret", names.instance_secret_name(P))]
-    assert secret["data"] == {"ca.crt": "Q0E="}  # the CA only; the token comes from act
+    # The CA and the session keys; the token comes from act (the instance's never).
+    assert set(secret["data"]) == {"ca.crt", "keys"} and secret["data"]["ca.crt"] == "Q0E="
     assert plan.mint_token == SETTINGS.instance_token_ttl_seconds
     assert plan.revoke_tokens == ()
 
@@ -576,7 +567,7 @@ def test_the_portal_secret_holds_a_minted_token_never_the_instances_keys() -> No
 def test_a_held_token_is_kept_and_renewed_before_expiry() -> None:
     first = decide(world(), SETTINGS, NOW)
     expires = NOW + datetime.timedelta(seconds=SETTINGS.instance_token_ttl_seconds)
-    children = _with_token(first, "t-1", expires)
+    children = minted(first, "t-1", expires)
     settled = decide(world(children=children), SETTINGS, NOW)
     assert ("Secret", names.instance_secret_name(P)) not in owned(settled)
     assert settled.mint_token == 0 and settled.revoke_tokens == ()
@@ -591,9 +582,12 @@ def test_a_held_token_is_kept_and_renewed_before_expiry() -> None:
 
 def test_withdrawal_revokes_the_portals_token() -> None:
     first = decide(world(), SETTINGS, NOW)
-    children = _with_token(first, "t-1", NOW + datetime.timedelta(days=1))
+    children = minted(first, "t-1", NOW + datetime.timedelta(days=1))
     instance = copy.deepcopy(INSTANCE)
     del instance["spec"]["allowedNamespaces"]
     plan = decide(world(children=children, instance=instance), SETTINGS, NOW)
-    assert ("Secret", names.instance_secret_name(P)) in plan.deletes
+    # Rewritten with the session keys alone (sessions outlive a lapse), the token revoked.
+    secret = owned(plan)[("Secret", names.instance_secret_name(P))]
+    assert set(secret["data"]) == {"keys"}
+    assert token.TOKEN_ID not in secret["metadata"]["annotations"]
     assert plan.revoke_tokens == ("t-1",)

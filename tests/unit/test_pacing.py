@@ -1,6 +1,7 @@
-"""Status pacing: progress within Configuring is batched (a condition turning waits
-status_hold_seconds after the last write, wording only DETAIL_HOLDS times that); the
-rest is written at once (core/pacing.py, through decide)."""
+"""Status pacing: progress within Configuring is batched (news — a condition that comes
+or turns False — waits status_hold_seconds after the last write; progress toward Ready
+and wording DETAIL_HOLDS times that); the rest is written at once (core/pacing.py,
+through decide)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from portico.core import names
 from portico.core.decide import Plan, decide, failed
 from portico.core.observed import Observed
-from portico.core.pacing import DETAIL_HOLDS
+from portico.core.pacing import DETAIL_HOLDS, held_for
 from tests.support.worlds import NOW, SETTINGS, P, available, endpoints, owned, succeeded, world
 
 LATER = NOW + datetime.timedelta(seconds=3)
@@ -53,10 +54,30 @@ def test_progress_within_configuring_waits_then_is_written_whole() -> None:
     held = decide(o, SETTINGS, LATER)
     assert held.phase == "Configuring"
     assert held.status == o.status  # nothing written yet: the Job's success waits
-    assert held.requeue_after == HOLD - 3  # and the operator comes back when it may not
-    due = decide(o, SETTINGS, NOW + datetime.timedelta(seconds=HOLD))
+    # Progress toward Ready (Ready itself is written at once): the long hold.
+    assert held.requeue_after == HOLD * DETAIL_HOLDS - 3
+    assert decide(o, SETTINGS, NOW + datetime.timedelta(seconds=HOLD)).status == o.status
+    due = decide(o, SETTINGS, NOW + datetime.timedelta(seconds=HOLD * DETAIL_HOLDS))
     assert due.status != o.status
     assert condition(due.status, "SolutionsInstalled") == ("True", "Installed")
+
+
+def test_news_a_person_may_act_on_waits_only_the_short_hold() -> None:
+    """A condition that comes or turns False is news: written HOLD after the last write."""
+    old = {
+        "phase": "Configuring",
+        "conditions": [
+            {"type": "Synced", "status": "True", "reason": "ReconcileSuccess"},
+            {"type": "RuntimeAvailable", "status": "True", "reason": "Available"},
+        ],
+    }
+    turned = copy.deepcopy(old)
+    turned["conditions"][1].update(status="False", reason="Unavailable")
+    came = copy.deepcopy(old)
+    came["conditions"].append({"type": "CustomDomainVerified", "status": "False"})
+    for new in (turned, came):
+        assert held_for(old, new, False, NOW, HOLD, LATER) == HOLD - 3
+    assert held_for(turned, old, False, NOW, HOLD, LATER) == HOLD * DETAIL_HOLDS - 3
 
 
 def test_ready_is_written_at_once_whatever_was_held() -> None:

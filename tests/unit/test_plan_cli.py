@@ -43,10 +43,10 @@ def test_all_examples_plan_cleanly() -> None:
     for portal in portals:
         spec = portal["spec"]
         tls = (spec.get("customDomain") or {}).get("tls") or {}
-        # -instance and -session Secrets, ConfigMap, Deployment, Service, Ingress,
-        # provisioning Job; a translations Job for additional languages; a Certificate
-        # for issuerRef.
-        expected += 7 + bool(spec.get("additionalLanguages")) + ("issuerRef" in tls)
+        # the -instance Secret (token and session keys), ConfigMap, Deployment, Service,
+        # Ingress, provisioning Job; a translations Job for additional languages; a
+        # Certificate for issuerRef.
+        expected += 6 + bool(spec.get("additionalLanguages")) + ("issuerRef" in tls)
     assert len(children) == expected
     kinds = {c["kind"] for c in children}
     assert {"Secret", "ConfigMap", "Deployment", "Service", "Ingress", "Job"} <= kinds

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
 import json
 from typing import Any
 
 from portico.core import names, session_keys
 from portico.core.decide import ROTATION_STATUS, Plan, decide
 from portico.core.observed import Observed
-from tests.support.worlds import NOW, SETTINGS, UID, P, owned, portal_obj, world
+from tests.support.worlds import NOW, SETTINGS, UID, P, minted, owned, portal_obj, world
 
-KEY = ("Secret", names.session_secret_name(P))
+KEY = ("Secret", names.instance_secret_name(P))
 A, B, C = ("a" * 43, "b" * 43, "c" * 43)
+TOKEN_EXPIRES = NOW + datetime.timedelta(days=1)
 
 
 def held(*keys: str, handled: str = "") -> dict[str, Any]:
@@ -73,8 +75,10 @@ def annotated(token: str) -> dict[str, Any]:
 
 
 def after(o: Observed, plan: Plan, **overrides: Any) -> Observed:
-    """The next reconcile's world: the plan's writes applied, a new key drawn."""
-    children = {**{k: copy.deepcopy(dict(v)) for k, v in o.children.items()}, **owned(plan)}
+    """The next reconcile's world: the plan's writes applied (a token minted when the plan
+    asked for one), a new key drawn."""
+    written = minted(plan, "t-1", TOKEN_EXPIRES) if plan.mint_token else owned(plan)
+    children = {**{k: copy.deepcopy(dict(v)) for k, v in o.children.items()}, **written}
     obj = copy.deepcopy(dict(overrides.pop("obj", o.obj)))
     obj["status"] = plan.status
     return world(obj=obj, status=plan.status, children=children, **overrides)
@@ -135,13 +139,29 @@ def test_a_status_lost_after_the_rotation_does_not_rotate_again() -> None:
     assert replan.status[ROTATION_STATUS] == "r1"
 
 
-def test_a_withdrawn_portal_keeps_its_session_keys() -> None:
+def test_a_withdrawn_portal_keeps_its_session_keys_and_loses_its_token() -> None:
     o = world()
     o = after(o, decide(o, SETTINGS, NOW))
+    first = keys_of(dict(o.children[KEY]))
     gone = world(instance=None, status=dict(o.status), children=o.children)
     plan = decide(gone, SETTINGS, NOW)
-    assert ("Secret", names.instance_secret_name(P)) in plan.deletes
-    assert KEY not in plan.deletes and KEY not in owned(plan)
+    assert KEY not in plan.deletes
+    secret = owned(plan)[KEY]
+    assert set(secret["data"]) == {"keys"} and keys_of(secret) == first
+
+
+def test_an_upgrade_carries_the_keys_of_the_old_session_secret_over_once() -> None:
+    """Releases before one Secret per portal kept the keys in `<portal>-session`: they
+    move into `<portal>-instance` (no one is signed out) and the old Secret is pruned."""
+    o = world()
+    plan = decide(o, SETTINGS, NOW)
+    legacy = ("Secret", names.legacy_session_secret_name(P))
+    old = held(A, B, handled="r1")
+    old["metadata"].update({"name": legacy[1], "uid": "u-old"})
+    upgraded = world(children={legacy: old}, status=dict(plan.status))
+    plan = decide(upgraded, SETTINGS, NOW)
+    assert keys_of(owned(plan)[KEY]) == [A, B] and legacy in plan.deletes
+    assert owned(plan)[KEY]["metadata"]["annotations"][session_keys.HANDLED] == "r1"
 
 
 def test_no_key_in_the_repr_of_what_decide_reads_or_returns() -> None:

@@ -99,22 +99,22 @@ def notes_for(
     """(kind, name) → what the operator fills in from the cluster when it applies the child."""
     cd = portal.custom_domain
     notes: dict[tuple[str, str], str] = {}
+    keys = (
+        "; keys: a random session key drawn when applied (never rendered offline), a new "
+        f"{names.ROTATE_SESSION_KEYS} value adds a new one and keeps the previous"
+    )
     if instance is not None:
         ns, secret = instance.credentials
         notes[("Secret", names.instance_secret_name(portal.name))] = (
             f"token: minted for this portal alone by PortalInstance {instance.name} when "
-            f"applied (ca.crt copied from Secret {ns}/{secret} if it has one)"
+            f"applied (ca.crt copied from Secret {ns}/{secret} if it has one){keys}"
         )
     else:
         notes[("Secret", names.instance_secret_name(portal.name))] = (
-            "token: minted for this portal alone by its PortalInstance when applied"
+            f"token: minted for this portal alone by its PortalInstance when applied{keys}"
         )
     notes[("Deployment", names.runtime_name(portal.name))] = (
         "pod annotation portico.dev/secrets-checksum follows the mounted Secrets' versions"
-    )
-    notes[("Secret", names.session_secret_name(portal.name))] = (
-        "keys: a random session key drawn when applied (never rendered offline); a new "
-        f"{names.ROTATE_SESSION_KEYS} value adds a new one and keeps the previous"
     )
     if cd:
         notes[("Ingress", names.runtime_name(portal.name))] = (

@@ -172,12 +172,10 @@ def _provision(
         secret = o.child("Secret", names.instance_secret_name(portal.name))
         ttl = settings.instance_token_ttl_seconds
         held = token.plan(secret, o.instance, o.credentials, now, ttl)
-    keys = session_keys.plan(
-        o.child("Secret", names.session_secret_name(portal.name)),
-        session_keys.requested(portal.annotations),
-        o.session_key,
-    )
-    if keys.handled:
+    keys: session_keys.SessionKeys | None = _session_keys(o)
+    if expired and keys and keys.change == "created":
+        keys = None  # like a withdrawn portal: keys kept, none made for a runtime at zero
+    if keys and keys.handled:
         out[ROTATION_STATUS] = keys.handled
     facts = render.Facts(
         attempt=attempt.number,
@@ -333,9 +331,14 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
     plan = _finish(o, new, phase, ready, diff, requeue)
-    if (withdrawn or portal.paused) and diff.deletes:
-        removed = ", ".join(f"{k} {n}" for k, n in diff.deletes)
-        withdrawal = Event("Warning", "Withdrawn", f"{ready.reason}: removed {removed}")
+    removed = [f"{k} {n}" for k, n in diff.deletes]
+    instance_secret = names.instance_secret_name(portal.name)
+    held_token = "token" in ((o.child("Secret", instance_secret) or {}).get("data") or {})
+    if withdrawn and held_token and ("Secret", instance_secret) not in diff.deletes:
+        removed.insert(0, f"the token in Secret {instance_secret}")
+    if (withdrawn or portal.paused) and removed:
+        said = ", ".join(removed)
+        withdrawal = Event("Warning", "Withdrawn", f"{ready.reason}: removed {said}")
         plan = replace(plan, events=(*plan.events, withdrawal))
     plan = replace(plan, dns_pending=domain.dns_pending, certificate_expiry=domain.expires_in)
     plan = _tokens(o, settings, plan, run.token if run else None)
@@ -417,16 +420,21 @@ def _tokens(o: Observed, settings: Settings, plan: Plan, held: token.TokenPlan |
     only when the kubelet updates their mounted file, so the old one ends at its expiry
     (a third of its lifetime later at most). A token of another instance ends by expiry."""
     key = ("Secret", names.instance_secret_name(o.portal.name))
-    minting = bool(held and held.mint and any(w.key == key for w in plan.writes))
+    written = next((w.manifest for w in plan.writes if w.key == key), None)
+    minting = bool(held and held.mint and written is not None)
     old = token.revocable(o.child(*key), o.instance)
-    revoke = (old,) if old and key in plan.deletes else ()
+    # Withdrawn: the Secret deleted, or rewritten with the session keys alone.
+    dropped = key in plan.deletes or (
+        not minting and written is not None and "token" not in (written.get("data") or {})
+    )
+    revoke = (old,) if old and dropped else ()
     ttl = settings.instance_token_ttl_seconds if minting else 0
     return replace(plan, mint_token=ttl, revoke_tokens=revoke)
 
 
 def _rotated(o: Observed, plan: Plan, keys: session_keys.SessionKeys) -> Plan:
     """An Event when this plan writes rotated session keys (it names the token, no key)."""
-    key = ("Secret", names.session_secret_name(o.portal.name))
+    key = ("Secret", names.instance_secret_name(o.portal.name))
     if keys.change != "rotated" or not any(w.key == key for w in plan.writes):
         return plan
     event = Event(
@@ -457,19 +465,31 @@ def _withdrawn(
     """What a portal that lost an entitlement keeps: its configuration, its own certificate
     and, for a URL it still owns, its Service — no credentials, no runtime, no Jobs, and no
     Ingress, so its hosts show the page server's page."""
-    # Its own certificate, and the session keys, so sessions outlive a lapse.
-    keep = {
-        ("Secret", names.tls_secret_name(o.portal.name)),
-        ("Secret", names.session_secret_name(o.portal.name)),
-    }
-    if not routed:  # the subdomain is another portal's: no routing at all
+    # Its own certificate; and its session keys, so sessions outlive a lapse: the
+    # instance Secret keeps them alone, its token gone (and revoked: _tokens).
+    keep = {("Secret", names.tls_secret_name(o.portal.name))}
+    keys = _session_keys(o)
+    facts = render.Facts(provision=False, session_keys=None if keys.change == "created" else keys)
+    kept = {("Secret", names.instance_secret_name(o.portal.name))}
+    if routed:
+        kept |= {
+            ("ConfigMap", names.config_name(o.portal.name)),
+            ("NetworkPolicy", names.network_policy_name(o.portal.name)),
+            ("Service", names.runtime_name(o.portal.name)),
+        }
+    else:  # the subdomain is another portal's: no routing at all
         keep.add(("ConfigMap", names.config_name(o.portal.name)))
-        return [], keep
-    facts = render.Facts(provision=False)
-    kept = {"ConfigMap", "NetworkPolicy", "Service"}
-    return [
-        m for m in render.children(o.portal, o.instance, settings, facts) if m["kind"] in kept
-    ], keep
+    children = render.children(o.portal, o.instance, settings, facts)
+    return [m for m in children if (m["kind"], m["metadata"]["name"]) in kept], keep
+
+
+def _session_keys(o: Observed) -> session_keys.SessionKeys:
+    """The session keys `<portal>-instance` is to hold (those of a release that kept them
+    in `<portal>-session` carried over once, so an upgrade signs no one out)."""
+    secret = o.child("Secret", names.instance_secret_name(o.portal.name))
+    if not session_keys.held_keys(secret):
+        secret = o.child("Secret", names.legacy_session_secret_name(o.portal.name)) or secret
+    return session_keys.plan(secret, session_keys.requested(o.portal.annotations), o.session_key)
 
 
 def _record_domain(new: dict[str, Any], has_domain: bool, domain: custom_domain.Assessment) -> None:
@@ -499,14 +519,16 @@ def _finish(
     old = o.status
     events: list[Event] = []
     attempt = (new.get("provisioning") or {}).get("attempt")
-    # A spec edit of a portal provisioned before: the person who edited knows when it
-    # started; its new attempt is in status.provisioning, and its end has its Event.
+    # Only a restart's attempt has a start Event: a new portal's first attempt and a spec
+    # edit's begin with the apply (its time is the person's own), the attempt is in
+    # status.provisioning, and its end has its Event. (One Event, Ready, for a new portal.)
+    created = not old.get("phase")
     edited = old.get("observedGeneration") not in (None, new["observedGeneration"]) and bool(
         old.get("provisioning")
     )
     restarted = new.get("lastHandledRestart") != old.get("lastHandledRestart")
     started = attempt != (old.get("provisioning") or {}).get("attempt")
-    if started and (restarted or not edited):
+    if started and restarted:
         job = new["provisioning"]["job"]
         events.append(
             Event(
@@ -517,10 +539,10 @@ def _finish(
         )
     before = {c.get("type"): c.get("reason") for c in old.get("conditions") or ()}
     # One Event per phase change, and per new reason while Failed; progress within
-    # Configuring is in the conditions (a new attempt has its own Event, a spec edit's
-    # return to Configuring none: the edit is its cause).
+    # Configuring is in the conditions (a restart's attempt has its own Event; a new
+    # portal's Configuring and a spec edit's return to it none: the apply is the cause).
     moved = old.get("phase") != phase
-    if (moved and not ((events or edited) and phase == "Configuring")) or (
+    if (moved and not ((events or edited or created) and phase == "Configuring")) or (
         phase == "Failed" and before.get("Ready") != ready.reason
     ):
         events.append(Event(*_event_for(phase, ready)))

@@ -105,12 +105,15 @@ def pages_name(portal: str) -> str:
 
 
 def instance_secret_name(portal: str) -> str:
+    """The portal's own Secret: its instance token (`token`, `ca.crt`; core/token.py) and
+    its session keys (`keys`; core/session_keys.py), made by the operator, mounted by the
+    runtime."""
     return f"{portal}-instance"
 
 
-def session_secret_name(portal: str) -> str:
-    """The portal's session keys (key `keys`, one per line, newest last): made and rotated
-    by the operator, mounted by the runtime (core/session_keys.py)."""
+def legacy_session_secret_name(portal: str) -> str:
+    """Where releases before one Secret per portal kept the session keys: read once so an
+    upgrade keeps them, then pruned as an unwanted child."""
     return f"{portal}-session"
 
 
@@ -129,22 +132,6 @@ def provision_job_name(portal: str, attempt: int) -> str:
 
 def translations_job_name(portal: str, run: int) -> str:
     return f"{portal}-translations-{run}"
-
-
-def fixed_children(portal: str) -> list[tuple[str, str]]:
-    """(kind, name) of every child whose name does not depend on a run number."""
-    return [
-        ("Secret", instance_secret_name(portal)),
-        ("Secret", session_secret_name(portal)),
-        ("Secret", mail_secret_name(portal)),
-        ("Secret", tls_secret_name(portal)),
-        ("ConfigMap", config_name(portal)),
-        ("NetworkPolicy", network_policy_name(portal)),
-        ("Deployment", runtime_name(portal)),
-        ("Service", runtime_name(portal)),
-        ("Ingress", runtime_name(portal)),
-        ("Certificate", runtime_name(portal)),
-    ]
 
 
 def iso(moment: datetime.datetime) -> str:

@@ -11,10 +11,12 @@ next write carries the newest state.
 - written at once: the first status of a generation, a phase change (Ready,
   Failed, Expired), a change that comes with an Event, a recovery from a failed
   reconcile, and anything outside the conditions and the attempt's progress;
-- a condition turning True or False, or the Ready condition's reason changing,
-  waits until `status_hold_seconds` after the last status write;
-- a change of wording only (a message, or the reason of a condition that does
-  not explain Ready) waits until `DETAIL_HOLDS` times that.
+- news a person may act on — a condition that appears or turns False or
+  Unknown — waits until `status_hold_seconds` after the last status write;
+- progress toward Ready (a condition turning True, Ready's reason moving on)
+  and wording (a message, a reason) wait until `DETAIL_HOLDS` times that: Ready
+  itself is written at once, so on a slow machine a new portal still costs two
+  status writes (its first, and Ready), not one per step.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def held_for(
         return 0.0
     if reason_of(old, "Synced") != RECONCILE_SUCCESS:
         return 0.0
-    hold = hold_seconds if _turned(old, new) else hold_seconds * DETAIL_HOLDS
+    hold = hold_seconds if _news(old, new) else hold_seconds * DETAIL_HOLDS
     return max(hold - (now - written_at).total_seconds(), 0.0)
 
 
@@ -57,8 +59,8 @@ def _attempt(status: Mapping[str, Any]) -> Any:
     return (status.get("provisioning") or {}).get("attempt")
 
 
-def _turned(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """A condition came, went or turned, or Ready explains itself differently."""
+def _news(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A condition came, or turned to something other than True."""
     before = {c.get("type"): c.get("status") for c in old.get("conditions") or ()}
     after = {c.get("type"): c.get("status") for c in new.get("conditions") or ()}
-    return before != after or reason_of(old, "Ready") != reason_of(new, "Ready")
+    return any(status != "True" and before.get(kind) != status for kind, status in after.items())

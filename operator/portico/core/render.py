@@ -18,7 +18,7 @@ import jinja2
 import yaml
 
 from portico.api.model import Portal, PortalInstance
-from portico.core import features, names, network_policy, scanner
+from portico.core import features, names, network_policy, scanner, session_keys
 from portico.core.session_keys import SessionKeys
 from portico.settings import Settings
 
@@ -29,8 +29,9 @@ _NOT_YAML_PRINTABLE = re.compile(
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CONFIG_DIR = "/etc/portico"
 SECRETS_DIR = f"{CONFIG_DIR}/secrets"
+# The portal's own Secret `<portal>-instance`: its token (and ca.crt) and the session keys.
+INSTANCE_DIR = f"{SECRETS_DIR}/instance"
 # Not a Secret's name (those have no underscore), so no referenced Secret's mount meets it.
-SESSION_KEYS_DIR = f"{SECRETS_DIR}/_session"
 MAIL_LOGIN_DIR = f"{SECRETS_DIR}/_mail"
 CONFIG_MOUNTS = {"portal.json": f"{CONFIG_DIR}/portal.json"}
 # The runtime's and its Jobs' /tmp (an emptyDir): uploads spool there, nothing else lives.
@@ -66,8 +67,8 @@ class Facts:
     tls_data: Mapping[str, str] | None = None
     # Ask cert-manager for the custom host's certificate (issuerRef, domain verified).
     issue_certificate: bool = False
-    # The session keys Secret's data and annotations (core/session_keys.py); None: not
-    # rendered (a withdrawn portal keeps the one it has).
+    # The session keys (core/session_keys.py), held in `<portal>-instance` beside the
+    # token: one Secret, one write for a new portal. None: no keys rendered (plan).
     session_keys: SessionKeys | None = None
     # The portals' mail login copied from the operator's Secret (base64 `username` and
     # `password`); None: none configured, or that Secret lacks them.
@@ -130,7 +131,7 @@ def runtime_config(
         "instance": {
             "name": portal.instance,
             "url": instance.url if instance else "",
-            "credentialsDir": f"{SECRETS_DIR}/instance",
+            "credentialsDir": INSTANCE_DIR,
         },
         "language": portal.language,
         "languages": list(portal.languages),
@@ -151,7 +152,7 @@ def runtime_config(
         },
         "webRoles": [_web_role(r) for r in portal.web_roles],
         "visibility": {"mode": portal.visibility, "allow": _members(portal.private_allow)},
-        "sessions": {"keysFile": f"{SESSION_KEYS_DIR}/keys"},
+        "sessions": {"keysFile": f"{INSTANCE_DIR}/{session_keys.KEYS}"},
         "analytics": {},
     }
     mail = _portal_mail(settings)
@@ -270,9 +271,8 @@ def children(
         "config_data": data,
         "config_name": names.config_name(portal.name),
         "instance_secret": names.instance_secret_name(portal.name),
-        "session_secret": names.session_secret_name(portal.name),
         "secret_label": names.SECRET_LABEL,
-        "session_keys_dir": SESSION_KEYS_DIR,
+        "instance_dir": INSTANCE_DIR,
         "mail_secret": names.mail_secret_name(portal.name),
         "mail_login_dir": MAIL_LOGIN_DIR if settings.mail_portal_credentials_secret else "",
         "runtime_name": names.runtime_name(portal.name),
@@ -311,25 +311,16 @@ def children(
                 **ctx,
             )
         )
-    if facts.instance_credentials is not None:
+    secret = instance_secret(facts)
+    if secret is not None:
+        data, annotations = secret
         manifests.insert(
             0,
             _render(
                 "secret-instance.yaml.j2",
                 labels=names.secret_labels(portal.name, "credentials"),
-                data=dict(sorted(facts.instance_credentials.items())),
-                annotations=dict(sorted((facts.instance_secret_annotations or {}).items())),
-                **ctx,
-            ),
-        )
-    if facts.session_keys is not None:
-        manifests.insert(
-            0,
-            _render(
-                "secret-session.yaml.j2",
-                labels=names.secret_labels(portal.name, "sessions"),
-                data=dict(sorted(facts.session_keys.data.items())),
-                annotations=dict(sorted(facts.session_keys.annotations.items())),
+                data=data,
+                annotations=annotations,
                 **ctx,
             ),
         )
@@ -390,3 +381,15 @@ def _resources(portal: Portal) -> dict[str, Any]:
     for kind, values in portal.runtime.resources.items():
         resources[kind] = dict(sorted(values.items()))
     return resources
+
+
+def instance_secret(facts: Facts) -> tuple[dict[str, str], dict[str, str]] | None:
+    """`<portal>-instance`'s data and annotations: the token (when the portal may hold
+    one) beside the session keys. Without a token (withdrawn, expired) the keys alone
+    stay, so sessions outlive a lapse; None when neither is rendered."""
+    if facts.instance_credentials is None and facts.session_keys is None:
+        return None
+    keys = facts.session_keys or SessionKeys()
+    data = {**(facts.instance_credentials or {}), **keys.data}
+    annotations = {**(facts.instance_secret_annotations or {}), **keys.annotations}
+    return dict(sorted(data.items())), dict(sorted(annotations.items()))
