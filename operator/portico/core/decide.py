@@ -545,7 +545,11 @@ def _finish(
 
 
 def _notices(
-    o: Observed, settings: Settings, now: datetime.datetime, new: dict[str, Any], events: list[Event]
+    o: Observed,
+    settings: Settings,
+    now: datetime.datetime,
+    new: dict[str, Any],
+    events: list[Event],
 ) -> list[Event]:
     """Record the notifications this plan makes due (core/notifications.py) in NEW, in the
     same status write as their Events; returns the Events the plan does not have yet."""

@@ -16,8 +16,13 @@ in the entry is the outbox (controller/notify.py delivers it):
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import Any
 
 from portico.core import names
@@ -139,7 +144,11 @@ def due(
     if expiring and certificate.get("notAfter"):
         found.append(
             Notice(
-                CERTIFICATE, CERTIFICATE, str(certificate["notAfter"]), "Warning", expiring["message"]
+                CERTIFICATE,
+                CERTIFICATE,
+                str(certificate["notAfter"]),
+                "Warning",
+                expiring["message"],
             )
         )
     return [n for n in found if (record.get(n.slot) or {}).get("key") != n.key]
@@ -149,9 +158,7 @@ def next_in(trial: bool, expiry: datetime.datetime | None, now: datetime.datetim
     """Seconds until the next TrialExpiringSoon threshold (a reconcile comes back then)."""
     if not trial or expiry is None:
         return None
-    ahead = [
-        (expiry - datetime.timedelta(days=d) - now).total_seconds() for d in TRIAL_NOTICE_DAYS
-    ]
+    ahead = [(expiry - datetime.timedelta(days=d) - now).total_seconds() for d in TRIAL_NOTICE_DAYS]
     waits = [w for w in ahead if w > 0]
     return min(waits) + 1 if waits else None
 
@@ -189,3 +196,73 @@ def queued(status: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             if entry.get(channel) in (QUEUED, SENDING):
                 out.append((slot, channel, entry))
     return out
+
+
+# ---- what is sent (pure): the e-mail, the webhook's body and its signature ----------
+
+SIGNATURE_HEADER = "Portico-Signature"
+DELIVERY_HEADER = "Portico-Delivery"
+
+
+def delivery_id(uid: str, slot: str, entry: Mapping[str, Any]) -> str:
+    """The same for every attempt of one notification: receivers drop repeats by it."""
+    return f"{uid}/{slot}/{entry.get('key', '')}"
+
+
+def compose_mail(
+    *, entry: Mapping[str, Any], portal: str, display_name: str, to: str, sender: str, url: str
+) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = f"[{display_name}] {entry['reason']}"
+    message["From"] = sender
+    message["To"] = to
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    lines = [
+        "Hello,",
+        f"{entry['message']}.",
+        f"Portal: {portal} ({url})",
+        f"Event: {entry['reason']} at {entry['at']}",
+        "You receive this message as the portal's administrator (spec.administrator).",
+    ]
+    message.set_content("\n\n".join(lines) + "\n")
+    return message
+
+
+def webhook_body(
+    *,
+    entry: Mapping[str, Any],
+    namespace: str,
+    portal: str,
+    uid: str,
+    slot: str,
+    administrator: str,
+    url: str,
+) -> bytes:
+    body = {
+        "id": delivery_id(uid, slot, entry),
+        "reason": entry["reason"],
+        "type": entry.get("type", "Normal"),
+        "message": entry["message"],
+        "at": entry["at"],
+        "portal": {"namespace": namespace, "name": portal, "uid": uid, "url": url},
+        "administrator": administrator,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def signature(key: bytes, timestamp: int, body: bytes) -> str:
+    """The Portico-Signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
+    "<t>." + body>` (the timestamp is signed, so a receiver can refuse old replays)."""
+    mac = hmac.new(key, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(key: bytes, header: str, body: bytes, now: int, tolerance: int = 300) -> bool:
+    """What a receiver does (docs/user-guide.md, "Notifications"); used by the tests."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        timestamp = int(parts.get("t", ""))
+    except ValueError:
+        return False
+    expected = signature(key, timestamp, body).split("v1=", 1)[1]
+    return abs(now - timestamp) <= tolerance and hmac.compare_digest(expected, parts.get("v1", ""))
