@@ -227,8 +227,10 @@ def test_a_mail_server_that_is_down_delays_delivery_and_blocks_no_reconcile(
     cluster.wait_phase(namespace, "waiting", "Expired", timeout=120)
     wait_for(
         "TrialExpired to be queued for e-mail",
-        lambda: (record(cluster, namespace, "waiting").get("TrialExpired") or {}).get("email")
-        == "Queued",
+        lambda: (
+            (record(cluster, namespace, "waiting").get("TrialExpired") or {}).get("email")
+            == "Queued"
+        ),
     )
     notifier.stop()
     mail_server.start()

@@ -63,7 +63,8 @@ class Outbox:
     waiting: dict[Key, float] = field(default_factory=dict)  # portal → loop time to try
     attempts: dict[Key, int] = field(default_factory=dict)
     mine: set[Mark] = field(default_factory=set)  # Sending marks this process wrote
-    handed: set[Mark] = field(default_factory=set)  # handed over, Sent not written yet
+    # A final state (Sent, Uncertain) decided here whose write failed: written next time.
+    unwritten: dict[Mark, str] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, key: Key) -> None:
@@ -127,9 +128,8 @@ class Outbox:
 
     def _one(self, obj: dict[str, Any], mark: Mark, entry: dict[str, Any]) -> bool:
         key, slot, channel, _ = mark
-        if mark in self.handed:  # only its Sent mark is missing
-            self._mark(mark, n.SENT)
-            self.handed.discard(mark)
+        if mark in self.unwritten:  # decided; only its mark is missing
+            self._final(mark, self.unwritten[mark])
             return False
         if entry.get(channel) == n.SENDING and mark not in self.mine:
             log.warning(
@@ -140,7 +140,7 @@ class Outbox:
                 channel,
             )
             metrics.NOTIFICATIONS.labels(channel=channel, result="uncertain").inc()
-            self._mark(mark, n.UNCERTAIN)
+            self._final(mark, n.UNCERTAIN)
             return False
 
         def ready() -> None:
@@ -157,10 +157,10 @@ class Outbox:
             if mark not in self.mine:  # nothing went out: retried
                 log.warning("notification %s of %s/%s not sent: %s", slot, *key, err)
                 return True
-            self.mine.discard(mark)
-            if err.refused:
+            if err.refused:  # not taken: queued again (until written, still ours to send)
                 log.warning("notification %s of %s/%s refused: %s (retried)", slot, *key, err)
                 self._mark(mark, n.QUEUED)
+                self.mine.discard(mark)
                 return True
             log.warning(
                 "notification %s of %s/%s by %s may or may not have gone out (%s); it is "
@@ -170,15 +170,20 @@ class Outbox:
                 channel,
                 err,
             )
-            self._mark(mark, n.UNCERTAIN)
+            self._final(mark, n.UNCERTAIN)
             return False
-        self.mine.discard(mark)
-        self.handed.add(mark)
         metrics.NOTIFICATIONS.labels(channel=channel, result="sent").inc()
         log.info("notification %s of %s/%s sent by %s", slot, *key, channel)
-        self._mark(mark, n.SENT)
-        self.handed.discard(mark)
+        self._final(mark, n.SENT)
         return False
+
+    def _final(self, mark: Mark, state: str) -> None:
+        """Write a state that ends the channel; kept until written, so never sent again."""
+        self.unwritten[mark] = state
+        self.mine.discard(mark)
+        with contextlib.suppress(Replaced):  # a newer occurrence took the entry
+            self._mark(mark, state)
+        self.unwritten.pop(mark, None)
 
     def _mark(self, mark: Mark, state: str) -> None:
         """One fenced status write, onto the version of the Portal the store holds."""
