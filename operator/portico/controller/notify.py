@@ -95,7 +95,11 @@ class Outbox:
                     continue
                 for key in ready:
                     del self.waiting[key]
-                    left = await loop.run_in_executor(executor, self.deliver, key)
+                    try:
+                        left = await loop.run_in_executor(executor, self.deliver, key)
+                    except Exception:  # a bug: logged, retried, and the outbox keeps running
+                        log.exception("delivering the notifications of %s/%s failed", *key)
+                        left = True
                     if not left:
                         self.attempts.pop(key, None)
                         continue
