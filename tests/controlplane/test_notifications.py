@@ -224,18 +224,18 @@ def test_a_mail_server_that_is_down_delays_delivery_and_blocks_no_reconcile(
 
     # Queued across a restart: the record decides, and the new process delivers it.
     mail_server.stop()
-    cluster.wait_phase(namespace, "waiting", "Expired", timeout=120)
-    wait_for(
-        "TrialExpired to be queued for e-mail",
-        lambda: (
-            (record(cluster, namespace, "waiting").get("TrialExpired") or {}).get("email")
-            == "Queued"
-        ),
-    )
+    state(cluster, namespace, "other", "Stopped")
+
+    def queued() -> bool:
+        entry = record(cluster, namespace, "other").get("Stopped") or {}
+        return entry.get("email") == "Queued" and entry.get("webhook") == "Sent"
+
+    wait_for("Stopped to be queued for e-mail (and its webhook sent)", queued)
     notifier.stop()
     mail_server.start()
     notifier.start()
-    wait_mail(mail_server, "waiting", "TrialExpired", timeout=90)
+    wait_mail(mail_server, "other", "Stopped", timeout=90)
     time.sleep(5)
-    assert sorted(mails(mail_server, "waiting")) == ["TrialExpired", "TrialExpiringSoon"]
-    assert [d.json["reason"] for d in receiver.deliveries("waiting")].count("TrialExpired") == 1
+    assert mails(mail_server, "other") == ["Stopped"]
+    assert [d.json["reason"] for d in receiver.deliveries("other")] == ["Stopped"]
+    assert mails(mail_server, "waiting").count("TrialExpiringSoon") == 1
