@@ -137,6 +137,16 @@ class Settings:
     # used; a failed delivery is retried after this many seconds, doubling up to 10 min.
     invitation_poll_seconds: float = 60.0
     invitation_retry_seconds: float = 5.0
+    # Lifecycle notifications (core/notifications.py) besides the Events: e-mailed to each
+    # portal's spec.administrator through the mail server above, and/or POSTed to a
+    # webhook signed with HMAC-SHA256 under the key `key` of the Secret
+    # "namespace/name". A failed delivery is retried after this many seconds, doubling
+    # up to 10 minutes.
+    notification_email: bool = False
+    notification_webhook_url: str = ""
+    notification_webhook_secret: str = ""
+    notification_webhook_timeout: float = 10.0
+    notification_retry_seconds: float = 5.0
 
     @property
     def own_namespace(self) -> str:
@@ -204,6 +214,7 @@ class Settings:
                 "PORTICO_INVITATION_POLL_SECONDS and PORTICO_INVITATION_RETRY_SECONDS "
                 "must be positive"
             )
+        _check_notifications(settings)
         bad = [e for e in settings.allowed_issuers if issuers.parse_entry(e) is None]
         if bad:
             raise SettingsError(
@@ -234,6 +245,27 @@ class Settings:
 
 class SettingsError(ValueError):
     """A setting that cannot be used; the message names the variable."""
+
+
+def _check_notifications(settings: Settings) -> None:
+    if settings.notification_email and not settings.mail_host:
+        raise SettingsError(
+            "PORTICO_NOTIFICATION_EMAIL needs the mail server: set PORTICO_MAIL_HOST and "
+            "PORTICO_MAIL_FROM"
+        )
+    url, secret = settings.notification_webhook_url, settings.notification_webhook_secret
+    if url and not url.startswith(("https://", "http://")):
+        raise SettingsError(f"PORTICO_NOTIFICATION_WEBHOOK_URL={url!r}: use an http(s) URL")
+    if url and (secret.count("/") != 1 or not all(secret.split("/"))):
+        raise SettingsError(
+            "PORTICO_NOTIFICATION_WEBHOOK_SECRET must be NAMESPACE/NAME of the Secret whose "
+            "key `key` signs the webhook's requests when PORTICO_NOTIFICATION_WEBHOOK_URL is set"
+        )
+    if settings.notification_retry_seconds <= 0 or settings.notification_webhook_timeout <= 0:
+        raise SettingsError(
+            "PORTICO_NOTIFICATION_RETRY_SECONDS and PORTICO_NOTIFICATION_WEBHOOK_TIMEOUT "
+            "must be positive"
+        )
 
 
 def _check_network_policy(settings: Settings) -> None:

@@ -47,6 +47,13 @@ def test_watch_namespaces_and_its_former_name() -> None:
         ({"PORTICO_MAIL_HOST": "smtp.example"}, "PORTICO_MAIL_FROM must be an e-mail address"),
         ({"PORTICO_MAIL_CREDENTIALS_SECRET": "just-a-name"}, "use NAMESPACE/NAME"),
         ({"PORTICO_INVITATION_POLL_SECONDS": "0"}, "must be positive"),
+        ({"PORTICO_NOTIFICATION_EMAIL": "true"}, "PORTICO_NOTIFICATION_EMAIL needs the mail"),
+        ({"PORTICO_NOTIFICATION_WEBHOOK_URL": "hooks.example"}, "WEBHOOK_URL=.hooks"),
+        (
+            {"PORTICO_NOTIFICATION_WEBHOOK_URL": "https://hooks.example/p"},
+            "PORTICO_NOTIFICATION_WEBHOOK_SECRET must be NAMESPACE/NAME",
+        ),
+        ({"PORTICO_NOTIFICATION_RETRY_SECONDS": "0"}, "must be positive"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], words: str) -> None:

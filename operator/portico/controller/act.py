@@ -162,15 +162,23 @@ class Writer:
         return writes
 
     def patch_status(
-        self, kind: str, namespace: str | None, name: str, old: dict[str, Any], new: dict[str, Any]
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        resource_version: str = "",
     ) -> dict[str, Any] | None:
-        """Merge-patch the status subresource when it differs; removed keys become null."""
+        """Merge-patch the status subresource when it differs; removed keys become null.
+        RESOURCE_VERSION: write only onto that version of the object (else 409)."""
         if old == new:
             return None
-        patch = {k: v for k, v in new.items() if old.get(k) != v}
-        patch.update({k: None for k in old if k not in new})
+        patch = _diff(old, new)
         path = RESOURCES[kind].path(namespace, name, "status")
-        body = {"status": patch}
+        body: dict[str, Any] = {"status": patch}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         query = {"fieldManager": FIELD_MANAGER}  # managedFields then say when Portico wrote it
         result: dict[str, Any] = self._write(
             "PATCH", kind, path, body, query, "application/merge-patch+json"
@@ -231,3 +239,24 @@ class Writer:
     ) -> Any:
         metrics.WRITES.labels(kind=kind, verb=method).inc()
         return self.kube.request(method, path, body, query, content_type or "application/json")
+
+
+# Keys of status merged entry by entry: the notification outbox (controller/notify.py)
+# marks its deliveries there while a reconcile may add an entry, and neither may put
+# back the other's stale copy of an entry it did not change.
+_MERGED = frozenset({"notifications"})
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any], merged: bool = False) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if before == value:
+            continue
+        deeper = merged or key in _MERGED
+        if deeper and isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = _diff(before, value, merged=True)
+        else:
+            patch[key] = value
+    patch.update({k: None for k in old if k not in new})
+    return patch

@@ -25,7 +25,7 @@ from portico.controller import metrics
 from portico.controller.act import FIELD_MANAGER, Writer
 from portico.controller.instance_api import InstanceClient, InstanceError, portal_path
 from portico.controller.kube import RESOURCES, ApiError
-from portico.controller.mail import MailError, MailLogin, send
+from portico.controller.mail import MailError, MailLogin, login_from, send
 from portico.controller.observe import Observer, parse
 from portico.controller.store import Store, controller_uid
 from portico.core import invitation_mail, names, render
@@ -243,21 +243,7 @@ class Invitations:
         return dataclasses.replace(o, obj=obj, delivery=outcome)
 
     def _login(self) -> MailLogin | None:
-        ref = self.settings.mail_credentials_secret
-        if not ref:
-            return None
-        namespace, name = ref.split("/", 1)
-        secret = self.writer.kube.get("Secret", namespace, name)
-        if secret is None:
-            raise MailError(f"the mail credentials Secret {ref} does not exist")
-        data = secret.get("data") or {}
-
-        def value(key: str) -> str:
-            return base64.b64decode(data.get(key, "")).decode(errors="replace")
-
-        if "username" not in data or "password" not in data:
-            raise MailError(f"the mail credentials Secret {ref} needs keys username and password")
-        return MailLogin(value("username"), value("password"))
+        return login_from(self.settings, self.writer.kube)
 
     def _finalizers(self, o: Observed, finalizers: list[str]) -> None:
         inv = o.invitation

@@ -29,6 +29,11 @@ CERTIFICATE_EXPIRY = Gauge(
     "Seconds until the custom-domain certificate of a portal expires",
     ["namespace", "portal"],
 )
+NOTIFICATIONS = Counter(
+    "portico_notifications_total",
+    "Notification deliveries by channel (email, webhook) and result (sent, failed, uncertain)",
+    ["channel", "result"],
+)
 EVENTS_FAILED = Counter("portico_events_failed_total", "Events that could not be posted")
 
 

@@ -29,12 +29,14 @@ from portico.controller.index import Index
 from portico.controller.invitations import Invitations, parse_invitation_obj
 from portico.controller.kube import ApiError, Kube
 from portico.controller.leader import FencedKube, LeaderElector, while_leading
+from portico.controller.notify import Outbox
 from portico.controller.observe import Observer, parse
 from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
 from portico.controller.store import Store
 from portico.core import base_domain, entitlement, names, reservations, site, token
 from portico.core.claims import Reservation
+from portico.core.decide import channels
 from portico.settings import Settings
 
 log = logging.getLogger("portico")
@@ -80,6 +82,8 @@ class Operator:
     observer: Observer
     reconciler: Reconciler
     invitations: Invitations
+    # Notifications to hand over (None: no channel configured, Events only).
+    outbox: Outbox | None = None
     queue: WorkQueue = field(default_factory=WorkQueue)
     # (namespace, portal) → the invitations to it: a portal appearing wakes them.
     invited: dict[tuple[str, str], set[str]] = field(default_factory=dict)
@@ -108,8 +112,18 @@ class Operator:
         writer = Writer(FencedKube(kube, elector) if elector else kube)
         reconciler = Reconciler(settings, store, observer, writer)
         invitations = Invitations(settings, store, observer, writer)
+        outbox = Outbox(settings, store, writer) if channels(settings) else None
         return cls(
-            settings, kube, writer, store, index, observer, reconciler, invitations, elector=elector
+            settings,
+            kube,
+            writer,
+            store,
+            index,
+            observer,
+            reconciler,
+            invitations,
+            outbox,
+            elector=elector,
         )
 
     async def prime(self, child_kinds: list[str]) -> None:
@@ -167,12 +181,16 @@ class Operator:
         self.executor = ThreadPoolExecutor(self.settings.reconcile_workers, "reconcile")
         if self.elector is None:
             self.tasks.append(asyncio.create_task(self._run_queue()))
+            if self.outbox is not None:
+                self.tasks.append(asyncio.create_task(self.outbox.run()))
             return
         # A standby keeps watching (store and queue stay warm) and works through it all
-        # once it leads.
+        # once it leads; only the leader delivers notifications.
         elector = self.elector
         self.tasks.append(asyncio.create_task(elector.run()))
         self.tasks.append(asyncio.create_task(while_leading(elector, self._run_queue)))
+        if self.outbox is not None:
+            self.tasks.append(asyncio.create_task(while_leading(elector, self.outbox.run)))
 
     async def _run_queue(self) -> None:
         await self.queue.run(self.work, concurrency=self.settings.reconcile_workers)
@@ -260,6 +278,8 @@ class Operator:
         self.store.forget_portal(*key)
         entry = self.index.remove(key)
         self.queue.forget(("Portal", *key))
+        if self.outbox is not None:
+            self.outbox.forget(key)
         self.observer.forget(key)
         self.phases.pop(key, None)
         self._count_phases()
@@ -466,6 +486,8 @@ class Operator:
             self._wake(entry, (namespace, name))
         self.phases[(namespace, name)] = outcome.phase
         self._count_phases()
+        if self.outbox is not None:  # what its record queued (after a restart too)
+            self.outbox.offer((namespace, name))
         if outcome.certificate_expiry is not None:
             metrics.CERTIFICATE_EXPIRY.labels(namespace=namespace, portal=name).set(
                 outcome.certificate_expiry

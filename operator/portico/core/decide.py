@@ -23,6 +23,7 @@ from portico.core import (
     features,
     maintenance,
     names,
+    notifications,
     pacing,
     progress,
     references,
@@ -230,6 +231,8 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     expiry = trial_expiry(o, settings)
     expired = bool(expiry and now >= expiry)
     requeue = (expiry - now).total_seconds() + 1 if expiry and not expired else None
+    if (notice := notifications.next_in(portal.type == "Trial", expiry, now)) is not None:
+        requeue = min(requeue or notice, notice)  # the next TrialExpiringSoon threshold
     link = entitlement.link_problems(o, settings)
     blocker = entitlement.subdomain_blocker(o)
     withdrawn = any(p.reason in WITHDRAWN for p in link) or blocker is not None
@@ -243,7 +246,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         phase, ready = summarize([], paused=True)
         kept = [c for c in previous if c.get("type") != "Ready"]
         new["conditions"] = kept + to_status([ready], previous, o.generation, stamp)
-        return _finish(o, new, phase, ready, Changes(), requeue)
+        return _finish(o, settings, now, new, phase, ready, Changes(), requeue)
     conditions: list[Condition] = []
     if link:
         message = "; ".join(p.message for p in link)
@@ -330,7 +333,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         new["lastHandledSiteRestart"] = restart
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
-    plan = _finish(o, new, phase, ready, diff, requeue)
+    plan = _finish(o, settings, now, new, phase, ready, diff, requeue)
     removed = [f"{k} {n}" for k, n in diff.deletes]
     instance_secret = names.instance_secret_name(portal.name)
     held_token = "token" in ((o.child("Secret", instance_secret) or {}).get("data") or {})
@@ -399,7 +402,7 @@ def _deprovisioned(
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     previous = list(o.status.get("conditions") or ())
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
-    plan = _finish(o, new, site.DEPROVISIONED, ready, diff, requeue)
+    plan = _finish(o, settings, now, new, site.DEPROVISIONED, ready, diff, requeue)
     plan = _tokens(o, settings, plan, None)
     return _paced(o, plan, settings.status_hold_seconds, now)
 
@@ -509,6 +512,8 @@ def _record_domain(new: dict[str, Any], has_domain: bool, domain: custom_domain.
 
 def _finish(
     o: Observed,
+    settings: Settings,
+    now: datetime.datetime,
     new: dict[str, Any],
     phase: str,
     ready: Condition,
@@ -549,6 +554,7 @@ def _finish(
     expiring = next((c for c in new["conditions"] if c["reason"] == EXPIRING), None)
     if expiring and before.get("CertificateReady") != EXPIRING:
         events.append(Event("Warning", EXPIRING, expiring["message"]))
+    events += _notices(o, settings, now, new, events)
     return Plan(
         phase=phase,
         status=new,
@@ -558,6 +564,37 @@ def _finish(
         requeue_after=requeue,
         skipped=diff.skipped,
     )
+
+
+def _notices(
+    o: Observed,
+    settings: Settings,
+    now: datetime.datetime,
+    new: dict[str, Any],
+    events: list[Event],
+) -> list[Event]:
+    """Record the notifications this plan makes due (core/notifications.py) in NEW, in the
+    same status write as their Events; returns the Events the plan does not have yet."""
+    trial = o.portal.type == "Trial"
+    notices = notifications.due(
+        portal=o.portal.name,
+        trial=trial,
+        expiry=trial_expiry(o, settings),
+        now=now,
+        old=o.status,
+        new=new,
+        generation=o.generation,
+        running=o.portal.state == site.RUNNING,
+    )
+    said = {e.reason: e.message for e in events}
+    notifications.record(new, o.status, notices, said, channels(settings), names.iso(now))
+    return [Event(n.type, n.reason, n.message) for n in notices if n.reason not in said]
+
+
+def channels(settings: Settings) -> tuple[str, ...]:
+    """Where notifications go besides Events: the operator's settings say."""
+    out = ("email",) if settings.notification_email else ()
+    return out + (("webhook",) if settings.notification_webhook_url else ())
 
 
 def _event_for(phase: str, ready: Condition) -> tuple[str, str, str]:
