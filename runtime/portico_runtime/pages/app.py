@@ -137,8 +137,10 @@ def create_app(
     async def handle(request: Request) -> Response:
         host = (request.url.hostname or "").lower()
         site = directory.lookup(host)
-        if site is not None and (target := site.redirect(host, _now())):
-            return moved(request, target)
+        if site is not None and host not in site.hosts:  # a renamed portal's old host
+            if target := site.redirect(host, _now()):
+                return moved(request, target)
+            site = None  # released: nobody's until the watch says whose it is
         if site is None and request.url.path in ("/healthz", "/readyz"):
             return health(request.url.path)
         if site is not None and site.phase == "Configuring" and rechecks:
