@@ -55,6 +55,9 @@ class Settings:
     # A deleted portal's subdomain and custom host stay reserved for its namespace this
     # long (a GitOps delete-and-recreate keeps them); kept in ConfigMap RESERVATIONS.
     claim_grace_seconds: float = 86400.0
+    # A renamed portal's old subdomain redirects (308) to the new one this long, held by
+    # the portal meanwhile (no one else can take it), then it is released (7 days).
+    rename_grace_seconds: float = 604800.0
     dns_nameservers: tuple[str, ...] = ()
     dns_port: int = 53
     dns_timeout: float = 5.0
@@ -186,8 +189,10 @@ class Settings:
                 f"PORTICO_RELEASE={settings.release!r}: with PORTICO_HOST_POLICY, "
                 "use NAMESPACE/NAME (the chart sets both)"
             )
-        if settings.claim_grace_seconds < 0:
-            raise SettingsError("PORTICO_CLAIM_GRACE_SECONDS must not be negative")
+        if settings.claim_grace_seconds < 0 or settings.rename_grace_seconds < 0:
+            raise SettingsError(
+                "PORTICO_CLAIM_GRACE_SECONDS and PORTICO_RENAME_GRACE_SECONDS must not be negative"
+            )
         if not 60 <= settings.instance_token_ttl_seconds <= 86400:
             raise SettingsError("PORTICO_INSTANCE_TOKEN_TTL_SECONDS must be from 60 to 86400")
         if settings.interactions_queue_size < 1 or settings.interactions_token_seconds < 30:

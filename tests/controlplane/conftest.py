@@ -150,6 +150,8 @@ def operator(
         PORTICO_MAIL_TIMEOUT="3",
         PORTICO_INVITATION_POLL_SECONDS="1",
         PORTICO_INVITATION_RETRY_SECONDS="1",
+        # A renamed portal's old subdomain is held this long (test_rename.py waits for it).
+        PORTICO_RENAME_GRACE_SECONDS="30",
     )
     op.start()
     try:

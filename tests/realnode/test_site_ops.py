@@ -1,10 +1,12 @@
 """Site operations as a visitor sees them, over real HTTP through Traefik on the real node:
 a Stopped site's URL answers the page server's "not running" page (503), Running again
 serves the portal; `portico restart --site` rolls the runtime's pods while every request
-is answered by the portal, and is echoed once the new pods alone serve."""
+is answered by the portal, and is echoed once the new pods alone serve; a renamed site's
+old address answers a 308 to the new one (same path and query) from the page server."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import uuid
@@ -152,3 +154,33 @@ def test_maintenance_answers_503_with_retry_after_while_the_runtime_keeps_runnin
         "-p", '{"spec": {"maintenance": {"enabled": false}}}',
     )  # fmt: skip
     until("the portal again", lambda: serving(fetch(real_cluster.http, host), "Contoso works"))
+
+
+def test_a_renamed_site_redirects_its_old_address_to_the_new_one(
+    real_cluster: RealCluster, namespace: str, crm: Instance
+) -> None:
+    cluster = Cluster(real_cluster.plane)
+    old_host = _ready_site(real_cluster, namespace, crm, "moving")
+    subdomain = f"moved-{namespace}"
+    new_host = f"{subdomain}.{BASE_DOMAIN}"
+    real_cluster.kubectl(
+        "patch", "portal", "moving", "-n", namespace, "--type=merge",
+        "-p", json.dumps({"spec": {"subdomain": subdomain, "renamePolicy": "Allow"}}),
+    )  # fmt: skip
+    path = "/knowledge?q=reset%20password&page=2"
+
+    def redirected() -> Answer | None:
+        answer = fetch(real_cluster.http, old_host, path=path)
+        location = answer.headers.get("location")
+        return answer if answer.status == 308 and location == f"https://{new_host}{path}" else None
+
+    until("the old address to redirect through Traefik", redirected, timeout=120)
+    obj = cluster.wait_phase(namespace, "moving", "Ready", timeout=READY_TIMEOUT)
+    assert obj["status"]["url"] == f"https://{new_host}"
+    assert [p["subdomain"] for p in obj["status"]["previousSubdomains"]] == [old_host.split(".")[0]]
+    until(
+        "the portal at its new address",
+        lambda: serving(fetch(real_cluster.http, new_host), "Contoso moving"),
+    )
+    # The new route is in place and the old address still redirects (until its release).
+    assert redirected() is not None

@@ -38,3 +38,9 @@ def test_a_portal_in_maintenance_plans_its_runtime_without_a_route() -> None:
     children = _children("maintenance.yaml")
     assert children[("Deployment", "support-maintenance")]["spec"]["replicas"] >= 1
     assert ("Ingress", "support-maintenance") not in children
+
+
+def test_a_renamed_portal_plans_its_new_host() -> None:
+    children = _children("rename.yaml")
+    config = children[("ConfigMap", "contoso-support-config")]["data"]["portal.json"]
+    assert '"url": "https://contoso-help.portals.example.com"' in config

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from portico.api.model import Portal
 from portico.core.claims import Claimant
+from portico.core.rename import HELD
 
 NsName = tuple[str, str]
 
@@ -33,9 +34,16 @@ def referenced_secrets(portal: Portal) -> list[str]:
 
 @dataclass(frozen=True)
 class Entry:
-    claimant: Claimant
+    claimant: Claimant  # its custom host's claim (and its name, namespace, subdomain)
     instance: str
     secrets: frozenset[str]
+    # Its claim on its spec's subdomain (a rename's counts from the rename, core/rename.py)
+    # and on the previous subdomains it still holds (HELD: before every other claim).
+    subdomain_claim: Claimant | None = None
+    held: tuple[Claimant, ...] = ()
+
+    def subdomain_claims(self) -> tuple[Claimant, ...]:
+        return (self.subdomain_claim or self.claimant, *self.held)
 
 
 @dataclass
@@ -52,19 +60,32 @@ class Index:
     # The operator's Secret with the portals' mail login (settings), copied to every portal.
     mail_secret: NsName | None = None
 
-    def put(self, portal: Portal, created: str) -> Entry | None:
-        """Index PORTAL; returns the entry it replaced (None when new)."""
+    def put(
+        self,
+        portal: Portal,
+        created: str,
+        subdomain_since: str = "",
+        held: tuple[str, ...] = (),
+    ) -> Entry | None:
+        """Index PORTAL, its claims counting from CREATED (its subdomain's from
+        SUBDOMAIN_SINCE when given), holding the subdomains HELD too; returns the entry
+        it replaced (None when new)."""
         with self.lock:
             key = (portal.namespace, portal.name)
             host = portal.custom_domain.hostname if portal.custom_domain else ""
+            claimant = Claimant(created, portal.namespace, portal.name, portal.subdomain, host)
+            own = Claimant(subdomain_since or created, portal.namespace, portal.name)
             entry = Entry(
-                Claimant(created, portal.namespace, portal.name, portal.subdomain, host),
+                claimant,
                 portal.instance,
                 frozenset(referenced_secrets(portal)),
+                replace(own, subdomain=portal.subdomain),
+                tuple(replace(own, created=HELD, subdomain=name) for name in held),
             )
             old = self.remove(key)
             self.entries[key] = entry
-            self.subdomains[portal.subdomain].add(entry.claimant)
+            for claim in entry.subdomain_claims():
+                self.subdomains[claim.subdomain].add(claim)
             if host:
                 self.hosts[host].add(entry.claimant)
             self.linked[portal.instance].add(key)
@@ -77,7 +98,8 @@ class Index:
             entry = self.entries.pop(key, None)
             if entry is None:
                 return None
-            _discard(self.subdomains, entry.claimant.subdomain, entry.claimant)
+            for claim in entry.subdomain_claims():
+                _discard(self.subdomains, claim.subdomain, claim)
             _discard(self.hosts, entry.claimant.hostname, entry.claimant)
             _discard(self.linked, entry.instance, key)
             for secret in entry.secrets:
@@ -88,6 +110,10 @@ class Index:
         with self.lock:
             return min(self.subdomains.get(subdomain) or (), default=None)
 
+    def subdomain_claimants(self, subdomain: str) -> set[NsName]:
+        with self.lock:
+            return {(c.namespace, c.name) for c in self.subdomains.get(subdomain, ())}
+
     def host_owner(self, host: str) -> Claimant | None:
         with self.lock:
             return min(self.hosts.get(host) or (), default=None) if host else None
@@ -96,7 +122,9 @@ class Index:
         """Portals waiting on a claim ENTRY holds (to wake when it is released)."""
         with self.lock:
             found = {
-                (c.namespace, c.name) for c in self.subdomains.get(entry.claimant.subdomain, ())
+                (c.namespace, c.name)
+                for claim in entry.subdomain_claims()
+                for c in self.subdomains.get(claim.subdomain, ())
             }
             if entry.claimant.hostname:
                 found |= {

@@ -34,7 +34,7 @@ from portico.controller.observe import Observer, parse
 from portico.controller.queue import Again, WorkQueue
 from portico.controller.reconcile import Reconciler, count_phases
 from portico.controller.store import Store
-from portico.core import base_domain, entitlement, names, reservations, site, token
+from portico.core import base_domain, entitlement, names, rename, reservations, site, token
 from portico.core.claims import Reservation
 from portico.core.decide import channels
 from portico.settings import Settings
@@ -243,14 +243,13 @@ class Operator:
         if not self.store.put_portal(body, "listed" if type_ == "" else "event"):
             self._reclaimed(key)  # our own status patch's echo: the store has its answer
             return
-        since = site.claim_since(body)
         if before is not None and _spec_view(before) == _spec_view(body):
             self._reclaimed(key)  # only status moved: nothing to decide again
             return
         if before is None or before["metadata"].get("generation") != meta.get("generation"):
             self.observer.dns.forget(key)  # a spec change looks DNS up again at once
         portal = parse(body)
-        old = self.index.put(portal, since)
+        old = self.index.put(portal, *self._claims(body))
         self._enqueue(("Portal", *key))
         if old is None:
             self._wake_invitations(key)
@@ -259,16 +258,36 @@ class Operator:
         if old is not None:
             self._wake(old, key)
 
+    def _claims(self, body: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+        """When a Portal's claims count from (its subdomain's may differ after a rename)
+        and the previous subdomains it still holds, as its status says."""
+        since = site.claim_since(body)
+        base = self.settings.base_domain
+        subdomain = str((body.get("spec") or {}).get("subdomain") or "")
+        held = rename.held(subdomain, body.get("status") or {}, base)
+        return since, rename.subdomain_since(body, since, base), held
+
     def _reclaimed(self, key: tuple[str, str]) -> None:
-        """A reactivated portal's claim counts from when it took its names back (its status
-        says so): the index follows the newest Portal the store keeps."""
+        """A reactivated portal's claim counts from when it took its names back, a renamed
+        one's from its rename, and its previous subdomains are held until released (its
+        status says so): the index follows the newest Portal the store keeps, and the
+        portals waiting for a name it released are woken."""
         kept = self.store.portals.get(key)
         entry = self.index.entries.get(key)
         if kept is None or entry is None:
             return
-        since = site.claim_since(kept)
-        if entry.claimant.created != since:
-            self.index.put(parse(kept), since)
+        since, subdomain_since, held = self._claims(kept)
+        was = tuple(c.subdomain for c in entry.held)
+        if (entry.claimant.created, entry.subdomain_claims()[0].created, was) == (
+            since,
+            subdomain_since,
+            held,
+        ):
+            return
+        self.index.put(parse(kept), since, subdomain_since, held)
+        for name in set(was) - set(held):  # released: who waited for it may take it now
+            for waiting in self.index.subdomain_claimants(name) - {key}:
+                self._enqueue(("Portal", *waiting))
 
     @_locked
     def portal_gone(self, key: tuple[str, str]) -> None:

@@ -27,6 +27,7 @@ from portico.core import (
     pacing,
     progress,
     references,
+    rename,
     render,
     routing,
     session_keys,
@@ -240,6 +241,12 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         if reserved is not None:  # come back when the reservation ends
             wait = (names.parse_time(reserved.until) - now).total_seconds() + 1
             requeue = min(requeue or wait, wait)
+    moved = rename.decide(
+        portal.subdomain, status, settings.base_domain, now, settings.rename_grace_seconds
+    )
+    rename.write(new, moved)
+    if moved.release_in is not None:  # come back when a previous subdomain is released
+        requeue = min(requeue or moved.release_in, moved.release_in)
     if portal.paused and not (withdrawn or expired):
         # Paused stops changes; a lost entitlement or an expired trial still withdraws
         # (below), so pausing never keeps credentials or routing a portal may not have.
@@ -259,7 +266,8 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         return _deprovisioned(o, settings, new, conditions, now, requeue)
     site.released_status(new, status, stamp, False, holds=not withdrawn)
     if blocker is not None and blocker.reason == Failure.SUBDOMAIN_TAKEN:
-        blocker = replace(blocker, message=blocker.message + site.reactivation_note(status))
+        note = site.reactivation_note(status) + _rename_note(moved)
+        blocker = replace(blocker, message=blocker.message + note)
 
     domain = custom_domain.Assessment()
     run: _Run | None = None
@@ -334,6 +342,9 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")
     new["conditions"] = to_status([ready, *conditions, synced], previous, o.generation, stamp)
     plan = _finish(o, settings, now, new, phase, ready, diff, requeue)
+    taken = blocker is not None and blocker.reason == Failure.SUBDOMAIN_TAKEN
+    if not taken and (renamed := _renamed_event(o, settings, moved)):
+        plan = replace(plan, events=(*plan.events, renamed))
     removed = [f"{k} {n}" for k, n in diff.deletes]
     instance_secret = names.instance_secret_name(portal.name)
     held_token = "token" in ((o.child("Secret", instance_secret) or {}).get("data") or {})
@@ -348,6 +359,30 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
     if run and run.keys:
         plan = _rotated(o, plan, run.keys)
     return _paced(o, plan, settings.status_hold_seconds, now)
+
+
+def _rename_note(moved: rename.Outcome) -> str:
+    """Appended to SubdomainTaken for a renamed portal: its old names are still its own."""
+    if not moved.previous:
+        return ""
+    held = ", ".join(f"{p.subdomain} (until {p.releases_at})" for p in moved.previous)
+    return (
+        f"; this portal still holds its previous subdomain(s) {held}: set spec.subdomain "
+        "back to one of them to serve there again"
+    )
+
+
+def _renamed_event(o: Observed, settings: Settings, moved: rename.Outcome) -> Event | None:
+    """A Normal Event when this plan completes a rename (its status moves status.url)."""
+    old = rename.current(o.status, settings.base_domain)
+    if not rename.moving(o.portal.subdomain, o.status, settings.base_domain):
+        return None
+    until = next((p.releases_at for p in moved.previous if p.subdomain == old), "")
+    where = render.default_url(o.portal, settings)
+    message = f"the portal's address is now {where} (renamed from {old})"
+    if until:
+        message += f"; the old address redirects to it until {until}, then it is released"
+    return Event("Normal", "Renamed", message)
 
 
 def _summarize(
@@ -397,6 +432,7 @@ def _deprovisioned(
     ]
     diff = changes(desired, o.children, o.foreign, wanted)
     new.pop("customDomainUrl", None)
+    rename.write(new, rename.Outcome(portal.subdomain, (), "", None))  # it holds no name
     site.released_status(new, o.status, stamp, True, holds=False)
     ready = site.deprovisioned()
     synced = true("Synced", RECONCILE_SUCCESS, "the last reconcile succeeded")

@@ -5,6 +5,7 @@ the portal itself (Ready: passed on to its runtime) or its public page.
 |--------------------------------|-------------------------------------------------------|
 | a Ready portal's               | the portal's runtime answers (proxy.py)               |
 | a portal's, not Ready          | its page: 503, Retry-After, the phase's generic line  |
+| a renamed portal's old one     | 308 to its URL, same path and query, until released   |
 | no portal's                    | 404 "There is no portal at HOST"                      |
 
 `/healthz` (liveness: "ok") and `/readyz` (200 once the first lists are in) answer
@@ -14,6 +15,7 @@ for hosts no portal has: the kubelet's probes, never a portal's own paths.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import threading
 import time
@@ -51,6 +53,19 @@ def maintenance_page(site: Site, custom: str | None, accept_language: str) -> Re
     language = _language(site, accept_language)
     body = html.maintenance_page(site.display_name, language, site.maintenance.message)
     return HTMLResponse(body, 503, headers={**headers, "Content-Language": language})
+
+
+def moved(request: Request, url: str) -> Response:
+    """A renamed portal's old host: 308 (the method and body are kept) to the same path and
+    query at its URL."""
+    path = request.scope.get("raw_path") or request.url.path.encode()
+    query = f"?{request.url.query}" if request.url.query else ""
+    location = url.rstrip("/") + path.decode("latin-1") + query
+    return Response(status_code=308, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _language(site: Site, accept_language: str) -> str:
@@ -122,6 +137,10 @@ def create_app(
     async def handle(request: Request) -> Response:
         host = (request.url.hostname or "").lower()
         site = directory.lookup(host)
+        if site is not None and host not in site.hosts:  # a renamed portal's old host
+            if target := site.redirect(host, _now()):
+                return moved(request, target)
+            site = None  # released: nobody's until the watch says whose it is
         if site is None and request.url.path in ("/healthz", "/readyz"):
             return health(request.url.path)
         if site is not None and site.phase == "Configuring" and rechecks:

@@ -102,6 +102,17 @@ class Site:
     phase: str
     category: str
     maintenance: Maintenance | None = None
+    # The portal's URL, and its previous hosts (a rename) with their release times: each
+    # answers a 308 redirect to URL until then (status.previousSubdomains).
+    url: str = ""
+    previous: tuple[tuple[str, str], ...] = ()
+
+    def redirect(self, host: str, now: str) -> str:
+        """The URL HOST redirects to at NOW (RFC 3339), or '' when it does not."""
+        for old, until in self.previous:
+            if old == host and now < until and self.url:
+                return self.url
+        return ""
 
     @property
     def serving(self) -> bool:
@@ -130,12 +141,14 @@ def site(portal: Mapping[str, Any]) -> Site | None:
         return None
     reason = _ready_reason(status)
     hosts: tuple[str, ...] = ()
+    previous: tuple[tuple[str, str], ...] = ()
     # A Deprovisioned portal has released its hosts: another portal may hold them now.
     if reason not in UNENTITLED and phase != "Deprovisioned":
         # Hosts the operator says the portal has: its default URL, and the custom one
         # only once the operator serves it (a verified, unclaimed domain).
         found = (_host(status.get("url")), _host(status.get("customDomainUrl")))
         hosts = tuple(h.lower() for h in found if h)
+        previous = _previous(status)
     language = str(spec.get("language") or "en-US")
     mode = status.get("maintenance") or {}
     maintenance = None
@@ -156,7 +169,19 @@ def site(portal: Mapping[str, Any]) -> Site | None:
         phase=phase,
         category=category(phase, reason),
         maintenance=maintenance,
+        url=str(status.get("url") or "") if previous else "",
+        previous=previous,
     )
+
+
+def _previous(status: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(host, releasesAt) of each previous subdomain: under the base domain of status.url."""
+    base = _host(status.get("url")).partition(".")[2]
+    out = []
+    for item in status.get("previousSubdomains") or ():
+        if isinstance(item, Mapping) and item.get("subdomain") and base:
+            out.append((f"{item['subdomain']}.{base}".lower(), str(item.get("releasesAt") or "")))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -205,7 +230,7 @@ class Directory:
             old = self._sites.pop(key, None)
             if new is not None:
                 self._sites[key] = new
-            touched = set(old.hosts if old else ()) | set(new.hosts if new else ())
+            touched = {h for s in (old, new) if s for h in (*s.hosts, *(p[0] for p in s.previous))}
             for host in touched:
                 self._reindex(host)
 
@@ -213,13 +238,13 @@ class Directory:
         with self._lock:
             self._sites = {s.key: s for s in sites}
             self._hosts = {}
-            for host in {h for s in self._sites.values() for h in s.hosts}:
+            for host in {h for s in self._sites.values() for h in _claimed(s)}:
                 self._reindex(host)
 
     def _reindex(self, host: str) -> None:
-        claims = [s for s in self._sites.values() if host in s.hosts]
+        claims = [(_since(s, host), s.key, s) for s in self._sites.values() if host in _claimed(s)]
         if claims:  # the older claim wins, as the operator decides it
-            self._hosts[host] = min(claims, key=lambda s: (s.created, s.key))
+            self._hosts[host] = min(claims, key=lambda c: c[:2])[2]
         else:
             self._hosts.pop(host, None)
 
@@ -270,6 +295,15 @@ class Directory:
 
     def __len__(self) -> int:
         return len(self._sites)
+
+
+def _claimed(site: Site) -> tuple[str, ...]:
+    return (*site.hosts, *(host for host, _ in site.previous))
+
+
+def _since(site: Site, host: str) -> str:
+    """A previous host is held before any other claim (operator/portico/core/rename.py)."""
+    return "" if host not in site.hosts and host in dict(site.previous) else site.created
 
 
 # The operator's copy of a custom maintenance page: key `page.html` of the ConfigMap
