@@ -32,12 +32,15 @@ RESTART_SITE = "portico.dev/restart-site"
 APPLIED_HASH = "portico.dev/applied-hash"
 
 # Every kind Portico can create, in apply order. Certificates only with cert-manager support.
-# NetworkPolicies only when the operator's portal network policy is on.
+# NetworkPolicies only when the operator's portal network policy is on. Middlewares
+# (Traefik's, for an IP allow-list) only with the traefik ingress controller setting,
+# before the Ingress that names them.
 CHILD_KINDS = (
     "Secret",
     "ConfigMap",
     "Deployment",
     "Service",
+    "Middleware",
     "Ingress",
     "NetworkPolicy",
     "Certificate",
@@ -49,6 +52,7 @@ FIXED_KINDS = (
     "ConfigMap",
     "Deployment",
     "Service",
+    "Middleware",
     "Ingress",
     "NetworkPolicy",
     "Certificate",
@@ -98,6 +102,11 @@ def maintenance_page_name(portal: str) -> str:
     return f"{portal}-maintenance"
 
 
+def allowlist_name(portal: str) -> str:
+    """Traefik's ipAllowList Middleware of a portal with spec.access.allowedSourceRanges."""
+    return f"{portal}-allowlist"
+
+
 def pages_name(portal: str) -> str:
     """The per-portal "Getting set up" ConfigMap and Deployment of releases before the
     shared page server: no longer made; an upgrade prunes them as unwanted children."""
@@ -142,6 +151,7 @@ def fixed_children(portal: str) -> list[tuple[str, str]]:
         ("NetworkPolicy", network_policy_name(portal)),
         ("Deployment", runtime_name(portal)),
         ("Service", runtime_name(portal)),
+        ("Middleware", allowlist_name(portal)),
         ("Ingress", runtime_name(portal)),
         ("Certificate", runtime_name(portal)),
     ]

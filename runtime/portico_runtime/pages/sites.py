@@ -8,6 +8,7 @@ stay in the Portal's status and Events (docs/runtime-contract.md, "Pages").
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -102,6 +103,21 @@ class Site:
     phase: str
     category: str
     maintenance: Maintenance | None = None
+    # spec.access.allowedSourceRanges; None: open to every address. An entry admission let
+    # through but this server cannot read admits nobody (the list only ever narrows).
+    allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+
+    def admits(self, address: str) -> bool:
+        """Whether a visitor from ADDRESS may reach the site (its allow-list)."""
+        if self.allowed is None:
+            return True
+        try:
+            ip = ipaddress.ip_address(address.strip("[]").split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 client
+        return any(ip in net for net in self.allowed)
 
     @property
     def serving(self) -> bool:
@@ -147,6 +163,7 @@ def site(portal: Mapping[str, Any]) -> Site | None:
         )
     extra = [str(x) for x in spec.get("additionalLanguages") or ()]
     return Site(
+        allowed=_allowed((spec.get("access") or {}).get("allowedSourceRanges")),
         key=(str(meta.get("namespace") or ""), str(meta["name"])),
         created=str(meta.get("creationTimestamp") or ""),
         display_name=str(spec.get("displayName") or meta["name"]),
@@ -157,6 +174,18 @@ def site(portal: Mapping[str, Any]) -> Site | None:
         category=category(phase, reason),
         maintenance=maintenance,
     )
+
+
+def _allowed(raw: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None:
+    if not raw or not isinstance(raw, list):
+        return None
+    nets = []
+    for entry in raw:
+        try:
+            nets.append(ipaddress.ip_network(str(entry), strict=False))
+        except ValueError:
+            continue
+    return tuple(nets)
 
 
 @dataclass(frozen=True)
