@@ -177,7 +177,9 @@ class Settings:
             )
         middleware = settings.pages_error_middleware
         if middleware and (middleware.count("/") != 1 or not all(middleware.split("/"))):
-            raise SettingsError(f"PORTICO_PAGES_ERROR_MIDDLEWARE={middleware!r}: use NAMESPACE/NAME")
+            raise SettingsError(
+                f"PORTICO_PAGES_ERROR_MIDDLEWARE={middleware!r}: use NAMESPACE/NAME"
+            )
         if settings.log_format not in ("text", "json"):
             raise SettingsError(f"PORTICO_LOG_FORMAT={settings.log_format!r}: use text or json")
         if settings.trial_days <= 0 or settings.resync_seconds <= 0:

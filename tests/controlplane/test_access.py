@@ -61,9 +61,7 @@ def test_admission_refuses_bad_ranges_v4_and_v6(
     for bad in ("203.0.113.7/24", "2001:db8::1/32", "2001:db8::/129", "203.0.113.7", "office"):
         body = portal("web", namespace, instance)
         body["spec"]["access"] = {"allowedSourceRanges": ["198.51.100.0/24", bad]}
-        done = cluster.plane.kubectl(
-            "apply", "-f", "-", input=yaml.safe_dump(body), check=False
-        )
+        done = cluster.plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(body), check=False)
         assert done.returncode != 0, bad
         assert "spec.access.allowedSourceRanges[1]" in done.stderr, done.stderr
         assert "CIDR range like 203.0.113.0/24" in done.stderr, done.stderr

@@ -178,7 +178,7 @@ def test_the_middleware_comes_with_a_list_and_is_pruned_when_it_is_emptied() -> 
     condition = {c["type"]: c for c in plan.status["conditions"]}[access.CONDITION]
     assert (condition["status"], condition["reason"]) == ("True", "Enforced")
     assert plan.phase == "Ready"
-    emptied, plan = _applied(_edit(listed, []), TRAEFIK)
+    _, plan = _applied(_edit(listed, []), TRAEFIK)
     assert ("Middleware", f"{P}-allowlist") in plan.deletes
     assert access.TRAEFIK_MIDDLEWARES not in owned(plan)[("Ingress", P)]["metadata"].get(
         "annotations", {}
@@ -274,13 +274,16 @@ def test_a_forged_forwarded_for_does_not_pass(runtime_pod: int) -> None:
 
 def test_pages_of_a_portal_not_serving_are_guarded_too(runtime_pod: int) -> None:
     client = _client(runtime_pod, RANGES, phase="Configuring")
-    assert client.get("/", headers={"Host": HOST, "X-Forwarded-For": "203.0.113.9"}).status_code == 503
-    assert client.get("/", headers={"Host": HOST, "X-Forwarded-For": "192.0.2.1"}).status_code == 403
+    setup = client.get("/", headers={"Host": HOST, "X-Forwarded-For": "203.0.113.9"})
+    assert setup.status_code == 503
+    other = client.get("/", headers={"Host": HOST, "X-Forwarded-For": "192.0.2.1"})
+    assert other.status_code == 403
 
 
 def test_an_open_portal_and_the_controllers_page_requests(runtime_pod: int) -> None:
     client = _client(runtime_pod, None)
-    assert client.get("/", headers={"Host": HOST, "X-Forwarded-For": "192.0.2.1"}).status_code == 200
+    anyone = client.get("/", headers={"Host": HOST, "X-Forwarded-For": "192.0.2.1"})
+    assert anyone.status_code == 200
     # Traefik's errors Middleware and ingress-nginx's default backend call ask for the page.
     for answer in (
         client.get(BLOCKED_PATH, headers={"Host": HOST}),

@@ -56,8 +56,9 @@ def test_an_allow_list_plans_what_each_ingress_controller_needs() -> None:
         "2001:db8:1200::/40",
     ]
     annotations = traefik[("Ingress", "partners-office")]["metadata"]["annotations"]
-    assert "support-partners-office-allowlist@kubernetescrd" in (
-        annotations["traefik.ingress.kubernetes.io/router.middlewares"]
+    assert (
+        "support-partners-office-allowlist@kubernetescrd"
+        in (annotations["traefik.ingress.kubernetes.io/router.middlewares"])
     )
     nginx = _allow_list("--ingress-controller", "ingress-nginx")
     assert not [k for k in nginx if k[0] == "Middleware"]

@@ -150,7 +150,7 @@ def _masked(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
 
 # The Kubernetes CEL library functions the CRDs' rules use that cel-python lacks (the API
 # server has them since 1.31): isCIDR(), cidr() and CIDR.masked().
-K8S_FUNCTIONS = {"isCIDR": _is_cidr, "cidr": _parse_cidr, "masked": _masked}
+K8S_FUNCTIONS: dict[str, Any] = {"isCIDR": _is_cidr, "cidr": _parse_cidr, "masked": _masked}
 
 
 @functools.cache

@@ -75,9 +75,7 @@ def _language(site: Site, accept_language: str) -> str:
 def client_address(request: Request) -> str:
     """The address the ingress controller saw: the last X-Forwarded-For entry (each proxy
     appends its peer), else this connection's peer (a request that came straight here)."""
-    entries = [
-        e.strip() for h in request.headers.getlist("x-forwarded-for") for e in h.split(",")
-    ]
+    entries = [e.strip() for h in request.headers.getlist("x-forwarded-for") for e in h.split(",")]
     entries = [e for e in entries if e]
     if entries:
         return entries[-1]
