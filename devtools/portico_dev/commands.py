@@ -189,6 +189,7 @@ def _real_node_runtime(
         "PORTICO_IMAGE_PULL_POLICY": "Never",
         "PORTICO_BASE_DOMAIN": base_domain,
         "PORTICO_DEFAULT_HOST_TLS": "true",
+        **pages.operator_env(),
     }
 
 

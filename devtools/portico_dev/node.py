@@ -269,8 +269,10 @@ class RealNode:
                 }
             ],
         }
-        docs = [endpoints, *traefik.rbac_documents()]
+        docs = [endpoints, *traefik.crd_documents(), *traefik.rbac_documents()]
         self.plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+        names = [f"crd/{d['metadata']['name']}" for d in traefik.crd_documents()]
+        self.plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
 
     def _start_traefik(self, pki: PKI) -> None:
         kcfg = self._client(pki, "traefik", traefik.USER, ())

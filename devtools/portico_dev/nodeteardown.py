@@ -37,9 +37,13 @@ def cgroup_dirs(cgroup_root: str) -> list[Path]:
 def _cgroup_pids(cgroup_root: str) -> set[int]:
     pids: set[int] = set()
     for top in cgroup_dirs(cgroup_root):
-        for procs_file in top.rglob("cgroup.procs"):
-            with contextlib.suppress(OSError):
-                pids.update(int(line) for line in procs_file.read_text().split())
+        # os.walk, not rglob: pods' cgroups vanish while they are walked (the kubelet and
+        # the kills below remove them), and os.walk skips a directory that is gone.
+        for where, _dirs, files in os.walk(top):
+            if "cgroup.procs" in files:
+                with contextlib.suppress(OSError):
+                    procs = Path(where, "cgroup.procs").read_text()
+                    pids.update(int(line) for line in procs.split())
     return pids
 
 

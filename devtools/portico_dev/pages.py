@@ -13,6 +13,17 @@ from pathlib import Path
 NAMESPACE = "portico-system"
 RELEASE = "portico"
 NAME = f"{RELEASE}-pages"
+# The chart's errors Middleware for Traefik (an allow-list's refusal → the 403 page).
+ERROR_MIDDLEWARE = f"{NAMESPACE}/{NAME}-blocked"
+
+
+def operator_env() -> dict[str, str]:
+    """The settings of an operator whose portals this page server and the dev cluster's
+    Traefik serve: Traefik enforces IP allow-lists, with the page server's 403 page."""
+    return {
+        "PORTICO_INGRESS_CONTROLLER": "traefik",
+        "PORTICO_PAGES_ERROR_MIDDLEWARE": ERROR_MIDDLEWARE,
+    }
 
 
 def chart_dir() -> Path | None:
@@ -35,6 +46,7 @@ def manifests(helm: Path, image: str, base_domain: str, pull_policy: str = "Neve
         "--set", f"runtimeImage={image}",
         "--set", f"runtimeImagePullPolicy={pull_policy}",
         "--set", f"baseDomain={base_domain}",
+        "--set", "ingressController=traefik",
     ]  # fmt: skip
     done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:

@@ -8,6 +8,15 @@ the base domain signed by the dev cluster's CA, set in Traefik's dynamic
 configuration (a file: the Ingress provider alone has no TLSStore). The
 IngressClass `traefik` is the cluster's default, so an Ingress without a class
 is served too.
+
+Its Kubernetes CRD provider is on as well, for the Middlewares a portal's IP allow-list
+needs (core/access.py) and the page server's errors Middleware. The CRDs installed for it
+(crd_documents) are minimal: each kind the provider watches, with an open schema — the
+dev cluster checks Portico's objects, not Traefik's.
+
+Traefik listens in the node's network namespace, as on a node's host network: the
+address it sees is the client's own, so an allow-list sees it too. A request relayed from
+the host by forward.py comes from the relay (127.0.0.1 in the node's namespace).
 """
 
 from __future__ import annotations
@@ -44,11 +53,60 @@ def arguments(dynamic: Path | None = None) -> list[str]:
         f"--entryPoints.traefik.address=127.0.0.1:{PING}",
         "--ping=true",
         "--providers.kubernetesingress=true",
+        "--providers.kubernetescrd=true",
         # Ingress status shows where it is served (the host's loopback relay).
         "--providers.kubernetesingress.ingressendpoint.ip=127.0.0.1",
         "--global.checkNewVersion=false",
         "--global.sendAnonymousUsage=false",
         "--log.level=INFO",
+    ]
+
+
+GROUP = "traefik.io"
+# Every kind Traefik's CRD provider lists before it serves (it waits for all of them).
+CRD_KINDS = (
+    ("IngressRoute", "ingressroutes"),
+    ("IngressRouteTCP", "ingressroutetcps"),
+    ("IngressRouteUDP", "ingressrouteudps"),
+    ("Middleware", "middlewares"),
+    ("MiddlewareTCP", "middlewaretcps"),
+    ("ServersTransport", "serverstransports"),
+    ("ServersTransportTCP", "serverstransporttcps"),
+    ("TLSOption", "tlsoptions"),
+    ("TLSStore", "tlsstores"),
+    ("TraefikService", "traefikservices"),
+)
+
+
+def crd_documents() -> list[dict[str, Any]]:
+    """Traefik's CRDs (traefik.io/v1alpha1), each with an open spec."""
+    open_object = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    schema = {"type": "object", "properties": {"spec": open_object}}
+    return [
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{GROUP}"},
+            "spec": {
+                "group": GROUP,
+                "scope": "Namespaced",
+                "names": {
+                    "kind": kind,
+                    "listKind": f"{kind}List",
+                    "plural": plural,
+                    "singular": kind.lower(),
+                },
+                "versions": [
+                    {
+                        "name": "v1alpha1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {"openAPIV3Schema": schema},
+                    }
+                ],
+            },
+        }
+        for kind, plural in CRD_KINDS
     ]
 
 
@@ -62,6 +120,8 @@ def rbac_documents() -> list[dict[str, Any]]:
             "verbs": read,
         },
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": read},
+        {"apiGroups": [GROUP], "resources": [plural for _, plural in CRD_KINDS], "verbs": read},
         {
             "apiGroups": ["networking.k8s.io", "extensions"],
             "resources": ["ingresses", "ingressclasses"],

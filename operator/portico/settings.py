@@ -43,6 +43,14 @@ class Settings:
     image_pull_policy: str = "IfNotPresent"
     default_replicas: int = 1
     ingress_class: str = ""
+    # The ingress controller that serves the portals (core/access.py): traefik or
+    # ingress-nginx enforce a portal's IP allow-list on its route; empty (any other):
+    # not enforced there, and the portal's AccessEnforced condition says so.
+    ingress_controller: str = ""
+    # Traefik: the errors Middleware ("namespace/name", the chart's, next to the page
+    # server) that turns an allow-list refusal into the page server's 403 page. Empty:
+    # Traefik's own plain 403.
+    pages_error_middleware: str = ""
     # Namespaced mode: watch (and hold Roles in) only these; comma-separated in the
     # environment; empty means every namespace. PORTICO_NAMESPACES is its former name.
     watch_namespaces: tuple[str, ...] = ()
@@ -174,6 +182,16 @@ class Settings:
             raise SettingsError(
                 f"PORTICO_IMAGE_PULL_POLICY={settings.image_pull_policy!r}: "
                 "use Always, IfNotPresent or Never"
+            )
+        if settings.ingress_controller not in ("", "traefik", "ingress-nginx"):
+            raise SettingsError(
+                f"PORTICO_INGRESS_CONTROLLER={settings.ingress_controller!r}: use traefik, "
+                "ingress-nginx, or leave it empty for any other controller"
+            )
+        middleware = settings.pages_error_middleware
+        if middleware and (middleware.count("/") != 1 or not all(middleware.split("/"))):
+            raise SettingsError(
+                f"PORTICO_PAGES_ERROR_MIDDLEWARE={middleware!r}: use NAMESPACE/NAME"
             )
         if settings.log_format not in ("text", "json"):
             raise SettingsError(f"PORTICO_LOG_FORMAT={settings.log_format!r}: use text or json")

@@ -59,6 +59,7 @@ NOTICES = {
     "unavailable": ("failedTitle", "failedUnavailable"),
     "expired": ("expiredTitle", "expiredBody"),
     "stopped": ("stoppedTitle", "stoppedBody"),
+    "blocked": ("blockedTitle", "blockedBody"),
     "unknown": ("unknownTitle", "unknownBody"),
 }
 

@@ -149,6 +149,7 @@ def operator(
         PORTICO_DNS_TIMEOUT="1",
         PORTICO_DNS_RECHECK_SECONDS="0.5",
         PORTICO_DEFAULT_HOST_TLS="true",  # Traefik's default certificate serves them
+        **pages.operator_env(),
     )
     op.start()
     try:

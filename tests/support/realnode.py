@@ -7,10 +7,13 @@ tier uses one build, one instance pod and one DNS server.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portico.core.names import SECRET_LABEL
-from portico_dev import ControlPlane, node
+from portico_dev import ControlPlane, node, traefik
 from tests.support.controlplane import Cluster, wait_for
 
 CREDENTIALS_NAMESPACE = "portico-system"
@@ -68,10 +71,57 @@ def fetch(
         chunks = []
         while data := conn.recv(65536):
             chunks.append(data)
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return _answer(b"".join(chunks), cert)
+
+
+def _answer(raw: bytes, cert: bytes = b"") -> Answer:
+    head, _, body = raw.partition(b"\r\n\r\n")
     status_line, *lines = head.decode(errors="replace").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
     return Answer(int(status_line.split()[1]), headers, body.decode(errors="replace"), cert)
+
+
+# Run inside the node's network namespace: one plain HTTP request to Traefik from a client
+# socket bound to a given source address, the raw answer printed as base64.
+_FROM_SOURCE = """
+import base64, socket, sys
+source, port, request = sys.argv[1], int(sys.argv[2]), base64.b64decode(sys.argv[3])
+conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+conn.settimeout(10)
+conn.bind((source, 0))
+conn.connect(("127.0.0.1", port))
+conn.sendall(request)
+chunks = []
+while data := conn.recv(65536):
+    chunks.append(data)
+print(base64.b64encode(b"".join(chunks)).decode())
+"""
+
+
+def fetch_from(
+    real: node.RealNode,
+    source: str,
+    host: str,
+    headers: dict[str, str] | None = None,
+    *,
+    method: str = "GET",
+    path: str = "/",
+    form: str = "",
+) -> Answer:
+    """One request with Host HOST from a client inside the node's network, its socket bound
+    to SOURCE (any 127.0.0.0/8 address: Traefik, listening on the node's loopback, sees
+    each as a client of its own, the way a node's host network shows clients' addresses)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    if form:
+        lines += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(form)}"]
+    raw = "\r\n".join(lines) + "\r\n\r\n" + form
+    request = base64.b64encode(raw.encode()).decode()
+    argv = [sys.executable, "-c", _FROM_SOURCE, source, str(traefik.HTTP), request]
+    done = subprocess.run(real.inside(argv), capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise OSError(f"the request from {source} failed: {done.stderr.strip()[-300:]}")
+    return _answer(base64.b64decode(done.stdout.strip()))
 
 
 def serving(answer: Answer, text: str) -> Answer | None:

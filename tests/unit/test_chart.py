@@ -420,6 +420,29 @@ def test_allowed_issuers_are_the_configured_issuer_and_the_list(helm: Path) -> N
     assert Settings.from_env({"PORTICO_ALLOWED_ISSUERS": entries}).allowed_issuers
 
 
+def test_ingress_controller_traefik_brings_the_403_page_middleware_and_its_rbac(
+    helm: Path,
+) -> None:
+    """ingressController=traefik: the operator may manage Middlewares (a portal's IP
+    allow-list) and the page server's errors Middleware turns a refusal into its 403 page."""
+    plain = render(helm)
+    assert env_of(plain)["PORTICO_INGRESS_CONTROLLER"] == ""
+    assert env_of(plain)["PORTICO_PAGES_ERROR_MIDDLEWARE"] == ""
+    assert not [o for o in plain if o["kind"] == "Middleware"]
+    objs = render(helm, "--set", "ingressController=traefik")
+    env = env_of(objs)
+    (middleware,) = [o for o in objs if o["kind"] == "Middleware"]
+    name, namespace = middleware["metadata"]["name"], middleware["metadata"]["namespace"]
+    assert env["PORTICO_PAGES_ERROR_MIDDLEWARE"] == f"{namespace}/{name}"
+    assert Settings.from_env(env).ingress_controller == "traefik"
+    errors = middleware["spec"]["errors"]
+    assert errors["status"] == ["418"] and errors["statusRewrites"] == {"418": 403}
+    pages = [o for o in objs if o["kind"] == "Service" and o["metadata"]["name"].endswith("pages")]
+    assert errors["service"]["name"] == pages[0]["metadata"]["name"]
+    rules = [r for o in objs if o["kind"] in ROLE_KINDS for r in o["rules"]]
+    assert any("traefik.io" in r["apiGroups"] and "middlewares" in r["resources"] for r in rules)
+
+
 def test_default_certificate_is_the_controllers_not_a_copy_per_namespace(helm: Path) -> None:
     """defaultTLSSecret turns the default hosts' TLS entries on (no secretName) and, with
     defaultTLSStore=traefik, becomes Traefik's default certificate in the release namespace."""

@@ -44,3 +44,43 @@ def test_a_renamed_portal_plans_its_new_host() -> None:
     children = _children("rename.yaml")
     config = children[("ConfigMap", "contoso-support-config")]["data"]["portal.json"]
     assert '"url": "https://contoso-help.portals.example.com"' in config
+
+
+def _allow_list(*args: str) -> dict[tuple[str, str], dict[str, Any]]:
+    result = plan(*args, INSTANCE, str(OPS / "allow-list.yaml"))
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def test_an_allow_list_plans_what_each_ingress_controller_needs() -> None:
+    traefik = _allow_list("--ingress-controller", "traefik")
+    middleware = traefik[("Middleware", "partners-office-allowlist")]
+    assert middleware["spec"]["ipAllowList"]["sourceRange"] == [
+        "203.0.113.0/24",
+        "198.51.100.7/32",
+        "2001:db8:1200::/40",
+    ]
+    annotations = traefik[("Ingress", "partners-office")]["metadata"]["annotations"]
+    assert (
+        "support-partners-office-allowlist@kubernetescrd"
+        in (annotations["traefik.ingress.kubernetes.io/router.middlewares"])
+    )
+    nginx = _allow_list("--ingress-controller", "ingress-nginx")
+    assert not [k for k in nginx if k[0] == "Middleware"]
+    annotations = nginx[("Ingress", "partners-office")]["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/allowlist-source-range"].startswith(
+        "203.0.113.0/24,"
+    )
+    other = _allow_list("--ingress-controller", "other")
+    assert "annotations" not in other[("Ingress", "partners-office")]["metadata"] or not any(
+        "source-range" in k or "middlewares" in k
+        for k in other[("Ingress", "partners-office")]["metadata"]["annotations"]
+    )
+
+
+def test_plan_refuses_a_range_with_host_bits() -> None:
+    text = (OPS / "allow-list.yaml").read_text().replace("203.0.113.0/24", "203.0.113.9/24")
+    result = plan(INSTANCE, "-", stdin=text)
+    assert result.returncode == 1
+    assert "spec.access.allowedSourceRanges[0]" in result.stderr

@@ -153,6 +153,11 @@ tests/unit/test_chart.py keeps the two in sync.
   resources: [networkpolicies]
   verbs: [get, list, watch, create, patch, delete]
 {{- end }}
+{{- if eq .Values.ingressController "traefik" }}
+- apiGroups: [traefik.io]
+  resources: [middlewares]
+  verbs: [get, list, watch, create, patch, delete]
+{{- end }}
 {{- end }}
 
 {{- define "portico.rules.events" -}}

@@ -121,6 +121,8 @@ class Portal:
     # Running, Stopped or Deprovisioned (spec.state).
     state: str = "Running"
     maintenance: Maintenance | None = None
+    # spec.access.allowedSourceRanges (CIDR; empty: open to every address).
+    allowed_source_ranges: tuple[str, ...] = ()
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -257,6 +259,7 @@ def parse_portal(obj: dict[str, Any]) -> Portal:
         private_allow=dict((spec.get("private") or {}).get("allow") or {}),
         state=spec.get("state", "Running"),
         maintenance=_maintenance(spec.get("maintenance")),
+        allowed_source_ranges=tuple((spec.get("access") or {}).get("allowedSourceRanges") or ()),
     )
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
 import celpy
 import jsonschema
+from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
@@ -122,10 +124,39 @@ def schema_problems(kind: str, obj: dict[str, Any]) -> list[FieldProblem]:
     return sorted(problems)
 
 
+def _parse_cidr(raw: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    """Kubernetes' CEL CIDR library reads a prefix as Go's netip.ParsePrefix: an address,
+    a slash and a length; no zone, no IPv4-mapped IPv6, no leading zeros."""
+    text = str(raw)
+    if "/" not in text or "%" in text:
+        raise ValueError(text)
+    value = ipaddress.ip_interface(text)
+    if isinstance(value, ipaddress.IPv6Interface) and value.ip.ipv4_mapped is not None:
+        raise ValueError(text)
+    return value
+
+
+def _is_cidr(raw: Any) -> celtypes.BoolType:
+    try:
+        _parse_cidr(raw)
+    except ValueError:
+        return celtypes.BoolType(False)
+    return celtypes.BoolType(True)
+
+
+def _masked(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    return ipaddress.ip_interface(str(value.network))
+
+
+# The Kubernetes CEL library functions the CRDs' rules use that cel-python lacks (the API
+# server has them since 1.31): isCIDR(), cidr() and CIDR.masked().
+K8S_FUNCTIONS: dict[str, Any] = {"isCIDR": _is_cidr, "cidr": _parse_cidr, "masked": _masked}
+
+
 @functools.cache
 def _program(expression: str) -> celpy.Runner:
     env = celpy.Environment()
-    return env.program(env.compile(expression))
+    return env.program(env.compile(expression), functions=K8S_FUNCTIONS)
 
 
 def _rules(

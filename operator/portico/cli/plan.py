@@ -278,13 +278,21 @@ def format_children(children: list[dict[str, Any]], output: str, notes: Notes | 
 @click.argument("files", nargs=-1, required=True)
 @click.option("--base-domain", help="The operator's base domain (default: PORTICO_BASE_DOMAIN).")
 @click.option(
+    "--ingress-controller",
+    type=click.Choice(["traefik", "ingress-nginx", "other"]),
+    help="The operator's ingressController, which decides how a portal's IP allow-list is "
+    "applied (default: PORTICO_INGRESS_CONTROLLER).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Choice(["yaml", "table", "json"]),
     default="yaml",
     show_default=True,
 )
-def plan_command(files: tuple[str, ...], base_domain: str | None, output: str) -> None:
+def plan_command(
+    files: tuple[str, ...], base_domain: str | None, ingress_controller: str | None, output: str
+) -> None:
     """Validate Portals and PortalInvitations offline and print the children the operator
     would apply.
 
@@ -300,7 +308,9 @@ def plan_command(files: tuple[str, ...], base_domain: str | None, output: str) -
     if not docs.portals and not docs.instances and not docs.invitations:
         click.echo("error: no Portal, PortalInstance or PortalInvitation in the input", err=True)
         sys.exit(2)
-    verdicts = evaluate(docs, Settings.from_env(base_domain=base_domain))
+    controller = "" if ingress_controller == "other" else ingress_controller
+    settings = Settings.from_env(base_domain=base_domain, ingress_controller=controller)
+    verdicts = evaluate(docs, settings)
     children = [c for v in verdicts for c in v.children]
     notes: Notes = {}
     for v in verdicts:

@@ -34,6 +34,7 @@ CHILD_RESOURCES = {
     "Ingress": ("networking.k8s.io", "v1", "ingresses"),
     "NetworkPolicy": ("networking.k8s.io", "v1", "networkpolicies"),
     "Certificate": ("cert-manager.io", "v1", "certificates"),
+    "Middleware": ("traefik.io", "v1alpha1", "middlewares"),
 }
 # The Services' EndpointSlices carry their labels: selected on the server like the children.
 ENDPOINT_SLICES = ("discovery.k8s.io", "v1", "endpointslices")
@@ -64,11 +65,13 @@ def configure(settings: Settings, kubeconfig: str | None = None) -> None:
 
 
 def watched(settings: Settings) -> list[str]:
-    """The child kinds watched. Certificates and NetworkPolicies only when enabled: without
-    cert-manager, or with the portal network policy off, the chart grants no RBAC for them."""
+    """The child kinds watched. Certificates, NetworkPolicies and Traefik's Middlewares only
+    when enabled: without cert-manager, with the portal network policy off, or with another
+    ingress controller than Traefik, the chart grants no RBAC for them."""
     optional = {
         "Certificate": settings.cert_manager,
         "NetworkPolicy": settings.portal_network_policy,
+        "Middleware": settings.ingress_controller == "traefik",
     }
     return [kind for kind in CHILD_RESOURCES if optional.get(kind, True)]
 

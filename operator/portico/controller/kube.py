@@ -60,6 +60,7 @@ RESOURCES = {
     "Ingress": Resource("/apis/networking.k8s.io/v1", "ingresses"),
     "NetworkPolicy": Resource("/apis/networking.k8s.io/v1", "networkpolicies"),
     "Certificate": Resource("/apis/cert-manager.io/v1", "certificates"),
+    "Middleware": Resource("/apis/traefik.io/v1alpha1", "middlewares"),
     "EndpointSlice": Resource("/apis/discovery.k8s.io/v1", "endpointslices"),
     "ValidatingAdmissionPolicy": Resource(
         "/apis/admissionregistration.k8s.io/v1", "validatingadmissionpolicies", namespaced=False

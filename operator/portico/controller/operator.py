@@ -158,6 +158,12 @@ class Operator:
                 "cert-manager support is on but the API server does not serve "
                 "certificates.cert-manager.io: install cert-manager first, then restart Portico"
             )
+        if "Middleware" in child_kinds and not self.kube.served("Middleware"):
+            log.warning(
+                "the ingress controller setting is traefik but the API server does not serve "
+                "middlewares.traefik.io: IP allow-lists cannot be applied; install Traefik's "
+                "CRDs (and turn on its kubernetescrd provider), then restart Portico"
+            )
         for namespace in namespaces:
             for kind in child_kinds:
                 selector = names.SECRET_SELECTOR if kind == "Secret" else names.MANAGED_SELECTOR

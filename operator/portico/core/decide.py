@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portico.core import (
+    access,
     custom_domain,
     entitlement,
     features,
@@ -308,6 +309,8 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
                 _stopped_runtime(o) if c.type == "RuntimeAvailable" else c for c in conditions
             ]
         conditions += analytics
+        if allow := access.condition(portal, settings):
+            conditions.append(allow)
         _record_domain(new, portal.custom_domain is not None, domain)
         if mode := _maintenance(o):
             conditions.append(mode.condition)
@@ -590,6 +593,9 @@ def _finish(
     expiring = next((c for c in new["conditions"] if c["reason"] == EXPIRING), None)
     if expiring and before.get("CertificateReady") != EXPIRING:
         events.append(Event("Warning", EXPIRING, expiring["message"]))
+    unguarded = next((c for c in new["conditions"] if c["reason"] == access.NOT_ENFORCED), None)
+    if unguarded and before.get(access.CONDITION) != access.NOT_ENFORCED:
+        events.append(Event("Warning", access.NOT_ENFORCED, unguarded["message"]))
     events += _notices(o, settings, now, new, events)
     return Plan(
         phase=phase,

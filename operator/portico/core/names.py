@@ -32,12 +32,15 @@ RESTART_SITE = "portico.dev/restart-site"
 APPLIED_HASH = "portico.dev/applied-hash"
 
 # Every kind Portico can create, in apply order. Certificates only with cert-manager support.
-# NetworkPolicies only when the operator's portal network policy is on.
+# NetworkPolicies only when the operator's portal network policy is on. Middlewares
+# (Traefik's, for an IP allow-list) only with the traefik ingress controller setting,
+# before the Ingress that names them.
 CHILD_KINDS = (
     "Secret",
     "ConfigMap",
     "Deployment",
     "Service",
+    "Middleware",
     "Ingress",
     "NetworkPolicy",
     "Certificate",
@@ -49,6 +52,7 @@ FIXED_KINDS = (
     "ConfigMap",
     "Deployment",
     "Service",
+    "Middleware",
     "Ingress",
     "NetworkPolicy",
     "Certificate",
@@ -96,6 +100,11 @@ def runtime_name(portal: str) -> str:
 def maintenance_page_name(portal: str) -> str:
     """The copy of a portal's custom maintenance page that the page server reads."""
     return f"{portal}-maintenance"
+
+
+def allowlist_name(portal: str) -> str:
+    """Traefik's ipAllowList Middleware of a portal with spec.access.allowedSourceRanges."""
+    return f"{portal}-allowlist"
 
 
 def pages_name(portal: str) -> str:

@@ -67,7 +67,7 @@ class Attempt:
 
 # Site operations: they change what the site does, not what is installed, so editing
 # them starts no provisioning attempt.
-NOT_PROVISIONED = frozenset({"state", "maintenance"})
+NOT_PROVISIONED = frozenset({"state", "maintenance", "access"})
 
 
 def provisioning_spec(spec: Mapping[str, Any]) -> str:

@@ -18,7 +18,7 @@ import jinja2
 import yaml
 
 from portico.api.model import Portal, PortalInstance
-from portico.core import features, names, network_policy, scanner, session_keys
+from portico.core import access, features, names, network_policy, scanner, session_keys
 from portico.core.session_keys import SessionKeys
 from portico.settings import Settings
 
@@ -290,6 +290,7 @@ def children(
         "job_annotations": {"portico.dev/config-checksum": checksum(data), **skips},
         "secret_volumes": _secret_volumes(portal),
         "host": f"{portal.subdomain}.{settings.base_domain}",
+        "ingress_annotations": access.ingress_annotations(portal, settings),
         "custom_host": portal.custom_domain.hostname
         if portal.custom_domain and facts.custom_host_ready
         else "",
@@ -300,6 +301,8 @@ def children(
         _render("service.yaml.j2", labels=labels(portal, "runtime"), **ctx),
         _render("ingress.yaml.j2", labels=labels(portal, "runtime"), **ctx),
     ]
+    if allowlist := access.middleware(portal, settings):
+        manifests.insert(-1, allowlist)  # before the Ingress that names it
     if settings.portal_network_policy:
         policy = network_policy.spec(names.portal_pods(portal.name), config, settings)
         manifests.append(

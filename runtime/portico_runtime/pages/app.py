@@ -3,10 +3,18 @@ the portal itself (Ready: passed on to its runtime) or its public page.
 
 | the host is                    | answer                                                |
 |--------------------------------|-------------------------------------------------------|
+| a portal's, visitor not allowed| 403 "cannot be reached from your address" (allow-list)|
 | a Ready portal's               | the portal's runtime answers (proxy.py)               |
 | a portal's, not Ready          | its page: 503, Retry-After, the phase's generic line  |
 | a renamed portal's old one     | 308 to its URL, same path and query, until released   |
 | no portal's                    | 404 "There is no portal at HOST"                      |
+
+The allow-list (spec.access.allowedSourceRanges) is checked here for everything this
+server answers, whatever the ingress controller, against the address the ingress
+controller's connection came from: the last X-Forwarded-For entry, which the controller
+appends itself (whatever a client sent comes before it). The controller's own refusals
+arrive as page requests: Traefik's errors Middleware asks for BLOCKED_PATH, ingress-nginx's
+default backend call carries `X-Code: 403`; both get the 403 page for the Host.
 
 `/healthz` (liveness: "ok") and `/readyz` (200 once the first lists are in) answer
 for hosts no portal has: the kubelet's probes, never a portal's own paths.
@@ -39,6 +47,9 @@ RETRY_AFTER = {"setup": 30}  # seconds; any other page: 300
 # A Configuring portal may have just become Ready, and a Ready one's pods may not have
 # reached the watch yet: read them again, at most this often per portal.
 RECHECK_SECONDS = 1.0
+# The page Traefik's errors Middleware asks for when the allow-list refused a visitor
+# (charts/portico/templates/pages.yaml names it; tests/unit keeps the two in step).
+BLOCKED_PATH = "/.portico/blocked"
 
 Refresh = Callable[[tuple[str, str]], Site | None]
 Reroute = Callable[[tuple[str, str]], None]
@@ -74,6 +85,28 @@ def _language(site: Site, accept_language: str) -> str:
     offered = tuple(lang for lang in site.languages if lang in bundles) or ("en-US",)
     default = site.language if site.language in bundles else offered[0]
     return html.choose_language(accept_language, offered, default)
+
+
+def client_address(request: Request) -> str:
+    """The address the ingress controller saw: the last X-Forwarded-For entry (each proxy
+    appends its peer), else this connection's peer (a request that came straight here)."""
+    entries = [e.strip() for h in request.headers.getlist("x-forwarded-for") for e in h.split(",")]
+    entries = [e for e in entries if e]
+    if entries:
+        return entries[-1]
+    return request.client.host if request.client else ""
+
+
+def blocked_page(site: Site | None, host: str, accept_language: str) -> Response:
+    """403: the visitor's address is not on the portal's allow-list."""
+    if site is None:
+        language = html.choose_language(accept_language, tuple(available()), "en-US")
+        name = host or "this address"
+    else:
+        language, name = _language(site, accept_language), site.display_name
+    body = html.notice_page(name, language, "blocked")
+    headers = {"Cache-Control": "no-store", "Content-Language": language}
+    return HTMLResponse(body, 403, headers=headers)
 
 
 def page(site: Site | None, host: str, accept_language: str) -> Response:
@@ -143,6 +176,10 @@ def create_app(
             site = None  # released: nobody's until the watch says whose it is
         if site is None and request.url.path in ("/healthz", "/readyz"):
             return health(request.url.path)
+        accept = request.headers.get("accept-language", "")
+        refused = request.url.path == BLOCKED_PATH or request.headers.get("x-code") == "403"
+        if refused or (site is not None and not site.admits(client_address(request))):
+            return blocked_page(site, host, accept)
         if site is not None and site.phase == "Configuring" and rechecks:
             site = await rechecks.site(site)
         if site is not None and site.maintenance is not None:

@@ -8,6 +8,7 @@ stay in the Portal's status and Events (docs/runtime-contract.md, "Pages").
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -114,6 +115,22 @@ class Site:
                 return self.url
         return ""
 
+    # spec.access.allowedSourceRanges; None: open to every address. An entry admission let
+    # through but this server cannot read admits nobody (the list only ever narrows).
+    allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+
+    def admits(self, address: str) -> bool:
+        """Whether a visitor from ADDRESS may reach the site (its allow-list)."""
+        if self.allowed is None:
+            return True
+        try:
+            ip = ipaddress.ip_address(address.strip("[]").split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 client
+        return any(ip in net for net in self.allowed)
+
     @property
     def serving(self) -> bool:
         """Ready: the operator routes the portal's hosts to its runtime (through its own
@@ -160,6 +177,7 @@ def site(portal: Mapping[str, Any]) -> Site | None:
         )
     extra = [str(x) for x in spec.get("additionalLanguages") or ()]
     return Site(
+        allowed=_allowed((spec.get("access") or {}).get("allowedSourceRanges")),
         key=(str(meta.get("namespace") or ""), str(meta["name"])),
         created=str(meta.get("creationTimestamp") or ""),
         display_name=str(spec.get("displayName") or meta["name"]),
@@ -182,6 +200,18 @@ def _previous(status: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         if isinstance(item, Mapping) and item.get("subdomain") and base:
             out.append((f"{item['subdomain']}.{base}".lower(), str(item.get("releasesAt") or "")))
     return tuple(out)
+
+
+def _allowed(raw: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None:
+    if not raw or not isinstance(raw, list):
+        return None
+    nets = []
+    for entry in raw:
+        try:
+            nets.append(ipaddress.ip_network(str(entry), strict=False))
+        except ValueError:
+            continue
+    return tuple(nets)
 
 
 @dataclass(frozen=True)
