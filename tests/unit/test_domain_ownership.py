@@ -212,3 +212,27 @@ def test_check_domain_checks_the_record_with_a_token(zones: AuthoritativeDNS) ->
 def test_check_domain_needs_a_target_or_a_portal() -> None:
     result = CliRunner().invoke(main, ["check-domain", HOST, "--token", TOKEN])
     assert result.exit_code == 2 and "--target is required" in result.output
+
+
+def test_portico_status_shows_the_record_to_add(capsys: pytest.CaptureFixture[str]) -> None:
+    from portico.cli.portal import _custom_domain
+
+    stale = ownership.token("x", HOST)
+    _custom_domain(
+        {
+            "hostname": HOST,
+            "chain": [TARGET],
+            "addresses": ["192.0.2.44"],
+            "conflicts": [f"_portico-challenge.{HOST} holds a token ... ({stale})"],
+            "ownership": {
+                "name": f"_portico-challenge.{HOST}",
+                "value": TOKEN,
+                "required": True,
+                "state": "Misconfigured",
+            },
+        }
+    )
+    out = capsys.readouterr().out
+    assert f"{HOST} -> {TARGET} (192.0.2.44)" in out
+    assert f'Add TXT:   _portico-challenge.{HOST} "{TOKEN}" (required)' in out
+    assert stale in out

@@ -105,6 +105,23 @@ def _child_state(kind: str, obj: dict[str, Any]) -> str:
     return "present"
 
 
+def _custom_domain(record: dict[str, Any]) -> None:
+    """What the custom host resolves to, and the ownership record while it is not verified."""
+    if not record:
+        return
+    if record.get("chain") or record.get("addresses"):
+        chain = " -> ".join((record.get("hostname", ""), *record.get("chain", ())))
+        click.echo(
+            f"  DNS:       {chain} ({', '.join(record.get('addresses', ())) or 'no address'})"
+        )
+    own = record.get("ownership") or {}
+    if own and own.get("state") != "Verified":
+        need = "required" if own.get("required") else "optional"
+        click.echo(f'  Add TXT:   {own.get("name")} "{own.get("value")}" ({need})')
+    for conflict in record.get("conflicts") or ():
+        click.echo(f"  Conflict:  {conflict}")
+
+
 @click.command("status")
 @_with_common
 def status_command(name: str, namespace: str, kubeconfig: str | None) -> None:
@@ -117,6 +134,7 @@ def status_command(name: str, namespace: str, kubeconfig: str | None) -> None:
     click.echo(f"  URL:       {status.get('url', '-')}")
     if status.get("customDomainUrl"):
         click.echo(f"  Custom:    {status['customDomainUrl']}")
+    _custom_domain(status.get("customDomain") or {})
     click.echo(f"  Type:      {spec.get('type')}   Template: {spec.get('template')}")
     maintenance = "on" if (spec.get("maintenance") or {}).get("enabled") else "off"
     click.echo(f"  State:     {spec.get('state', 'Running')}   Maintenance: {maintenance}")
