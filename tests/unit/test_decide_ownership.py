@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from portico import domain
+from portico.controller.act import merge_patch
 from portico.core.decide import Plan, decide
 from portico.core.observed import CertificateOutcome, Observed
 from tests.support.worlds import NOW, SETTINGS, UID, P, owned, portal_obj, world
@@ -150,3 +151,29 @@ def test_no_lookup_due_changes_nothing() -> None:
     status = decide(lookup(seen(TOKEN)), SETTINGS, NOW).status
     o = world(obj=custom(), status=status, certificate=CertificateOutcome())
     assert decide(o, SETTINGS, NOW).status["customDomain"] == status["customDomain"]
+
+
+def test_the_status_patch_removes_what_the_record_no_longer_has() -> None:
+    """A merge patch keeps what it does not name: a conflict resolved (or a missing count
+    ended) inside status.customDomain must be sent as null, or it stays on the server."""
+    before = decide(lookup(seen(domain.ownership.token("stale", HOST))), SETTINGS, NOW).status
+    after = decide(lookup(seen(TOKEN), before), SETTINGS, NOW).status
+    assert "conflicts" in before["customDomain"] and "conflicts" not in after["customDomain"]
+    patch = merge_patch(before, after)
+    assert patch["customDomain"]["conflicts"] is None
+    assert "hostname" not in patch["customDomain"]  # unchanged values are not sent
+    server = apply_merge_patch(before, patch)
+    assert server["customDomain"] == after["customDomain"]
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, as the API server applies it."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = apply_merge_patch(out.get(key), value)
+    return out

@@ -46,6 +46,24 @@ def _noop(*_: Any) -> None:
     return None
 
 
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns OLD into NEW: changed values, nested
+    objects as patches of their own, and null for every key NEW no longer has, at any
+    depth (a merge patch keeps whatever it does not name, e.g. status.customDomain.missing
+    once the count ends)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if before == value:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = merge_patch(before, value)
+        else:
+            patch[key] = value
+    patch.update({key: None for key in old if key not in new})
+    return patch
+
+
 class Writer:
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
@@ -167,8 +185,7 @@ class Writer:
         """Merge-patch the status subresource when it differs; removed keys become null."""
         if old == new:
             return None
-        patch = {k: v for k, v in new.items() if old.get(k) != v}
-        patch.update({k: None for k in old if k not in new})
+        patch = merge_patch(old, new)
         path = RESOURCES[kind].path(namespace, name, "status")
         body = {"status": patch}
         query = {"fieldManager": FIELD_MANAGER}  # managedFields then say when Portico wrote it
