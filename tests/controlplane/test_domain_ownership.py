@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from portico.cli import main
 from portico.domain import ownership
 from portico_dev import ControlPlane
 from tests.support import reliability as rel
@@ -108,6 +110,17 @@ def test_routing_and_certificate_wait_for_the_record(
     assert record["verifiedHostname"] == host and "conflicts" not in record
     assert domain_verified(cluster, ready)["status"] == "True"
     assert host in ingress_hosts(cluster, namespace, "own")
+    # `portico check-domain --portal` reads the token (and target) from the cluster.
+    checked = CliRunner().invoke(
+        main,
+        [
+            *("check-domain", host, "--portal", "own", "-n", namespace),
+            *("--kubeconfig", str(cluster.plane.kubeconfig)),
+            *("--nameserver", f"{dns.address}:{dns.port}"),
+        ],
+    )
+    assert checked.exit_code == 0, checked.output
+    assert f"_portico-challenge.{host}: Verified (OwnershipVerified)" in checked.output
 
     # DNS goes away: an inconclusive lookup never un-verifies the record.
     dns.stop()
