@@ -70,6 +70,11 @@ class Settings:
     dns_port: int = 53
     dns_timeout: float = 5.0
     dns_authoritative: bool = False
+    # Required: a custom host is routed and certified only once its `_portico-challenge`
+    # TXT record holds the portal's token (no subdomain takeover through a dangling
+    # CNAME). Optional: the CNAME alone is enough (the record is still published and
+    # checked in status); for installs that predate the check, until every host has it.
+    domain_ownership: str = "Required"
     # First DNS re-check after this many seconds, doubling (with jitter) up to 10 minutes.
     dns_recheck_seconds: float = 5.0
     # Where /metrics and /healthz listen: every interface in a pod, loopback for local runs.
@@ -192,6 +197,10 @@ class Settings:
         if middleware and (middleware.count("/") != 1 or not all(middleware.split("/"))):
             raise SettingsError(
                 f"PORTICO_PAGES_ERROR_MIDDLEWARE={middleware!r}: use NAMESPACE/NAME"
+            )
+        if settings.domain_ownership not in ("Required", "Optional"):
+            raise SettingsError(
+                f"PORTICO_DOMAIN_OWNERSHIP={settings.domain_ownership!r}: use Required or Optional"
             )
         if settings.log_format not in ("text", "json"):
             raise SettingsError(f"PORTICO_LOG_FORMAT={settings.log_format!r}: use text or json")

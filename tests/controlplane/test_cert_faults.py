@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.support.certs import make_pfx, pfx_secret
+from tests.support.certs import make_pfx, ownership_record, pfx_secret
 from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator
 from tests.support.dnsserver import AuthoritativeDNS
 from tests.support.portals import portal
@@ -21,6 +21,8 @@ def test_garbage_pfx_keeps_the_last_good_certificate(
     cluster.apply(pfx_secret("site-pfx", namespace, data, password))
     custom = {"hostname": host, "tls": {"pfxSecretRef": {"name": "site-pfx"}}}
     cluster.apply(portal("cf", namespace, instance, subdomain=subdomain, customDomain=custom))
+    cname = f"www CNAME {subdomain}.{BASE_DOMAIN}."
+    dns.set_zone(zone, [cname, ownership_record(cluster, namespace, "cf")])
     ready = cluster.wait_phase(namespace, "cf", "Ready", timeout=120)
     assert ready["status"]["certificate"]["sha256Fingerprint"].replace(":", "").lower() == (
         fingerprint

@@ -10,7 +10,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from tests.support.certmanager import CertManager
-from tests.support.certs import custom, ingress_hosts, make_pfx, pfx_secret, tls_secret
+from tests.support.certs import (
+    custom,
+    ingress_hosts,
+    make_pfx,
+    ownership_record,
+    pfx_secret,
+    tls_secret,
+)
 from tests.support.controlplane import BASE_DOMAIN, Cluster, wait_for
 from tests.support.dnsserver import AuthoritativeDNS
 from tests.support.portals import portal, secret
@@ -39,13 +46,14 @@ def test_custom_domain_with_pfx_to_ready_and_rotation(
     )
     waiting = cluster.wait_phase(namespace, "site", "Configuring", "CNAMEMissing")
     message = cluster.condition(waiting, "DomainVerified")["message"]
-    assert message == f"Please add a CNAME record for {host} pointing to {target}"
+    assert message.startswith(f"Please add a CNAME record for {host} pointing to {target}; ")
+    assert f"add a TXT record _portico-challenge.{host} with the value" in message
     # No route of its own before Ready: the shared page server answers for its hosts.
     assert ingress_hosts(cluster, namespace, "site") == []
     assert cluster.get("secret", "site-tls", namespace) is None, "no certificate before DNS"
 
-    # The record appears at the DNS provider: the portal goes Ready untouched.
-    dns.set_zone(zone, [f"www CNAME {target}."])
+    # The records appear at the DNS provider: the portal goes Ready untouched.
+    dns.set_zone(zone, [f"www CNAME {target}.", ownership_record(cluster, namespace, "site")])
     ready = cluster.wait_phase(namespace, "site", "Ready", timeout=120)
     assert ready["status"]["customDomainUrl"] == f"https://{host}"
     cert = ready["status"]["certificate"]
@@ -115,7 +123,7 @@ def test_wrong_target_and_dns_outage(
     wrong = cluster.wait_phase(namespace, "app", "Configuring", "CNAMEMismatch")
     message = cluster.condition(wrong, "DomainVerified")["message"]
     assert f"elsewhere.{zone}" in message and target in message
-    dns.set_zone(zone, [f"app CNAME {target}."])
+    dns.set_zone(zone, [f"app CNAME {target}.", ownership_record(cluster, namespace, "app")])
     verified = wait_for(
         "DomainVerified",
         lambda: (
@@ -169,6 +177,8 @@ def test_domain_claim_between_namespaces(
             portal(name, ns, instance, subdomain=f"{name}-{namespace}", customDomain=custom(host))
         )
         if name == "shop-a":
+            cname = f"shop CNAME shop-a-{namespace}.{BASE_DOMAIN}."
+            dns.set_zone(zone, [cname, ownership_record(cluster, ns, name)])
             cluster.wait_phase(ns, name, "Ready", timeout=120)
     taken = cluster.wait_phase(other_namespace, "shop-b", "Failed", "DomainTaken")
     assert f"{namespace}/shop-a" in cluster.condition(taken, "DomainVerified")["message"]
@@ -203,6 +213,13 @@ def test_existing_tls_secret_is_validated_and_bound(
             customDomain=custom(host, secretRef={"name": "docs-tls-pair"}),
         )
     )
+    dns.set_zone(
+        zone,
+        [
+            f"docs CNAME docs-{namespace}.{BASE_DOMAIN}.",
+            ownership_record(cluster, namespace, "docs"),
+        ],
+    )
     ready = cluster.wait_phase(namespace, "docs", "Ready", timeout=120)
     assert ready["status"]["certificate"]["source"] == "secretRef"
     ing = cluster.get("ingress", "docs", namespace) or {}
@@ -221,6 +238,13 @@ def test_expiring_certificate_warns(
         portal(
             "soon", namespace, instance, subdomain=f"soon-{namespace}", customDomain=custom(host)
         )
+    )
+    dns.set_zone(
+        zone,
+        [
+            f"soon CNAME soon-{namespace}.{BASE_DOMAIN}.",
+            ownership_record(cluster, namespace, "soon"),
+        ],
     )
     ready = cluster.wait_phase(namespace, "soon", "Ready", timeout=120)
     assert cluster.condition(ready, "CertificateReady")["reason"] == "CertificateExpiringSoon"
@@ -257,7 +281,10 @@ def test_issuer_certificate_only_after_verification(
     )
     cluster.wait_phase(namespace, "le", "Configuring", "CNAMEMissing")
     assert cluster.get("certificate", "le", namespace) is None, "nothing is requested before DNS"
-    dns.set_zone(zone, [f"le CNAME le-{namespace}.{BASE_DOMAIN}."])
+    dns.set_zone(
+        zone,
+        [f"le CNAME le-{namespace}.{BASE_DOMAIN}.", ownership_record(cluster, namespace, "le")],
+    )
     cert = wait_for(
         "the Certificate request", lambda: cluster.get("certificate", "le", namespace), timeout=60
     )

@@ -26,6 +26,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
+from portico.domain import ownership
 from tests.support import badinput
 from tests.support.badinput import Bad, Where, secret
 from tests.support.certs import make_leaf, make_pfx
@@ -144,7 +145,9 @@ def portal(name: str, w: Where, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _records(w: Where) -> list[str]:
+def _records(w: Where, uids: dict[str, str] | None = None) -> list[str]:
+    """The zone: each custom host's CNAME as its case asks and, once the portals exist
+    (UIDS), the ownership TXT records their owners add."""
     records = ["elsewhere A 192.0.2.10"]
     for bad in badinput.OPERATOR:
         if "customDomain" not in bad.spec or bad.spec["customDomain"] not in ("@pfx", "@tls"):
@@ -156,7 +159,16 @@ def _records(w: Where) -> list[str]:
             "elsewhere": [f"{bad.name} CNAME elsewhere.{w.zone}."],
             "address": [f"{bad.name} A 192.0.2.11"],
         }[bad.cname]
+        uid = (uids or {}).get(bad.name)
+        if bad.txt and uid:
+            host = f"{bad.name}.{w.zone}"
+            records.append(ownership.record_line(host, ownership.token(uid, host)))
     return records
+
+
+def _uids(cluster: Cluster, namespace: str) -> dict[str, str]:
+    found = cluster.items("portals", namespace)
+    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in found}
 
 
 @pytest.fixture
@@ -229,6 +241,7 @@ def test_each_bad_input_ends_in_its_reason_and_blocks_no_one(
     if objects:
         cluster.apply(*objects)
     cluster.apply(*portals)
+    dns.set_zone(w.zone, _records(w, _uids(cluster, namespace)))
 
     cluster.wait_phase(namespace, healthy, "Ready", timeout=HEALTHY_WITHIN)
     healthy_seconds = time.monotonic() - started

@@ -30,7 +30,7 @@ import yaml
 
 from portico_dev import ControlPlane
 from tests.support.argocd import health
-from tests.support.certs import custom, make_pfx, pfx_secret
+from tests.support.certs import custom, make_pfx, ownership_record, pfx_secret
 from tests.support.chart import (
     DENIED,
     RESTRICTED,
@@ -88,7 +88,8 @@ def custom_domain_portal_lifecycle(
     )
     waiting = cluster.wait_phase(namespace, "site", "Configuring", "CNAMEMissing")
     assert health(typed(waiting, "Portal"))["status"] == "Progressing"
-    dns.set_zone(zone, [f"www CNAME {target}."])
+    # The owner adds both records (the chart requires the ownership TXT by default).
+    dns.set_zone(zone, [f"www CNAME {target}.", ownership_record(cluster, namespace, "site")])
     ready = cluster.wait_phase(namespace, "site", "Ready", timeout=120)
     status = ready["status"]
     assert status["customDomainUrl"] == f"https://{host}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 from cryptography import x509
 
-from tests.support.certs import custom, make_pfx, pfx_secret
+from tests.support.certs import custom, make_pfx, ownership_record, pfx_secret
 from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
 from tests.support.dnsserver import AuthoritativeDNS
 from tests.support.portals import portal
@@ -120,7 +120,9 @@ def test_configuring_page_then_ready_on_the_custom_domain(
     assert cluster.get("ingress", site.name, site.namespace) is None  # its route comes at Ready
 
     target = site.default_host
-    portal_dns.set_zone(site.zone, [f"www CNAME {target}."])
+    # What the owner adds: the CNAME and the ownership TXT record the status names.
+    txt = ownership_record(cluster, site.namespace, site.name)
+    portal_dns.set_zone(site.zone, [f"www CNAME {target}.", txt])
     ready = cluster.wait_phase(site.namespace, site.name, "Ready", timeout=READY_TIMEOUT)
     assert ready["status"]["customDomainUrl"] == f"https://{site.custom_host}"
     assert _status_fingerprint(cluster, site) == site.fingerprint

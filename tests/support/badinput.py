@@ -52,6 +52,8 @@ class Bad:
     phase: str = "Failed"
     objects: Objects | None = None  # Secrets and such the portal refers to
     cname: str = "target"  # DNS for NAME.ZONE: target | none | elsewhere | address
+    # The ownership TXT record _portico-challenge.NAME.ZONE holds the portal's token.
+    txt: bool = True
     case: Case | None = None  # admission: the shared corpus case
 
 
@@ -152,6 +154,8 @@ DNS = [
         {"customDomain": "@pfx"}, phase="Configuring", cname="elsewhere"),
     Bad("address-not-cname", "dns", "ConflictingRecords", "remove them and add a CNAME",
         {"customDomain": "@pfx"}, phase="Configuring", cname="address"),
+    Bad("ownership-missing", "dns", "OwnershipUnverified", "Please add a TXT record",
+        {"customDomain": "@pfx"}, phase="Configuring", txt=False),
 ]  # fmt: skip
 
 # Certificates: DNS is verified, so the certificate is what fails (see certificate_objects).

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from portico.core.names import SECRET_LABEL
-from tests.support.controlplane import Cluster
+from tests.support.controlplane import Cluster, wait_for
 
 
 def make_leaf(
@@ -101,3 +101,21 @@ def custom(host: str, **tls: Any) -> dict[str, Any]:
 def ingress_hosts(cluster: Cluster, namespace: str, name: str) -> list[str]:
     ing = cluster.get("ingress", name, namespace) or {}
     return [r["host"] for r in ing.get("spec", {}).get("rules", ())]
+
+
+def ownership(cluster: Cluster, namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
+    """status.customDomain.ownership of portal NAME, once the operator has published it."""
+
+    def published() -> dict[str, Any] | None:
+        record = ((cluster.portal(namespace, name).get("status") or {}).get("customDomain")) or {}
+        own = record.get("ownership") or {}
+        return own if own.get("value") and own.get("name") else None
+
+    return wait_for(f"the ownership record of {namespace}/{name} in status", published, timeout)
+
+
+def ownership_record(cluster: Cluster, namespace: str, name: str) -> str:
+    """The TXT record portal NAME's status asks for, as a zone-file line: what its owner
+    adds at the DNS provider (domainOwnership Required)."""
+    own = ownership(cluster, namespace, name)
+    return f'{own["name"]}. {own["type"]} "{own["value"]}"'

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from portico.controller.operator import Operator
+from portico.domain import ownership
 from portico.settings import Settings
 from tests.support.pfx_corpus import server_certificate
 from tests.support.runtime import TOKEN, running_instance
@@ -68,7 +69,8 @@ PORTAL = {
         "template": "Community",
         "customDomain": {"hostname": HOST, "tls": {"pfxSecretRef": {"name": "big-pfx"}}},
     },
-    # The CNAME was verified before (DNS is not this test's): the certificate is judged.
+    # The CNAME and the TXT record were verified before (DNS is not this test's): the
+    # certificate is judged.
     "status": {
         "customDomain": {
             "hostname": HOST,
@@ -76,6 +78,11 @@ PORTAL = {
             "state": "Verified",
             "reason": "CNAMEVerified",
             "message": "verified",
+            "ownership": {
+                "value": ownership.token("uid-big", HOST),
+                "state": "Verified",
+                "reason": "OwnershipVerified",
+            },
         }
     },
 }

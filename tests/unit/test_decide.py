@@ -23,6 +23,7 @@ from tests.support.worlds import (
     INSTANCE,
     NOW,
     SETTINGS,
+    UID,
     P,
     available,
     endpoints,
@@ -335,6 +336,15 @@ def _custom(tls: dict[str, Any]) -> dict[str, Any]:
 
 
 VERIFIED = domain.verified("support.contoso.com", "web.portals.example.com")
+TOKEN = domain.ownership.token(UID, "support.contoso.com")
+# The `_portico-challenge.support.contoso.com` TXT record holds the portal's token.
+OWNED = domain.DomainCheck(
+    "support.contoso.com",
+    TOKEN,
+    domain.DomainState.VERIFIED,
+    domain.DomainReason.OWNERSHIP_VERIFIED,
+    "holds the token",
+)
 UNKNOWN = domain.DomainCheck(
     "support.contoso.com",
     "web.portals.example.com",
@@ -371,6 +381,7 @@ WAS_VERIFIED: dict[str, Any] = {
         "state": "Verified",
         "reason": "CNAMEVerified",
         "message": "ok",
+        "ownership": {"value": TOKEN, "state": "Verified", "reason": "OwnershipVerified"},
     }
 }
 
@@ -384,7 +395,12 @@ def test_verified_host_survives_an_inconclusive_recheck() -> None:
 
 
 def test_domain_taken_serves_no_custom_host() -> None:
-    o = world(obj=_custom({"secretRef": {"name": "t"}}), host_owner="other/first", dns=VERIFIED)
+    o = world(
+        obj=_custom({"secretRef": {"name": "t"}}),
+        host_owner="other/first",
+        dns=VERIFIED,
+        ownership=OWNED,
+    )
     plan = decide(o, SETTINGS, NOW)
     assert ready(o, plan)["reason"] == "DomainTaken"
     assert "support.contoso.com" not in str(owned(plan).get(("Ingress", P)))
@@ -396,6 +412,7 @@ def test_every_certificate_rejection_fails(reason: CertReason) -> None:
     o = world(
         obj=_custom({"secretRef": {"name": "t"}}),
         dns=VERIFIED,
+        ownership=OWNED,
         certificate=CertificateOutcome(verdict=rejection),
     )
     plan = decide(o, SETTINGS, NOW)
@@ -404,12 +421,13 @@ def test_every_certificate_rejection_fails(reason: CertReason) -> None:
 
 def test_switching_from_issuer_to_pfx_prunes_the_certificate() -> None:
     issuer = {"issuerRef": {"name": "le", "kind": "ClusterIssuer"}}
-    o = world(obj=_custom(issuer), dns=VERIFIED, certificate=CertificateOutcome())
+    o = world(obj=_custom(issuer), dns=VERIFIED, ownership=OWNED, certificate=CertificateOutcome())
     plan = decide(o, SETTINGS, NOW)
     assert ("Certificate", P) in owned(plan)
     o2 = world(
         obj=_custom({"pfxSecretRef": {"name": "pfx"}}),
         dns=VERIFIED,
+        ownership=OWNED,
         children=owned(plan),
         certificate=CertificateOutcome(),
     )
@@ -418,7 +436,7 @@ def test_switching_from_issuer_to_pfx_prunes_the_certificate() -> None:
 
 def test_cert_manager_not_enabled() -> None:
     issuer = {"issuerRef": {"name": "le", "kind": "ClusterIssuer"}}
-    o = world(obj=_custom(issuer), dns=VERIFIED)
+    o = world(obj=_custom(issuer), dns=VERIFIED, ownership=OWNED)
     settings = Settings(base_domain="portals.example.com", allowed_issuers=("ClusterIssuer/le",))
     plan = decide(o, settings, NOW)
     assert ready(o, plan)["reason"] == "CertManagerNotEnabled"
@@ -437,7 +455,9 @@ def test_an_issuer_not_allowed_fails_and_requests_nothing(
     ref: dict[str, str], dns: domain.DomainCheck | None
 ) -> None:
     """Said at once (DNS verified or not); no Certificate, no custom host; an Event."""
-    o = world(obj=_custom({"issuerRef": ref}), dns=dns, certificate=CertificateOutcome())
+    o = world(
+        obj=_custom({"issuerRef": ref}), dns=dns, ownership=OWNED, certificate=CertificateOutcome()
+    )
     plan = decide(o, SETTINGS, NOW)
     assert (plan.phase, ready(o, plan)["reason"]) == ("Failed", "IssuerNotAllowed")
     message = ready(o, plan)["message"]
@@ -451,10 +471,10 @@ def test_an_issuer_not_allowed_fails_and_requests_nothing(
 
 def test_an_issuer_no_longer_allowed_prunes_its_certificate() -> None:
     issuer = {"issuerRef": {"name": "le", "kind": "ClusterIssuer"}}
-    o = world(obj=_custom(issuer), dns=VERIFIED, certificate=CertificateOutcome())
+    o = world(obj=_custom(issuer), dns=VERIFIED, ownership=OWNED, certificate=CertificateOutcome())
     plan = decide(o, SETTINGS, NOW)
     assert ("Certificate", P) in owned(plan)
-    o2 = world(obj=_custom(issuer), dns=VERIFIED, children=owned(plan))
+    o2 = world(obj=_custom(issuer), dns=VERIFIED, ownership=OWNED, children=owned(plan))
     narrowed = Settings(**{**SETTINGS.__dict__, "allowed_issuers": ()})
     again = decide(o2, narrowed, NOW)
     assert ready(o2, again)["reason"] == "IssuerNotAllowed"
@@ -496,7 +516,7 @@ def test_a_flapping_nxdomain_does_not_unverify_until_it_persists() -> None:
     assert [c["status"] for c in states] == ["True", "True", "False"]
     assert "in a row" in states[0]["message"]
     # A good answer in between starts the count again.
-    o = world(obj=copy.deepcopy(obj), status=status, dns=VERIFIED)
+    o = world(obj=copy.deepcopy(obj), status=status, dns=VERIFIED, ownership=OWNED)
     assert decide(o, SETTINGS, NOW).status["customDomain"].get("missing") is None
 
 

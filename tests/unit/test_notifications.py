@@ -12,7 +12,7 @@ import dataclasses
 import datetime
 from typing import Any
 
-from portico.controller.act import _diff
+from portico.controller.act import merge_patch
 from portico.core import notifications as n
 from portico.core.decide import Plan, decide
 from tests.support.worlds import NOW, SETTINGS, P, portal_obj, world
@@ -197,11 +197,11 @@ def test_status_patches_merge_the_record_entry_by_entry() -> None:
     old = {"phase": "Ready", "notifications": {"A": {"key": "1", "email": "Queued"}}}
     marked = copy.deepcopy(old)
     marked["notifications"]["A"]["email"] = "Sent"
-    assert _diff(old, marked) == {"notifications": {"A": {"email": "Sent"}}}
+    assert merge_patch(old, marked) == {"notifications": {"A": {"email": "Sent"}}}
     added = copy.deepcopy(old)
     added["notifications"]["B"] = {"key": "2", "email": "Queued"}
-    assert _diff(old, added) == {"notifications": {"B": {"key": "2", "email": "Queued"}}}
-    # Elsewhere status keys are replaced whole, as before.
-    assert _diff({"certificate": {"a": 1, "b": 2}}, {"certificate": {"a": 1}}) == {
-        "certificate": {"a": 1}
+    assert merge_patch(old, added) == {"notifications": {"B": {"key": "2", "email": "Queued"}}}
+    # Elsewhere too, a key gone at any depth is removed, nothing else named.
+    assert merge_patch({"certificate": {"a": 1, "b": 2}}, {"certificate": {"a": 1}}) == {
+        "certificate": {"b": None}
     }

@@ -76,6 +76,8 @@ def test_output_formats() -> None:
         "table",
     ).stdout
     assert "added once its CNAME is verified" in custom
+    # domainOwnership Required (the default): the ownership record too, named.
+    assert "and TXT record _portico-challenge." in custom
 
 
 INVALID = [c for c in load_cases() if not c.valid and c.old is None]

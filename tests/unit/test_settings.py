@@ -28,6 +28,14 @@ def test_environment_is_typed_and_flags_win() -> None:
     assert s.dns_authoritative is True and s.dns_timeout == 2.5
 
 
+def test_domain_ownership_is_required_unless_said_otherwise() -> None:
+    """New installs close subdomain takeover; Optional is the upgrade path."""
+    assert Settings().domain_ownership == "Required"
+    assert Settings.from_env({}).domain_ownership == "Required"
+    optional = Settings.from_env({"PORTICO_DOMAIN_OWNERSHIP": "Optional"})
+    assert optional.domain_ownership == "Optional"
+
+
 def test_watch_namespaces_and_its_former_name() -> None:
     assert Settings.from_env({"PORTICO_WATCH_NAMESPACES": "a,b"}).watch_namespaces == ("a", "b")
     assert Settings.from_env({"PORTICO_NAMESPACES": "old"}).watch_namespaces == ("old",)
@@ -42,6 +50,7 @@ def test_watch_namespaces_and_its_former_name() -> None:
         ({"PORTICO_METRICS_PORT": "http"}, "expected a whole number"),
         ({"PORTICO_DNS_AUTHORITATIVE": "maybe"}, "expected true or false"),
         ({"PORTICO_LOG_FORMAT": "xml"}, "use text or json"),
+        ({"PORTICO_DOMAIN_OWNERSHIP": "required"}, "use Required or Optional"),
         ({"PORTICO_TRIAL_DAYS": "0"}, "must be positive"),
         ({"PORTICO_MAIL_TLS": "ssl"}, "use opportunistic, starttls, tls or none"),
         ({"PORTICO_MAIL_HOST": "smtp.example"}, "PORTICO_MAIL_FROM must be an e-mail address"),

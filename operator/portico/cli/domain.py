@@ -15,7 +15,14 @@ import click
 
 from portico.certificates import CertificateSummary, ConvertedCertificate, Rejection
 from portico.certificates.isolation import CertificateWorkers
-from portico.domain import DomainState, ResolverSettings, check_domain, parse_nameserver
+from portico.domain import (
+    DomainState,
+    ResolverSettings,
+    judge,
+    observe,
+    ownership,
+    parse_nameserver,
+)
 
 EXIT_FAILED = 1
 EXIT_UNKNOWN = 3
@@ -32,9 +39,33 @@ def _nameserver(
     return values
 
 
+def _portal_token(
+    host: str, portal: str, namespace: str, kubeconfig: str | None
+) -> tuple[str, str]:
+    """The token and target (from its status) of PORTAL, read from the cluster."""
+    from portico.cli.portal import _kube, _portal  # a cluster client only when asked for
+
+    obj = _portal(_kube(kubeconfig), namespace, portal)
+    uid = str((obj.get("metadata") or {}).get("uid") or "")
+    record = (obj.get("status") or {}).get("customDomain") or {}
+    return ownership.token(uid, host), str(record.get("target") or "")
+
+
 @click.command("check-domain")
 @click.argument("host")
-@click.option("--target", required=True, help="What HOST must point to: <subdomain>.<baseDomain>.")
+@click.option("--target", help="What HOST must point to: <subdomain>.<baseDomain>.")
+@click.option(
+    "--token",
+    help="Also check the ownership TXT record _portico-challenge.HOST for this value "
+    "(status.customDomain.ownership.value).",
+)
+@click.option(
+    "--portal",
+    help="Also check the ownership TXT record for this Portal's token (read from the "
+    "cluster, with its status's target unless --target is given).",
+)
+@click.option("-n", "--namespace", default="default", show_default=True, help="With --portal.")
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="With --portal.")
 @click.option(
     "--nameserver",
     "nameservers",
@@ -57,13 +88,33 @@ def _nameserver(
     help="Ask the zone's own nameservers directly, bypassing resolver caches.",
 )
 def check_domain_command(
-    host: str, target: str, nameservers: tuple[str, ...], timeout: float, authoritative: bool
+    host: str,
+    target: str | None,
+    token: str | None,
+    portal: str | None,
+    namespace: str,
+    kubeconfig: str | None,
+    nameservers: tuple[str, ...],
+    timeout: float,
+    authoritative: bool,
 ) -> None:
-    """Check that HOST has a CNAME (directly or through a chain) to --target.
+    """Check that HOST has a CNAME (directly or through a chain) to --target and, with
+    --token or --portal, that _portico-challenge.HOST has the ownership TXT record.
 
     Exit 0 when verified, 1 when the DNS records must be fixed, 3 when DNS
     could not answer (try again).
     """
+    if token and portal:
+        raise click.UsageError("give --token or --portal, not both")
+    if portal:
+        token, found = _portal_token(host, portal, namespace, kubeconfig)
+        target = target or found or None
+    if not target:
+        raise click.UsageError(
+            "--target is required (the portal's status has no customDomain.target yet)"
+            if portal
+            else "--target is required"
+        )
     # One port for every given server also reaches the zone's own servers in
     # --authoritative mode (a test server on a high port serves both roles).
     ports = {parse_nameserver(ns)[1] for ns in nameservers}
@@ -73,14 +124,28 @@ def check_domain_command(
         timeout=timeout,
         authoritative=authoritative,
     )
-    result = asyncio.run(check_domain(host, target, settings))
-    click.echo(f"{result.host}: {result.state.value} ({result.reason.value})")
-    click.echo(f"  {result.message}")
-    if result.chain:
-        click.echo(f"  CNAME chain: {' -> '.join((result.host, *result.chain))}")
-    if result.state is DomainState.MISCONFIGURED:
+    seen = asyncio.run(observe(host, target, settings, challenge=bool(token)))
+    results = [judge(seen, target)]
+    click.echo(f"{results[0].host}: {results[0].state.value} ({results[0].reason.value})")
+    click.echo(f"  {results[0].message}")
+    if results[0].chain:
+        click.echo(f"  CNAME chain: {' -> '.join((results[0].host, *results[0].chain))}")
+    if seen.resolved:
+        click.echo(f"  Addresses: {', '.join(seen.resolved)}")
+    if token:
+        proof = ownership.judge(seen, token)
+        results.append(proof)
+        name = ownership.challenge_name(host)
+        click.echo(f"{name}: {proof.state.value} ({proof.reason.value})")
+        click.echo(f"  {proof.message}")
+        if proof.state is not DomainState.VERIFIED:
+            click.echo(f"  Record to add: {ownership.record_line(host, token)}")
+    for conflict in ownership.conflicts(seen, target, token):
+        click.echo(f"  Conflict: {conflict}")
+    states = {r.state for r in results}
+    if DomainState.MISCONFIGURED in states:
         sys.exit(EXIT_FAILED)
-    if result.state is DomainState.UNKNOWN:
+    if DomainState.UNKNOWN in states:
         sys.exit(EXIT_UNKNOWN)
 
 

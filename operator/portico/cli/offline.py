@@ -3,8 +3,8 @@
 No cluster: the world `observe` would build is made from the files, and what
 only a cluster can say is assumed the way a portal that goes well finds it —
 its instance's credentials Secret and every Secret it references exist, its
-custom domain's CNAME is verified and its certificate valid, its Deployments
-become available, its Jobs complete. decide() is then run reconcile after
+custom domain's CNAME and ownership TXT record are verified and its certificate
+valid, its Deployments become available, its Jobs complete. decide() is then run reconcile after
 reconcile, each plan applied to that world, until the portal is Ready; the
 children shown are every child those plans wrote, each as last written.
 
@@ -76,6 +76,7 @@ class World:
             subdomain_owner=me,
             host_owner=me if portal.custom_domain else "",
             dns=_verified(portal, self.settings),
+            ownership=_owned(portal),
             certificate=_valid(portal, self.now) if portal.custom_domain else None,
             endpoints=_endpoints(self.children, portal.name),
         )
@@ -193,6 +194,22 @@ def _verified(portal: model.Portal, settings: Settings) -> domain.DomainCheck | 
         domain.DomainState.VERIFIED,
         domain.DomainReason.CNAME_VERIFIED,
         f"{host} is a CNAME of {want} (assumed offline)",
+    )
+
+
+def _owned(portal: model.Portal) -> domain.DomainCheck | None:
+    """The `_portico-challenge` TXT record, assumed in place: offline a portal has no UID,
+    so its token (and the record) exist only once it is created."""
+    cd = portal.custom_domain
+    if cd is None:
+        return None
+    host = domain.normalize_name(cd.hostname)
+    return domain.DomainCheck(
+        host,
+        "",
+        domain.DomainState.VERIFIED,
+        domain.DomainReason.OWNERSHIP_VERIFIED,
+        f"{domain.ownership.challenge_name(host)} holds the portal's token (assumed offline)",
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import click
 import yaml
 
+from portico import domain
 from portico.api import crds, model, validation
 from portico.cli import offline
 from portico.core import names, references
@@ -94,7 +95,7 @@ class Verdict:
 
 
 def notes_for(
-    portal: model.Portal, instance: model.PortalInstance | None
+    portal: model.Portal, instance: model.PortalInstance | None, settings: Settings
 ) -> dict[tuple[str, str], str]:
     """(kind, name) → what the operator fills in from the cluster when it applies the child."""
     cd = portal.custom_domain
@@ -119,6 +120,12 @@ def notes_for(
     if cd:
         notes[("Ingress", names.runtime_name(portal.name))] = (
             f"host {cd.hostname} is added once its CNAME is verified"
+            + (
+                f" and TXT record {domain.ownership.challenge_name(cd.hostname)} holds the "
+                "portal's token (shown in status.customDomain.ownership once created)"
+                if settings.domain_ownership == "Required"
+                else ""
+            )
         )
     if cd and cd.pfx:
         notes[("Secret", names.tls_secret_name(portal.name))] = (
@@ -148,7 +155,7 @@ def planned(
     linked = instance or offline.assumed_instance(portal)
     now = datetime.datetime.now(datetime.UTC)
     children = offline.lifecycle(raw, portal, linked, namespace_labels, settings, now)
-    return children, notes_for(portal, instance)
+    return children, notes_for(portal, instance, settings)
 
 
 def insecure_warning(instance: model.PortalInstance) -> str:

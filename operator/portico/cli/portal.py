@@ -147,6 +147,7 @@ def status_view(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
         "phase": status.get("phase", "Pending"),
         "url": status.get("url"),
         "customDomainUrl": status.get("customDomainUrl"),
+        "customDomain": status.get("customDomain") or {},
         "type": spec.get("type"),
         "template": spec.get("template"),
         "state": spec.get("state", "Running"),
@@ -162,6 +163,23 @@ def status_view(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
             for e in events[-10:]
         ],
     }
+
+
+def _custom_domain(record: dict[str, Any]) -> None:
+    """What the custom host resolves to, and the ownership record while it is not verified."""
+    if not record:
+        return
+    if record.get("chain") or record.get("addresses"):
+        chain = " -> ".join((record.get("hostname", ""), *record.get("chain", ())))
+        click.echo(
+            f"  DNS:       {chain} ({', '.join(record.get('addresses', ())) or 'no address'})"
+        )
+    own = record.get("ownership") or {}
+    if own and own.get("state") != "Verified":
+        need = "required" if own.get("required") else "optional"
+        click.echo(f'  Add TXT:   {own.get("name")} "{own.get("value")}" ({need})')
+    for conflict in record.get("conflicts") or ():
+        click.echo(f"  Conflict:  {conflict}")
 
 
 @click.command("status")
@@ -185,6 +203,7 @@ def status_command(name: str, namespace: str | None, kubeconfig: str | None, out
     click.echo(f"  URL:       {view['url'] or '-'}")
     if view["customDomainUrl"]:
         click.echo(f"  Custom:    {view['customDomainUrl']}")
+    _custom_domain(view["customDomain"])
     click.echo(f"  Type:      {view['type']}   Template: {view['template']}")
     maintenance = "on" if view["maintenance"] else "off"
     click.echo(f"  State:     {view['state']}   Maintenance: {maintenance}")

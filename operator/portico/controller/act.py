@@ -46,6 +46,24 @@ def _noop(*_: Any) -> None:
     return None
 
 
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns OLD into NEW: changed values, nested
+    objects as patches of their own, and null for every key NEW no longer has, at any
+    depth (a merge patch keeps whatever it does not name, e.g. status.customDomain.missing
+    once the count ends)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if before == value:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = merge_patch(before, value)
+        else:
+            patch[key] = value
+    patch.update({key: None for key in old if key not in new})
+    return patch
+
+
 class Writer:
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
@@ -174,7 +192,7 @@ class Writer:
         RESOURCE_VERSION: write only onto that version of the object (else 409)."""
         if old == new:
             return None
-        patch = _diff(old, new)
+        patch = merge_patch(old, new)
         path = RESOURCES[kind].path(namespace, name, "status")
         body: dict[str, Any] = {"status": patch}
         if resource_version:
@@ -239,24 +257,3 @@ class Writer:
     ) -> Any:
         metrics.WRITES.labels(kind=kind, verb=method).inc()
         return self.kube.request(method, path, body, query, content_type or "application/json")
-
-
-# Keys of status merged entry by entry: the notification outbox (controller/notify.py)
-# marks its deliveries there while a reconcile may add an entry, and neither may put
-# back the other's stale copy of an entry it did not change.
-_MERGED = frozenset({"notifications"})
-
-
-def _diff(old: dict[str, Any], new: dict[str, Any], merged: bool = False) -> dict[str, Any]:
-    patch: dict[str, Any] = {}
-    for key, value in new.items():
-        before = old.get(key)
-        if before == value:
-            continue
-        deeper = merged or key in _MERGED
-        if deeper and isinstance(value, dict) and isinstance(before, dict):
-            patch[key] = _diff(before, value, merged=True)
-        else:
-            patch[key] = value
-    patch.update({k: None for k in old if k not in new})
-    return patch

@@ -398,22 +398,36 @@ class Observer:
         want = custom_domain.target(portal, self.settings)
         record = o.status.get("customDomain")
         known = custom_domain.remembered(record, host, domain.normalize_name(want))
+        value = custom_domain.expected_token(portal)
+        proved = custom_domain.remembered_ownership(record, host, value)
+        required = self.settings.domain_ownership == "Required"
         recheck = portal.annotations.get(names.RECHECK, "")
         asked = bool(recheck) and recheck != o.status.get("lastHandledReconcileAt")
-        dns = None
+        dns = owner = seen = None
         with self.lock:
             due = self.dns.is_due(key, host, time.monotonic())
-        if known is None or asked or due:
-            dns = asyncio.run(domain.check_domain(host, want, resolver_settings(self.settings)))
+        if known is None or proved is None or asked or due:
+            # One lookup for both records, paced alike: the TXT costs no extra round.
+            seen = asyncio.run(
+                domain.observe(host, want, resolver_settings(self.settings), challenge=True)
+            )
+            dns = domain.judge(seen, want)
+            owner = domain.ownership.judge(seen, value) if value else None
             merged = domain.merge_checks(known, dns)
+            settled = merged.verified and not merged.warning
+            if required and owner is not None:
+                proof = domain.merge_checks(proved, owner)
+                settled = settled and proof.verified and not proof.warning
             with self.lock:
-                self.dns.checked(key, host, merged.verified and not merged.warning, self.settings)
+                self.dns.checked(key, host, settled, self.settings)
         issued = (
             secrets.get(names.tls_secret_name(portal.name)) if portal.custom_domain.issuer else None
         )
         convert = functools.partial(self._convert, key)
         cert = custom_domain.certificate(portal, secrets, issued, convert)
-        return Observed(**{**o.__dict__, "dns": dns, "certificate": cert})
+        return Observed(
+            **{**o.__dict__, "dns": dns, "ownership": owner, "dns_seen": seen, "certificate": cert}
+        )
 
     def _convert(
         self, key: tuple[str, str], form: str, blob: bytes, secret: bytes | None, host: str

@@ -3,7 +3,9 @@
 `observe` makes the DNS lookup when one is due and converts the certificate
 (cached by the Secret's resourceVersion); this module only judges what it got.
 The verdict is remembered in `status.customDomain` together with the host and
-target it is about, so a changed hostname starts unverified.
+target it is about, so a changed hostname starts unverified. With the operator's
+`domainOwnership: Required`, the host must also carry this portal's TXT record
+(`_portico-challenge.<host>`, domain/ownership.py) before it is routed or certified.
 """
 
 from __future__ import annotations
@@ -188,16 +190,74 @@ def _issuer_refusal(ref: IssuerRef, settings: Settings) -> Condition | None:
     return None
 
 
+def _verdict(fields: Mapping[str, Any], host: str, want: str) -> domain.DomainCheck | None:
+    try:
+        state = domain.DomainState(fields.get("state", ""))
+        reason = domain.DomainReason(fields.get("reason", ""))
+    except ValueError:
+        return None
+    return domain.DomainCheck(host, want, state, reason, fields.get("message", ""))
+
+
 def remembered(record: Mapping[str, Any] | None, host: str, want: str) -> domain.DomainCheck | None:
     """The verdict status.customDomain holds, only if it is about this host and target."""
     if not record or (record.get("hostname"), record.get("target")) != (host, want):
         return None
-    try:
-        state = domain.DomainState(record.get("state", ""))
-        reason = domain.DomainReason(record.get("reason", ""))
-    except ValueError:
+    return _verdict(record, host, want)
+
+
+def remembered_ownership(
+    record: Mapping[str, Any] | None, host: str, value: str
+) -> domain.DomainCheck | None:
+    """The TXT verdict status.customDomain.ownership holds, only for this host and token."""
+    own = (record or {}).get("ownership") if (record or {}).get("hostname") == host else None
+    if not own or own.get("value") != value:
         return None
-    return domain.DomainCheck(host, want, state, reason, record.get("message", ""))
+    return _verdict(own, host, value)
+
+
+def expected_token(portal: Portal) -> str:
+    """This portal's TXT value for its custom host ("" before the API server gave it a UID:
+    `portico plan` works on files)."""
+    cd = portal.custom_domain
+    if cd is None or not portal.uid:
+        return ""
+    return domain.ownership.token(portal.uid, cd.hostname)
+
+
+def _settle(
+    before: domain.DomainCheck | None,
+    fresh: domain.DomainCheck | None,
+    previous: Mapping[str, Any] | None,
+    placeholder: domain.DomainCheck,
+    missing_reason: domain.DomainReason,
+    now: datetime.datetime,
+) -> tuple[domain.DomainCheck, dict[str, Any]]:
+    """The verdict to publish from the remembered one and a fresh lookup (if any), and its
+    status fields: state, reason, message, checkedAt, verifiedAt and the missing count."""
+    check = (before or placeholder) if fresh is None else domain.merge_checks(before, fresh)
+    # A verified host is un-verified by a missing record only once several lookups in a
+    # row agree: one NXDOMAIN from a flapping zone or a lagging secondary is not proof.
+    missing = int((previous or {}).get("missing", 0)) if before else 0
+    if fresh is not None and before is not None and before.verified:
+        if fresh.reason is missing_reason:
+            missing += 1
+            if missing < CONFIRM_MISSING:
+                check = replace(before, warning=f"{fresh.message} ({missing} in a row)")
+        else:
+            missing = 0
+    out = {
+        "state": str(check.state),
+        "reason": str(check.reason),
+        "message": check.message,
+        "checkedAt": names.iso(now) if fresh else (previous or {}).get("checkedAt", names.iso(now)),
+    }
+    if check.verified:
+        kept = before is not None and before.verified
+        out["verifiedAt"] = ((previous or {}).get("verifiedAt") if kept else None) or names.iso(now)
+        if missing:
+            out["missing"] = missing
+    return check, out
 
 
 def _dns(
@@ -208,40 +268,76 @@ def _dns(
     now: datetime.datetime,
 ) -> tuple[domain.DomainCheck, dict[str, Any]]:
     before = remembered(record, host, want)
-    if fresh is None:
-        check = before or domain.DomainCheck(
-            host,
-            want,
-            domain.DomainState.UNKNOWN,
-            domain.DomainReason.DNS_UNAVAILABLE,
-            f"{host} has not been looked up yet",
-        )
-    else:
-        check = domain.merge_checks(before, fresh)
-    # A verified host is un-verified by a missing record only once several lookups in a
-    # row agree: one NXDOMAIN from a flapping zone or a lagging secondary is not proof.
-    missing = int((record or {}).get("missing", 0)) if before else 0
-    if fresh is not None and before is not None and before.verified:
-        if fresh.reason is domain.DomainReason.CNAME_MISSING:
-            missing += 1
-            if missing < CONFIRM_MISSING:
-                check = replace(before, warning=f"{fresh.message} ({missing} in a row)")
-        else:
-            missing = 0
-    out = {
-        "hostname": host,
-        "target": want,
-        "state": str(check.state),
-        "reason": str(check.reason),
-        "message": check.message,
-        "checkedAt": names.iso(now) if fresh else (record or {}).get("checkedAt", names.iso(now)),
+    placeholder = domain.DomainCheck(
+        host,
+        want,
+        domain.DomainState.UNKNOWN,
+        domain.DomainReason.DNS_UNAVAILABLE,
+        f"{host} has not been looked up yet",
+    )
+    check, fields = _settle(
+        before,
+        fresh,
+        record if before else None,
+        placeholder,
+        domain.DomainReason.CNAME_MISSING,
+        now,
+    )
+    return check, {"hostname": host, "target": want, **fields}
+
+
+def _ownership(
+    host: str,
+    value: str,
+    record: Mapping[str, Any] | None,
+    fresh: domain.DomainCheck | None,
+    required: bool,
+    now: datetime.datetime,
+) -> tuple[domain.DomainCheck, dict[str, Any]]:
+    """The TXT verdict and status.customDomain.ownership: the exact record to add."""
+    before = remembered_ownership(record, host, value)
+    placeholder = domain.DomainCheck(
+        host,
+        value,
+        domain.DomainState.UNKNOWN,
+        domain.DomainReason.DNS_UNAVAILABLE,
+        f"{domain.ownership.challenge_name(host)} has not been looked up yet; "
+        f"{domain.ownership.add_message(host, value)}",
+    )
+    previous = (record or {}).get("ownership") if before else None
+    check, fields = _settle(
+        before, fresh, previous, placeholder, domain.DomainReason.OWNERSHIP_UNVERIFIED, now
+    )
+    return check, {
+        "required": required,
+        "name": domain.ownership.challenge_name(host),
+        "type": "TXT",
+        "value": value,
+        **fields,
     }
-    if check.verified:
-        kept = before is not None and before.verified
-        out["verifiedAt"] = ((record or {}).get("verifiedAt") if kept else None) or names.iso(now)
-        if missing:
-            out["missing"] = missing
-    return check, out
+
+
+def _observed_fields(
+    host: str,
+    want: str,
+    value: str,
+    record: Mapping[str, Any] | None,
+    seen: domain.Observation | None,
+) -> dict[str, Any]:
+    """What the host resolves to now: chain, addresses and conflicts (from the last lookup
+    of this host; kept as they were when no lookup was due)."""
+    if seen is None or seen.failure is not None:
+        same = (record or {}).get("hostname") == host
+        return {
+            k: record[k]
+            for k in ("chain", "addresses", "conflicts")
+            if same and record and k in record
+        }
+    # Bounded as the CRD bounds them: a hostile zone cannot grow the status without limit.
+    out: dict[str, Any] = {"chain": list(seen.chain[:16]), "addresses": list(seen.resolved[:64])}
+    if conflicts := domain.ownership.conflicts(seen, want, value or None):
+        out["conflicts"] = [c[:1024] for c in conflicts[:16]]
+    return out
 
 
 def assess(
@@ -254,7 +350,11 @@ def assess(
     issued_certificate: Mapping[str, Any] | None,
     now: datetime.datetime,
     reserved: Reservation | None = None,
+    owner: domain.DomainCheck | None = None,
+    seen: domain.Observation | None = None,
 ) -> Assessment:
+    """DNS first (CNAME, and the ownership TXT when the operator requires it), then the
+    certificate: nothing is requested, bound or routed for a host that is not proven."""
     cd = portal.custom_domain
     if cd is None:
         return Assessment()
@@ -281,20 +381,29 @@ def assess(
         )
         return out
     host, want = domain.normalize_name(cd.hostname), domain.normalize_name(target(portal, settings))
-    check, out.record = _dns(host, want, status.get("customDomain"), dns, now)
-    message = check.message + (
-        f" (last check inconclusive: {check.warning})" if check.warning else ""
+    record = status.get("customDomain")
+    check, out.record = _dns(host, want, record, dns, now)
+    value = expected_token(portal)
+    required = settings.domain_ownership == "Required"
+    proof: domain.DomainCheck | None = None
+    if value:
+        proof, out.record["ownership"] = _ownership(host, value, record, owner, required, now)
+    else:
+        proof = owner  # offline (`portico plan`): no UID yet; assumed, as the CNAME is
+    out.record.update(_observed_fields(host, want, value, record, seen))
+    out.conditions.append(_domain_condition(check, proof if required else None))
+    proven = check.verified and (not required or (proof is not None and proof.verified))
+    if proven:
+        out.record["verifiedHostname"] = host
+    out.dns_pending = (
+        not proven or bool(check.warning) or bool(required and proof and proof.warning)
     )
-    out.conditions.append(
-        Condition("DomainVerified", check.condition_status, check.reason, message)
-    )
-    out.dns_pending = not check.verified or bool(check.warning)
     refusal = _issuer_refusal(cd.issuer, settings) if cd.issuer else None
     if refusal is not None:
         # Said at once, DNS or not: only the spec (or the platform team) can fix it.
         out.conditions.append(refusal)
         return out
-    if not check.verified:
+    if not proven:
         return out  # no certificate is requested or bound before the domain is proven
     out.issue = cd.issuer is not None
     waiting, verdict = (cert.waiting, cert.verdict) if cert else (None, None)
@@ -327,6 +436,29 @@ def assess(
         )
     out.serve = True
     return out
+
+
+def _domain_condition(check: domain.DomainCheck, proof: domain.DomainCheck | None) -> Condition:
+    """DomainVerified: the CNAME's verdict, then (when required) the TXT record's."""
+
+    def said(c: domain.DomainCheck) -> str:
+        return c.message + (f" (last check inconclusive: {c.warning})" if c.warning else "")
+
+    if not check.verified or proof is None:
+        message = said(check)
+        if proof is not None and proof.state is domain.DomainState.MISCONFIGURED:
+            add = domain.ownership.add_message(check.host, proof.target)
+            message += f"; {add[0].lower()}{add[1:]} as well"
+        return Condition("DomainVerified", check.condition_status, check.reason, message)
+    if not proof.verified:
+        return Condition("DomainVerified", proof.condition_status, proof.reason, said(proof))
+    return Condition(
+        "DomainVerified",
+        "True",
+        check.reason,
+        f"{said(check)}; {domain.ownership.challenge_name(check.host)} proves it is this "
+        "portal's" + (f" (last check inconclusive: {proof.warning})" if proof.warning else ""),
+    )
 
 
 def _last_good(previous: Mapping[str, Any] | None, host: str, now: datetime.datetime) -> bool:

@@ -291,6 +291,8 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
             o.child("Certificate", names.runtime_name(portal.name)),
             now,
             o.host_reserved,
+            o.ownership,
+            o.dns_seen,
         )
         run = _provision(o, settings, now, expired, domain)
         if run.token and run.token.renew_in is not None:

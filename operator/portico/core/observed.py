@@ -16,7 +16,7 @@ from portico.certificates import CertificateVerdict
 from portico.core import names
 from portico.core.claims import Reservation
 from portico.core.conditions import Condition
-from portico.domain import DomainCheck
+from portico.domain import DomainCheck, Observation
 
 Key = tuple[str, str]  # (kind, name) of a child
 
@@ -94,8 +94,11 @@ class Observed:
     # A deleted holder's reservation that keeps this portal from the name (another namespace).
     subdomain_reserved: Reservation | None = None
     host_reserved: Reservation | None = None
-    # A DNS lookup made for this reconcile; None when none was due.
+    # A DNS lookup made for this reconcile; None when none was due: the CNAME's verdict,
+    # the ownership TXT record's, and what DNS showed (chain, addresses, TXT values).
     dns: DomainCheck | None = None
+    ownership: DomainCheck | None = None
+    dns_seen: Observation | None = None
     certificate: CertificateOutcome | None = None
     # What the Service `<portal>` routes to now; None until its EndpointSlices are seen.
     endpoints: tuple[Endpoint, ...] | None = None

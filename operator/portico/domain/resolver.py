@@ -20,6 +20,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
+from portico.domain.ownership import challenge_name
 from portico.domain.verdict import MAX_CHAIN, DomainCheck, Observation, judge, normalize_name
 
 
@@ -148,6 +149,20 @@ class _Lookup:
         found = await _both(*(_query(resolver, name, t, keep_nxdomain=True) for t in rdtypes))
         return [r for r in found if r is not None]
 
+    async def txt(self, name: str) -> tuple[str, ...]:
+        """The TXT values at name (through a CNAME, as ACME challenges may be delegated)."""
+        response = await _query(await self._for(name), name, dns.rdatatype.TXT)
+        if response is None:
+            return ()
+        return tuple(
+            sorted(
+                b"".join(rdata.strings).decode("utf-8", "replace")
+                for rrset in response.answer
+                if rrset.rdtype == dns.rdatatype.TXT
+                for rdata in rrset
+            )
+        )
+
     async def own_addresses(self, name: str) -> tuple[str, ...]:
         resolver = await self._for(name)
         rdtypes = (dns.rdatatype.A, dns.rdatatype.AAAA)
@@ -230,17 +245,37 @@ def _chain(responses: list[dns.message.Message], name: str) -> tuple[list[str], 
     return chain, ends
 
 
-async def _observe(lookup: _Lookup, name: str, want: str) -> tuple[list[str], tuple[str, ...]]:
+def _resolved(responses: list[dns.message.Message], last: str) -> tuple[str, ...]:
+    """The addresses owned by the chain's last name: where a visitor ends up."""
+    return tuple(
+        sorted(
+            {
+                a
+                for r in responses
+                for t in (dns.rdatatype.A, dns.rdatatype.AAAA)
+                for a in _owned(r, last, t)
+            }
+        )
+    )
+
+
+async def _observe(
+    lookup: _Lookup, name: str, want: str
+) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
+    """The chain from name, the addresses beside it and the addresses it ends at."""
     responses = await lookup.address_answers(name)
     chain, ends = _chain(responses, name)
     addresses = tuple(
-        a
-        for r in responses
-        for t in (dns.rdatatype.A, dns.rdatatype.AAAA)
-        for a in _owned(r, name, t)
+        sorted(
+            a
+            for r in responses
+            for t in (dns.rdatatype.A, dns.rdatatype.AAAA)
+            for a in _owned(r, name, t)
+        )
     )
+    resolved = _resolved(responses, chain[-1] if chain else name)
     if ends or (chain and chain[-1] == want):
-        return chain, addresses
+        return chain, addresses, resolved
     # The answer stopped short (an authoritative server outside the target's zone):
     # follow the rest of the chain hop by hop.
     hop = await lookup.cname(chain[-1] if chain else name)
@@ -249,27 +284,50 @@ async def _observe(lookup: _Lookup, name: str, want: str) -> tuple[list[str], tu
         if hop == want or len(chain) > MAX_CHAIN or chain.count(hop) > 1:
             break
         hop = await lookup.cname(hop)
-    return chain, addresses
+    return chain, addresses, resolved
 
 
-async def observe(host: str, target: str, settings: ResolverSettings) -> Observation:
-    """Follow host's CNAME chain (stopping at target) and note A/AAAA beside it.
+async def _bounded(budget: float, work: Coroutine[Any, Any, Any]) -> tuple[Any, str | None]:
+    """WORK's result and None, or None and why DNS gave no usable answer in time."""
+    try:
+        async with asyncio.timeout(budget):
+            return await work, None
+    except _Unavailable as error:
+        return None, str(error)
+    except TimeoutError:
+        return None, f"the lookup took longer than {budget:g}s"
+
+
+async def observe(
+    host: str, target: str, settings: ResolverSettings, *, challenge: bool = False
+) -> Observation:
+    """Follow host's CNAME chain (stopping at target) and note A/AAAA beside it; with
+    CHALLENGE, also read the TXT values at `_portico-challenge.<host>`, at the same time.
 
     One address query carries the whole chain (forwarders such as dnsmasq refuse
     a CNAME query for a name that has only addresses); per-hop CNAME queries
-    finish a chain the answer left open. The whole check is bounded in time.
+    finish a chain the answer left open. Each part is bounded in time; a failure
+    of one leaves the other's answer usable.
     """
     name, want = normalize_name(host), normalize_name(target)
     lookup = _Lookup(settings)
     budget = settings.timeout * 4
-    try:
-        async with asyncio.timeout(budget):
-            chain, addresses = await _observe(lookup, name, want)
-    except _Unavailable as error:
-        return Observation(name, (), (), failure=str(error))
-    except TimeoutError:
-        return Observation(name, (), (), failure=f"the lookup took longer than {budget:g}s")
-    return Observation(name, tuple(chain), addresses)
+    parts = [_bounded(budget, _observe(lookup, name, want))]
+    if challenge:
+        parts.append(_bounded(budget, lookup.txt(challenge_name(name))))
+    results = await asyncio.gather(*parts)
+    (found, failure), *txt = results
+    values, txt_failure = txt[0] if txt else (None, None)
+    chain, addresses, resolved = found if found is not None else ([], (), ())
+    return Observation(
+        name,
+        tuple(chain),
+        addresses,
+        failure=failure,
+        resolved=resolved,
+        challenge=values,
+        challenge_failure=txt_failure,
+    )
 
 
 async def check_domain(

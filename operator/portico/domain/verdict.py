@@ -27,6 +27,9 @@ class DomainReason(StrEnum):
     CNAME_MISMATCH = "CNAMEMismatch"
     CONFLICTING_RECORDS = "ConflictingRecords"
     DNS_UNAVAILABLE = "DNSUnavailable"
+    # The `_portico-challenge.<host>` TXT record (ownership.py).
+    OWNERSHIP_VERIFIED = "OwnershipVerified"
+    OWNERSHIP_UNVERIFIED = "OwnershipUnverified"
 
 
 # Longer chains are a misconfiguration (and resolvers give up around here too).
@@ -45,13 +48,19 @@ class Observation:
     `chain` holds the CNAME targets followed from host, in order (host itself
     excluded). `addresses` are A/AAAA records owned by host itself (not by a
     CNAME target). `failure` is set when DNS could not answer, which makes
-    the rest of the observation incomplete.
+    the rest of the observation incomplete. `resolved` are the addresses the
+    chain ends at (what a visitor reaches). `challenge` holds the TXT values at
+    `_portico-challenge.<host>` (None: not looked up, or `challenge_failure` says
+    why DNS could not answer).
     """
 
     host: str
     chain: tuple[str, ...] = ()
     addresses: tuple[str, ...] = ()
     failure: str | None = None
+    resolved: tuple[str, ...] = ()
+    challenge: tuple[str, ...] | None = None
+    challenge_failure: str | None = None
 
 
 @dataclass(frozen=True)
