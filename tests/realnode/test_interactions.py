@@ -45,8 +45,11 @@ READY_TIMEOUT = 240.0
 RUNTIME_PODS = "app.kubernetes.io/component=runtime"
 GRACE_SECONDS = 30  # the runtime pod's terminationGracePeriodSeconds (Kubernetes' default)
 PRE_STOP_SECONDS = 5  # its preStop sleep: SIGTERM, and the flush, come after it
-SLOW = 1.5  # seconds the slow hub takes to answer each interaction
-QUEUED = 18  # searches queued on the old pod before the edit: 27 s of a slow hub's work
+# The hub is slow throughout: 5 s an answer until the old pod is told to stop (however long
+# the new pod takes to be ready, the old one still holds most of its queue then), 1 s after
+# (the 14 left must fit the 5 s preStop plus the 20 s flush, and some must be left for it).
+SLOWER, SLOW = 5.0, 1.0
+QUEUED = 14
 
 
 @dataclass
@@ -120,7 +123,8 @@ def sign_up(port: int, host: str) -> str:
         return answer if answer.status == 200 and "csrf" in answer.body else None
 
     page = until("the sign-up page", signup_form, timeout=60)
-    form = {"csrf": csrf(page), "email": "ada@example.com", "password": "a long enough password"}
+    email = f"ada-{uuid.uuid4().hex[:6]}@example.com"  # the stand-in pod is the session's
+    form = {"csrf": csrf(page), "email": email, "password": "a long enough password"}
     done = request(port, host, "POST", "/signup", session_cookie(page), form)
     assert done.status == 303 and done.headers["location"] == "/profile", done.body[:500]
     return session_cookie(done) or session_cookie(page)
@@ -176,7 +180,7 @@ def test_nothing_is_lost_when_the_pod_is_replaced_while_the_hub_is_slow(
     cluster = Cluster(real_cluster.plane)
     https, host, hub = real_cluster.https, tracked.host, tracked.hub
     (old,) = pods(cluster, tracked.namespace, RUNTIME_PODS)
-    hub.script.delay = SLOW
+    hub.script.delay = SLOWER
     wanted = [f"rolling {i}" for i in range(QUEUED)]
     for q in wanted:  # served at once: the pages never wait for the hub
         answer: Answer = request(https, host, "GET", f"/search?q={quote(q)}", tracked.cookie)
@@ -194,7 +198,8 @@ def test_nothing_is_lost_when_the_pod_is_replaced_while_the_hub_is_slow(
         pod = cluster.get("pod", old["metadata"]["name"], tracked.namespace)
         return time.time() if pod is None or pod["metadata"].get("deletionTimestamp") else None
 
-    deleted = wait_for("the old runtime pod to be told to stop", terminating, READY_TIMEOUT)
+    deleted = wait_for("the old runtime pod to be told to stop", terminating, READY_TIMEOUT, 0.2)
+    hub.script.delay = SLOW
     sigterm = deleted + PRE_STOP_SECONDS  # at the earliest: the old pod's flush starts
     print(f"old pod deleted {deleted - edited:.1f}s after the edit")
     wait_for(
