@@ -30,12 +30,28 @@ kubectl="$($portico dev build)/kubectl"
 standin=$($portico dev images --only standin --import -o json | $python -c \
   'import json,sys; print(next(i["ref"] for i in json.load(sys.stdin) if i["name"] == "standin"))')
 
+echo "== the stand-in customer-insights hub on the host (HTTPS; the pods reach it through a relay)"
+hubdir=/tmp/portico-demo-hub
+if [ -f "$hubdir/pid" ] && kill -0 "$(cat "$hubdir/pid")" 2>/dev/null; then
+  kill "$(cat "$hubdir/pid")"; sleep 1
+fi
+rm -rf "$hubdir"; mkdir -p "$hubdir"
+nohup $python scripts/demo_hub.py serve "$hubdir" >"$hubdir/hub.log" 2>&1 &
+echo $! >"$hubdir/pid"
+for _ in $(seq 1 60); do [ -f "$hubdir/hub.json" ] && break; sleep 0.5; done
+if [ ! -f "$hubdir/hub.json" ]; then
+  cat "$hubdir/hub.log" >&2; echo "the stand-in hub did not start" >&2; exit 1
+fi
+hub() { $python -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$hubdir/hub.json" "$1"; }
+hub_uri=$(hub hubUri)
+echo "hub at $hub_uri (its certificate's CA goes with the instance's credentials: ca.crt)"
+
 echo "== the stand-in CRM as a pod (portico-standin instance), and the PortalInstance"
 for ns in portico-system support partners internal; do
   $kubectl create namespace "$ns" --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
 done
 $kubectl -n portico-system create secret generic contoso-crm-credentials \
-  --from-literal=token=demo-token --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
+  --from-literal=token=demo-token --from-file=ca.crt="$hubdir/hub.crt" --dry-run=client -o yaml | $kubectl apply -f - >/dev/null
 $kubectl -n portico-system apply -f - <<YAML
 apiVersion: apps/v1
 kind: Deployment
@@ -79,7 +95,7 @@ sed "s|url: .*|url: http://$crm_ip\n  insecure: true|" examples/contoso-instance
 echo "== the demo's four portals, and contoso-support on https://$host"
 # Secrets a portal names carry portico.dev/secret-for: Portico watches only those.
 label="$kubectl label --local -f - portico.dev/secret-for=contoso-support -o yaml"
-$kubectl -n support create secret generic contoso-insights --from-literal=sharedKey=demo-key \
+$kubectl -n support create secret generic contoso-insights --from-literal=sharedKey="$(hub key)" \
   --dry-run=client -o yaml | $label | $kubectl apply -f - >/dev/null
 $kubectl -n support create secret generic contoso-oidc --from-literal=clientSecret=demo-secret \
   --dry-run=client -o yaml | $label | $kubectl apply -f - >/dev/null
@@ -89,8 +105,9 @@ $kubectl apply -f examples/customer-community.yaml -f examples/partner-partnerfi
   -f examples/employee-employeeselfservice.yaml -f examples/partner-customerselfservice.yaml
 # contoso-support's identity provider (login.contoso.example) does not exist here, and
 # provisioning checks every provider's discovery document: the demo applies it without one.
-$python -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); d["spec"]["authentication"].pop("identityProviders", None); print(yaml.safe_dump(d))' \
-  < examples/customer-customerselfservice.yaml | $kubectl apply -f -
+# Its hub (contoso.insights.example.net) is the stand-in above.
+$python -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); d["spec"]["authentication"].pop("identityProviders", None); d["spec"]["analytics"]["customerInsights"]["hubUri"] = sys.argv[1]; print(yaml.safe_dump(d))' \
+  "$hub_uri" < examples/customer-customerselfservice.yaml | $kubectl apply -f -
 
 for _ in $(seq 1 60); do
   $kubectl get portals -A -o wide
@@ -124,14 +141,37 @@ local_link=$($python -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[
 invited_host=$($python -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).hostname)' "$link")
 # The link must open: through Traefik, over HTTPS, it redeems the code into the visitor's
 # session and sends them on to the sign-up page (a browser follows; so does curl -L).
-jar=$(mktemp)
-answer=$(curl -skL -c "$jar" -b "$jar" -o /dev/null -w '%{http_code}' \
-  --resolve "$invited_host:$https:127.0.0.1" "$local_link")
-rm -f "$jar"
+jar=$(mktemp); page=$(mktemp)
+visit() { curl -sk -c "$jar" -b "$jar" --resolve "$invited_host:$https:127.0.0.1" "$@"; }
+answer=$(visit -L -o "$page" -w '%{http_code}' "$local_link")
 if [ "$answer" != 200 ]; then
   echo "the invitation link answered HTTP $answer (after its redirects): $local_link" >&2
   exit 1
 fi
+
+echo "== signed up through the invitation, a contact reads an article and searches"
+base="https://$invited_host:$https"
+csrf=$(grep -o 'name="csrf" value="[^"]*"' "$page" | head -1 | sed 's/.*value="//; s/"$//')
+answer=$(visit -o /dev/null -w '%{http_code} %{redirect_url}' "$base/signup" \
+  --data-urlencode "csrf=$csrf" --data-urlencode "email=ana@fabrikam.example" \
+  --data-urlencode "firstName=Ana" --data-urlencode "lastName=Lind" \
+  --data-urlencode "password=a long demo password")
+case "$answer" in
+  "303 "*/profile) ;;
+  *) echo "signing up through the invitation answered: $answer" >&2; exit 1 ;;
+esac
+visit "$base/knowledge/KA-01001" -o "$page"
+echo "article:  $(grep -o '<h1>[^<]*</h1>' "$page" | sed 's/<[^>]*>//g')"
+visit -G "$base/search" --data-urlencode "q=reset password" -o "$page"
+echo "search 'reset password':"
+grep -o '<a href="/[a-z]*/[A-Z0-9-]*">[^<]*</a>' "$page" | sed 's/<[^>]*>//g; s/^/  - /'
+rm -f "$jar" "$page"
+for _ in $(seq 1 60); do
+  $python scripts/demo_hub.py show "$hubdir" | grep -q '^2 interaction' && break
+  sleep 1
+done
+echo "== what the stand-in hub received"
+$python scripts/demo_hub.py show "$hubdir"
 
 cat <<MSG
 
@@ -149,5 +189,6 @@ or without a browser:
 The control plane keeps running. Try:
   export KUBECONFIG=$KUBECONFIG
   $kubectl get portals,pods -A -o wide
-  $portico dev down; kill \$(cat $dnsdir/nsd.pid)    # stop everything
+  $python scripts/demo_hub.py show $hubdir   # the interactions the stand-in hub received
+  $portico dev down; kill \$(cat $dnsdir/nsd.pid) \$(cat $hubdir/pid)    # stop everything
 MSG

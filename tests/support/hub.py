@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
@@ -50,8 +51,13 @@ class HubState:
     script: Script = field(default_factory=Script)
     attempts: list[str] = field(default_factory=list)  # interaction id of every request
     accepted: list[dict[str, Any]] = field(default_factory=list)  # bodies answered 2xx
+    accepted_at: list[float] = field(default_factory=list)  # when each was (time.time())
     refused: list[str] = field(default_factory=list)  # why signature/schema checks failed
     expiries: list[int] = field(default_factory=list)
+
+    def accept(self, body: dict[str, Any]) -> None:
+        self.accepted.append(body)
+        self.accepted_at.append(time.time())
 
     def accepted_ids(self) -> Counter[str]:
         return Counter(b["properties"]["portal_interactionid"] for b in self.accepted)
@@ -86,9 +92,9 @@ def hub_app(state: HubState) -> Starlette:
         if scripted is not None:
             status, headers = scripted
             if 200 <= status < 300:
-                state.accepted.append(body)
+                state.accept(body)
             return Response(status_code=status, headers=headers)
-        state.accepted.append(body)
+        state.accept(body)
         return JSONResponse({"accepted": 1}, 202)
 
     return Starlette(routes=[Route("/data/Interactions", interactions, methods=["POST"])])
@@ -137,18 +143,27 @@ class Server:
         app: Starlette,
         port: int | None = None,
         lifespan: Literal["auto", "on", "off"] = "off",
+        tls: tuple[Path, Path] | None = None,  # (certificate, key): serve HTTPS
     ) -> None:
         self.app, self.port, self.lifespan = app, port or free_port(), lifespan
+        self.tls = tls
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        cert, key = self.tls or (None, None)
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan=self.lifespan
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan=self.lifespan,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -169,10 +184,12 @@ class Server:
 
 @contextmanager
 def running_hub(
-    policy: str = "portal-writer", key: str = "hub-key-1"
+    policy: str = "portal-writer", key: str = "hub-key-1", tls: tuple[Path, Path] | None = None
 ) -> Iterator[tuple[Server, HubState]]:
+    """The hub on loopback; its signatures must name its own URL (set `state.resource` to
+    the address a relay gives it when clients reach it elsewhere)."""
     state = HubState(policy=policy, key=key)
-    server = Server(hub_app(state))
+    server = Server(hub_app(state), tls=tls)
     state.resource = server.url
     server.start()
     try:

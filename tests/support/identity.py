@@ -103,8 +103,9 @@ class SeededInvitations:
                 invitation.redemptions.clear()
 
 
-def certificate(tmp: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost (the runtime's HTTPS)."""
+def certificate(tmp: Path, *addresses: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, localhost and ADDRESSES (more IPs): the
+    runtime's or a stand-in server's HTTPS, and the CA a client trusts for it."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal.test")])
     now = datetime.datetime.now(datetime.UTC)
@@ -118,7 +119,10 @@ def certificate(tmp: Path) -> tuple[Path, Path]:
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [
+                    x509.DNSName("localhost"),
+                    *(x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", *addresses)),
+                ]
             ),
             critical=False,
         )

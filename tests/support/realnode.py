@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 import socket
 import ssl
 import subprocess
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from portico.core.names import SECRET_LABEL
 from portico_dev import ControlPlane, node, traefik
@@ -140,6 +142,53 @@ def until(what: str, probe: Any, timeout: float = 120.0) -> Answer:
             return None
 
     return wait_for(what, attempt, timeout=timeout)
+
+
+def request(
+    port: int,
+    host: str,
+    method: str,
+    path: str,
+    cookie: str = "",
+    form: dict[str, str] | None = None,
+) -> Answer:
+    """One HTTPS request to Traefik on loopback for HOST (Host and SNI), a visitor's: its
+    session cookie, a form."""
+    body = urlencode(form or {}).encode()
+    head = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    if cookie:
+        head.append(f"Cookie: {cookie}")
+    if form is not None:
+        head += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=15) as raw,
+        context.wrap_socket(raw, server_hostname=host) as conn,
+    ):
+        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        chunks = []
+        while data := conn.recv(65536):
+            chunks.append(data)
+    top, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *lines = top.decode(errors="replace").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        key = name.strip().lower()
+        headers[key] = f"{headers[key]}\n{value.strip()}" if key in headers else value.strip()
+    return Answer(int(status_line.split()[1]), headers, rest.decode(errors="replace"))
+
+
+def session_cookie(answer: Answer) -> str:
+    found = re.search(r"(__Host-portico-session=[^;]*)", answer.headers.get("set-cookie", ""))
+    return found.group(1) if found else ""
+
+
+def csrf(answer: Answer) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', answer.body)
+    assert found, answer.body[:500]
+    return found.group(1)
 
 
 # --- images, DNS, the instance -----------------------------------------------------------

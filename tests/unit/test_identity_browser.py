@@ -5,60 +5,29 @@ PORTICO_ARTIFACTS_DIR (default .artifacts/) under signin-browser/."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.support.browser import artifacts, chromium
 from tests.support.oidc import CAROL, oidc_portal
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def artifacts() -> Path:
-    base = Path(os.environ.get("PORTICO_ARTIFACTS_DIR", ROOT / ".artifacts"))
-    out = base / "signin-browser"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    return out
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    # Never a skip: .ci/install-system-packages installs both.
-    assert chromium and driver, "install Debian's chromium and chromium-driver"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1000,800",
-    ):
-        options.add_argument(arg)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium'}")
-    # The runtime's certificate is the test's own, made for 127.0.0.1.
-    options.accept_insecure_certs = True
-    chrome = webdriver.Chrome(options=options, service=Service(driver))
-    chrome.set_page_load_timeout(60)
-    try:
+    with chromium(tmp_path / "chromium") as chrome:
         yield chrome
-    finally:
-        chrome.quit()
 
 
 def test_invitation_through_the_providers_sign_in_page_to_the_profile(
     tmp_path: Path, browser: webdriver.Chrome
 ) -> None:
-    shots = artifacts()
+    shots = artifacts("signin-browser")
     wait = WebDriverWait(browser, 30)
     with oidc_portal(tmp_path, "InvitationOnly") as (p, idp):
         p.invitations.codes["browser-code"] = ("Valid", ["Partner"])

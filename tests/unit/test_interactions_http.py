@@ -20,6 +20,7 @@ from portico_runtime.config import Reader, parse
 from portico_runtime.interactions import model
 from tests.support.content import as_contact, with_visitors
 from tests.support.hub import HubState, ReceiverState, Server, running_hub, running_receiver
+from tests.support.identity import certificate
 from tests.support.runtime import credentials, portal_json, running_instance, write_config
 
 
@@ -159,3 +160,50 @@ def test_analytics_added_to_portal_json_is_followed_without_a_restart(tmp_path: 
     (body,) = hub_state.accepted
     assert body["interactionType"] == "portal_viewblogpost"
     assert body["properties"]["blogtitle"] == "Welcome to our community"
+
+
+RETRIED = 'outcome="retried",sink="customerInsights"'
+
+
+def test_a_hub_behind_the_instances_private_ca_is_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub over HTTPS whose certificate only the instance's ca.crt vouches for: the
+    runtime verifies it with that CA (beside the public roots) and delivers; the same
+    runtime without the CA does not (the certificate is checked, not waved through)."""
+    monkeypatch.setenv("PORTICO_INTERACTIONS_FLUSH_SECONDS", "1")  # the untrusted one's stop
+    cert, key_file = certificate(tmp_path)
+    with running_instance() as (url, _), running_hub(tls=(cert, key_file)) as (hub, state):
+        assert hub.url.startswith("https://")
+        delivered = []
+        for trusted in (False, True):
+            tmp = tmp_path / f"trusted-{trusted}"
+            tmp.mkdir()
+            creds = credentials(tmp)
+            if trusted:
+                (creds / "ca.crt").write_bytes(cert.read_bytes())
+            config = portal_json("customer-customerselfservice.yaml", url, creds)
+            shared = tmp / "sharedKey"
+            shared.write_text(state.key)
+            config["analytics"]["customerInsights"].update(
+                hubUri=hub.url, sharedKeyFile=str(shared)
+            )
+            config["authentication"]["identityProviders"] = []
+            jobs.provision(parse(config))
+            app = with_visitors(web.create_app(Reader(write_config(tmp, config))))
+            runtime = Server(app, lifespan="on")
+            runtime.start()
+            try:
+                with httpx.Client(base_url=runtime.url) as client:
+                    contact = as_contact(f"c-{trusted}")
+                    assert client.get("/knowledge/KA-01001", headers=contact).status_code == 200
+                    if trusted:
+                        until(lambda: len(state.accepted) == 1)
+                    else:  # a TLS failure is a network error: retried, never sent
+                        until(lambda: RETRIED in client.get("/metrics").text)
+                        assert state.accepted == [] and state.attempts == []
+            finally:
+                runtime.stop()
+            delivered.append(len(state.accepted))
+    assert delivered == [0, 1]
+    assert state.accepted[0]["properties"]["portal_contactid"] == "c-True"

@@ -4,6 +4,10 @@ Pages call `viewed` / `searched` after they rendered; both return at once. The s
 follow portal.json as it is now: a changed `analytics` block starts new senders and
 lets the old ones finish what they hold. Anonymous visitors are never tracked (the
 pages call this only for a signed-in contact).
+
+The sinks' TLS is verified against the public roots plus the instance's `ca.crt` when
+its credentials carry one: a company whose instance has a private CA gets its in-house
+hub or CloudEvents sink trusted the same way, with nothing more to configure.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
+from pathlib import Path
 
+import certifi
 import httpx
 
 from portico_runtime.config import ConfigError, Portal, Reader
@@ -27,29 +34,36 @@ class Tracker:
         self.reader = reader
         self.tuning = tuning or Tuning.from_env()
         self.metrics = Metrics()
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[str, httpx.AsyncClient] = {}  # by the private CA file, "" none
         self._key: str | None = None
         self._senders: list[tuple[sinks.Settings, Sender]] = []
         self._retiring: set[asyncio.Task[None]] = set()
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.tuning.timeout, follow_redirects=False, trust_env=False
+    def _http(self, portal: Portal) -> httpx.AsyncClient:
+        ca = Path(portal.credentials_dir) / "ca.crt"
+        ca_file = str(ca) if portal.credentials_dir and ca.is_file() else ""
+        found = self._clients.get(ca_file)
+        if found is None:
+            verify = ssl.create_default_context(cafile=certifi.where())  # httpx's own default
+            if ca_file:
+                verify.load_verify_locations(cafile=ca_file)
+            found = self._clients[ca_file] = httpx.AsyncClient(
+                timeout=self.tuning.timeout, follow_redirects=False, trust_env=False, verify=verify
             )
-        return self._client
+        return found
 
     def senders(self, portal: Portal) -> list[tuple[sinks.Settings, Sender]]:
         analytics = portal.raw.get("analytics") or {}
-        key = json.dumps([analytics, portal.url, portal.namespace, portal.name], sort_keys=True)
+        http = self._http(portal)
+        key = json.dumps(
+            [analytics, portal.url, portal.namespace, portal.name, id(http)], sort_keys=True
+        )
         if key == self._key:
             return self._senders
         old, self._senders, self._key = self._senders, [], key
         size = sinks.queue_size(portal)
         for config in sinks.settings(portal):
-            sender = Sender(
-                sinks.make(config, portal), size, self.metrics, self._http(), self.tuning
-            )
+            sender = Sender(sinks.make(config, portal), size, self.metrics, http, self.tuning)
             sender.start()
             self._senders.append((config, sender))
         for _, retired in old:
@@ -85,5 +99,5 @@ class Tracker:
         await asyncio.gather(*(s.drain(self.tuning.flush_seconds) for s in senders))
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
