@@ -18,6 +18,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -224,5 +225,11 @@ def test_nothing_is_lost_when_the_pod_is_replaced_while_the_hub_is_slow(
     print(f"{len(late)} of {QUEUED} searches were sent by the flush after SIGTERM")
 
     cluster.wait_phase(tracked.namespace, tracked.name, "Ready", timeout=READY_TIMEOUT)
-    (new,) = pods(cluster, tracked.namespace, RUNTIME_PODS)
+
+    # The old pod may still be listed for the rest of its grace period.
+    def alone() -> list[dict[str, Any]] | None:
+        found = pods(cluster, tracked.namespace, RUNTIME_PODS)
+        return found if len(found) == 1 else None
+
+    (new,) = wait_for("the old runtime pod to be gone", alone, GRACE_SECONDS + 30)
     assert new["metadata"]["name"] != old["metadata"]["name"]
