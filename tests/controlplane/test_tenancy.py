@@ -44,8 +44,9 @@ def test_a_tenants_portal_secret_holds_no_instance_key(
     cluster.wait_phase(namespace, "mine", "Ready", timeout=120)
     cluster.wait_phase(other_namespace, "theirs", "Ready", timeout=120)
     data, token = _token(cluster, namespace, "mine")
-    # What the tenant can read: a token minted for this portal, never the instance's own.
-    assert set(data) <= {"token", "ca.crt"} and token and token != TOKEN
+    # What the tenant can read: a token minted for this portal, never the instance's own
+    # (beside the portal's session keys and the instance's CA).
+    assert set(data) <= {"token", "ca.crt", "keys"} and token and token != TOKEN
     assert _status(f"/portico/v1/portals/{namespace}/mine", token) == 200
     # The attack: use this portal's token on another tenant's portal, or instance-wide.
     assert _status(f"/portico/v1/portals/{other_namespace}/theirs", token) == 401
@@ -88,15 +89,19 @@ def test_a_paused_portal_loses_its_credentials_when_its_namespace_is_revoked(
         "-p", json.dumps({"spec": {"allowedNamespaces": revoked}}),
     )  # fmt: skip
     cluster.wait_phase(namespace, "sleeper", "Failed", "NamespaceNotAllowed")
-    for kind, name in (
-        ("secret", "sleeper-instance"),
-        ("deployment", "sleeper"),
-        ("ingress", "sleeper"),
-    ):
+    for kind, name in (("deployment", "sleeper"), ("ingress", "sleeper")):
         wait_for(
             f"{kind} {name} to be withdrawn",
             lambda k=kind, n=name: cluster.get(k, n, namespace) is None,
         )
+    # The portal's Secret keeps its session keys alone: the token is gone from it.
+    wait_for(
+        "the token to leave sleeper-instance",
+        lambda: (
+            set((cluster.get("secret", "sleeper-instance", namespace) or {}).get("data") or {})
+            == {"keys"}
+        ),
+    )
     # And the token it held is dead at the instance, not just deleted from the cluster.
     assert _status(f"/portico/v1/portals/{namespace}/sleeper", token) == 401
 
