@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
-from tests.support.certs import custom, make_leaf
+from tests.support.certs import custom, make_leaf, ownership_record
 from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster
 from tests.support.dnsserver import AuthoritativeDNS
 from tests.support.portals import portal, secret
@@ -73,6 +73,8 @@ def test_doctor_passes_a_healthy_portal_and_finds_a_wrong_certificate_a_503_and_
             },
         ),
     )
+    # The owner publishes the ownership record its status names (domainOwnership Required).
+    dns.set_zone(zone, [f"www CNAME {target}.", ownership_record(cluster, namespace, "site")])
     cluster.wait_phase(namespace, "site", "Ready", timeout=120)
     nameserver = f"--nameserver={dns.address}:{dns.port}"
     default_key, default_leaf, _ = make_leaf(target)  # the controller's default certificate
