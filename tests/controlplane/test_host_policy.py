@@ -412,7 +412,27 @@ def test_a_second_release_with_the_same_base_domain_refuses_to_start(
             plane.kubectl("delete", "clusterrolebinding", binding, check=False)
             raise
 
-    # The first release is gone: the second installs, and its waiting operator starts.
+    # The first release is gone: the second installs, and its waiting operator starts —
+    # once the API server has dropped the first release's policy (it unloads policies
+    # asynchronously, as it loads them): probe with server-side dry runs until admitted.
+    probe = ingress("probe", f"probe.{base}")
+    wait_for(
+        "the first release's policy to be unloaded",
+        lambda: (
+            plane.kubectl(
+                "create",
+                "-n",
+                other_namespace,
+                "-f",
+                "-",
+                "--dry-run=server",
+                input=probe,
+                check=False,
+            ).returncode
+            == 0
+        ),
+        60,
+    )
     try:
         with contextlib.suppress(AssertionError):  # a failed install's record, if helm kept one
             second.uninstall()
