@@ -21,7 +21,10 @@ DAY = datetime.timedelta(days=1)
 EXPIRY = NOW + 30 * DAY
 
 
-def due(now: datetime.datetime, old: dict[str, Any], new: dict[str, Any], **kw: Any) -> list[str]:
+def _args(
+    now: datetime.datetime, old: dict[str, Any], new: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
+    """n.due's arguments: a trial portal at generation 3, running, unless KW says else."""
     args: dict[str, Any] = {
         "portal": "web",
         "trial": True,
@@ -32,27 +35,19 @@ def due(now: datetime.datetime, old: dict[str, Any], new: dict[str, Any], **kw: 
         "generation": 3,
         "running": True,
     }
-    args.update(kw)
-    return [x.slot for x in n.due(**args)]
+    return {**args, **kw}
+
+
+def due(now: datetime.datetime, old: dict[str, Any], new: dict[str, Any], **kw: Any) -> list[str]:
+    return [x.slot for x in n.due(**_args(now, old, new, **kw))]
 
 
 def recorded(
     now: datetime.datetime, old: dict[str, Any], new: dict[str, Any], **kw: Any
 ) -> dict[str, Any]:
     """OLD with what NOW makes due recorded, as decide writes it."""
-    args: dict[str, Any] = {
-        "portal": "web",
-        "trial": True,
-        "expiry": EXPIRY,
-        "now": now,
-        "old": old,
-        "new": new,
-        "generation": 3,
-        "running": True,
-    }
-    args.update(kw)
     out = {**new}
-    n.record(out, old, n.due(**args), {}, ("email",), "2026-01-01T00:00:00Z")
+    n.record(out, old, n.due(**_args(now, old, new, **kw)), {}, ("email",), "2026-01-01T00:00:00Z")
     return out
 
 

@@ -268,13 +268,7 @@ def _dns(
     now: datetime.datetime,
 ) -> tuple[domain.DomainCheck, dict[str, Any]]:
     before = remembered(record, host, want)
-    placeholder = domain.DomainCheck(
-        host,
-        want,
-        domain.DomainState.UNKNOWN,
-        domain.DomainReason.DNS_UNAVAILABLE,
-        f"{host} has not been looked up yet",
-    )
+    placeholder = _not_looked_up(host, want, f"{host} has not been looked up yet")
     check, fields = _settle(
         before,
         fresh,
@@ -284,6 +278,13 @@ def _dns(
         now,
     )
     return check, {"hostname": host, "target": want, **fields}
+
+
+def _not_looked_up(host: str, want: str, message: str) -> domain.DomainCheck:
+    """The verdict before the first lookup of HOST: unknown, never a failure."""
+    return domain.DomainCheck(
+        host, want, domain.DomainState.UNKNOWN, domain.DomainReason.DNS_UNAVAILABLE, message
+    )
 
 
 def _ownership(
@@ -296,11 +297,9 @@ def _ownership(
 ) -> tuple[domain.DomainCheck, dict[str, Any]]:
     """The TXT verdict and status.customDomain.ownership: the exact record to add."""
     before = remembered_ownership(record, host, value)
-    placeholder = domain.DomainCheck(
+    placeholder = _not_looked_up(
         host,
         value,
-        domain.DomainState.UNKNOWN,
-        domain.DomainReason.DNS_UNAVAILABLE,
         f"{domain.ownership.challenge_name(host)} has not been looked up yet; "
         f"{domain.ownership.add_message(host, value)}",
     )
