@@ -6,12 +6,13 @@ import base64
 import copy
 import datetime
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from portico.api import model, validation
 from portico.core import names, token
 from portico.core.children import with_hash
-from portico.core.decide import Plan
+from portico.core.decide import Plan, decide
 from portico.core.observed import Endpoint, Observed, SecretView
 from portico.settings import Settings
 
@@ -132,6 +133,56 @@ def endpoints(children: dict[tuple[str, str], Any]) -> tuple[Endpoint, ...] | No
     dep = children.get(("Deployment", P)) or {}
     up = int((dep.get("status") or {}).get("availableReplicas", 0))
     return tuple(Endpoint(f"{P}-5d8fb-x{i}", True, False) for i in range(up))
+
+
+def applied(o: Observed, plan: Plan, controllers: bool = True) -> Observed:
+    """The world after act wrote PLAN (writes, deletes, status) and, with CONTROLLERS, after
+    Kubernetes' own controllers: the Deployment rolled to its replicas, every Job complete,
+    the Service's endpoints listed."""
+    children = {**{k: copy.deepcopy(dict(v)) for k, v in o.children.items()}, **owned(plan)}
+    for key in plan.deletes:
+        children.pop(key, None)
+    obj = copy.deepcopy(dict(o.obj))
+    obj["status"] = plan.status
+    if not controllers:
+        return Observed(**{**o.__dict__, "obj": obj, "children": children})
+    deployment = children.get(("Deployment", P))
+    if deployment is not None:
+        available(children, int(deployment["spec"].get("replicas", 1)))
+    for kind, name in children:
+        if kind == "Job":
+            succeeded(children, name)
+    return Observed(
+        **{**o.__dict__, "obj": obj, "children": children, "endpoints": endpoints(children)}
+    )
+
+
+def converge(
+    o: Observed,
+    settings: Settings = SETTINGS,
+    rounds: int = 5,
+    apply: Callable[[Observed, Plan], Observed] = applied,
+) -> tuple[Observed, Plan]:
+    """decide, and the world as APPLY leaves it, ROUNDS times; the world and the last plan."""
+    plan = decide(o, settings, NOW)
+    for _ in range(rounds):
+        o = apply(o, plan)
+        plan = decide(o, settings, NOW)
+    return o, plan
+
+
+def edited(o: Observed, annotations: dict[str, str] | None = None, **spec: Any) -> Observed:
+    """O with ANNOTATIONS added and SPEC fields set (a new generation for a spec edit), the
+    portal admitted again as the API server would."""
+    obj = copy.deepcopy(dict(o.obj))
+    if annotations is not None:
+        obj["metadata"].setdefault("annotations", {}).update(annotations)
+    if spec:
+        obj["spec"].update(spec)
+        obj["metadata"]["generation"] = int(obj["metadata"].get("generation", 1)) + 1
+    defaulted, problems = validation.admit("Portal", copy.deepcopy(obj))
+    assert problems == [], problems
+    return Observed(**{**o.__dict__, "obj": obj, "portal": model.parse_portal(defaulted)})
 
 
 def minted(plan: Plan, token_id: str, expires: datetime.datetime) -> dict[Any, Any]:

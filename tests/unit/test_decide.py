@@ -26,6 +26,7 @@ from tests.support.worlds import (
     UID,
     P,
     available,
+    converge,
     endpoints,
     minted,
     owned,
@@ -37,27 +38,6 @@ from tests.support.worlds import (
 
 def ready(o: Observed, plan: Plan) -> dict[str, Any]:
     return next(c for c in plan.status["conditions"] if c["type"] == "Ready")
-
-
-def converge(o: Observed, rounds: int = 4) -> tuple[Observed, Plan]:
-    """Run decide, apply its plan to the observed world (as act + the controllers would), repeat."""
-    plan = decide(o, SETTINGS, NOW)
-    for _ in range(rounds):
-        children = {**{k: copy.deepcopy(dict(v)) for k, v in o.children.items()}, **owned(plan)}
-        for key in plan.deletes:
-            children.pop(key, None)
-        if ("Deployment", P) in children:
-            available(children)
-        for kind, name in children:
-            if kind == "Job":
-                succeeded(children, name)
-        obj = copy.deepcopy(dict(o.obj))
-        obj["status"] = plan.status
-        o = Observed(
-            **{**o.__dict__, "obj": obj, "children": children, "endpoints": endpoints(children)}
-        )
-        plan = decide(o, SETTINGS, NOW)
-    return o, plan
 
 
 def test_new_portal_writes_every_child_and_starts_attempt_one() -> None:

@@ -6,9 +6,7 @@ HTTP server on loopback standing where the runtime's pod would be."""
 from __future__ import annotations
 
 import copy
-import http.server
-import threading
-from collections.abc import Iterator
+import dataclasses
 from typing import Any
 
 import pytest
@@ -19,7 +17,17 @@ from portico.core import maintenance, names
 from portico.core.decide import decide
 from portico.core.observed import Observed
 from portico_runtime.pages import Directory, create_app, site
-from tests.support.worlds import NOW, SETTINGS, P, available, endpoints, owned, portal_obj, world
+from tests.support.worlds import (
+    NOW,
+    SETTINGS,
+    P,
+    applied,
+    converge,
+    edited,
+    owned,
+    portal_obj,
+    world,
+)
 
 HOST = "web.portals.example.com"
 
@@ -81,40 +89,13 @@ def test_a_custom_page_of_exactly_one_mib_is_used() -> None:
 
 
 def _ready() -> Observed:
-    o = world()
-    for _ in range(5):
-        plan = decide(o, SETTINGS, NOW)
-        children = {**{k: copy.deepcopy(dict(v)) for k, v in o.children.items()}, **owned(plan)}
-        for key in plan.deletes:
-            children.pop(key, None)
-        available(children)
-        for kind, name in children:
-            if kind == "Job":
-                children[(kind, name)]["status"] = {
-                    "conditions": [{"type": "Complete", "status": "True"}]
-                }
-        obj = copy.deepcopy(dict(o.obj))
-        obj["status"] = plan.status
-        o = Observed(
-            **{**o.__dict__, "obj": obj, "children": children, "endpoints": endpoints(children)}
-        )
-    assert decide(o, SETTINGS, NOW).phase == "Ready" and ("Ingress", P) in o.children
+    o, plan = converge(world())
+    assert plan.phase == "Ready" and ("Ingress", P) in o.children
     return o
 
 
 def _with(o: Observed, spec: dict[str, Any], source: dict[str, Any] | None) -> Observed:
-    obj = copy.deepcopy(dict(o.obj))
-    obj["spec"]["maintenance"] = spec
-    obj["metadata"]["generation"] = 2
-    defaulted, _ = validation.admit("Portal", copy.deepcopy(obj))
-    return Observed(
-        **{
-            **o.__dict__,
-            "obj": obj,
-            "portal": model.parse_portal(defaulted),
-            "maintenance_source": source,
-        }
-    )
+    return dataclasses.replace(edited(o, maintenance=spec), maintenance_source=source)
 
 
 def test_maintenance_keeps_the_runtime_and_hands_the_url_to_the_page_server() -> None:
@@ -148,26 +129,6 @@ def test_a_stopped_site_shows_the_stopped_page_not_maintenance() -> None:
 
 
 # --- the page server ------------------------------------------------------------------
-
-
-class _Runtime(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"ok\n" if self.path == "/healthz" else b"the portal itself"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: Any) -> None:
-        return None
-
-
-@pytest.fixture
-def runtime_pod() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Runtime)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
 
 
 def _portal_status(mode: dict[str, Any]) -> dict[str, Any]:
@@ -242,12 +203,6 @@ def test_the_custom_page_and_its_fallback(runtime_pod: int) -> None:
 
 def test_a_portal_settled_in_maintenance_costs_no_write() -> None:
     o = _with(_ready(), CUSTOM, _source("<h1>Moving</h1>"))
-    plan = decide(o, SETTINGS, NOW)
-    children = {**o.children, **owned(plan)}
-    for key in plan.deletes:
-        children.pop(key, None)
-    obj = copy.deepcopy(dict(o.obj))
-    obj["status"] = plan.status
-    settled = Observed(**{**o.__dict__, "obj": obj, "children": children})
+    settled = applied(o, decide(o, SETTINGS, NOW), controllers=False)
     again = decide(settled, SETTINGS, NOW)
     assert again.writes == () and again.deletes == () and again.status == settled.status

@@ -13,7 +13,7 @@ from portico.core.children import changes
 from portico.core.decide import Plan, decide
 from portico.core.observed import Observed
 from portico.settings import Settings, SettingsError
-from tests.support.worlds import INSTANCE, NOW, SETTINGS, P, available, endpoints, owned, world
+from tests.support.worlds import INSTANCE, NOW, SETTINGS, P, converge, owned, world
 
 ON = dataclasses.replace(
     SETTINGS,
@@ -22,28 +22,6 @@ ON = dataclasses.replace(
     network_policy_ingress_pods=("app.kubernetes.io/name=traefik",),
 )
 POLICY = ("NetworkPolicy", names.network_policy_name(P))
-
-
-def settle(o: Observed, settings: Settings, rounds: int = 4) -> tuple[Observed, Plan]:
-    """decide, then the world as act and the controllers leave it, until nothing changes."""
-    plan = decide(o, settings, NOW)
-    for _ in range(rounds):
-        children = {**{k: copy.deepcopy(dict(v)) for k, v in o.children.items()}, **owned(plan)}
-        for key in plan.deletes:
-            children.pop(key, None)
-        if ("Deployment", P) in children:
-            available(children)
-        for kind, name in children:
-            if kind == "Job":
-                children[(kind, name)]["status"] = {
-                    "conditions": [{"type": "Complete", "status": "True"}]
-                }
-        obj = copy.deepcopy(dict(o.obj))
-        obj["status"] = plan.status
-        fields = {**o.__dict__, "obj": obj, "children": children}
-        o = Observed(**{**fields, "endpoints": endpoints(children)})
-        plan = decide(o, settings, NOW)
-    return o, plan
 
 
 def test_one_policy_selects_every_pod_of_the_portal() -> None:
@@ -146,7 +124,7 @@ def test_off_means_no_policy_and_no_watch() -> None:
 
 
 def test_unchanged_portal_with_a_policy_costs_no_write() -> None:
-    o, plan = settle(world(), ON)
+    o, plan = converge(world(), ON, rounds=4)
     assert plan.phase == "Ready"
     assert POLICY in o.children
     assert plan.writes == () and plan.deletes == ()
@@ -158,7 +136,7 @@ def test_unchanged_portal_with_a_policy_costs_no_write() -> None:
 
 
 def test_a_withdrawn_portal_keeps_its_policy_and_an_unentitled_one_loses_it() -> None:
-    o, _ = settle(world(), ON)
+    o, _ = converge(world(), ON, rounds=4)
     # Withdrawn but still entitled to its URL: the page keeps being served, behind the policy.
     revoked = decide(Observed(**{**o.__dict__, "credentials": None}), ON, NOW)
     assert ("Deployment", P) in revoked.deletes

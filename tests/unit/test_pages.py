@@ -4,9 +4,6 @@ public pages that say no more than the phase and a generic line, or the portal i
 
 from __future__ import annotations
 
-import http.server
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -223,29 +220,6 @@ def test_a_host_no_portal_has_is_a_404_and_the_probes_answer_ok() -> None:
     assert client.get("/readyz").text == "ok\n"
     tls = client.get("/", headers={"Host": "x.example", "X-Forwarded-Proto": "https"})
     assert tls.headers["strict-transport-security"].startswith("max-age=")
-
-
-class _Runtime(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"the portal itself at {self.headers['Host']}{self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: Any) -> None:
-        return None
-
-
-@pytest.fixture
-def runtime_pod() -> Iterator[int]:
-    """A real HTTP server on loopback, standing where a portal's runtime pod would."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Runtime)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
 
 
 def test_a_ready_portal_is_passed_on_to_its_runtime(runtime_pod: int) -> None:

@@ -19,11 +19,11 @@ from tests.support.worlds import (
     NOW,
     SETTINGS,
     P,
-    available,
-    endpoints,
+    applied,
+    converge,
+    edited,
     owned,
     portal_obj,
-    succeeded,
     world,
 )
 
@@ -31,51 +31,21 @@ TOKEN_KEY = ("Secret", names.instance_secret_name(P))
 
 
 def _apply(o: Observed, plan: Plan) -> Observed:
-    """The world after act and the controllers: writes applied, Deployment rolled to its
-    replicas, Jobs done, the Secret holding a minted token."""
-    children = {**{k: copy.deepcopy(dict(v)) for k, v in o.children.items()}, **owned(plan)}
-    for key in plan.deletes:
-        children.pop(key, None)
-    if ("Deployment", P) in children:
-        available(children, int(children[("Deployment", P)]["spec"]["replicas"]))
-    for kind, name in children:
-        if kind == "Job":
-            succeeded(children, name)
-    if plan.mint_token and TOKEN_KEY in children:
-        secret = copy.deepcopy(children[TOKEN_KEY])
-        annotations = secret["metadata"]["annotations"]
-        annotations.pop(names.APPLIED_HASH)
-        expires = names.iso(NOW + datetime.timedelta(days=1))
-        annotations.update({token.TOKEN_ID: "t-1", token.TOKEN_EXPIRES: expires})
-        secret["data"] = {**secret["data"], "token": base64.b64encode(b"portal").decode()}
-        children[TOKEN_KEY] = with_hash(secret)
-    obj = copy.deepcopy(dict(o.obj))
-    obj["status"] = plan.status
-    return Observed(
-        **{**o.__dict__, "obj": obj, "children": children, "endpoints": endpoints(children)}
-    )
+    """The world after act and the controllers, the Secret holding a token when act minted."""
+    o = applied(o, plan)
+    if not (plan.mint_token and TOKEN_KEY in o.children):
+        return o
+    secret: dict[str, Any] = copy.deepcopy(dict(o.children[TOKEN_KEY]))
+    annotations = secret["metadata"]["annotations"]
+    annotations.pop(names.APPLIED_HASH)
+    expires = names.iso(NOW + datetime.timedelta(days=1))
+    annotations.update({token.TOKEN_ID: "t-1", token.TOKEN_EXPIRES: expires})
+    secret["data"] = {**secret["data"], "token": base64.b64encode(b"portal").decode()}
+    return Observed(**{**o.__dict__, "children": {**o.children, TOKEN_KEY: with_hash(secret)}})
 
 
-def _converge(o: Observed, rounds: int = 5) -> tuple[Observed, Plan]:
-    plan = decide(o, SETTINGS, NOW)
-    for _ in range(rounds):
-        o = _apply(o, plan)
-        plan = decide(o, SETTINGS, NOW)
-    return o, plan
-
-
-def _edit(o: Observed, **overrides: Any) -> Observed:
-    """O with spec fields or annotations changed (a new generation for a spec edit)."""
-    obj = copy.deepcopy(dict(o.obj))
-    annotations = overrides.pop("annotations", None)
-    if annotations is not None:
-        obj["metadata"].setdefault("annotations", {}).update(annotations)
-    if overrides:
-        obj["spec"].update(overrides)
-        obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
-    defaulted, problems = validation.admit("Portal", copy.deepcopy(obj))
-    assert problems == []
-    return Observed(**{**o.__dict__, "obj": obj, "portal": model.parse_portal(defaulted)})
+def _converge(o: Observed) -> tuple[Observed, Plan]:
+    return converge(o, apply=_apply)
 
 
 def _ready_portal() -> Observed:
@@ -89,7 +59,7 @@ def _condition(plan: Plan, type_: str) -> dict[str, Any]:
 
 
 def test_stopped_scales_to_zero_removes_the_route_and_keeps_the_rest() -> None:
-    o = _edit(_ready_portal(), state="Stopped")
+    o = edited(_ready_portal(), state="Stopped")
     plan = decide(o, SETTINGS, NOW)
     assert plan.phase == "Stopped"
     assert owned(plan)[("Deployment", P)]["spec"]["replicas"] == 0
@@ -110,8 +80,8 @@ def test_stopped_scales_to_zero_removes_the_route_and_keeps_the_rest() -> None:
 
 
 def test_running_again_after_stopped_is_ready_with_its_route() -> None:
-    stopped, _ = _converge(_edit(_ready_portal(), state="Stopped"))
-    running = _edit(stopped, state="Running")
+    stopped, _ = _converge(edited(_ready_portal(), state="Stopped"))
+    running = edited(stopped, state="Running")
     plan = decide(running, SETTINGS, NOW)
     assert plan.phase == "Configuring"
     assert owned(plan)[("Deployment", P)]["spec"]["replicas"] == 1
@@ -128,7 +98,7 @@ def test_deprovisioned_releases_the_host_and_keeps_configuration_and_certificate
             "children": {**ready.children, ("Secret", tls["metadata"]["name"]): tls},
         }
     )
-    o = _edit(ready, state="Deprovisioned")
+    o = edited(ready, state="Deprovisioned")
     plan = decide(o, SETTINGS, NOW)
     assert plan.phase == "Deprovisioned"
     gone = set(plan.deletes)
@@ -154,9 +124,9 @@ def test_a_deprovisioned_portal_claims_no_name() -> None:
 
 
 def test_reactivation_takes_the_free_subdomain_back_and_counts_its_claim_from_then() -> None:
-    released, _ = _converge(_edit(_ready_portal(), state="Deprovisioned"))
+    released, _ = _converge(edited(_ready_portal(), state="Deprovisioned"))
     later = NOW + datetime.timedelta(hours=1)
-    back = _edit(released, state="Running")
+    back = edited(released, state="Running")
     plan = decide(back, SETTINGS, later)
     assert "releasedAt" not in plan.status
     assert plan.status["reclaimedAt"] == names.iso(later)
@@ -165,8 +135,8 @@ def test_reactivation_takes_the_free_subdomain_back_and_counts_its_claim_from_th
 
 
 def test_reactivation_with_the_subdomain_taken_meanwhile_says_so_and_how_to_fix_it() -> None:
-    released, _ = _converge(_edit(_ready_portal(), state="Deprovisioned"))
-    back = _edit(released, state="Running")
+    released, _ = _converge(edited(_ready_portal(), state="Deprovisioned"))
+    back = edited(released, state="Running")
     taken = Observed(**{**back.__dict__, "subdomain_owner": "other/newer"})
     plan = decide(taken, SETTINGS, NOW)
     ready = _condition(plan, "Ready")
@@ -178,7 +148,7 @@ def test_reactivation_with_the_subdomain_taken_meanwhile_says_so_and_how_to_fix_
 
 def test_restart_site_rolls_the_pods_keeps_the_route_and_is_echoed_once_they_serve() -> None:
     ready = _ready_portal()
-    o = _edit(ready, annotations={names.RESTART_SITE: "r1"})
+    o = edited(ready, annotations={names.RESTART_SITE: "r1"})
     plan = decide(o, SETTINGS, NOW)
     pod = owned(plan)[("Deployment", P)]["spec"]["template"]["metadata"]
     assert pod["annotations"][names.RESTART_SITE] == "r1"

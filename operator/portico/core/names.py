@@ -47,16 +47,7 @@ CHILD_KINDS = (
     "Job",
 )
 # Kinds whose child names are fixed by the portal's name (Jobs are numbered per run).
-FIXED_KINDS = (
-    "Secret",
-    "ConfigMap",
-    "Deployment",
-    "Service",
-    "Middleware",
-    "Ingress",
-    "NetworkPolicy",
-    "Certificate",
-)
+FIXED_KINDS = tuple(kind for kind in CHILD_KINDS if kind != "Job")
 
 
 def labels(portal: str, component: str) -> dict[str, str]:
