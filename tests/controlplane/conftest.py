@@ -56,11 +56,15 @@ def _slug(text: str) -> str:
 @pytest.fixture
 def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test (its default ServiceAccount exists), deleted afterwards."""
-    name = f"{_slug(request.node.name) or 't'}-{uuid.uuid4().hex[:6]}"
-    control_plane.kubectl("create", "namespace", name)
-    control_plane.wait_for_service_account(name, "default")
-    yield name
-    control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with harness.fresh_namespace(control_plane, _slug(request.node.name) or "t") as name:
+        yield name
+
+
+@pytest.fixture
+def own_namespace(own_control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The same on the module's own control plane."""
+    with harness.fresh_namespace(own_control_plane, _slug(request.node.name) or "t") as name:
+        yield name
 
 
 # --- the operator and what its tests share ------------------------------------

@@ -6,7 +6,6 @@ an operator set for no known controller says the list is not enforced."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +14,7 @@ import yaml
 from portico.core import access, names
 from portico_dev import ControlPlane, traefik
 from tests.support import reliability as rel
-from tests.support.controlplane import Cluster, Operator, wait_for
+from tests.support.controlplane import Cluster, Operator, new_namespace, wait_for
 from tests.support.portals import portal
 
 RANGES = ["203.0.113.0/24", "2001:db8::/32"]
@@ -75,9 +74,7 @@ def test_the_middleware_follows_the_list_and_goes_when_it_is_emptied(
 ) -> None:
     plane = own_control_plane
     cluster = Cluster(plane)
-    ns = f"access-{uuid.uuid4().hex[:6]}"
-    plane.kubectl("create", "namespace", ns)
-    plane.wait_for_service_account(ns, "default")
+    ns = new_namespace(plane, "access")
     cluster.apply(portal("web", ns, rel.new_instance(cluster)))
     before = cluster.wait_phase(ns, "web", "Ready", timeout=STEP)
     middleware = names.allowlist_name("web")

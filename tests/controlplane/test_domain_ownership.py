@@ -6,11 +6,9 @@ the session operator's default), and everything is with the CNAME alone when Opt
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from portico.cli import main
@@ -170,15 +168,6 @@ def test_a_contender_cannot_present_the_owners_record(
     assert published(cluster, other_namespace, "take-b")["value"] != owner_token
     assert "not this portal's token" in domain_verified(cluster, waiting)["message"]
     assert host not in ingress_hosts(cluster, other_namespace, "take-b")
-
-
-@pytest.fixture
-def own_namespace(own_control_plane: ControlPlane) -> Iterator[str]:
-    name = f"optional-{uuid.uuid4().hex[:6]}"
-    own_control_plane.kubectl("create", "namespace", name)
-    own_control_plane.wait_for_service_account(name, "default")
-    yield name
-    own_control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_optional_routes_on_the_cname_and_still_shows_the_record(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ import yaml
 
 from portico_dev import ControlPlane
 from tests.support import reliability as rel
-from tests.support.controlplane import Cluster, wait_for
+from tests.support.controlplane import Cluster, new_namespace, wait_for
 
 ACCOUNT = "portico-rbac"
 # Everything the operator needs except writing Ingresses (granted per namespace below).
@@ -119,10 +118,7 @@ def seen(
     own_control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Seen]:
     plane, cluster = own_control_plane, Cluster(own_control_plane)
-    a, b = (f"perm-{x}-{uuid.uuid4().hex[:6]}" for x in "ab")
-    for ns in (a, b):
-        plane.kubectl("create", "namespace", ns)
-        plane.wait_for_service_account(ns, "default")
+    a, b = (new_namespace(plane, f"perm-{x}") for x in "ab")
     plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac((a, b))))
     op = rel.operator(plane, tmp_path_factory.mktemp("perm"), ACCOUNT, role=f"{ACCOUNT}-base")
     op.start()

@@ -11,8 +11,6 @@ import itertools
 import os
 import signal
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +24,8 @@ ROLLOUT = 12
 
 
 @pytest.fixture
-def ns(own_control_plane: ControlPlane) -> Iterator[str]:
-    name = f"rel-{uuid.uuid4().hex[:6]}"
-    own_control_plane.kubectl("create", "namespace", name)
-    own_control_plane.wait_for_service_account(name, "default")
-    yield name
-    own_control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+def ns(own_namespace: str) -> str:
+    return own_namespace
 
 
 def test_the_standby_takes_over_when_the_leader_is_killed(

@@ -14,7 +14,6 @@ import base64
 import datetime
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import pytest
 from portico.core.names import SECRET_LABEL
 from portico_dev import ControlPlane
 from tests.support import reliability as rel
-from tests.support.controlplane import BASE_DOMAIN, Cluster, wait_for
+from tests.support.controlplane import BASE_DOMAIN, Cluster, new_namespace, wait_for
 from tests.support.dnsserver import AuthoritativeDNS
 from tests.support.pfx_corpus import hostile_pfx
 
@@ -75,11 +74,7 @@ class LeaseWatch:
 
 @pytest.fixture
 def namespaces(own_control_plane: ControlPlane) -> Iterator[tuple[str, str]]:
-    suffix = uuid.uuid4().hex[:6]
-    names = (f"flood-{suffix}", f"calm-{suffix}")
-    for name in names:
-        own_control_plane.kubectl("create", "namespace", name)
-        own_control_plane.wait_for_service_account(name, "default")
+    names = (new_namespace(own_control_plane, "flood"), new_namespace(own_control_plane, "calm"))
     yield names
     for name in names:
         own_control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)

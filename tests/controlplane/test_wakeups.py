@@ -6,7 +6,6 @@ fails the test instead of hiding behind the 10 s resync the other tests run with
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from portico_dev import ControlPlane
 from tests.support import reliability as rel
-from tests.support.controlplane import Cluster, Operator, wait_for
+from tests.support.controlplane import Cluster, Operator, new_namespace, wait_for
 from tests.support.portals import portal
 
 RESYNC = 900  # seconds: far beyond every timeout below
@@ -48,9 +47,7 @@ def test_create_edit_and_restart_reach_ready_without_a_resync(
     own_control_plane: ControlPlane, slow_resync: Operator, tmp_path: Path
 ) -> None:
     cluster = Cluster(own_control_plane)
-    ns = f"wake-{uuid.uuid4().hex[:6]}"
-    own_control_plane.kubectl("create", "namespace", ns)
-    own_control_plane.wait_for_service_account(ns, "default")
+    ns = new_namespace(own_control_plane, "wake")
     instance = rel.new_instance(cluster)
     cluster.apply(portal("web", ns, instance))
     cluster.wait_phase(ns, "web", "Ready", timeout=STEP * 2)

@@ -11,7 +11,9 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +44,25 @@ def wait_for(
             return last
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def new_namespace(plane: ControlPlane, prefix: str) -> str:
+    """A fresh namespace PREFIX-xxxxxx whose default ServiceAccount exists (pods and Jobs
+    in it are admitted from the start)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    plane.kubectl("create", "namespace", name)
+    plane.wait_for_service_account(name, "default")
+    return name
+
+
+@contextmanager
+def fresh_namespace(plane: ControlPlane, prefix: str) -> Iterator[str]:
+    """new_namespace for the block, deleted (without waiting) after it."""
+    name = new_namespace(plane, prefix)
+    try:
+        yield name
+    finally:
+        plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 class Operator:
