@@ -16,7 +16,7 @@ import pytest
 
 from portico_dev import BinariesMissing, ControlPlane, imagebuild, images, node, pages
 from portico_dev import binaries as devbinaries
-from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator
+from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator, fresh_namespace
 from tests.support.dnsserver import AuthoritativeDNS, running_dns
 from tests.support.realnode import (
     CREDENTIALS_NAMESPACE,
@@ -67,11 +67,8 @@ def hello_image(real_cluster: RealCluster) -> str:
 
 @pytest.fixture
 def namespace(real_cluster: RealCluster) -> Iterator[str]:
-    name = f"rn-{uuid.uuid4().hex[:6]}"
-    real_cluster.plane.kubectl("create", "namespace", name)
-    real_cluster.plane.wait_for_service_account(name, "default")
-    yield name
-    real_cluster.plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(real_cluster.plane, "rn") as name:
+        yield name
 
 
 # The portal tests' shared fixtures (images, DNS, the stand-in instance): one of each per run.

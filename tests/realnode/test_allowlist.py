@@ -7,13 +7,12 @@ an emptied list opens the site again."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from portico.core import names
-from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator, wait_for
+from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator, fresh_namespace, wait_for
 from tests.support.portals import portal
 from tests.support.realnode import Answer, Instance, PageServer, RealCluster, fetch_from, until
 
@@ -25,11 +24,8 @@ ALLOWED, BLOCKED = "127.0.0.2", "127.0.0.3"  # two clients on the node's loopbac
 def namespace(
     real_cluster: RealCluster, operator: Operator, page_server: PageServer
 ) -> Iterator[str]:
-    name = f"allow-{uuid.uuid4().hex[:6]}"
-    real_cluster.kubectl("create", "namespace", name)
-    real_cluster.plane.wait_for_service_account(name, "default")
-    yield name
-    real_cluster.plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(real_cluster.plane, "allow") as name:
+        yield name
 
 
 def _ranges(real_cluster: RealCluster, namespace: str, ranges: list[str]) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator
+from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator, fresh_namespace
 from tests.support.portals import portal
 from tests.support.realnode import (
     REJECTED_PACKAGE,
@@ -49,11 +49,8 @@ def namespace(
     operator: Operator,  # conftest.py: one per module
     page_server: PageServer,
 ) -> Iterator[str]:
-    name = f"pages-{uuid.uuid4().hex[:6]}"
-    real_cluster.kubectl("create", "namespace", name)
-    real_cluster.plane.wait_for_service_account(name, "default")
-    yield name
-    real_cluster.plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(real_cluster.plane, "pages") as name:
+        yield name
 
 
 def security_headers(answer: Answer) -> list[str]:

@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.controlplane import BASE_DOMAIN, PORTICO, Cluster, Operator, wait_for
+from tests.support.controlplane import (
+    BASE_DOMAIN,
+    PORTICO,
+    Cluster,
+    Operator,
+    fresh_namespace,
+    wait_for,
+)
 from tests.support.portals import portal
 from tests.support.realnode import (
     Answer,
@@ -36,11 +42,8 @@ COMPONENT = "app.kubernetes.io/component"
 def namespace(
     real_cluster: RealCluster, operator: Operator, page_server: PageServer
 ) -> Iterator[str]:
-    name = f"ops-{uuid.uuid4().hex[:6]}"
-    real_cluster.kubectl("create", "namespace", name)
-    real_cluster.plane.wait_for_service_account(name, "default")
-    yield name
-    real_cluster.plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(real_cluster.plane, "ops") as name:
+        yield name
 
 
 def _runtime(portal: str) -> str:
