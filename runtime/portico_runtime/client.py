@@ -15,13 +15,14 @@ import errno
 import json
 import os
 import socket
-import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import IO, Any
+
+from portico_runtime import trust
 
 TIMEOUT = 15.0
 # A connection that could not be made is tried again for this long: a Service just
@@ -107,8 +108,7 @@ class Instance:
                 "spec.insecure: true on the PortalInstance"
             )
         self.auth = authorization(credentials_dir)
-        ca = credentials_dir / "ca.crt"
-        self.context = ssl.create_default_context(cafile=str(ca) if ca.is_file() else None)
+        self.context = trust.context(credentials_dir)
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPSHandler(context=self.context),
             _Redirects(origin(self.url), self.auth, insecure),

@@ -9,13 +9,13 @@ used without a restart). Errors carry no secret and no response body.
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from portico_runtime import trust
 from portico_runtime.client import InstanceError, authorization
 from portico_runtime.config import Portal
 
@@ -69,8 +69,7 @@ class InstanceAPI:
         key = (portal.instance_url, portal.credentials_dir)
         found = self._clients.get(key)
         if found is None:
-            ca = Path(portal.credentials_dir) / "ca.crt"
-            verify = ssl.create_default_context(cafile=str(ca) if ca.is_file() else None)
+            verify = trust.context(portal.credentials_dir)
             found = httpx.AsyncClient(
                 base_url=portal.instance_url.rstrip("/"),
                 timeout=TIMEOUT,

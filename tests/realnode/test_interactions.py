@@ -1,32 +1,43 @@
-"""Interactions on the real node: a contact signed in on the runtime's pods behind Traefik
-over HTTPS reads an article and searches; the stand-in hub on the host (HTTPS, reached by
-the pods through the node's relay, its certificate vouched for by the instance's ca.crt)
-verifies each signature and receives exactly those interactions. Then, with the hub
-slow, a spec edit replaces the runtime pod: the old pod's queue is flushed at shutdown,
-within its grace period, and every interaction arrives with the id it was given.
+"""Interactions on the real node: a contact signs in through the real OpenID provider
+(tests/support/oidcprovider.py) on the runtime's pods behind Traefik over HTTPS, reads an
+article and searches; the stand-in hub on the host verifies each signature and receives
+exactly those interactions, for the contact the provider's user is at the instance. Then,
+with the hub slow, a spec edit replaces the runtime pod: the old pod's queue is flushed at
+shutdown, within its grace period, and every interaction arrives with the id it was given.
 
-One module, one portal, set up once (real-node tests are slow and serialized). The sign-in
-is the runtime's local one: the identity provider of the sign-in tests cannot serve these
-pods (see `test_a_signed_in_contact_is_tracked_through_the_real_pods`).
+The provider and the hub run on the host's loopback over HTTPS; the pods reach both at the
+node's address through relays (`expose_host_port`), and trust both through the instance
+credentials' ca.crt, as a company's private CA would be trusted. The provider's issuer is
+https://<node address>:<port>/ for the pods and the browser alike: the browser (this test,
+on the host) reaches that address on loopback at the same port, as an /etc/hosts line
+would send it there (tests/support/oidc.Resolving), checking the certificate for it.
+
+One module, one portal, set up once (real-node tests are slow and serialized).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 
 from portico_dev import node
+from portico_dev.procs import free_port
+from tests.support import oidcprovider
 from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator, wait_for
 from tests.support.hub import HubState, running_hub
 from tests.support.identity import certificate
+from tests.support.oidc import ALICE, Resolving, provider_sign_in
+from tests.support.oidcprovider import User
 from tests.support.portals import portal, secret
 from tests.support.realnode import (
     CREDENTIALS_NAMESPACE,
@@ -34,7 +45,7 @@ from tests.support.realnode import (
     Answer,
     Instance,
     RealCluster,
-    csrf,
+    get_inside,
     instance_docs,
     pods,
     request,
@@ -60,6 +71,8 @@ class Tracked:
     host: str
     hub: HubState
     cookie: str  # the signed-in contact's session
+    contact: dict[str, Any]  # that contact at the instance, as the stand-in has it
+    issuer: str
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +86,14 @@ def tracked(
     cluster = Cluster(real_cluster.plane)
     # The pods reach the host's loopback only through a relay on the node's address.
     cert, key = certificate(tmp, node.NODE_IP)
+    # The provider on the host, at the node's address for the pods (and the browser).
+    idp_port = free_port()
+    issuer = f"https://{real_cluster.node.expose_host_port(idp_port)}/"
     with running_hub(tls=(cert, key)) as (hub, state):
         address = real_cluster.node.expose_host_port(hub.port)
         state.resource = f"https://{address}"  # what the portal's hubUri says, signed
         # A PortalInstance of the stand-in pod whose credentials carry a private CA: the
-        # hub's certificate is trusted by the runtime through it, nothing else.
+        # hub's and the provider's certificate are trusted by the runtime through it.
         instance = f"crm-ca-{uuid.uuid4().hex[:6]}"
         docs = instance_docs(instance, crm.url, INSTANCE_TOKEN)
         docs[0]["stringData"]["ca.crt"] = cert.read_text()
@@ -97,14 +113,39 @@ def tracked(
             "help", namespace, instance,
             type="Production",
             runtime={"replicas": 1},  # one old pod: what arrives after its SIGTERM is its flush
-            authentication={"localSignIn": True, "registration": "Open"},
+            authentication={
+                "localSignIn": True,
+                "registration": "Open",
+                "identityProviders": [{
+                    "name": "zitadel",
+                    "issuer": issuer,
+                    "clientId": oidcprovider.CLIENT_ID,
+                    "clientSecretRef": {"name": "zitadel", "key": "clientSecret"},
+                }],
+            },
             analytics=analytics,
         )  # fmt: skip
-        cluster.apply(secret("insights", namespace, sharedKey=state.key), doc)
         host = f"{doc['spec']['subdomain']}.{BASE_DOMAIN}"
+        callback = f"https://{host}/auth/zitadel/callback"  # the runtime's, on its host
         try:
-            cluster.wait_phase(namespace, "help", "Ready", timeout=READY_TIMEOUT)
-            yield Tracked(namespace, "help", host, state, sign_up(real_cluster.https, host))
+            with oidcprovider.provider(
+                tmp, [ALICE], [callback], port=idp_port, issuer=issuer, tls=(cert, key)
+            ) as idp:
+                cluster.apply(
+                    secret("insights", namespace, sharedKey=state.key),
+                    secret("zitadel", namespace, clientSecret=idp.client_secret),
+                    doc,
+                )
+                cluster.wait_phase(namespace, "help", "Ready", timeout=READY_TIMEOUT)
+                cookie = sign_in(real_cluster.https, host, issuer, cert, ALICE)
+                # Who the provider's user is at the instance: asked of the stand-in itself.
+                found = get_inside(
+                    real_cluster.node,
+                    f"{crm.url}/portico/v1/portals/{namespace}/help/contacts?"
+                    + urlencode({"email": ALICE.email}),
+                    f"Bearer {INSTANCE_TOKEN}",
+                )
+                yield Tracked(namespace, "help", host, state, cookie, found, issuer)
         finally:
             real_cluster.kubectl("delete", "namespace", namespace, "--wait=false")
             real_cluster.plane.kubectl(
@@ -116,19 +157,28 @@ def tracked(
             )  # fmt: skip
 
 
-def sign_up(port: int, host: str) -> str:
-    """A new contact, signed up on the portal's own sign-up page; its session cookie."""
+def sign_in(port: int, host: str, issuer: str, ca: Path, user: User) -> str:
+    """USER signs in with the provider, as a browser does: the portal sends them to the
+    provider, they log in there, the provider sends them back to the portal's callback.
+    Their new session cookie."""
 
-    def signup_form() -> Answer | None:
-        answer = request(port, host, "GET", "/signup")
-        return answer if answer.status == 200 and "csrf" in answer.body else None
+    def started() -> Answer | None:
+        answer = request(port, host, "GET", "/auth/zitadel/signin")
+        return answer if answer.status in (302, 303, 307) else None
 
-    page = until("the sign-up page", signup_form, timeout=60)
-    email = f"ada-{uuid.uuid4().hex[:6]}@example.com"  # the stand-in pod is the session's
-    form = {"csrf": csrf(page), "email": email, "password": "a long enough password"}
-    done = request(port, host, "POST", "/signup", session_cookie(page), form)
+    start = until("the portal to send the browser to the provider", started, timeout=60)
+    authorize = start.headers["location"]
+    assert authorize.startswith(issuer), authorize
+    browser = Resolving(urlsplit(issuer).netloc, ssl.create_default_context(cafile=str(ca)))
+    back = urlsplit(provider_sign_in(authorize, user, transport=browser))
+    assert (back.scheme, back.netloc, back.path) == ("https", host, "/auth/zitadel/callback")
+    done = request(port, host, "GET", f"{back.path}?{back.query}", session_cookie(start))
     assert done.status == 303 and done.headers["location"] == "/profile", done.body[:500]
-    return session_cookie(done) or session_cookie(page)
+    cookie = session_cookie(done)
+    assert cookie
+    profile = request(port, host, "GET", "/profile", cookie)
+    assert profile.status == 200 and user.email in profile.body
+    return cookie
 
 
 def searches(hub: HubState) -> dict[str, set[str]]:
@@ -144,12 +194,8 @@ def searches(hub: HubState) -> dict[str, set[str]]:
 def test_a_signed_in_contact_is_tracked_through_the_real_pods(
     real_cluster: RealCluster, tracked: Tracked
 ) -> None:
-    """Local sign-in, not the OpenID provider of tests/support/oidcprovider.py: a portal's
-    issuer must be https (CRD rule), the provider serves plain http on the host's loopback
-    and names itself http://localhost:PORT/ in its discovery document, the pods have no DNS
-    (so no issuer name both the browser on the host and the pods resolve alike), and
-    Authlib in the runtime verifies the issuer's TLS against the public roots only. What
-    is tracked is the contact a session names, however it signed in."""
+    """The contact the provider's user is at the instance (created there at the first
+    sign-in, the provider's identity linked to it) is the one every interaction names."""
     https, host, hub = real_cluster.https, tracked.host, tracked.hub
     # Anonymous: served, never tracked.
     anonymous = request(https, host, "GET", "/knowledge/KA-01001")
@@ -169,8 +215,11 @@ def test_a_signed_in_contact_is_tracked_through_the_real_pods(
     assert view["properties"]["knowledgetitle"] == "How to reset your password"
     assert search["interactionType"] == "portal_search"
     assert search["properties"]["searchstring"] == "reset password"
-    contact = view["properties"]["portal_contactid"]
-    assert contact and search["properties"]["portal_contactid"] == contact
+    contact = tracked.contact
+    identity = {"issuer": tracked.issuer, "subject": ALICE.id}
+    assert contact["email"] == ALICE.email and identity in contact["identities"], contact
+    assert view["properties"]["portal_contactid"] == contact["id"]
+    assert search["properties"]["portal_contactid"] == contact["id"]
     assert len(hub.accepted_ids()) == 2 and len(hub.attempts) == 2  # once each, no retry
     assert all(e > time.time() for e in hub.expiries)  # short-lived tokens, in UTC seconds
 

@@ -1,8 +1,10 @@
 """A portal signing in with the real OpenID provider (tests/support/oidcprovider.py): the
-users it knows, a portal wired to it, and the provider's own sign-in as a browser does it."""
+users it knows, a portal wired to it, and the provider's own sign-in as a browser does it
+(on loopback, or at an address the browser reaches on loopback: see `Resolving`)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,11 +24,20 @@ CAROL = User("u3", "carol", "carol-password", "carol@fabrikam.com", True, "Carol
 
 @contextmanager
 def oidc_portal(
-    tmp: Path, registration: str = "Open", **changes: object
+    tmp: Path,
+    registration: str = "Open",
+    provider_tls: tuple[Path, Path] | None = None,
+    **changes: object,
 ) -> Iterator[tuple[Portal, oidcprovider.Provider]]:
-    port = free_port()
+    """A portal with the provider `zitadel`: http://localhost:PORT/, or over HTTPS at
+    https://127.0.0.1:PORT/ with PROVIDER_TLS = (certificate, key)."""
+    port, idp_port = free_port(), free_port()
     callback = f"https://127.0.0.1:{port}/auth/zitadel/callback"
-    with oidcprovider.provider(tmp, [ALICE, MALLORY, CAROL], [callback]) as idp:
+    issuer = f"https://127.0.0.1:{idp_port}/" if provider_tls else ""
+    users = [ALICE, MALLORY, CAROL]
+    with oidcprovider.provider(
+        tmp, users, [callback], port=idp_port, issuer=issuer, tls=provider_tls
+    ) as idp:
         secret = tmp / "client-secret"
         secret.write_text(idp.client_secret)
         provider = {
@@ -40,15 +51,48 @@ def oidc_portal(
             yield p, idp
 
 
-def provider_sign_in(authorize_url: str, user: User, tamper: dict[str, str] | None = None) -> str:
+class Resolving(httpx.HTTPTransport):
+    """A browser whose name resolution sends ADDRESS (host:port) to 127.0.0.1 at the same
+    port, as an /etc/hosts line would: the URL, Host header, TLS server name and the
+    certificate's name check stay ADDRESS's. For an issuer at the real node's address,
+    which a relay joins to the same port on the host's loopback."""
+
+    def __init__(self, address: str, verify: ssl.SSLContext) -> None:
+        super().__init__(verify=verify)
+        self.address = address
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.netloc.decode() == self.address:
+            request.extensions = {**request.extensions, "sni_hostname": request.url.host}
+            request.url = request.url.copy_with(host="127.0.0.1")
+        return super().handle_request(request)
+
+
+def provider_sign_in(
+    authorize_url: str,
+    user: User,
+    tamper: dict[str, str] | None = None,
+    *,
+    verify: ssl.SSLContext | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> str:
     """What a person does at the provider: open the authorization URL, fill in the login
-    form; returns the URL the provider sends them back to (the runtime's callback)."""
+    form; returns the URL the provider sends them back to (the runtime's callback), the
+    first address off the provider's origin. VERIFY: the CA the browser trusts for an
+    HTTPS provider; TRANSPORT: how the browser reaches it (see `Resolving`)."""
     if tamper:
         parts = urlsplit(authorize_url)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         query.update(tamper)
         authorize_url = urlunsplit(parts._replace(query=urlencode(query)))
-    with httpx.Client(follow_redirects=False, timeout=30, trust_env=False) as browser:
+    provider = httpx.URL(authorize_url)
+    with httpx.Client(
+        follow_redirects=False,
+        timeout=30,
+        trust_env=False,
+        verify=verify if verify is not None else True,
+        transport=transport,
+    ) as browser:
         login = browser.get(authorize_url)
         assert login.status_code == 302, login.text
         login_url = httpx.URL(authorize_url).join(login.headers["location"])
@@ -60,7 +104,7 @@ def provider_sign_in(authorize_url: str, user: User, tamper: dict[str, str] | No
         )
         assert done.status_code == 302, done.text
         nxt = login_url.join(done.headers["location"])
-        while not str(nxt).startswith("https://127.0.0.1"):
+        while (nxt.scheme, nxt.netloc) == (provider.scheme, provider.netloc):
             step = browser.get(nxt)
             assert step.status_code in (302, 303), step.text
             nxt = nxt.join(step.headers["location"])

@@ -5,16 +5,24 @@ distribution is not on this machine's registries, Dex's recent versions are not 
 Ory Hydra needs a separate login app): one small binary with discovery, JWKS, the code
 flow with PKCE S256, userinfo and RP-initiated logout, and a login page of its own.
 
+The example's own main names itself http://localhost:PORT/ and serves plain http, so the
+binary is a small main of ours (tests/support/gomod/zitadel-oidc/provider) around the same
+library code (`exampleop.SetupServer`, its storage and login page) that also takes the
+issuer URL and a TLS certificate: the real node's pods need an https issuer they reach.
+
 Pinned in tests/support/gomod/zitadel-oidc/go.mod; built once into ~/.cache/portico like the
-other Go tools, under a file lock so parallel test runs build it once.
+other Go tools (named by the pinned version and our main's hash), under a file lock so
+parallel test runs build it once.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -41,9 +49,10 @@ def version() -> str:
 
 
 def binary() -> Path:
-    """The provider binary, built from the pinned module on first use."""
+    """The provider binary, built from the pinned module and our main on first use."""
     cache = Path(os.environ.get("PORTICO_CACHE", Path.home() / ".cache" / "portico"))
-    out = cache / f"zitadel-oidc-{version()}" / "bin" / "oidc-example-server"
+    main = hashlib.sha256((GOMOD / "provider" / "main.go").read_bytes()).hexdigest()[:12]
+    out = cache / f"zitadel-oidc-{version()}" / "bin" / f"oidc-provider-{main}"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +61,7 @@ def binary() -> Path:
         if not out.is_file():
             tmp = out.with_suffix(".tmp")
             subprocess.run(
-                ["go", "build", "-o", str(tmp), f"{MODULE}/example/server"],
+                ["go", "build", "-o", str(tmp), "./provider"],
                 cwd=GOMOD,
                 check=True,
                 env={**os.environ, "CGO_ENABLED": "0"},
@@ -92,33 +101,45 @@ class Provider:
 
 
 @contextmanager
-def provider(tmp: Path, users: list[User], redirect_uris: list[str]) -> Iterator[Provider]:
-    """The provider on loopback (issuer http://localhost:PORT/) with USERS and a web client
-    whose redirect URIs are REDIRECT_URIS."""
+def provider(
+    tmp: Path,
+    users: list[User],
+    redirect_uris: list[str],
+    *,
+    port: int | None = None,
+    issuer: str = "",
+    tls: tuple[Path, Path] | None = None,
+) -> Iterator[Provider]:
+    """The provider on loopback with USERS and a web client whose redirect URIs are
+    REDIRECT_URIS: on PORT (a free one by default), naming itself ISSUER (by default
+    http://localhost:PORT/), over HTTPS with TLS = (certificate, key) files when given."""
+    port = port or free_port()
+    issuer = issuer or f"http://localhost:{port}/"
     users_file = tmp / "oidc-users.json"
     users_file.write_text(json.dumps({u.id: u.record() for u in users}))
-    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "ISSUER": issuer,
+        "USERS_FILE": str(users_file),
+        "REDIRECT_URI": ",".join(redirect_uris),
+    }
+    context = None
+    if tls:
+        env |= {"TLS_CERT": str(tls[0]), "TLS_KEY": str(tls[1])}
+        # Probed on loopback, whatever name the issuer has: the certificate is checked
+        # against its CA, its name by the clients that use the issuer.
+        context = ssl.create_default_context(cafile=str(tls[0]))
+        context.check_hostname = False
     log = open(tmp / "oidc-provider.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [str(binary())],
-        env={
-            **os.environ,
-            "PORT": str(port),
-            "USERS_FILE": str(users_file),
-            "REDIRECT_URI": ",".join(redirect_uris),
-        },
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    issuer = f"http://localhost:{port}/"
+    proc = subprocess.Popen([str(binary())], env=env, stdout=log, stderr=subprocess.STDOUT)
+    discovery = f"{'https' if tls else 'http'}://127.0.0.1:{port}/.well-known/openid-configuration"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(
-                    issuer + ".well-known/openid-configuration", timeout=2
-                ) as r:
-                    if r.status == 200:
+                with urllib.request.urlopen(discovery, timeout=2, context=context) as r:
+                    if r.status == 200 and json.load(r)["issuer"] == issuer:
                         break
             except OSError:
                 pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import re
 import socket
 import ssl
@@ -124,6 +125,28 @@ def fetch_from(
     if done.returncode != 0:
         raise OSError(f"the request from {source} failed: {done.stderr.strip()[-300:]}")
     return _answer(base64.b64decode(done.stdout.strip()))
+
+
+# Run inside the node's network namespace: one GET of an in-cluster address (a Service's
+# ClusterIP, which only the node routes) with an Authorization header; the body printed.
+_GET_INSIDE = """
+import sys, urllib.request
+request = urllib.request.Request(sys.argv[1], headers={"Authorization": sys.stdin.read()})
+with urllib.request.urlopen(request, timeout=10) as answer:
+    sys.stdout.write(answer.read().decode())
+"""
+
+
+def get_inside(real: node.RealNode, url: str, authorization: str) -> Any:
+    """GET URL from inside the node's network (the stand-in instance's API, as the pods
+    call it); the JSON answer. The authorization goes by stdin, not the command line."""
+    argv = [sys.executable, "-c", _GET_INSIDE, url]
+    done = subprocess.run(
+        real.inside(argv), input=authorization, capture_output=True, text=True, timeout=30
+    )
+    if done.returncode != 0:
+        raise OSError(f"GET {url} from the node failed: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout)
 
 
 def serving(answer: Answer, text: str) -> Answer | None:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
+from portico_runtime import trust
 from portico_runtime.client import authorization
 from portico_runtime.config import Portal
 
@@ -35,16 +36,14 @@ class Answer:
 class Backend:
     def __init__(self) -> None:
         self._client: httpx.AsyncClient | None = None
-        self._ca: str | None = None
+        self._verify: ssl.SSLContext | None = None
 
     def _http(self, portal: Portal) -> httpx.AsyncClient:
-        ca = Path(portal.credentials_dir) / "ca.crt"
-        ca_file = str(ca) if ca.is_file() else None
-        if self._client is None or ca_file != self._ca:
-            verify = ssl.create_default_context(cafile=ca_file)
+        verify = trust.context(portal.credentials_dir)
+        if self._client is None or verify is not self._verify:
             # No redirects: an answer from elsewhere is never followed with the credentials.
             self._client = httpx.AsyncClient(timeout=TIMEOUT, verify=verify, trust_env=False)
-            self._ca = ca_file
+            self._verify = verify
         return self._client
 
     async def call(

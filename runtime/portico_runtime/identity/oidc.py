@@ -3,7 +3,9 @@ Authlib: authorization code flow with PKCE (S256), `state` and `nonce` kept in t
 session until the callback (and removed there: a replayed state finds nothing), the ID
 token's signature checked against the provider's JWKS (fetched again when a `kid` is
 unknown), its `iss`, `aud`, `exp` and `nonce` checked by Authlib. Nothing of the tokens
-stays in the session: only who signed in.
+stays in the session: only who signed in. The provider's TLS (discovery, token, JWKS,
+UserInfo) is trusted as the runtime's every call is (portico_runtime.trust): the public
+roots plus the instance credentials' `ca.crt`, for a provider behind a private CA.
 
 A person is found by the (issuer, subject) pair their provider gives. An e-mail address
 links them to an existing contact only when the provider says `email_verified`.
@@ -23,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico_runtime import trust
 from portico_runtime.config import ConfigError, Portal, Reader
 from portico_runtime.identity import backend as instance
 from portico_runtime.identity import rules, sessions, settings, views
@@ -63,14 +66,16 @@ def _secret(provider: Provider) -> str:
 
 
 class Registry:
-    """One Authlib client per provider, made again when its settings or secret change."""
+    """One Authlib client per provider, made again when its settings, its secret or the
+    CA it is trusted with change."""
 
     def __init__(self) -> None:
-        self._clients: dict[str, tuple[tuple[str, ...], Any]] = {}
+        self._clients: dict[str, tuple[tuple[object, ...], Any]] = {}
 
-    def client(self, provider: Provider) -> Any:
+    def client(self, portal: Portal, provider: Provider) -> Any:
         secret = _secret(provider)
-        key = (provider.issuer, provider.client_id, secret)
+        verify = trust.context(portal.credentials_dir)
+        key = (provider.issuer, provider.client_id, secret, id(verify))
         found = self._clients.get(provider.name)
         if found is None or found[0] != key:
             oauth = OAuth()
@@ -79,7 +84,12 @@ class Registry:
                 client_id=provider.client_id,
                 client_secret=secret,
                 server_metadata_url=provider.discovery_url,
-                client_kwargs={"scope": SCOPE, "code_challenge_method": "S256", "timeout": 10.0},
+                client_kwargs={
+                    "scope": SCOPE,
+                    "code_challenge_method": "S256",
+                    "timeout": 10.0,
+                    "verify": verify,  # every call Authlib makes: discovery, token, JWKS
+                },
             )
             found = self._clients[provider.name] = (key, oauth.create_client(provider.name))
         return found[1]
@@ -91,7 +101,7 @@ _registry = Registry()
 async def end_session_url(portal: Portal, provider: Provider) -> str:
     """The provider's RP-initiated logout address, when its discovery offers one."""
     try:
-        client = _registry.client(provider)
+        client = _registry.client(portal, provider)
         metadata = await client.load_server_metadata()
     except Exception:  # the provider is down: signing out here still happened
         return ""
@@ -136,7 +146,7 @@ def routes(reader: Reader, backend: Backend) -> list[Route]:
                 request, portal, 404, "signIn", "providerUnknown", ("/signin", "signIn")
             )
         try:
-            client = _registry.client(provider)
+            client = _registry.client(portal, provider)
             metadata = await client.load_server_metadata()
             if not _same_issuer(str(metadata.get("issuer", "")), provider.issuer):
                 raise ProviderFailed(f"{provider.name}'s discovery names another issuer")
@@ -155,7 +165,8 @@ def routes(reader: Reader, backend: Backend) -> list[Route]:
                 name=provider.display_name,
             )
         except Exception as exc:  # httpx errors from discovery
-            log.warning("sign-in with %s could not start: %s", provider.name, type(exc).__name__)
+            why = trust.untrusted(exc) or type(exc).__name__
+            log.warning("sign-in with %s could not start: %s", provider.name, why)
             return views.message(
                 request,
                 portal,
@@ -180,7 +191,7 @@ def routes(reader: Reader, backend: Backend) -> list[Route]:
                 request, portal, 404, "signIn", "providerUnknown", ("/signin", "signIn")
             )
         try:
-            client = _registry.client(provider)
+            client = _registry.client(portal, provider)
             token = await client.authorize_access_token(request)
             userinfo = token.get("userinfo")
             if not userinfo:  # Authlib checks an ID token only when the session kept a nonce
@@ -207,7 +218,8 @@ def routes(reader: Reader, backend: Backend) -> list[Route]:
                 name=provider.display_name,
             )
         except Exception as exc:  # the provider could not be reached (httpx)
-            log.warning("sign-in with %s failed: %s", provider.name, type(exc).__name__)
+            why = trust.untrusted(exc) or type(exc).__name__
+            log.warning("sign-in with %s failed: %s", provider.name, why)
             return views.message(
                 request,
                 portal,

@@ -5,9 +5,10 @@ follow portal.json as it is now: a changed `analytics` block starts new senders 
 lets the old ones finish what they hold. Anonymous visitors are never tracked (the
 pages call this only for a signed-in contact).
 
-The sinks' TLS is verified against the public roots plus the instance's `ca.crt` when
-its credentials carry one: a company whose instance has a private CA gets its in-house
-hub or CloudEvents sink trusted the same way, with nothing more to configure.
+The sinks' TLS is verified as every call of the runtime is (portico_runtime.trust): the
+public roots plus the instance's `ca.crt` when its credentials carry one, so a company
+whose instance has a private CA gets its in-house hub or CloudEvents sink trusted the
+same way, with nothing more to configure.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import ssl
-from pathlib import Path
 
-import certifi
 import httpx
 
+from portico_runtime import trust
 from portico_runtime.config import ConfigError, Portal, Reader
 from portico_runtime.content.kinds import Kind
 from portico_runtime.interactions import model, sinks
@@ -40,13 +39,10 @@ class Tracker:
         self._retiring: set[asyncio.Task[None]] = set()
 
     def _http(self, portal: Portal) -> httpx.AsyncClient:
-        ca = Path(portal.credentials_dir) / "ca.crt"
-        ca_file = str(ca) if portal.credentials_dir and ca.is_file() else ""
+        ca_file = trust.ca_file(portal.credentials_dir)
         found = self._clients.get(ca_file)
         if found is None:
-            verify = ssl.create_default_context(cafile=certifi.where())  # httpx's own default
-            if ca_file:
-                verify.load_verify_locations(cafile=ca_file)
+            verify = trust.context(portal.credentials_dir)
             found = self._clients[ca_file] = httpx.AsyncClient(
                 timeout=self.tuning.timeout, follow_redirects=False, trust_env=False, verify=verify
             )
