@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="at the end, grow the fleet to this many portals with pods not run (0: skip)",
     )
     p.add_argument(
+        "--scale-idle",
+        type=float,
+        default=None,
+        help="after the restart at scale, an idle window of this many seconds (default: --idle)",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="sample the operator with py-spy while the largest N converges",
@@ -84,6 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = sorted(int(n) for n in str(args.sizes).split(","))
     if args.idle <= args.resync:
         p.error("--idle must be longer than --resync, so the window holds a full resync")
+    if args.scale_idle is not None and args.scale_idle <= args.resync:
+        p.error("--scale-idle must be longer than --resync, so the window holds a full resync")
     return args
 
 
@@ -226,6 +234,12 @@ async def _scale(
         _say(f"restart with {b.present} portals (pods off)")
         result["scaling"]["startup"].append(await b.restart(args.quiet, args.resync))
         await _usage(b, result, "after restart at scale (pods off)", args.settle * 2)
+        seconds = args.idle if args.scale_idle is None else args.scale_idle
+        _say(f"idle window at scale {seconds:.0f}s (resync every {args.resync:g}s)")
+        idle = await b.idle(seconds)
+        result["api_cost"]["idle_at_scale"] = idle
+        when = f"idle {seconds:.0f}s at scale (pods off)"
+        result["scaling"]["usage"].append({"portals": b.present, "when": when, **idle["usage"]})
     finally:
         for pid in pods:
             os.kill(pid, signal.SIGCONT)

@@ -72,6 +72,8 @@ REQUIRED = (
     "api_cost.idle.window_s",
     "api_cost.idle.api_per_portal.reads",
     "api_cost.idle.api_per_portal.writes",
+    "api_cost.idle_at_scale.api_per_portal.reads",
+    "api_cost.idle_at_scale.api_per_portal.writes",
     "api_cost.restart.api_per_portal.reads_after_initial_lists",
     "api_cost.restart.api_per_portal.writes",
     "scaling.probes.*.present",
@@ -146,6 +148,14 @@ def table(result: dict[str, Any]) -> str:
         ),
         ("API per portal, across a restart", _cost(cost["restart"]["api_per_portal"])),
     ]
+    if "idle_at_scale" in cost:
+        at_scale = cost["idle_at_scale"]
+        rows.append(
+            (
+                f"API per portal, idle {at_scale['window_s']:.0f}s at {at_scale['portals']}",
+                _cost(at_scale["api_per_portal"]),
+            )
+        )
     for probe in result["scaling"]["probes"]:
         off = ", pods off" if probe.get("pods") == "off" else ""
         rows.append(
