@@ -87,6 +87,7 @@ PORTICO_MARKS = (
     "runtime_image_ready",
     "runtime_container_started",
     "job_container_finished",
+    "job_success_criteria_met",
     "job_complete",
     "runtime_pod_ready",
     "deployment_available",
@@ -156,8 +157,13 @@ def observe(line: Timeline, kind: str, obj: dict[str, Any], now: float) -> None:
             line.mark("runtime_pod_ready", now)
     elif kind == "Deployment" and _true(obj, "Available"):
         line.mark("deployment_available", now)
-    elif kind == "Job" and _true(obj, "Complete"):
-        line.mark("job_complete", now)
+    elif kind == "Job":
+        # The Job controller says SuccessCriteriaMet (Kubernetes 1.31+), then Complete once
+        # its pods are terminated and counted; Portico waits for Complete.
+        if _true(obj, "SuccessCriteriaMet"):
+            line.mark("job_success_criteria_met", now)
+        if _true(obj, "Complete"):
+            line.mark("job_complete", now)
     elif kind == "Ingress":
         line.mark("ingress_created", now)
     elif kind == "Portal":
