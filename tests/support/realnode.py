@@ -357,9 +357,8 @@ def request_loop(port: int, host: str) -> Iterator[list[Answer | str]]:
 def node_binaries() -> dict[str, Path]:
     """The control plane's and the node's binaries; raises BinariesMissing or
     node.NodeUnavailable (not root, no containerd, ...) with the reason."""
-    bins = {**devbinaries.locate(), **devbinaries.locate(devbinaries.NODE_BINARIES)}
-    node.check_host()
-    return bins
+    node.check_host()  # first: without root the cache under ~root is not even readable
+    return {**devbinaries.locate(), **devbinaries.locate(devbinaries.NODE_BINARIES)}
 
 
 @contextlib.contextmanager
