@@ -95,9 +95,13 @@ def portal(namespace: str, name: str, display: str = "") -> dict[str, Any]:
     }
 
 
-def children(portal_obj: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
-    """What Portico applies for a new portal: `render.children`, hashed like its writer."""
-    instance_obj = next(o for o in instance_objects() if o["kind"] == "PortalInstance")
+def children(
+    portal_obj: dict[str, Any], settings: Settings, instance_obj: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """What Portico applies for a new portal: `render.children`, hashed like its writer
+    (linked to INSTANCE_OBJ, a PortalInstance; the bench's own by default)."""
+    if instance_obj is None:
+        instance_obj = next(o for o in instance_objects() if o["kind"] == "PortalInstance")
     instance = model.parse_instance(validation.admit("PortalInstance", instance_obj)[0])
     portal = model.parse_portal(validation.admit("Portal", copy.deepcopy(portal_obj))[0])
     # The instance Secret with its session key too, as the operator makes it (one drawn key).
@@ -106,11 +110,13 @@ def children(portal_obj: dict[str, Any], settings: Settings) -> list[dict[str, A
     return [with_hash(m) for m in render.children(portal, instance, settings, facts)]
 
 
-def expected(portal_obj: dict[str, Any], settings: Settings) -> set[tuple[str, str]]:
+def expected(
+    portal_obj: dict[str, Any], settings: Settings, instance_obj: dict[str, Any] | None = None
+) -> set[tuple[str, str]]:
     """(kind, name) of every child a new portal gets before it is Ready: its Ingress comes
     only once its runtime serves (the shared page server answers its URL until then), so
     "applied" never waits for Ready (which pods-off runs never reach)."""
-    made = children(portal_obj, settings)
+    made = children(portal_obj, settings, instance_obj)
     return {(c["kind"], c["metadata"]["name"]) for c in made if c["kind"] != "Ingress"}
 
 

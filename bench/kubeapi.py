@@ -116,17 +116,27 @@ def _condition(obj: dict[str, Any], type_: str) -> bool:
 
 
 class Tracker:
-    """Cluster-wide watches of every tracked kind; records times, keeps no bodies."""
+    """Cluster-wide watches of every tracked kind; records times, keeps no bodies.
 
-    def __init__(self, api: Api) -> None:
+    KINDS: what to watch (default TRACKED); ON_EVENT(kind, object, moment) is called with
+    every listed or changed object, for a bench that times moments of its own."""
+
+    def __init__(
+        self,
+        api: Api,
+        kinds: Iterable[str] = TRACKED,
+        on_event: Callable[[str, dict[str, Any], float], None] | None = None,
+    ) -> None:
         self.api = api
+        self.kinds = tuple(kinds)
+        self.on_event = on_event
         self.seen: dict[tuple[str, str, str], Seen] = {}
         self.tasks: list[asyncio.Task[None]] = []
         self.changed = asyncio.Event()
 
     async def start(self) -> None:
-        synced = [asyncio.Event() for _ in TRACKED]
-        for kind, event in zip(TRACKED, synced, strict=True):
+        synced = [asyncio.Event() for _ in self.kinds]
+        for kind, event in zip(self.kinds, synced, strict=True):
             self.tasks.append(asyncio.create_task(self._watch(kind, event)))
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in synced)), 60)
 
@@ -139,6 +149,8 @@ class Tracker:
         return self.seen.get((kind, namespace, name))
 
     def _record(self, kind: str, obj: dict[str, Any], now: float) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, obj, now)
         meta = obj["metadata"]
         seen = self.seen.setdefault((kind, meta.get("namespace", ""), meta["name"]), Seen(now))
         if kind == "Portal":

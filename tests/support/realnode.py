@@ -18,14 +18,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from portico.core.names import SECRET_LABEL
-from portico_dev import ControlPlane, node, traefik
-from tests.support.controlplane import Cluster, wait_for
+from portico_dev import ControlPlane, imagebuild, node, pages, traefik
+from portico_dev import binaries as devbinaries
+from tests.support.controlplane import BASE_DOMAIN, Cluster, Operator, wait_for
 
 CREDENTIALS_NAMESPACE = "portico-system"
 INSTANCE_TOKEN = "stand-in-instance-token"
@@ -369,3 +372,92 @@ def request_loop(port: int, host: str) -> Iterator[list[Answer | str]]:
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+# --- the tier's machinery, shared by its fixtures (conftest.py) and bench/realnode.py ------
+
+
+def node_binaries() -> dict[str, Path]:
+    """The control plane's and the node's binaries; raises BinariesMissing or
+    node.NodeUnavailable (not root, no containerd, ...) with the reason."""
+    node.check_host()  # first: without root the cache under ~root is not even readable
+    return {**devbinaries.locate(), **devbinaries.locate(devbinaries.NODE_BINARIES)}
+
+
+@contextlib.contextmanager
+def running_real_cluster(bins: dict[str, Path]) -> Iterator[RealCluster]:
+    """A control plane and its real node with Traefik, stopped (node too) on exit."""
+    plane = ControlPlane(bins=bins, die_with_parent=True)
+    plane.start()
+    try:
+        # Traefik's default certificate: a wildcard for the tests' base domain.
+        real = node.RealNode(plane, bins, base_domain=BASE_DOMAIN)
+        real.start()
+        yield RealCluster(plane, real)
+    finally:
+        plane.stop()
+
+
+def import_portico_images(real_cluster: RealCluster) -> Images:
+    """The operator, runtime and stand-in images, built (cached) and imported into the node."""
+    names = ("operator", "runtime", "standin")
+    built = {image.name: image for image in imagebuild.build(only=names)}
+    for name in names:
+        real_cluster.node.import_image(built[name].archive)
+    return Images(*(built[name].ref for name in names))
+
+
+def start_instance(real_cluster: RealCluster, images: Images) -> Instance:
+    """The stand-in instance (its own image, `portico-standin instance`) as a pod; its
+    PortalInstance's url is its Service's ClusterIP (there is no cluster DNS)."""
+    plane, cluster = real_cluster.plane, Cluster(real_cluster.plane)
+    if plane.kubectl("get", "namespace", CREDENTIALS_NAMESPACE, check=False).returncode != 0:
+        plane.kubectl("create", "namespace", CREDENTIALS_NAMESPACE)
+    plane.wait_for_service_account(CREDENTIALS_NAMESPACE, "default")
+    secret = instance_docs("crm", "http://unused", INSTANCE_TOKEN)[0]
+    cluster.apply(secret, *instance_workload(images.standin))
+    plane.kubectl(
+        "wait", "--for=condition=Available", "deployment/crm",
+        "-n", CREDENTIALS_NAMESPACE, "--timeout=180s",
+    )  # fmt: skip
+    ip = real_cluster.kubectl(
+        "get", "service", "crm", "-n", CREDENTIALS_NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"
+    )
+    instance = Instance(f"crm-{uuid.uuid4().hex[:6]}", f"http://{ip}")
+    cluster.apply(*instance_docs(instance.name, instance.url, INSTANCE_TOKEN))
+    return instance
+
+
+def install_page_server(real_cluster: RealCluster, images: Images) -> PageServer:
+    """The shared page server from the chart's templates/pages.yaml, as `portico dev up
+    --real-node` runs it."""
+    helm = real_cluster.plane.bins["helm"]
+    pages.install(real_cluster.plane, helm, images.runtime, BASE_DOMAIN)
+    return PageServer(pages.NAMESPACE, pages.NAME)
+
+
+def operator_env(images: Images, dns: str) -> dict[str, str]:
+    """The settings of the tier's operator: Portico's runtime image pulled Never (it was
+    imported), DNS at DNS (a node address relaying to the host's server), default hosts
+    over HTTPS with Traefik's default certificate, the page server's Traefik settings."""
+    return {
+        "PORTICO_RUNTIME_IMAGE": images.runtime,
+        "PORTICO_IMAGE_PULL_POLICY": "Never",
+        "PORTICO_DNS_NAMESERVERS": dns,
+        "PORTICO_DNS_TIMEOUT": "1",
+        "PORTICO_DNS_RECHECK_SECONDS": "0.5",
+        "PORTICO_DEFAULT_HOST_TLS": "true",  # Traefik's default certificate serves them
+        **pages.operator_env(),
+    }
+
+
+def portal_operator(
+    real_cluster: RealCluster, images: Images, dns_port: int, workdir: Path
+) -> Operator:
+    """`portico run` (not started) as a process of this host in the node's network, where an
+    in-cluster operator would be (it reaches the instance's ClusterIP there, and the host's
+    DNS server on DNS_PORT through a relay)."""
+    plane = real_cluster.plane
+    dns = real_cluster.node.expose_host_port(dns_port, udp=True)
+    env = operator_env(images, dns)
+    return Operator(plane, plane.kubeconfig, workdir, netns=real_cluster.node.netns, **env)

@@ -76,3 +76,58 @@ def test_floor_children_are_portico_s_render_without_owner_or_operator_labels() 
     assert all("ownerReferences" not in c["metadata"] for c in floor)
     assert all(c["metadata"]["namespace"] == "floor" for c in floor)
     assert all(c["metadata"]["namespace"] == "ns" for c in children)  # not changed in place
+
+
+def test_realnode_timeline_notes_each_moment_once_and_only_when_true() -> None:
+    from bench.realnode import Timeline, observe
+
+    line = Timeline("ns", t0=100.0, expected={("ConfigMap", "p"), ("Job", "p-provision-1")})
+    owner = {"ownerReferences": [{"kind": "Portal", "name": "p"}]}
+
+    def obj(name: str, **extra: Any) -> dict[str, Any]:
+        meta = {"name": name, "namespace": extra.pop("namespace", "ns"), **extra.pop("meta", {})}
+        return {"metadata": meta, **extra}
+
+    observe(line, "ConfigMap", obj("p", meta=owner), 100.5)
+    assert "children_applied" not in line.marks  # the Job is not there yet
+    observe(line, "Job", obj("p-provision-1", meta=owner), 101.0)
+    assert line.marks["children_applied"] == 1.0
+    observe(line, "Pod", obj("elsewhere", namespace="other"), 101.0)  # another run's
+    job_pod = obj(
+        "p-provision-1-x",
+        meta={"labels": {"batch.kubernetes.io/job-name": "p-provision-1"}},
+        status={
+            "conditions": [{"type": "PodScheduled", "status": "True"}],
+            "containerStatuses": [{"state": {"terminated": {"exitCode": 0}}}],
+        },
+    )
+    observe(line, "Pod", job_pod, 102.0)
+    observe(
+        line,
+        "Event",
+        {**obj("e"), "involvedObject": {"name": "p-provision-1-x"}, "reason": "Pulled"},
+        102.5,
+    )
+    assert line.marks["job_pod_scheduled"] == line.marks["job_container_finished"] == 2.0
+    assert line.marks["job_image_ready"] == 2.5
+    waiting = {"status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+    observe(line, "Pod", obj("p-abc", **waiting), 103.0)
+    assert "runtime_pod_ready" not in line.marks
+    stale = {"observedGeneration": 1, "phase": "Ready"}
+    stale["conditions"] = [{"type": "Ready", "status": "True"}]
+    observe(line, "Portal", obj("p", meta={"generation": 2}, status=stale), 104.0)
+    assert "portal_ready" not in line.marks  # Ready for an older generation
+    observe(line, "Portal", obj("p", meta={"generation": 1}, status=stale), 105.0)
+    observe(line, "Portal", obj("p", meta={"generation": 1}, status=stale), 106.0)
+    assert line.marks["portal_ready"] == 5.0
+
+
+def test_realnode_phases_start_at_the_later_track() -> None:
+    from bench.realnode import phases
+
+    runs = [
+        {"marks": {"deployment_available": 3.0, "job_complete": 5.0, "portal_ready": 5.5}},
+        {"marks": {"deployment_available": 6.0, "job_complete": 4.0, "portal_ready": 6.5}},
+        {"marks": {"deployment_available": 2.0}},  # never Ready: not counted
+    ]
+    assert phases(runs)["status Ready after the later of the two"] == 0.5
