@@ -138,9 +138,7 @@ def operator(
         plane,
         kubeconfig,
         tmp_path_factory.mktemp("operator"),
-        PORTICO_DNS_NAMESERVERS=f"{dns.address}:{dns.port}",
-        PORTICO_DNS_TIMEOUT="1",
-        PORTICO_DNS_RECHECK_SECONDS="0.5",
+        **dns.operator_env(),
         PORTICO_CERT_MANAGER="true",
         PORTICO_ALLOWED_ISSUERS=f"{cert_manager.issuer['kind']}/{cert_manager.issuer['name']}",
         # As the chart has it: a NetworkPolicy per portal (the API server stores it; kwok

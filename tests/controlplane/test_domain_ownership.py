@@ -184,9 +184,7 @@ def test_optional_routes_on_the_cname_and_still_shows_the_record(
         plane,
         tmp_path,
         "portico-optional",
-        PORTICO_DNS_NAMESERVERS=f"{dns.address}:{dns.port}",
-        PORTICO_DNS_TIMEOUT="1",
-        PORTICO_DNS_RECHECK_SECONDS="0.5",
+        **dns.operator_env(),
         PORTICO_DOMAIN_OWNERSHIP="Optional",
     )
     instance = rel.new_instance(cluster)

@@ -107,9 +107,7 @@ def test_a_hostile_pfx_flood_leaves_other_tenants_and_the_lease_alone(
         plane,
         tmp_path,
         "portico-flood",
-        PORTICO_DNS_NAMESERVERS=f"{dns.address}:{dns.port}",
-        PORTICO_DNS_TIMEOUT="1",
-        PORTICO_DNS_RECHECK_SECONDS="0.5",
+        **dns.operator_env(),
         # The flood is about certificates, checked once DNS verifies: the CNAME suffices.
         PORTICO_DOMAIN_OWNERSHIP="Optional",
         **rel.elector_env(LEASE, RENEW, RETRY),

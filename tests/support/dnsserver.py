@@ -154,6 +154,15 @@ class AuthoritativeDNS:
             authoritative=authoritative,
         )
 
+    def operator_env(self) -> dict[str, str]:
+        """The operator's settings that point its checks at this server, with the short
+        timeout and re-check the tests wait on."""
+        return {
+            "PORTICO_DNS_NAMESERVERS": f"{self.address}:{self.port}",
+            "PORTICO_DNS_TIMEOUT": "1",
+            "PORTICO_DNS_RECHECK_SECONDS": "0.5",
+        }
+
     # --- internals -------------------------------------------------------
     def _write_zone(self, origin: str) -> int:
         self._serial += 1

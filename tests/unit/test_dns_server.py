@@ -17,7 +17,7 @@ from portico.domain import (
     check_domain,
     merge_checks,
 )
-from tests.support.dnsserver import AuthoritativeDNS, dns_server, running_dns
+from tests.support.dnsserver import AuthoritativeDNS, dns_server
 
 __all__ = ["dns_server"]  # a fixture: imported so pytest finds it
 
@@ -28,21 +28,6 @@ PLATFORM = ["* IN A 127.0.0.1"]  # every portal name exists, none is a CNAME
 
 def check(server: AuthoritativeDNS, *, authoritative: bool = False) -> DomainCheck:
     return asyncio.run(check_domain(HOST, TARGET, server.settings(authoritative=authoritative)))
-
-
-@pytest.fixture(scope="module")
-def nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthoritativeDNS]:
-    zones = {"portals.test": PLATFORM, "contoso.test": []}
-    with running_dns(tmp_path_factory.mktemp("nsd"), zones) as server:
-        yield server
-
-
-@pytest.fixture
-def zones(nsd: AuthoritativeDNS) -> AuthoritativeDNS:
-    """The shared server, running, with an empty customer zone."""
-    nsd.start()
-    nsd.set_zone("contoso.test")
-    return nsd
 
 
 @pytest.mark.parametrize("authoritative", [False, True], ids=["resolver", "authoritative"])

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
 
 from portico.cli import main
 from portico.domain import DomainReason, DomainState, Observation, judge, observe, ownership
-from tests.support.dnsserver import AuthoritativeDNS, running_dns
+from tests.support.dnsserver import AuthoritativeDNS
 
 HOST = "support.contoso.test"
 TARGET = "contoso-support.portals.test"
+PLATFORM = ["contoso-support IN A 192.0.2.44"]
 UID = "3f1c2a9e-6a51-4c1e-9a55-0d4c1b7e2f10"
 TOKEN = ownership.token(UID, HOST)
 
@@ -121,20 +121,6 @@ def test_an_incomplete_lookup_proves_no_conflict() -> None:
 
 
 # --- against the real DNS server --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthoritativeDNS]:
-    zones = {"portals.test": ["contoso-support IN A 192.0.2.44"], "contoso.test": []}
-    with running_dns(tmp_path_factory.mktemp("nsd"), zones) as server:
-        yield server
-
-
-@pytest.fixture
-def zones(nsd: AuthoritativeDNS) -> AuthoritativeDNS:
-    nsd.start()
-    nsd.set_zone("contoso.test")
-    return nsd
 
 
 @pytest.mark.parametrize("authoritative", [False, True], ids=["resolver", "authoritative"])
