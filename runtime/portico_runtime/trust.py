@@ -16,7 +16,8 @@ from pathlib import Path
 import certifi
 
 CA_FILE = "ca.crt"
-_contexts: dict[tuple[str, int, int], ssl.SSLContext] = {}
+# One context per CA file (the newest): a rotated ca.crt replaces its old context.
+_contexts: dict[str, tuple[tuple[int, int], ssl.SSLContext]] = {}
 
 
 def ca_file(credentials_dir: str | Path) -> str:
@@ -32,13 +33,14 @@ def context(credentials_dir: str | Path) -> ssl.SSLContext:
     unchanged (clients keyed by it are reused), a new one once it changed on disk."""
     ca = ca_file(credentials_dir)
     stat = Path(ca).stat() if ca else None
-    key = (ca, stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
-    found = _contexts.get(key)
-    if found is None:
-        found = ssl.create_default_context(cafile=certifi.where())
-        if ca:
-            found.load_verify_locations(cafile=ca)
-        _contexts[key] = found
+    seen = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+    kept = _contexts.get(ca)
+    if kept is not None and kept[0] == seen:
+        return kept[1]
+    found = ssl.create_default_context(cafile=certifi.where())
+    if ca:
+        found.load_verify_locations(cafile=ca)
+    _contexts[ca] = (seen, found)
     return found
 
 
