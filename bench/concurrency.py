@@ -33,6 +33,7 @@ import yaml
 
 from bench.render import INSTANCE, ROOT
 from portico.api import validation
+from portico.controller.memo import Answers
 from portico.controller.observe import parse
 from portico.controller.operator import Operator
 from portico.core import render
@@ -114,9 +115,9 @@ def reconcile_cpu(op: Operator, i: int, versions: Versions) -> None:
     op.store.owned(*key, f"uid-{i}")
     op.index.subdomain_owner(f"p{i}")
     render.children(parse(obj), INSTANCE, SETTINGS)
-    op.reconciler._written("ConfigMap", config_map(i, "config", versions.next()))
+    Answers(op.store).written("ConfigMap", config_map(i, "config", versions.next()))
     obj["metadata"]["resourceVersion"] = versions.next()
-    op.reconciler._written("Portal", obj)
+    Answers(op.store).written("Portal", obj)
 
 
 async def watch_events(op: Operator, stop: asyncio.Event, lags: list[float]) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from portico.controller.memo import Answers
 from portico.controller.operator import Operator
 from portico.settings import Settings
 
@@ -141,8 +142,8 @@ class Run:
             status["status"] = {"n": n}
             child = config_map(name, name)
             child["data"]["n"] = str(n)
-            self.op.reconciler._written("ConfigMap", self.server.commit("ConfigMap", child))
-            self.op.reconciler._written("Portal", self.server.commit("Portal", status))
+            Answers(self.op.store).written("ConfigMap", self.server.commit("ConfigMap", child))
+            Answers(self.op.store).written("Portal", self.server.commit("Portal", status))
 
     def someone_else(self) -> None:
         """Other writers (a user, a controller): their changes reach us by the watch only."""

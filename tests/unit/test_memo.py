@@ -6,14 +6,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
+from unittest.mock import ANY
 
+import pytest
 import yaml
 
 from portico.api import model, validation
+from portico.controller import reconcile
 from portico.controller.index import Index
-from portico.controller.memo import MAX_AGE, Memo, fingerprint
+from portico.controller.memo import MAX_AGE, Answers, Memo, fingerprint
+from portico.controller.reconcile import Reconciler
 from portico.controller.store import Store
+from portico.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = ("support", "contoso-support")
@@ -111,3 +117,127 @@ def test_a_remembered_decision_lapses_when_its_inputs_move_or_a_timer_is_due() -
     assert memo.unchanged(key, ("v1",)) is None
     memo.forget(key)
     assert memo.unchanged(key, ("v1",)) is None
+
+
+def status_answer(version: str) -> dict[str, Any]:
+    obj = portal_obj(version)
+    obj["status"] = {"phase": "Configuring"}
+    return obj
+
+
+def test_a_reconcile_that_wrote_is_remembered_with_its_answers() -> None:
+    """Its own answers (a status, a changed child, a created one, a deleted one) are all
+    that moved: the inputs before it, seen through them, are the ones it decided on."""
+    store, index = world()
+    before = fp(store, index)
+    answers = Answers(store)
+    answers.written("Portal", status_answer("11"))
+    answers.written("ConfigMap", child("21"))
+    created = child("22")
+    created["metadata"]["name"] = "contoso-support-pages"
+    answers.written("ConfigMap", created)
+    answers.deleted("ConfigMap", "support", "contoso-support-pages")
+    answers.written("ConfigMap", created)  # written again: the first "before" still counts
+    assert fingerprint(store, index, frozenset(), *KEY, answers) == before
+    after = fp(store, index)
+    assert after != before
+    # The watch's echoes of those writes change nothing the memo holds.
+    store.put_portal(status_answer("11"))
+    store.put_child("ConfigMap", child("21"))
+    assert fp(store, index) == after
+
+
+def test_a_change_that_landed_after_our_write_is_never_remembered_away() -> None:
+    moves: list[Callable[[Store], object]] = [
+        lambda s: s.put_child("ConfigMap", child("23")),  # someone edited what we wrote
+        lambda s: s.drop_child("ConfigMap", "support", "contoso-support-config"),  # or deleted it
+        lambda s: s.put_portal(portal_obj("12")),  # the Portal edited after our status
+    ]
+    for move in moves:
+        store, index = world()
+        before = fp(store, index)
+        answers = Answers(store)
+        answers.written("Portal", status_answer("11"))
+        answers.written("ConfigMap", child("21"))
+        store.put_child("ConfigMap", child("21"))  # our echo first: what comes next is news
+        store.put_portal(status_answer("11"))
+        move(store)
+        assert fingerprint(store, index, frozenset(), *KEY, answers) != before, move
+
+
+def test_an_answer_the_watch_had_moved_past_is_never_remembered() -> None:
+    store, index = world()
+    before = fp(store, index)
+    store.put_child("ConfigMap", child("21"))  # another writer's change, seen by the watch
+    answers = Answers(store)
+    late = child("21")
+    late["metadata"]["resourceVersion"] = "20"  # our answer, older than what is kept
+    answers.written("ConfigMap", late)
+    assert fingerprint(store, index, frozenset(), *KEY, answers) != before
+
+
+def test_an_input_that_moved_before_our_write_is_never_remembered_away() -> None:
+    """A foreign change between the fingerprint and the write: the write's "before" is not
+    the fingerprint's, so the reconcile is not remembered (its event decides again)."""
+    store, index = world()
+    before = fp(store, index)
+    store.put_child("ConfigMap", child("21"))
+    answers = Answers(store)
+    answers.written("ConfigMap", child("22"))
+    assert fingerprint(store, index, frozenset(), *KEY, answers) != before
+
+
+class Writes:
+    """The writer's part of a reconcile: a status patch answered with the next version;
+    MEANWHILE runs after it, as a watch event would land while the reconcile runs."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.version, self.calls = store, 11, 0
+        self.meanwhile: Callable[[], object] = lambda: None
+
+    def carry_out(self, plan: Any, o: Any, written: Any, deleted: Any) -> int:
+        self.calls += 1
+        written("Portal", status_answer(str(self.version)))
+        self.version += 1
+        self.meanwhile()
+        return 1
+
+
+def reconciler(monkeypatch: pytest.MonkeyPatch) -> tuple[Reconciler, Writes, Store]:
+    store, index = world()
+    observer = SimpleNamespace(
+        index=index,
+        foreign={},
+        dns=SimpleNamespace(next_in=lambda key: None),
+        observe=lambda namespace, name, now: SimpleNamespace(),
+    )
+    plan = SimpleNamespace(
+        phase="Configuring", requeue_after=None, dns_pending=False, certificate_expiry=None
+    )
+    monkeypatch.setattr(reconcile, "decide", lambda o, settings, now: plan)
+    writes = Writes(store)
+    return Reconciler(Settings(), store, cast(Any, observer), cast(Any, writes)), writes, store
+
+
+def test_the_next_resync_after_a_writing_reconcile_decides_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rec, writes, store = reconciler(monkeypatch)
+    assert rec.portal(*KEY).writes == 1
+    store.put_portal(status_answer("11"))  # the echo of our status patch
+    assert rec.portal(*KEY) == reconcile.Outcome("Configuring", requeue_after=ANY)
+    assert writes.calls == 1
+    store.put_child("ConfigMap", child("21"))  # drift: decided again
+    rec.portal(*KEY)
+    assert writes.calls == 2
+
+
+def test_a_change_while_a_writing_reconcile_runs_is_decided_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rec, writes, store = reconciler(monkeypatch)
+    writes.meanwhile = lambda: store.put_child("ConfigMap", child("21"))
+    rec.portal(*KEY)
+    writes.meanwhile = lambda: None
+    rec.portal(*KEY)
+    assert writes.calls == 2

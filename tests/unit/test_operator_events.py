@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from portico.controller import metrics
+from portico.controller.memo import Answers
 from tests.support.events import operator, portal
 
 
@@ -46,7 +47,7 @@ def test_an_older_event_never_replaces_what_a_write_returned() -> None:
     op.portal_event("ADDED", portal(generation=1))
     answer = portal(generation=2)
     answer["metadata"]["resourceVersion"] = "b"  # not a number: only equality means anything
-    op.reconciler._written("Portal", answer)
+    Answers(op.store).written("Portal", answer)
     late = portal(generation=1)
     late["metadata"]["resourceVersion"] = "z"  # committed before our write, delivered after it
     op.portal_event("MODIFIED", late)
@@ -56,7 +57,7 @@ def test_an_older_event_never_replaces_what_a_write_returned() -> None:
     after["metadata"]["resourceVersion"] = "a"
     op.portal_event("MODIFIED", after)  # after the echo, every event is news
     assert op.store.portals[("team", "web")]["metadata"]["generation"] == 3
-    op.reconciler._written("Portal", answer)  # an answer the watch has moved past: not taken
+    Answers(op.store).written("Portal", answer)  # an answer the watch has moved past: not taken
     assert op.store.portals[("team", "web")]["metadata"]["generation"] == 3
 
 
@@ -66,7 +67,7 @@ def test_a_relist_ends_the_wait_for_an_echo() -> None:
     op.portal_event("ADDED", portal(generation=1))
     answer = portal(generation=2)
     answer["metadata"]["resourceVersion"] = "b"
-    op.reconciler._written("Portal", answer)
+    Answers(op.store).written("Portal", answer)
     listed = portal(generation=3)
     listed["metadata"]["resourceVersion"] = "c"
     op.portal_event("", listed)
@@ -157,6 +158,6 @@ def test_a_reactivated_portal_claims_from_its_reclaim_even_through_our_own_write
     answer = copy.deepcopy(body)
     answer["metadata"]["resourceVersion"] = "b"
     answer["status"] = {"phase": "Ready", "reclaimedAt": "2026-12-02T00:00:00Z"}
-    op.reconciler._written("Portal", answer)
+    Answers(op.store).written("Portal", answer)
     op.portal_event("MODIFIED", copy.deepcopy(answer))  # the echo of our write
     assert op.index.entries[("team", "web")].claimant.created == "2026-12-02T00:00:00Z"

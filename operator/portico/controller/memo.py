@@ -3,10 +3,16 @@
 A reconcile reads the Portal, its instance, its namespace's labels, the Secrets it
 references, its children, its Service's endpoints and the claims on its names —
 all from the watch-fed store, where each has a version. The fingerprint is those
-versions. A portal whose fingerprint is the one its last reconcile saw, whose last
-reconcile wrote nothing and succeeded, and whose timers (trial expiry, a held status
-write, a DNS re-check, the certificate's re-judgement) are not due would be decided
-exactly as before: the periodic resync skips it without parsing or deciding.
+versions. A portal whose fingerprint is the one its last reconcile left, whose last
+reconcile succeeded, and whose timers (trial expiry, a held status write, a DNS
+re-check, the certificate's re-judgement) are not due would be decided exactly as
+before: the periodic resync skips it without parsing or deciding.
+
+A reconcile that wrote is remembered too, with the versions its writes were answered
+with (`Answers`): deciding again on its own result would only restate it. That holds
+only when nothing else moved while it ran — every input still at the version it had
+before, or at the version our own write was answered with — so a change that landed
+meanwhile (even to a child we had just written) is never remembered away.
 
 Anything that changes one of those versions — an edit, a child changed or deleted
 by hand (drift), a Secret rotated, a new claim — gives a new fingerprint, so the
@@ -18,27 +24,89 @@ from __future__ import annotations
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 from portico.controller.index import Index
-from portico.controller.store import Store
+from portico.controller.store import Packed, Packs, Store
 
 # An unchanged portal is still decided again at least this often: what depends on the
 # clock alone (a certificate nearing expiry is judged again hourly, as observe does).
 MAX_AGE = 3600.0
 
 Fingerprint = tuple[Hashable, ...]
+Object = tuple[str, str, str]  # kind ("Portal" or a child's), namespace, name
+Kept = tuple[str | None, str] | None  # (resourceVersion, controller UID); None: not kept
+# What an input reads as when it moved after our write: equal to nothing.
+MOVED = object()
+
+
+@dataclass
+class Answers:
+    """What one reconcile wrote, as the store took it: each object as kept before its first
+    write and as its last write's answer left it."""
+
+    store: Store
+    before: dict[Object, Kept] = field(default_factory=dict)
+    after: dict[Object, Kept | object] = field(default_factory=dict)
+
+    def written(self, kind: str, obj: dict[str, Any]) -> None:
+        """What the API server answered is the newest state: the next reconcile starts there."""
+        if not isinstance(obj, dict) or "metadata" not in obj:
+            return
+        meta = obj["metadata"]
+        key = (kind, meta["namespace"], meta["name"])
+        with self.store.lock:
+            self.before.setdefault(key, kept(self.store, *key))
+            taken = (
+                self.store.put_portal(obj, "answer")
+                if kind == "Portal"
+                else self.store.put_child(kind, obj, "answer")
+            )
+            # Not taken: the watch had moved past it, so something else wrote after us.
+            self.after[key] = kept(self.store, *key) if taken else MOVED
+
+    def deleted(self, kind: str, namespace: str, name: str) -> None:
+        key = (kind, namespace, name)
+        with self.store.lock:
+            self.before.setdefault(key, kept(self.store, *key))
+            self.store.drop_child(kind, namespace, name)
+            self.after[key] = None
+
+    def as_before(self, key: Object, now: Kept) -> Kept | object:
+        """The version an input had before this reconcile wrote it, if it is still as our
+        write left it; MOVED if it changed since."""
+        if key not in self.after:
+            return now
+        return self.before[key] if self.after[key] == now else MOVED
+
+
+def kept(store: Store, kind: str, namespace: str, name: str) -> Kept:
+    packs: Packs | None = store.portals if kind == "Portal" else store.children.get(kind)
+    packed: Packed | None = packs.packed.get((namespace, name)) if packs is not None else None
+    return (packed.version, packed.controller) if packed is not None else None
 
 
 def fingerprint(
-    store: Store, index: Index, foreign: frozenset[Hashable], namespace: str, name: str
+    store: Store,
+    index: Index,
+    foreign: frozenset[Hashable],
+    namespace: str,
+    name: str,
+    answers: Answers | None = None,
 ) -> Fingerprint | None:
-    """The versions of everything a reconcile of this portal reads (None: not known)."""
+    """The versions of everything a reconcile of this portal reads (None: not known).
+    With ANSWERS: as they were before that reconcile's writes (see Answers.as_before)."""
+
+    def read(kind: str, child: str) -> Kept | object:
+        now = kept(store, kind, namespace, child)
+        return answers.as_before((kind, namespace, child), now) if answers else now
+
     # Under the store's one lock: every version from the same moment, never half an event.
     with store.lock:
         key = (namespace, name)
-        packed = store.portals.packed.get(key)
+        portal = read("Portal", name)
         entry = index.entries.get(key)
-        if packed is None or packed.version is None or entry is None:
+        if not isinstance(portal, tuple) or portal[0] is None or entry is None:
             return None
         instance = store.instances.packed.get(("", entry.instance))
         credentials = index.credentials.get(entry.instance)
@@ -47,20 +115,18 @@ def fingerprint(
             secrets.append(credentials)
         if index.mail_secret:  # the portals' mail login: every portal holds a copy
             secrets.append(index.mail_secret)
-        children = []
-        for kind, child in sorted(tuple(store.by_portal.get(key, ()))):
-            kept = store.children[kind].packed.get((namespace, child))
-            children.append(
-                (kind, child, kept.version if kept else None, kept.controller if kept else "")
-            )
+        listed = set(store.by_portal.get(key, ()))
+        if answers:  # a child this reconcile deleted (or created) counts as it was before
+            listed |= {(k, n) for k, ns, n in answers.after if k != "Portal" and ns == namespace}
+        children = [(kind, child, read(kind, child)) for kind, child in sorted(listed)]
         labels = store.namespace_labels.get(namespace)
         claimant = entry.claimant
         return (
-            packed.version,
+            portal,
             entry,
             instance.version if instance else None,
-            tuple((s, _secret_version(store, *s)) for s in secrets),
-            tuple(children),
+            tuple((s, _secret_version(store, *s, answers)) for s in secrets),
+            tuple(c for c in children if c[2] is not None),
             store.endpoints(namespace, name),
             tuple(sorted(labels.items())) if labels is not None else None,
             namespace in store.terminating,
@@ -70,7 +136,9 @@ def fingerprint(
         )
 
 
-def _secret_version(store: Store, namespace: str, name: str) -> str | None:
+def _secret_version(store: Store, namespace: str, name: str, answers: Answers | None) -> object:
+    if answers and ("Secret", namespace, name) in answers.after:
+        return MOVED  # a Secret it reads and wrote: decided again, never remembered
     view = store.secret(namespace, name)
     return view.resource_version if view else None
 

@@ -12,13 +12,12 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from portico.api.model import parse_instance
 from portico.controller import metrics
 from portico.controller.act import Conflict, Writer
 from portico.controller.kube import ApiError
-from portico.controller.memo import Fingerprint, Memo, fingerprint
+from portico.controller.memo import Answers, Fingerprint, Memo, fingerprint
 from portico.controller.observe import Observer
 from portico.controller.store import Store
 from portico.controller.token_exchange import TokenExchangeFailed
@@ -82,6 +81,7 @@ class Reconciler:
         self.memo.forget(key)
         o: Observed | None = None
         plan: Plan | None = None
+        answers = Answers(self.store)
         try:
             for _ in range(3):  # a conflict found while acting is decided on again, once per child
                 o = self.observer.observe(namespace, name, now)
@@ -89,12 +89,11 @@ class Reconciler:
                     return Outcome(gone=True)
                 plan = decide(o, self.settings, now)
                 try:
-                    writes = self.writer.carry_out(plan, o, self._written, self._deleted)
+                    writes = self.writer.carry_out(plan, o, answers.written, answers.deleted)
                 except Conflict as conflict:
                     self.observer.found_foreign((namespace, name), conflict.key)
                     continue
-                if writes == 0 and plan.status == o.status:
-                    self._remember(key, plan, before)
+                self._remember(key, plan, before, answers)
                 return Outcome(
                     plan.phase,
                     writes,
@@ -113,18 +112,25 @@ class Reconciler:
             what = f"internal error ({type(err).__name__}); see the operator's log"
             return self._report(o, plan, what, False, err, now)
 
-    def _fingerprint(self, key: tuple[str, str]) -> Fingerprint | None:
+    def _fingerprint(
+        self, key: tuple[str, str], answers: Answers | None = None
+    ) -> Fingerprint | None:
         foreign = frozenset(self.observer.foreign.get(key, ()))
-        return fingerprint(self.store, self.observer.index, foreign, *key)
+        return fingerprint(self.store, self.observer.index, foreign, *key, answers)
 
-    def _remember(self, key: tuple[str, str], plan: Plan, before: Fingerprint | None) -> None:
-        """A quiet reconcile: the next one with the same inputs before a timer is due would
-        decide the same, so it is skipped (memo.py) — if nothing moved while it ran."""
-        if self._fingerprint(key) != before:
-            return
+    def _remember(
+        self, key: tuple[str, str], plan: Plan, before: Fingerprint | None, answers: Answers
+    ) -> None:
+        """The next reconcile with the inputs this one left, before a timer is due, would
+        decide the same, so it is skipped (memo.py) — if nothing but our own writes moved
+        while it ran."""
+        with self.store.lock:  # both fingerprints from the same moment
+            if self._fingerprint(key, answers) != before:
+                return
+            after = self._fingerprint(key)
         timers = [plan.requeue_after, self.observer.dns.next_in(key)]
         due = [t for t in timers if t is not None]
-        self.memo.remember(key, before, plan.phase, min(due) if due else None)
+        self.memo.remember(key, after, plan.phase, min(due) if due else None)
 
     def _report(
         self,
@@ -147,7 +153,7 @@ class Reconciler:
             raise err
         report = failed(o, plan, redact(message, o), permanent, now)
         try:
-            self.writer.finish(report, o, self._written)
+            self.writer.finish(report, o, Answers(self.store).written)
         except Exception as unrecorded:  # retried with backoff all the same
             if isinstance(unrecorded, ApiError):
                 metrics.API_ERRORS.labels(status=str(unrecorded.status)).inc()
@@ -159,18 +165,6 @@ class Reconciler:
             self.store.forget_portal(namespace, name)
             return True
         return False
-
-    def _written(self, kind: str, obj: dict[str, Any]) -> None:
-        """What the API server answered is the newest state: the next reconcile starts there."""
-        if not isinstance(obj, dict) or "metadata" not in obj:
-            return
-        if kind == "Portal":
-            self.store.put_portal(obj, "answer")
-        else:
-            self.store.put_child(kind, obj, "answer")
-
-    def _deleted(self, kind: str, namespace: str, name: str) -> None:
-        self.store.drop_child(kind, namespace, name)
 
     def instance(self, name: str, portal_count: int) -> None:
         """PortalInstance status: how many portals link to it, and whether it is usable."""

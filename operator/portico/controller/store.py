@@ -220,18 +220,20 @@ class Store:
             packs = packs if packs is not None else self.children[kind]
             return packs.holds(key, obj) and packs.put(key, obj, "listed")
 
-    def put_child(self, kind: str, obj: Mapping[str, Any], source: Source = "event") -> None:
+    def put_child(self, kind: str, obj: Mapping[str, Any], source: Source = "event") -> bool:
+        """Keep the child; False when it is older than what is kept."""
         meta = obj["metadata"]
         # Items of a list carry no kind of their own; what was applied is compared in full.
         child = {**obj, "apiVersion": RESOURCES[kind].api_version, "kind": kind}
         with self.lock:
             if not self.children[kind].put((meta["namespace"], meta["name"]), child, source):
-                return
+                return False
             portal = (meta.get("labels") or {}).get(names.PORTAL_LABEL)
             if portal:
                 self.by_portal[(meta["namespace"], portal)].add((kind, meta["name"]))
             if kind == "Secret":
                 self.put_secret(obj)
+            return True
 
     def drop_child(self, kind: str, namespace: str, name: str) -> None:
         with self.lock:
