@@ -9,6 +9,8 @@ used without a restart). Errors carry no secret and no response body.
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +21,8 @@ from portico_runtime import trust
 from portico_runtime.client import InstanceError, authorization
 from portico_runtime.config import Portal
 
-TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+READ_SECONDS, CONNECT_SECONDS = 10.0, 3.0
+TIMEOUT = httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS)
 
 
 class NotFound(InstanceError):
@@ -62,23 +65,32 @@ class InstanceAPI:
     """One per runtime process; `close()` in the app's lifespan."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
+        # (instance URL, credentials dir) → the verify context and the client made with it
+        self._clients: dict[tuple[str, str], tuple[ssl.SSLContext, httpx.AsyncClient]] = {}
+        self._stale: dict[httpx.AsyncClient, asyncio.Task[None]] = {}
         self._credentials: dict[str, _Credentials] = {}
 
     def _client(self, portal: Portal) -> httpx.AsyncClient:
+        """One client per instance and credentials; a new one once the credentials' ca.crt
+        changed on disk (a rotated private CA), the old one closed when its calls are done."""
         key = (portal.instance_url, portal.credentials_dir)
-        found = self._clients.get(key)
-        if found is None:
-            verify = trust.context(portal.credentials_dir)
-            found = httpx.AsyncClient(
-                base_url=portal.instance_url.rstrip("/"),
-                timeout=TIMEOUT,
-                follow_redirects=False,
-                verify=verify,
-                limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
-            )
-            self._clients[key] = found
-        return found
+        verify = trust.context(portal.credentials_dir)
+        kept = self._clients.get(key)
+        if kept is not None and kept[0] is verify:
+            return kept[1]
+        if kept is not None:
+            stale = kept[1]
+            self._stale[stale] = asyncio.create_task(_close_later(stale))
+            self._stale[stale].add_done_callback(lambda _: self._stale.pop(stale, None))
+        client = httpx.AsyncClient(
+            base_url=portal.instance_url.rstrip("/"),
+            timeout=TIMEOUT,
+            follow_redirects=False,
+            verify=verify,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        )
+        self._clients[key] = (verify, client)
+        return client
 
     def _authorization(self, portal: Portal) -> str:
         creds = self._credentials.get(portal.credentials_dir)
@@ -105,9 +117,8 @@ class InstanceAPI:
         except httpx.TimeoutException:
             raise InstanceError(f"{where}: the instance did not answer in time") from None
         except httpx.HTTPError as exc:
-            raise InstanceError(
-                f"{where}: the instance is unreachable ({type(exc).__name__})"
-            ) from None
+            why = trust.untrusted(exc) or f"the instance is unreachable ({type(exc).__name__})"
+            raise InstanceError(f"{where}: {why}") from None
         if response.status_code == 404:
             raise NotFound(f"{where} answered 404")
         if response.status_code in (401, 403):
@@ -126,5 +137,14 @@ class InstanceAPI:
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
-        for client in clients.values():
+        stale, self._stale = self._stale, {}
+        for task in stale.values():
+            task.cancel()
+        for client in [*stale, *(client for _, client in clients.values())]:
             await client.aclose()
+
+
+async def _close_later(client: httpx.AsyncClient) -> None:
+    """Close a replaced client once any call it still carries has had its time."""
+    await asyncio.sleep(READ_SECONDS + CONNECT_SECONDS + 1)
+    await client.aclose()

@@ -5,16 +5,26 @@ The provider is the real one (tests/support/oidcprovider.py) over HTTPS."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import http.server
+import json
 import logging
 import ssl
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import certifi
 import pytest
 
 from portico_dev.procs import free_port
 from portico_runtime import trust
+from portico_runtime.client import InstanceError
 from portico_runtime.identity import checks, settings
+from portico_runtime.instance_api import InstanceAPI
 from tests.support import oidcprovider
 from tests.support.identity import certificate
 from tests.support.oidc import ALICE, oidc_portal, provider_sign_in, start
@@ -88,3 +98,57 @@ def test_the_private_ca_is_trusted_beside_the_public_roots(tmp_path: Path) -> No
     assert len(with_ca.get_ca_certs()) == public + 1  # a public provider still works
     assert trust.context(tmp_path) is with_ca  # one context while ca.crt is unchanged
     assert trust.context("") is not with_ca
+
+
+def test_the_instance_api_follows_a_rotated_ca_crt_without_a_restart(tmp_path: Path) -> None:
+    """The instance's private CA changes (ca.crt rewritten in place, as the kubelet does
+    for a Secret): the next call uses it, and until then the reason names the fix."""
+    old_ca, _ = private_ca(tmp_path)
+    (tmp_path / "now").mkdir()
+    cert, key = certificate(tmp_path / "now")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "token").write_text("t0ken")
+    (credentials / "ca.crt").write_bytes(old_ca.read_bytes())
+    with https_json(cert, key) as url:
+        portal = cast(Any, SimpleNamespace(instance_url=url, credentials_dir=str(credentials)))
+
+        async def calls() -> None:
+            api = InstanceAPI()
+            with pytest.raises(InstanceError) as refused:
+                await api.get(portal, "/hello")
+            assert "the server's certificate is not trusted" in str(refused.value)
+            assert "put that CA in the instance credentials' ca.crt" in str(refused.value)
+            (credentials / "ca.crt").write_bytes(cert.read_bytes())
+            assert await api.get(portal, "/hello") == {"authorization": "Bearer t0ken"}
+            await api.close()
+
+        asyncio.run(calls())
+
+
+@contextlib.contextmanager
+def https_json(cert: Path, key: Path) -> Iterator[str]:
+    """A loopback HTTPS server answering every GET with the Authorization it received."""
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"authorization": self.headers["Authorization"]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 
 import httpx
 
@@ -33,20 +34,28 @@ class Tracker:
         self.reader = reader
         self.tuning = tuning or Tuning.from_env()
         self.metrics = Metrics()
-        self._clients: dict[str, httpx.AsyncClient] = {}  # by the private CA file, "" none
+        # By the private CA file ("" none): its verify context and the client made with it.
+        self._clients: dict[str, tuple[ssl.SSLContext, httpx.AsyncClient]] = {}
+        self._stale: list[httpx.AsyncClient] = []  # closed once their senders have drained
         self._key: str | None = None
         self._senders: list[tuple[sinks.Settings, Sender]] = []
         self._retiring: set[asyncio.Task[None]] = set()
 
     def _http(self, portal: Portal) -> httpx.AsyncClient:
+        """The client for the portal's CA file; a new one once that file changed on disk
+        (a rotated private CA): the senders then start over with it."""
         ca_file = trust.ca_file(portal.credentials_dir)
-        found = self._clients.get(ca_file)
-        if found is None:
-            verify = trust.context(portal.credentials_dir)
-            found = self._clients[ca_file] = httpx.AsyncClient(
-                timeout=self.tuning.timeout, follow_redirects=False, trust_env=False, verify=verify
-            )
-        return found
+        verify = trust.context(portal.credentials_dir)
+        kept = self._clients.get(ca_file)
+        if kept is not None and kept[0] is verify:
+            return kept[1]
+        if kept is not None:
+            self._stale.append(kept[1])
+        client = httpx.AsyncClient(
+            timeout=self.tuning.timeout, follow_redirects=False, trust_env=False, verify=verify
+        )
+        self._clients[ca_file] = (verify, client)
+        return client
 
     def senders(self, portal: Portal) -> list[tuple[sinks.Settings, Sender]]:
         analytics = portal.raw.get("analytics") or {}
@@ -62,11 +71,17 @@ class Tracker:
             sender = Sender(sinks.make(config, portal), size, self.metrics, http, self.tuning)
             sender.start()
             self._senders.append((config, sender))
-        for _, retired in old:
-            task = asyncio.create_task(retired.drain(self.tuning.flush_seconds))
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
+        stale, self._stale = self._stale, []
+        retired = [sender for _, sender in old]
+        self._retiring.add(retiring := asyncio.create_task(self._retire(retired, stale)))
+        retiring.add_done_callback(self._retiring.discard)
         return self._senders
+
+    async def _retire(self, senders: list[Sender], clients: list[httpx.AsyncClient]) -> None:
+        """Drain the senders a change replaced, then close the clients they sent with."""
+        await asyncio.gather(*(s.drain(self.tuning.flush_seconds) for s in senders))
+        for client in clients:
+            await client.aclose()
 
     def _emit(self, portal: Portal, interaction: model.Interaction) -> None:
         for config, sender in self.senders(portal):
@@ -95,5 +110,5 @@ class Tracker:
         await asyncio.gather(*(s.drain(self.tuning.flush_seconds) for s in senders))
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
-        for client in self._clients.values():
+        for _, client in self._clients.values():
             await client.aclose()
