@@ -21,8 +21,7 @@ from portico_runtime import trust
 from portico_runtime.client import InstanceError, authorization
 from portico_runtime.config import Portal
 
-READ_SECONDS, CONNECT_SECONDS = 10.0, 3.0
-TIMEOUT = httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS)
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
 class NotFound(InstanceError):
@@ -80,7 +79,7 @@ class InstanceAPI:
             return kept[1]
         if kept is not None:
             stale = kept[1]
-            self._stale[stale] = asyncio.create_task(_close_later(stale))
+            self._stale[stale] = trust.retire(stale)
             self._stale[stale].add_done_callback(lambda _: self._stale.pop(stale, None))
         client = httpx.AsyncClient(
             base_url=portal.instance_url.rstrip("/"),
@@ -142,9 +141,3 @@ class InstanceAPI:
             task.cancel()
         for client in [*stale, *(client for _, client in clients.values())]:
             await client.aclose()
-
-
-async def _close_later(client: httpx.AsyncClient) -> None:
-    """Close a replaced client once any call it still carries has had its time."""
-    await asyncio.sleep(READ_SECONDS + CONNECT_SECONDS + 1)
-    await client.aclose()

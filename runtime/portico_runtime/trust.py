@@ -10,12 +10,16 @@ provider are trusted alike; public servers stay trusted beside it.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from pathlib import Path
 
 import certifi
+import httpx
 
 CA_FILE = "ca.crt"
+# Every runtime client gives up on a call within this (connect + read timeouts).
+CALL_SECONDS = 15.0
 # One context per CA file (the newest): a rotated ca.crt replaces its old context.
 _contexts: dict[str, tuple[tuple[int, int], ssl.SSLContext]] = {}
 
@@ -42,6 +46,17 @@ def context(credentials_dir: str | Path) -> ssl.SSLContext:
         found.load_verify_locations(cafile=ca)
     _contexts[ca] = (seen, found)
     return found
+
+
+def retire(client: httpx.AsyncClient) -> asyncio.Task[None]:
+    """Close a client that a changed ca.crt replaced, once the calls it still carries
+    have had their time; keep the task until it is done."""
+
+    async def close_later() -> None:
+        await asyncio.sleep(CALL_SECONDS + 1)
+        await client.aclose()
+
+    return asyncio.create_task(close_later())
 
 
 def untrusted(exc: BaseException) -> str:

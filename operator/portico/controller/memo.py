@@ -145,7 +145,7 @@ def _secret_version(store: Store, namespace: str, name: str, answers: Answers | 
 
 @dataclass
 class Memo:
-    """(namespace, name) → the fingerprint of its last quiet reconcile, the outcome's
+    """(namespace, name) → the fingerprint its last reconcile left, the outcome's
     phase, and until when (monotonic) nothing of it is due."""
 
     entries: dict[tuple[str, str], tuple[Fingerprint, str, float]] = field(default_factory=dict)

@@ -4,6 +4,7 @@ mounted files; every path under the portal's own path (a portal-scoped token).""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +38,14 @@ class Backend:
     def __init__(self) -> None:
         self._client: httpx.AsyncClient | None = None
         self._verify: ssl.SSLContext | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def _http(self, portal: Portal) -> httpx.AsyncClient:
         verify = trust.context(portal.credentials_dir)
         if self._client is None or verify is not self._verify:
+            if self._client is not None:  # a rotated ca.crt: the old client finishes first
+                self._retiring.add(retiring := trust.retire(self._client))
+                retiring.add_done_callback(self._retiring.discard)
             # No redirects: an answer from elsewhere is never followed with the credentials.
             self._client = httpx.AsyncClient(timeout=TIMEOUT, verify=verify, trust_env=False)
             self._verify = verify
