@@ -306,8 +306,8 @@ class Operator:
         if self.outbox is not None:
             self.outbox.forget(key)
         self.observer.forget(key)
-        self.phases.pop(key, None)
-        self._count_phases()
+        if self.phases.pop(key, None) is not None:
+            self._count_phases()
         metrics.forget_portal(*key)
         if entry is not None:
             self._wake(entry, key)
@@ -510,7 +510,8 @@ class Operator:
         if moved and (entry := self.index.entries.get((namespace, name))):
             self._wake(entry, (namespace, name))
         self.phases[(namespace, name)] = outcome.phase
-        self._count_phases()
+        if moved:  # counting is O(portals): only when a phase changed
+            self._count_phases()
         if self.outbox is not None:  # what its record queued (after a restart too)
             self.outbox.offer((namespace, name))
         if outcome.certificate_expiry is not None:
