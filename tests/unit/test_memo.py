@@ -147,6 +147,31 @@ def test_a_reconcile_that_wrote_is_remembered_with_its_answers() -> None:
     assert fp(store, index) == after
 
 
+def test_a_write_whose_watch_event_came_before_its_answer_is_remembered_too() -> None:
+    """Under load the watch may deliver our write before the thread that made it reads
+    the answer: the version before the write is then the one kept before the event."""
+    store, index = world()
+    before = fp(store, index)
+    answers = Answers(store)
+    store.put_portal(status_answer("11"))  # the echo first
+    store.put_child("ConfigMap", child("21"))
+    created = child("22")
+    created["metadata"]["name"] = "contoso-support-pages"
+    store.put_child("ConfigMap", created)
+    answers.written("Portal", status_answer("11"))  # then the answers
+    answers.written("ConfigMap", child("21"))
+    answers.written("ConfigMap", created)
+    assert fingerprint(store, index, frozenset(), *KEY, answers) == before
+    # An edit by someone else that came before our write is not ours to skip.
+    store, index = world()
+    before = fp(store, index)
+    answers = Answers(store)
+    store.put_child("ConfigMap", child("21"))  # theirs
+    store.put_child("ConfigMap", child("22"))  # our write's event
+    answers.written("ConfigMap", child("22"))
+    assert fingerprint(store, index, frozenset(), *KEY, answers) != before
+
+
 def test_a_change_that_landed_after_our_write_is_never_remembered_away() -> None:
     moves: list[Callable[[Store], object]] = [
         lambda s: s.put_child("ConfigMap", child("23")),  # someone edited what we wrote

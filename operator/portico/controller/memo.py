@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portico.controller.index import Index
-from portico.controller.store import Packed, Packs, Store
+from portico.controller.store import Packed, Packs, Store, version_of
 
 # An unchanged portal is still decided again at least this often: what depends on the
 # clock alone (a certificate nearing expiry is judged again hourly, as observe does).
@@ -56,7 +56,9 @@ class Answers:
         meta = obj["metadata"]
         key = (kind, meta["namespace"], meta["name"])
         with self.store.lock:
-            self.before.setdefault(key, kept(self.store, *key))
+            held = packed(self.store, *key)
+            if key not in self.before:
+                self.before[key] = _before_write(held, version_of(obj))
             taken = (
                 self.store.put_portal(obj, "answer")
                 if kind == "Portal"
@@ -80,10 +82,23 @@ class Answers:
         return self.before[key] if self.after[key] == now else MOVED
 
 
-def kept(store: Store, kind: str, namespace: str, name: str) -> Kept:
+def _before_write(held: Packed | None, answered: str | None) -> Kept:
+    """What was kept before our write: HELD — unless HELD is our write already (its watch
+    event came before the answer): then the version kept before it (none: we created it)."""
+    if held is None or answered is None or held.version != answered:
+        return (held.version, held.controller) if held is not None else None
+    # Our write never changes a child's controller: the one before it was the same.
+    return (held.previous[0], held.controller) if held.previous else None
+
+
+def packed(store: Store, kind: str, namespace: str, name: str) -> Packed | None:
     packs: Packs | None = store.portals if kind == "Portal" else store.children.get(kind)
-    packed: Packed | None = packs.packed.get((namespace, name)) if packs is not None else None
-    return (packed.version, packed.controller) if packed is not None else None
+    return packs.packed.get((namespace, name)) if packs is not None else None
+
+
+def kept(store: Store, kind: str, namespace: str, name: str) -> Kept:
+    found = packed(store, kind, namespace, name)
+    return (found.version, found.controller) if found is not None else None
 
 
 def fingerprint(

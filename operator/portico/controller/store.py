@@ -45,7 +45,7 @@ Source = Literal["event", "listed", "answer"]
 HISTORY = 3
 
 
-def _version(obj: Mapping[str, Any]) -> str | None:
+def version_of(obj: Mapping[str, Any]) -> str | None:
     """The resourceVersion, opaque: only ever compared for equality."""
     version = (obj.get("metadata") or {}).get("resourceVersion")
     return str(version) if version else None
@@ -89,13 +89,13 @@ class Packed:
         text = json.dumps(_unmanaged(obj), separators=(",", ":")).encode()
         portal = str((meta.get("labels") or {}).get(names.PORTAL_LABEL, ""))
         blob = zlib.compress(text, 1)
-        version = _version(obj)
+        version = version_of(obj)
         awaiting_echo = awaiting_echo and version is not None
         return cls(version, controller_uid(obj), portal, blob, previous, awaiting_echo)
 
     def after(self, obj: Mapping[str, Any], source: Source) -> Packed | None:
         """What to keep when OBJ arrives from SOURCE while this is kept: None to keep this."""
-        version = _version(obj)
+        version = version_of(obj)
         if version is None:  # nothing to tell versions apart by: the newest to arrive is kept
             return Packed.of(obj)
         if version == self.version:
@@ -150,7 +150,7 @@ class Packs(Mapping[NsName, dict[str, Any]]):
 
     def holds(self, key: NsName, obj: Mapping[str, Any]) -> bool:
         """Whether exactly this version of OBJ is kept already."""
-        old, version = self.packed.get(key), _version(obj)
+        old, version = self.packed.get(key), version_of(obj)
         return old is not None and version is not None and old.version == version
 
     def pop(self, key: NsName) -> Packed | None:
