@@ -125,7 +125,7 @@ class Reconciler:
         decide the same, so it is skipped (memo.py) — if nothing but our own writes moved
         while it ran."""
         with self.store.lock:  # both fingerprints from the same moment
-            if self._fingerprint(key, answers) != before:
+            if before is None or self._fingerprint(key, answers) != before:
                 return
             after = self._fingerprint(key)
         timers = [plan.requeue_after, self.observer.dns.next_in(key)]
