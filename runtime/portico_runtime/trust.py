@@ -18,7 +18,7 @@ import certifi
 import httpx
 
 CA_FILE = "ca.crt"
-# Every runtime client gives up on a call within this (connect + read timeouts).
+# The instance API and sign-in clients give up on a call within this (connect + read).
 CALL_SECONDS = 15.0
 # One context per CA file (the newest): a rotated ca.crt replaces its old context.
 _contexts: dict[str, tuple[tuple[int, int], ssl.SSLContext]] = {}
