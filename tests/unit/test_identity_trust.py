@@ -11,7 +11,6 @@ import http.server
 import json
 import logging
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +28,7 @@ from tests.support import oidcprovider
 from tests.support.identity import certificate
 from tests.support.oidc import ALICE, oidc_portal, provider_sign_in, start
 from tests.support.oidcprovider import CLIENT_SECRET
+from tests.support.runtime_stub import answer, serving
 
 
 def private_ca(tmp: Path) -> tuple[Path, Path]:
@@ -133,22 +133,12 @@ def https_json(cert: Path, key: Path) -> Iterator[str]:
     class Echo(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             body = json.dumps({"authorization": self.headers["Authorization"]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer(self, body, "application/json")
 
         def log_message(self, *_: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
-    server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Echo, tls) as port:
+        yield f"https://127.0.0.1:{port}"
