@@ -93,8 +93,10 @@ def route(kind: str, name: str, host: str) -> str:
 def create_as(
     plane: ControlPlane, user: str, namespace: str, manifest: str, *extra: str
 ) -> subprocess.CompletedProcess[str]:
+    """Create MANIFEST as USER (as the test's own admin when USER is empty)."""
+    who = [f"--as={user}"] if user else []
     return plane.kubectl(
-        f"--as={user}", "create", "-n", namespace, "-f", "-", *extra, input=manifest, check=False
+        *who, "create", "-n", namespace, "-f", "-", *extra, input=manifest, check=False
     )
 
 
@@ -118,6 +120,15 @@ def wait_until_refused(plane: ControlPlane, user: str, namespace: str, manifest:
             return
         time.sleep(0.5)
 
+
+def wait_until_admitted(plane: ControlPlane, user: str, namespace: str, manifest: str) -> None:
+    """The API server unloads a deleted policy asynchronously, as it loads one: probe
+    with server-side dry runs until it admits again (so no later test meets it)."""
+    wait_for(
+        "the deleted policy to be unloaded",
+        lambda: create_as(plane, user, namespace, manifest, "--dry-run=server").returncode == 0,
+        60,
+    )
 
 def new_base() -> tuple[str, str]:
     """A base domain and release of the test's own: the policy is cluster-scoped and must
@@ -334,6 +345,8 @@ def test_rules_without_a_host_are_refused_when_asked(
         assert chart.returncode == 0, chart.stderr
     finally:
         plane.kubectl("delete", "-f", "-", "--wait=false", input=policy, check=False)
+    # It refuses every host-less Ingress in the cluster, the next test's chart included.
+    wait_until_admitted(plane, tenant, other_namespace, hostless("any-again"))
 
 
 # --- two releases, one base domain -------------------------------------------------
@@ -413,26 +426,8 @@ def test_a_second_release_with_the_same_base_domain_refuses_to_start(
             raise
 
     # The first release is gone: the second installs, and its waiting operator starts —
-    # once the API server has dropped the first release's policy (it unloads policies
-    # asynchronously, as it loads them): probe with server-side dry runs until admitted.
-    probe = ingress("probe", f"probe.{base}")
-    wait_for(
-        "the first release's policy to be unloaded",
-        lambda: (
-            plane.kubectl(
-                "create",
-                "-n",
-                other_namespace,
-                "-f",
-                "-",
-                "--dry-run=server",
-                input=probe,
-                check=False,
-            ).returncode
-            == 0
-        ),
-        60,
-    )
+    # once the API server has dropped the first release's policy.
+    wait_until_admitted(plane, "", other_namespace, ingress("probe", f"probe.{base}"))
     try:
         with contextlib.suppress(AssertionError):  # a failed install's record, if helm kept one
             second.uninstall()
