@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
 from portico.controller import metrics
 from portico.controller.memo import Answers
+from portico.controller.reconcile import Outcome
 from tests.support.events import operator, portal
 
 
@@ -161,3 +163,25 @@ def test_a_reactivated_portal_claims_from_its_reclaim_even_through_our_own_write
     Answers(op.store).written("Portal", answer)
     op.portal_event("MODIFIED", copy.deepcopy(answer))  # the echo of our write
     assert op.index.entries[("team", "web")].claimant.created == "2026-12-02T00:00:00Z"
+
+
+def test_the_observer_knows_how_many_portals_are_configuring() -> None:
+    """Status pacing spreads progress over the portals configuring at once: the count
+    follows every phase change, and a deleted portal leaves it."""
+    op = operator()
+    phases = {"a": "Configuring", "b": "Configuring", "c": "Ready"}
+    op.reconciler.portal = lambda namespace, name: Outcome(phases[name])  # type: ignore[method-assign]
+    for name in phases:
+        op.portal_event("ADDED", portal(name, subdomain=name))
+
+    async def reconcile(*names: str) -> None:
+        for name in names:
+            await op.work(("Portal", "team", name))
+
+    asyncio.run(reconcile("a", "b", "c"))
+    assert op.observer.configuring == 2
+    phases["a"] = "Ready"
+    asyncio.run(reconcile("a"))
+    assert op.observer.configuring == 1
+    op.portal_event("DELETED", portal("b", subdomain="b"))
+    assert op.observer.configuring == 0

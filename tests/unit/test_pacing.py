@@ -13,7 +13,13 @@ from typing import Any
 from portico.core import names
 from portico.core.decide import Plan, decide, failed
 from portico.core.observed import Observed
-from portico.core.pacing import DETAIL_HOLDS, held_for
+from portico.core.pacing import (
+    DETAIL_HOLDS,
+    FLEET_PROGRESS_PER_SECOND,
+    PROGRESS_CAP,
+    held_for,
+    progress_hold,
+)
 from tests.support.worlds import NOW, SETTINGS, P, available, endpoints, owned, succeeded, world
 
 LATER = NOW + datetime.timedelta(seconds=3)
@@ -78,6 +84,33 @@ def test_news_a_person_may_act_on_waits_only_the_short_hold() -> None:
     for new in (turned, came):
         assert held_for(old, new, False, NOW, HOLD, LATER) == HOLD - 3
     assert held_for(turned, old, False, NOW, HOLD, LATER) == HOLD * DETAIL_HOLDS - 3
+
+
+def test_many_portals_configuring_spread_their_progress_up_to_the_cap() -> None:
+    alone = HOLD * DETAIL_HOLDS
+    assert progress_hold(HOLD, 0) == progress_hold(HOLD, 5) == alone
+    many = int(3 * alone * FLEET_PROGRESS_PER_SECOND)
+    assert progress_hold(HOLD, many) == 3 * alone
+    assert progress_hold(HOLD, 100_000) == PROGRESS_CAP
+
+
+def test_a_mass_rollout_holds_progress_but_not_news_or_ready() -> None:
+    """With a thousand portals configuring, a step toward Ready waits (the fleet's
+    progress writes are spread); news still waits only the short hold, Ready none."""
+    first = decide(world(), SETTINGS, NOW)
+    o = replace(after(world(), first, job_done=True), configuring=1000)
+    later = NOW + datetime.timedelta(seconds=HOLD * DETAIL_HOLDS)
+    held = decide(o, SETTINGS, later)
+    assert held.status == o.status  # alone it would be written now
+    assert held.requeue_after == progress_hold(HOLD, 1000) - HOLD * DETAIL_HOLDS
+    assert decide(replace(o, configuring=1), SETTINGS, later).status != o.status
+
+    news = copy.deepcopy(dict(o.status))
+    news["conditions"].append({"type": "CustomDomainVerified", "status": "False"})
+    assert held_for(o.status, news, False, NOW, HOLD, LATER, 1000) == HOLD - 3
+
+    done = replace(after(world(), first, job_done=True, rolled_out=True), configuring=1000)
+    assert decide(done, SETTINGS, LATER).status["phase"] == "Ready"
 
 
 def test_ready_is_written_at_once_whatever_was_held() -> None:

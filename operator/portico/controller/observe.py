@@ -90,6 +90,8 @@ class Observer:
     _job_messages: dict[str, str] = field(default_factory=dict)
     # ("subdomain" | "host", value) → the reservation a deleted holder left for its namespace.
     reservations: dict[tuple[str, str], Reservation] = field(default_factory=dict)
+    # Portals in Configuring as the operator last counted them (core/pacing.py).
+    configuring: int = 0
     # Claim holders found gone (a DELETED event missed across a relist); the operator
     # forgets them on its own loop and wakes who waited.
     gone: set[tuple[str, str]] = field(default_factory=set)
@@ -182,6 +184,7 @@ class Observer:
             # 48 bytes from the OS's CSPRNG; decide keeps it only for new or rotated keys.
             session_key=token_urlsafe(48),
             maintenance_source=self._maintenance_page(portal),
+            configuring=self.configuring,
         )
         if (
             portal.custom_domain

@@ -561,5 +561,7 @@ class Operator:
         self.observer.reservations = reservations.parse(found)
 
     def _count_phases(self) -> None:
-        for phase, count in count_phases(self.phases.values()).items():
+        counts = count_phases(self.phases.values())
+        for phase, count in counts.items():
             metrics.PORTALS.labels(phase=phase).set(count)
+        self.observer.configuring = counts["Configuring"]

@@ -451,7 +451,7 @@ def _deprovisioned(
 def _paced(o: Observed, plan: Plan, hold_seconds: float, now: datetime.datetime) -> Plan:
     """PLAN with its status held back when it may wait (pacing.py), and a time to come back."""
     wait = pacing.held_for(
-        o.status, plan.status, bool(plan.events), o.status_written, hold_seconds, now
+        o.status, plan.status, bool(plan.events), o.status_written, hold_seconds, now, o.configuring
     )
     if not wait:
         return plan

@@ -107,6 +107,8 @@ class Observed:
     session_key: str = field(default="", repr=False)
     # The owner's ConfigMap with the custom maintenance page (None: none, or not found).
     maintenance_source: Mapping[str, Any] | None = None
+    # How many portals the operator has in Configuring (pacing spreads their progress).
+    configuring: int = 0
 
     @property
     def status(self) -> Mapping[str, Any]:

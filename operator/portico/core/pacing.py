@@ -16,7 +16,13 @@ next write carries the newest state.
 - progress toward Ready (a condition turning True, Ready's reason moving on)
   and wording (a message, a reason) wait until `DETAIL_HOLDS` times that: Ready
   itself is written at once, so on a slow machine a new portal still costs two
-  status writes (its first, and Ready), not one per step.
+  status writes (its first, and Ready), not one per step;
+- while many portals configure at once (a mass edit, a fleet rolled out), their
+  progress is spread so that the fleet's progress writes stay near
+  `FLEET_PROGRESS_PER_SECOND`: each portal's waits `configuring / rate` seconds,
+  never longer than `PROGRESS_CAP`. A thousand portals rolling out together add
+  no status write of their own to the API server that is rolling them out; news,
+  failures and Ready are held no longer for it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ from portico.core.reasons import RECONCILE_SUCCESS
 # What a held write may differ in: the conditions and the running attempt's progress.
 PROGRESS = frozenset({"conditions", "provisioning"})
 DETAIL_HOLDS = 6
+# Progress writes for the whole fleet, per second, when many portals configure at once;
+# and the longest any portal's progress waits for that.
+FLEET_PROGRESS_PER_SECOND = 1.0
+PROGRESS_CAP = 600.0
 
 
 def held_for(
@@ -40,8 +50,10 @@ def held_for(
     written_at: datetime.datetime | None,
     hold_seconds: float,
     now: datetime.datetime,
+    configuring: int = 0,
 ) -> float:
-    """Seconds the change from OLD to NEW may wait before it is written; 0: write it now."""
+    """Seconds the change from OLD to NEW may wait before it is written; 0: write it now.
+    CONFIGURING: how many portals the operator has in Configuring now."""
     if hold_seconds <= 0 or has_events or old == new or written_at is None:
         return 0.0
     if old.get("phase") != "Configuring" or new.get("phase") != "Configuring":
@@ -51,8 +63,16 @@ def held_for(
         return 0.0
     if reason_of(old, "Synced") != RECONCILE_SUCCESS:
         return 0.0
-    hold = hold_seconds if _news(old, new) else hold_seconds * DETAIL_HOLDS
+    hold = hold_seconds if _news(old, new) else progress_hold(hold_seconds, configuring)
     return max(hold - (now - written_at).total_seconds(), 0.0)
+
+
+def progress_hold(hold_seconds: float, configuring: int) -> float:
+    """How long progress waits after the last status write, with CONFIGURING portals
+    configuring at once (see the module's docstring)."""
+    alone = hold_seconds * DETAIL_HOLDS
+    spread = min(configuring / FLEET_PROGRESS_PER_SECOND, PROGRESS_CAP)
+    return max(alone, spread)
 
 
 def _attempt(status: Mapping[str, Any]) -> Any:
