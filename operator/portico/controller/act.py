@@ -3,7 +3,8 @@ else). It carries out a plan and nothing else.
 
 Children go out with server-side apply under field manager `portico`, but
 only onto objects this portal controls: a child the store does not hold yet
-is looked up first, and an object of that name that is not this portal's is
+is created with an apply that the API server refuses if any object has the
+name (`create`), and an object of that name that is not this portal's is
 never written (the portal reports ChildConflict). Deletes carry a UID
 precondition for the same reason. Events are best-effort.
 """
@@ -13,21 +14,30 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import functools
 import logging
 import socket
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from portico.controller import metrics, token_exchange
 from portico.controller.kube import RESOURCES, ApiError, Kube
 from portico.controller.store import controller_uid
 from portico.core import names, token
-from portico.core.children import with_hash
+from portico.core.children import Write, with_hash
 from portico.core.decide import Plan
 from portico.core.names import APPLIED_HASH
 from portico.core.observed import Key, Observed
 
 FIELD_MANAGER = "portico"
+# A resourceVersion no stored object has (etcd's first write is revision 2): an apply
+# naming it creates an object that is not there and is refused (409) onto one that is.
+NO_OBJECT_VERSION = "1"
+# Kinds that name other children (pods mount the Secrets and ConfigMaps and run under the
+# NetworkPolicy; an Ingress routes to its Service through its Middleware): written once
+# those are. Within each wave the writes go out at once.
+NAMING = frozenset({"Deployment", "Job", "Ingress"})
 log = logging.getLogger("portico.act")
 
 Written = Callable[[str, dict[str, Any]], None]
@@ -65,9 +75,11 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 class Writer:
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, concurrency: int = 1) -> None:
         self.kube = kube
         self.instance = socket.gethostname()
+        # A plan's child writes in flight at once, across every reconcile (1: in turn).
+        self.pool = ThreadPoolExecutor(concurrency, "write") if concurrency > 1 else None
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         kind, meta = manifest["kind"], manifest["metadata"]
@@ -82,10 +94,20 @@ class Writer:
         """Apply a child this portal does not hold yet, unless someone else's object has the name.
 
         Creating with POST would leave its fields to an Update manager that later
-        applies never prune, so the name is looked up first, then applied. (An
-        object made in the moment between the two is the one case this cannot see.)
+        applies never prune, so it is an apply that only creates: it names a
+        resourceVersion no object has, so the API server refuses it (409) when the
+        name is taken — in the same request, with no moment between a look and a
+        write. Only then is the object read: ours (an answer lost, a store behind)
+        is applied, anyone else's raises Conflict. An API server that refused the
+        version although the name was free is answered with a plain apply.
         """
         kind, meta = manifest["kind"], manifest["metadata"]
+        only_new = {**manifest, "metadata": {**meta, "resourceVersion": NO_OBJECT_VERSION}}
+        try:
+            return self.apply(only_new)
+        except ApiError as err:
+            if err.status != 409:
+                raise
         current = self.kube.get(kind, meta["namespace"], meta["name"])
         if current is not None and controller_uid(current) != uid:
             raise Conflict((kind, meta["name"]))
@@ -105,22 +127,11 @@ class Writer:
         self, plan: Plan, o: Observed, written: Written = _noop, deleted: Deleted = _noop
     ) -> int:
         """Write the plan's children, delete, then status and Events; returns writes made."""
-        writes = 0
-        namespace, uid = o.portal.namespace, o.portal.uid
-        token_secret = ("Secret", names.instance_secret_name(o.portal.name))
-        for write in plan.writes:
-            manifest, minted = write.manifest, ""
-            if plan.mint_token and write.key == token_secret:
-                manifest = self.with_token(manifest, o, plan.mint_token)
-                minted = manifest["metadata"]["annotations"][token.TOKEN_ID]
-            try:
-                result = self.create(manifest, uid) if write.create else self.apply(manifest)
-            except Exception:
-                if minted:  # never stored: no one may hold it
-                    self.revoke(o, minted)
-                raise
-            written(manifest["kind"], result)
-            writes += 1
+        namespace = o.portal.namespace
+        first = [w for w in plan.writes if w.key[0] not in NAMING]
+        for wave in (first, [w for w in plan.writes if w.key[0] in NAMING]):
+            self._at_once([functools.partial(self._child, w, plan, o, written) for w in wave])
+        writes = len(plan.writes)
         for kind, name in plan.deletes:
             child = o.children[(kind, name)]
             self.delete(kind, namespace, name, child["metadata"].get("uid", ""))
@@ -131,6 +142,32 @@ class Writer:
         for kind, _ in plan.skipped:
             metrics.WRITES_SKIPPED.labels(kind=kind).inc()
         return writes + self.finish(plan, o, written)
+
+    def _child(self, write: Write, plan: Plan, o: Observed, written: Written) -> None:
+        manifest, minted = write.manifest, ""
+        if plan.mint_token and write.key == ("Secret", names.instance_secret_name(o.portal.name)):
+            manifest = self.with_token(manifest, o, plan.mint_token)
+            minted = manifest["metadata"]["annotations"][token.TOKEN_ID]
+        try:
+            uid = o.portal.uid
+            result = self.create(manifest, uid) if write.create else self.apply(manifest)
+        except Exception:
+            if minted:  # never stored: no one may hold it
+                self.revoke(o, minted)
+            raise
+        written(manifest["kind"], result)
+
+    def _at_once(self, calls: list[Callable[[], None]]) -> None:
+        """Run CALLS on the pool and wait for all; the first failure (in order) is raised."""
+        if self.pool is None or len(calls) < 2:
+            for call in calls:
+                call()
+            return
+        futures: list[Future[None]] = [self.pool.submit(call) for call in calls]
+        errors = [f.exception() for f in futures]  # waits for every one
+        for error in errors:
+            if error is not None:
+                raise error
 
     def with_token(self, manifest: dict[str, Any], o: Observed, ttl: int) -> dict[str, Any]:
         """The instance Secret with a token the instance just minted for this portal alone."""

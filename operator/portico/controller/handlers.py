@@ -52,7 +52,8 @@ def configure(settings: Settings, kubeconfig: str | None = None) -> None:
     """Called by `portico run` before Kopf starts."""
     global OPERATOR
     # A connection per reconcile worker, and a few for the elector and the Events.
-    kube = Kube(connect(kubeconfig, connections=settings.reconcile_workers + 4))
+    # Reconciles, and as many child writes of theirs at once (act.Writer), and a few more.
+    kube = Kube(connect(kubeconfig, connections=2 * settings.reconcile_workers + 4))
     watchguard.install()
     elector = None
     if settings.leader_election:

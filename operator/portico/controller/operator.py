@@ -109,7 +109,7 @@ class Operator:
             namespace, name = ref.split("/")
             index.mail_secret = (namespace, name)
         observer = Observer(kube, store, index, settings, lock=store.lock)
-        writer = Writer(FencedKube(kube, elector) if elector else kube)
+        writer = Writer(FencedKube(kube, elector) if elector else kube, settings.reconcile_workers)
         reconciler = Reconciler(settings, store, observer, writer)
         invitations = Invitations(settings, store, observer, writer)
         outbox = Outbox(settings, store, writer) if channels(settings) else None
@@ -211,6 +211,8 @@ class Operator:
             await self.elector.release()
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.writer.pool is not None:
+            self.writer.pool.shutdown(wait=False, cancel_futures=True)
         self.observer.close()
 
     def health(self) -> str:
