@@ -53,7 +53,7 @@ def configure(settings: Settings, kubeconfig: str | None = None) -> None:
     global OPERATOR
     # A connection per reconcile worker, and a few for the elector and the Events.
     # Reconciles, and as many child writes of theirs at once (act.Writer), and a few more.
-    kube = Kube(connect(kubeconfig, connections=2 * settings.reconcile_workers + 4))
+    kube = Kube(connect(kubeconfig, connections=3 * settings.reconcile_workers + 4))
     watchguard.install()
     elector = None
     if settings.leader_election:
