@@ -130,6 +130,7 @@ def wait_until_admitted(plane: ControlPlane, user: str, namespace: str, manifest
         60,
     )
 
+
 def new_base() -> tuple[str, str]:
     """A base domain and release of the test's own: the policy is cluster-scoped and must
     not refuse other tests' Ingresses on the shared control plane."""

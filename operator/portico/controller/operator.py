@@ -109,7 +109,9 @@ class Operator:
             namespace, name = ref.split("/")
             index.mail_secret = (namespace, name)
         observer = Observer(kube, store, index, settings, lock=store.lock)
-        writer = Writer(FencedKube(kube, elector) if elector else kube, 2 * settings.reconcile_workers)
+        writer = Writer(
+            FencedKube(kube, elector) if elector else kube, 2 * settings.reconcile_workers
+        )
         reconciler = Reconciler(settings, store, observer, writer)
         invitations = Invitations(settings, store, observer, writer)
         outbox = Outbox(settings, store, writer) if channels(settings) else None
