@@ -38,6 +38,8 @@ NO_OBJECT_VERSION = "1"
 # NetworkPolicy; an Ingress routes to its Service through its Middleware): written once
 # those are. Within each wave the writes go out at once.
 NAMING = frozenset({"Deployment", "Job", "Ingress"})
+# Child writes in flight at once, per reconcile worker (the pool is shared by all).
+WRITES_PER_WORKER = 2
 log = logging.getLogger("portico.act")
 
 Written = Callable[[str, dict[str, Any]], None]
@@ -148,8 +150,8 @@ class Writer:
         if plan.mint_token and write.key == ("Secret", names.instance_secret_name(o.portal.name)):
             manifest = self.with_token(manifest, o, plan.mint_token)
             minted = manifest["metadata"]["annotations"][token.TOKEN_ID]
+        uid = o.portal.uid
         try:
-            uid = o.portal.uid
             result = self.create(manifest, uid) if write.create else self.apply(manifest)
         except Exception:
             if minted:  # never stored: no one may hold it

@@ -16,6 +16,7 @@ from typing import Any
 import kopf
 
 from portico.controller import watchguard
+from portico.controller.act import WRITES_PER_WORKER
 from portico.controller.kube import PAGE, Kube, connect
 from portico.controller.leader import Election, LeaderElector
 from portico.controller.metrics_auth import MetricsAuth
@@ -51,9 +52,10 @@ def _op() -> Operator:
 def configure(settings: Settings, kubeconfig: str | None = None) -> None:
     """Called by `portico run` before Kopf starts."""
     global OPERATOR
-    # A connection per reconcile worker, and a few for the elector and the Events.
-    # Reconciles, and as many child writes of theirs at once (act.Writer), and a few more.
-    kube = Kube(connect(kubeconfig, connections=3 * settings.reconcile_workers + 4))
+    # A connection per reconcile worker and per child write in flight (act.Writer's pool),
+    # and a few for the elector and the Events.
+    workers = settings.reconcile_workers
+    kube = Kube(connect(kubeconfig, connections=(1 + WRITES_PER_WORKER) * workers + 4))
     watchguard.install()
     elector = None
     if settings.leader_election:

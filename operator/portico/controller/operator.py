@@ -24,7 +24,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from portico.api.model import parse_instance
 from portico.controller import metrics, token_exchange
-from portico.controller.act import Writer
+from portico.controller.act import WRITES_PER_WORKER, Writer
 from portico.controller.index import Index
 from portico.controller.invitations import Invitations, parse_invitation_obj
 from portico.controller.kube import ApiError, Kube
@@ -109,9 +109,8 @@ class Operator:
             namespace, name = ref.split("/")
             index.mail_secret = (namespace, name)
         observer = Observer(kube, store, index, settings, lock=store.lock)
-        writer = Writer(
-            FencedKube(kube, elector) if elector else kube, 2 * settings.reconcile_workers
-        )
+        writes = WRITES_PER_WORKER * settings.reconcile_workers
+        writer = Writer(FencedKube(kube, elector) if elector else kube, writes)
         reconciler = Reconciler(settings, store, observer, writer)
         invitations = Invitations(settings, store, observer, writer)
         outbox = Outbox(settings, store, writer) if channels(settings) else None
