@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -110,23 +109,18 @@ def may_edit(plane: ControlPlane, namespace: str, account: str, user: str = "") 
     )
 
 
-def wait_until_refused(plane: ControlPlane, user: str, namespace: str, manifest: str) -> None:
-    """The API server loads a new policy (and new resources) asynchronously: probe with
-    server-side dry runs (admission runs on them too) until it refuses."""
-    deadline = time.monotonic() + 60
-    while True:
-        probe = create_as(plane, user, namespace, manifest, "--dry-run=server")
-        if probe.returncode != 0 or time.monotonic() > deadline:
-            return
-        time.sleep(0.5)
-
-
-def wait_until_admitted(plane: ControlPlane, user: str, namespace: str, manifest: str) -> None:
-    """The API server unloads a deleted policy asynchronously, as it loads one: probe
-    with server-side dry runs until it admits again (so no later test meets it)."""
+def wait_for_admission(
+    plane: ControlPlane, user: str, namespace: str, manifest: str, admitted: bool
+) -> None:
+    """The API server loads a new policy (and unloads a deleted one) asynchronously:
+    probe with server-side dry runs (admission runs on them too) until MANIFEST is
+    refused, or admitted again (so no later test meets a deleted policy)."""
     wait_for(
-        "the deleted policy to be unloaded",
-        lambda: create_as(plane, user, namespace, manifest, "--dry-run=server").returncode == 0,
+        f"the policy to {'be unloaded' if admitted else 'refuse'}",
+        lambda: (
+            (create_as(plane, user, namespace, manifest, "--dry-run=server").returncode == 0)
+            == admitted
+        ),
         60,
     )
 
@@ -150,7 +144,7 @@ def test_only_the_operator_routes_hosts_under_the_base_domain(
     plane.kubectl("apply", "-f", "-", input=policy)
     try:
         squat = ingress("squat", f"squat.{base}")
-        wait_until_refused(plane, tenant, namespace, squat)
+        wait_for_admission(plane, tenant, namespace, squat, admitted=False)
 
         refused = create_as(plane, tenant, namespace, squat)
         assert refused.returncode != 0, f"squatting ingress was admitted: {refused.stdout}"
@@ -199,7 +193,9 @@ def test_the_charts_own_page_server_ingress_passes_only_in_the_release_namespace
     pages = f"{release}-portico-pages"
     plane.kubectl("apply", "-f", "-", input=policy)
     try:
-        wait_until_refused(plane, deployer, namespace, ingress("probe", f"x.{base}"))
+        wait_for_admission(
+            plane, deployer, namespace, ingress("probe", f"x.{base}"), admitted=False
+        )
         own = create_as(plane, deployer, namespace, ingress(pages, f"*.{base}"))
         assert own.returncode == 0, own.stderr
 
@@ -260,20 +256,20 @@ def test_gateway_api_routes_for_tenant_hosts_are_refused(
     try:
         if not served:
             early = ingress("p", f"x.{base}")
-            wait_until_refused(plane, tenant, namespace, early)
+            wait_for_admission(plane, tenant, namespace, early, admitted=False)
             result = create_as(plane, tenant, namespace, early, "--dry-run=server")
             assert result.returncode != 0 and REFUSED in result.stderr, result.stdout
         may_route(plane, namespace, f"{release}-portico", "tenant")
 
         squat = route("HTTPRoute", "squat", f"shop.{base}")
-        wait_until_refused(plane, tenant, namespace, squat)
+        wait_for_admission(plane, tenant, namespace, squat, admitted=False)
         refused = create_as(plane, tenant, namespace, squat)
         assert refused.returncode != 0, f"HTTPRoute for a tenant host admitted: {refused.stdout}"
         assert f"Hosts under {base}" in refused.stderr, refused.stderr
 
         for kind, host in (("GRPCRoute", f"api.{base}"), ("TLSRoute", f"*.{base}")):
             name = kind.lower()
-            wait_until_refused(plane, tenant, namespace, route(kind, name, host))
+            wait_for_admission(plane, tenant, namespace, route(kind, name, host), admitted=False)
             result = create_as(plane, tenant, namespace, route(kind, name, host))
             assert result.returncode != 0, f"{kind} for {host} admitted: {result.stdout}"
             assert REFUSED in result.stderr, f"{kind}: {result.stderr}"
@@ -327,7 +323,7 @@ def test_rules_without_a_host_are_refused_when_asked(
     may_edit(plane, namespace, "deployer", user=deployer)
     plane.kubectl("apply", "-f", "-", input=policy)
     try:
-        wait_until_refused(plane, tenant, other_namespace, hostless("any"))
+        wait_for_admission(plane, tenant, other_namespace, hostless("any"), admitted=False)
         for name, manifest in (
             ("host-less rule", hostless("any")),
             ("default backend", default_backend("fallback")),
@@ -347,7 +343,7 @@ def test_rules_without_a_host_are_refused_when_asked(
     finally:
         plane.kubectl("delete", "-f", "-", "--wait=false", input=policy, check=False)
     # It refuses every host-less Ingress in the cluster, the next test's chart included.
-    wait_until_admitted(plane, tenant, other_namespace, hostless("any-again"))
+    wait_for_admission(plane, tenant, other_namespace, hostless("any-again"), admitted=True)
 
 
 # --- two releases, one base domain -------------------------------------------------
@@ -428,7 +424,7 @@ def test_a_second_release_with_the_same_base_domain_refuses_to_start(
 
     # The first release is gone: the second installs, and its waiting operator starts —
     # once the API server has dropped the first release's policy.
-    wait_until_admitted(plane, "", other_namespace, ingress("probe", f"probe.{base}"))
+    wait_for_admission(plane, "", other_namespace, ingress("probe", f"probe.{base}"), admitted=True)
     try:
         with contextlib.suppress(AssertionError):  # a failed install's record, if helm kept one
             second.uninstall()
