@@ -57,9 +57,12 @@ def credentials(tmp: Path, token: str = TOKEN) -> Path:
 
 @contextmanager
 def running_instance(
-    solutions: tuple[str, ...] = ("FieldService",), reject: tuple[str, ...] = ()
+    solutions: tuple[str, ...] = ("FieldService",),
+    reject: tuple[str, ...] = (),
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[tuple[str, InstanceState]]:
-    """The `instance` app served by uvicorn on a loopback port, in a thread."""
+    """The `instance` app served by uvicorn on a loopback port, in a thread; over https
+    with TLS (certificate and key files, the certificate for `localhost`)."""
     state = InstanceState(
         authorization=f"Bearer {TOKEN}",
         languages=("en-US", "de-DE", "fr-FR"),
@@ -68,7 +71,14 @@ def running_instance(
     )
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(state),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ssl_certfile=tls and tls[0],
+            ssl_keyfile=tls and tls[1],
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -77,7 +87,7 @@ def running_instance(
         assert time.monotonic() < deadline, "the instance did not start"
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}", state
+        yield (f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"), state
     finally:
         server.should_exit = True
         thread.join(10)

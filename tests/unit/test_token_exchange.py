@@ -12,15 +12,18 @@ import datetime
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from portico.api.model import PortalInstance
-from portico.controller import token_exchange
+from portico.controller import instance_api, token_exchange
 from portico.controller.act import Writer
 from portico.core import names, token
 from portico.core.observed import Observed, SecretView
+from tests.support.certs import make_leaf
 from tests.support.runtime import TOKEN, running_instance
 from tests.support.worlds import world
 
@@ -95,6 +98,29 @@ def test_the_instance_credentials_never_go_over_plain_http_unless_insecure() -> 
             token_exchange.mint(instance_at(url, insecure=False), CREDS, "team", "web", 3600)
         assert err.value.permanent
         assert "Tokens" not in state.stores  # nothing was minted
+
+
+def test_over_https_the_instance_is_checked_against_its_ca(tmp_path: Path) -> None:
+    key, leaf, ca = make_leaf("localhost")
+    cert, pem = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_bytes(leaf.public_bytes(Encoding.PEM))
+    pem.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    with_ca = SecretView(
+        "crm-creds",
+        "2",
+        frozenset({"token", "ca.crt"}),
+        {**CREDS.data, "ca.crt": base64.b64encode(ca.public_bytes(Encoding.PEM)).decode()},
+    )
+    with running_instance(tls=(cert, pem)) as (url, state):
+        inst = instance_at(url, insecure=False)
+        minted = [token_exchange.mint(inst, with_ca, "team", f"web{i}", 60) for i in range(2)]
+        assert minted[0].id != minted[1].id
+        # Without the instance's CA its certificate is not trusted: nothing is sent.
+        with pytest.raises(token_exchange.TokenExchangeFailed, match="CERTIFICATE_VERIFY"):
+            token_exchange.mint(inst, CREDS, "team", "web", 60)
+    # One context per CA, built once: each build parses the system's CA bundle.
+    assert instance_api.tls_context(with_ca) is instance_api.tls_context(with_ca)
+    assert instance_api.tls_context(with_ca) is not instance_api.tls_context(CREDS)
 
 
 def test_expiry_is_read_as_given() -> None:

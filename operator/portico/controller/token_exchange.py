@@ -12,10 +12,8 @@ credential or a response body.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
-import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from portico.api.model import PortalInstance
-from portico.controller.instance_api import authorization
+from portico.controller.instance_api import authorization, tls_context
 from portico.core.observed import SecretView
 
 TIMEOUT = 10.0
@@ -76,13 +74,10 @@ def _call(
             "on a test instance",
             permanent=True,
         )
-    ca = credentials.data.get("ca.crt")
-    context = ssl.create_default_context(
-        cadata=base64.b64decode(ca).decode(errors="replace") if ca else None
-    )
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=context), _NoRedirects()
-    )
+    handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
+    if scheme == "https":
+        handlers.append(urllib.request.HTTPSHandler(context=tls_context(credentials)))
+    opener = urllib.request.build_opener(*handlers)
     url = instance.url.rstrip("/") + path
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
