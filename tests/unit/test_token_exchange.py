@@ -118,6 +118,7 @@ def test_over_https_the_instance_is_checked_against_its_ca(tmp_path: Path) -> No
         # Without the instance's CA its certificate is not trusted: nothing is sent.
         with pytest.raises(token_exchange.TokenExchangeFailed, match="CERTIFICATE_VERIFY"):
             token_exchange.mint(inst, CREDS, "team", "web", 60)
+        assert sorted(state.stores["Tokens"].by_id) == sorted(m.id for m in minted)
     # One context per CA, built once: each build parses the system's CA bundle.
     assert instance_api.tls_context(with_ca) is instance_api.tls_context(with_ca)
     assert instance_api.tls_context(with_ca) is not instance_api.tls_context(CREDS)
