@@ -154,9 +154,6 @@ async def run(
         for i, n in enumerate(args.sizes):
             _say(f"floor N={n}: the same children written straight")
             floor = await b.floor(n, f"bench-floor-{n}", args.timeout)
-            # Portico then starts from the cluster the floor started from: left in place,
-            # the floor's objects slowed the next writer (its own second run: 1.3x).
-            floor["removed_s"] = await b.remove(f"bench-floor-{n}", args.timeout)
             _say(f"converge N={n}: {floor}")
             if args.profile and n == args.sizes[-1]:
                 assert operator.proc is not None

@@ -60,16 +60,6 @@ class Bench:
             await asyncio.sleep(0.1)
         raise TimeoutError(f"namespace {name} got no default ServiceAccount")
 
-    async def remove(self, namespace: str, timeout: float) -> float:
-        """Delete NAMESPACE and wait until it is gone (seconds taken)."""
-        t0, path = time.monotonic(), f"/api/v1/namespaces/{namespace}"
-        await self.api.request("DELETE", path, ok=(404,))
-        while await self.api.request("GET", path, ok=(404,)):
-            if time.monotonic() - t0 > timeout:
-                raise TimeoutError(f"namespace {namespace} was not gone in {timeout:.0f}s")
-            await asyncio.sleep(1)
-        return round(time.monotonic() - t0, 1)
-
     def applied_at(self, namespace: str, name: str, children: set[tuple[str, str]]) -> float | None:
         """When every child existed and the status answered generation 1."""
         portal = self.tracker.get("Portal", namespace, name)
