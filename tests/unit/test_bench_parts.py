@@ -1,4 +1,4 @@
-"""The bench's bookkeeping: audit counting, the figure check, and the relabelled floor."""
+"""The bench's bookkeeping: audit counting, the figure check, waiting, and the relabelled floor."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from bench import fleet, report
 from bench.audit import AuditLog, breakdown
+from bench.scenario import every
 
 USER = "system:serviceaccount:portico-bench:portico-operator"
 
@@ -131,3 +132,23 @@ def test_realnode_phases_start_at_the_later_track() -> None:
         {"marks": {"deployment_available": 2.0}},  # never Ready: not counted
     ]
     assert phases(runs)["status Ready after the later of the two"] == 0.5
+
+
+def test_every_is_done_only_when_every_key_has_a_moment_and_asks_each_done_key_once() -> None:
+    moments: dict[str, float] = {}
+    asked: list[str] = []
+
+    def moment(key: str) -> float | None:
+        asked.append(key)
+        return moments.get(key)
+
+    done = every(["a", "b", "c"], moment)
+    assert not done() and asked == ["a"]  # stops at the first key without a moment
+    moments.update(b=2.0, c=3.0)
+    asked.clear()
+    assert not done() and asked == ["a"]
+    moments["a"] = 1.0
+    asked.clear()
+    assert done() and asked == ["a", "b", "c"]
+    asked.clear()
+    assert done() and asked == []  # a key with its moment is not asked again
