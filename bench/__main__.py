@@ -26,6 +26,7 @@ from bench.audit import AuditLog
 from bench.kubeapi import Api, Tracker
 from bench.operator import OperatorProcess
 from bench.scenario import Bench
+from portico.core import pacing
 from portico_dev import ControlPlane
 from portico_dev import binaries as devbinaries
 
@@ -234,6 +235,10 @@ async def _scale(
         _say(f"restart with {b.present} portals (pods off)")
         result["scaling"]["startup"].append(await b.restart(args.quiet, args.resync))
         await _usage(b, result, "after restart at scale (pods off)", args.settle * 2)
+        _say("scale: until the operator's held status writes have landed")
+        drained = await b.drain(args.quiet * 2, pacing.PROGRESS_CAP + args.resync)
+        result["scaling"]["drain"] = drained
+        _say(f"scale: quiet after {drained['window_s']}s")
         seconds = args.idle if args.scale_idle is None else args.scale_idle
         _say(f"idle window at scale {seconds:.0f}s (resync every {args.resync:g}s)")
         idle = await b.idle(seconds)

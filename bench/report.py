@@ -172,6 +172,14 @@ def table(result: dict[str, Any]) -> str:
                 _cost(grow["api_per_new_portal"]),
             ),
         ]
+    if drain := result["scaling"].get("drain"):
+        quiet = "quiet" if drain["quiet"] else "never quiet"
+        rows.append(
+            (
+                f"held status writes after the restart at scale: s until {quiet} / API per portal",
+                f"{drain['window_s']} / {_cost(drain['api_per_portal'])}",
+            )
+        )
     for usage in result["scaling"]["usage"]:
         rows.append(
             (

@@ -316,6 +316,22 @@ class Bench:
             "api_per_portal": breakdown(self.audit.between(since, end), self.present),
         }
 
+    async def drain(self, gap: float, limit: float) -> dict[str, Any]:
+        """Until the operator made no read or write for GAP seconds (at most LIMIT seconds).
+
+        A fleet that has just grown still owes status writes: while many portals configure
+        at once their progress is spread over up to `pacing.PROGRESS_CAP` seconds, and a
+        restart keeps that pace. An idle window that should find the fleet at rest starts
+        after them; what they cost is reported here.
+        """
+        since = time.time()
+        end = await self._quiet(since, gap, limit)
+        return {
+            "window_s": round(end - since, 1),
+            "quiet": end - since < limit,
+            "api_per_portal": breakdown(self.audit.between(since, end), self.present),
+        }
+
     async def _quiet(
         self, since: float, gap: float, limit: float, ready: Callable[[], bool] = lambda: True
     ) -> float:
