@@ -67,6 +67,7 @@ REQUIRED = (
     "helm.ratio_to_portico",
     "helm_wait.available_s",
     "scaling.grow.applied.total_s",
+    "scaling.drain.window_s",
     "api_cost.spec_change.api_per_change.reads",
     "api_cost.spec_change.api_per_change.writes",
     "api_cost.idle.window_s",
@@ -86,7 +87,13 @@ REQUIRED = (
 
 
 # Figures a run leaves out when told to (the option set to 0).
-OPTIONAL = {"helm.": "helm_n", "helm_wait.": "helm_wait_n", "scaling.grow.": "scale"}
+OPTIONAL = {
+    "helm.": "helm_n",
+    "helm_wait.": "helm_wait_n",
+    "scaling.grow.": "scale",
+    "scaling.drain.": "scale",
+    "api_cost.idle_at_scale.": "scale",
+}
 
 
 def _lookup(data: Any, parts: list[str]) -> list[Any]:

@@ -62,6 +62,9 @@ def test_a_missing_or_empty_figure_is_reported() -> None:
     assert "helm.ratio_to_portico" not in report.missing({"settings": {"helm_n": 0}})
     assert "scaling.grow.applied.total_s" in report.missing({"settings": {"scale": 40}})
     assert "scaling.grow.applied.total_s" not in report.missing({"settings": {"scale": 0}})
+    for at_scale in ("scaling.drain.window_s", "api_cost.idle_at_scale.api_per_portal.writes"):
+        assert at_scale in report.missing({"settings": {"scale": 40}})
+        assert at_scale not in report.missing({"settings": {"scale": 0}})
 
 
 def test_floor_children_are_portico_s_render_without_owner_or_operator_labels() -> None:
