@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -292,12 +295,30 @@ def once(args: argparse.Namespace, bins: dict[str, Path]) -> dict[str, Any]:
         plane.stop()
 
 
+# Benches on one machine take turns: two at once would each measure the other's load.
+LOCK = Path(tempfile.gettempdir()) / "portico-bench.lock"
+
+
+@contextlib.contextmanager
+def _turn() -> Iterator[None]:
+    with LOCK.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(f"waiting for {LOCK}: another bench is running on this machine")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     bins = devbinaries.locate()
     runs = []
     # The backing instance: the operator mints every portal's token there.
-    with running_instance() as (url, _):
+    with _turn(), running_instance() as (url, _):
         fleet.INSTANCE_URL = url
         for i in range(args.repeat):
             _say(f"run {i + 1} of {args.repeat}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,21 @@ def test_every_is_done_only_when_every_key_has_a_moment_and_asks_each_done_key_o
     assert done() and asked == ["a", "b", "c"]
     asked.clear()
     assert done() and asked == []  # a key with its moment is not asked again
+
+
+def test_a_second_bench_waits_for_the_first(tmp_path: Path, monkeypatch: Any) -> None:
+    from bench import __main__ as bench_main
+
+    monkeypatch.setattr(bench_main, "LOCK", tmp_path / "bench.lock")
+    entered = threading.Event()
+
+    def second() -> None:
+        with bench_main._turn():
+            entered.set()
+
+    with bench_main._turn():
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        assert not entered.wait(0.5)  # the first bench holds the machine
+    assert entered.wait(5)  # and the second runs once it is done
+    waiting.join(5)
