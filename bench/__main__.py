@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -18,13 +16,12 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tests.support.runtime import running_instance
 
-from bench import fleet, profile, report
+from bench import fleet, profile, report, turns
 from bench.audit import AuditLog
 from bench.kubeapi import Api, Tracker
 from bench.operator import OperatorProcess
@@ -299,26 +296,12 @@ def once(args: argparse.Namespace, bins: dict[str, Path]) -> dict[str, Any]:
 LOCK = Path(tempfile.gettempdir()) / "portico-bench.lock"
 
 
-@contextlib.contextmanager
-def _turn() -> Iterator[None]:
-    with LOCK.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _say(f"waiting for {LOCK}: another bench is running on this machine")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     bins = devbinaries.locate()
     runs = []
     # The backing instance: the operator mints every portal's token there.
-    with _turn(), running_instance() as (url, _):
+    with turns.turn(LOCK, "another bench on this machine"), running_instance() as (url, _):
         fleet.INSTANCE_URL = url
         for i in range(args.repeat):
             _say(f"run {i + 1} of {args.repeat}")

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import fcntl
 import json
 import os
 import statistics
@@ -40,7 +38,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +58,7 @@ from tests.support.realnode import (
     start_instance,
 )
 
-from bench import fleet
+from bench import fleet, turns
 from bench.kubeapi import Api, Tracker
 from portico.settings import Settings
 from portico_dev import BinariesMissing, node
@@ -283,20 +280,6 @@ async def measure(bench: Bench, runs: int) -> dict[str, list[dict[str, Any]]]:
     return results
 
 
-@contextlib.contextmanager
-def real_node_lock() -> Iterator[None]:
-    with LOCK.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"waiting for {LOCK} (another user of the real node)", flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 # Where a new portal's time goes: two tracks side by side (the runtime, the provisioning
 # Job), then the operator and the page. (label, starts at the last of, ends at); each
 # phase is the median over the runs of its own duration.
@@ -422,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     except (BinariesMissing, node.NodeUnavailable) as exc:
         raise SystemExit(f"bench.realnode cannot run: {exc}") from None
     began = time.time()
-    with real_node_lock():
+    with turns.turn(LOCK, "another user of the real node"):
         waited, load_before = time.time() - began, os.getloadavg()
         results = run_all(bins, args.runs, args.timeout)
     summary = report(results)

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench import fleet, report
+from bench import fleet, report, turns
 from bench.audit import AuditLog, breakdown
 from bench.scenario import every
 
@@ -158,17 +158,15 @@ def test_every_is_done_only_when_every_key_has_a_moment_and_asks_each_done_key_o
     assert done() and asked == []  # a key with its moment is not asked again
 
 
-def test_a_second_bench_waits_for_the_first(tmp_path: Path, monkeypatch: Any) -> None:
-    from bench import __main__ as bench_main
-
-    monkeypatch.setattr(bench_main, "LOCK", tmp_path / "bench.lock")
+def test_a_second_bench_waits_for_the_first(tmp_path: Path) -> None:
+    lock = tmp_path / "bench.lock"
     entered = threading.Event()
 
     def second() -> None:
-        with bench_main._turn():
+        with turns.turn(lock, "the first"):
             entered.set()
 
-    with bench_main._turn():
+    with turns.turn(lock, "nobody"):
         waiting = threading.Thread(target=second)
         waiting.start()
         assert not entered.wait(0.5)  # the first bench holds the machine
