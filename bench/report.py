@@ -183,7 +183,7 @@ def table(result: dict[str, Any]) -> str:
         quiet = "quiet" if drain["quiet"] else "never quiet"
         rows.append(
             (
-                f"held status writes after the restart at scale: s until {quiet} / API per portal",
+                f"after the restart at scale: s until {quiet} / API per portal",
                 f"{drain['window_s']} / {_cost(drain['api_per_portal'])}",
             )
         )
