@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
+from pathlib import Path
 
-from portico.core.children import covers, up_to_date, with_hash
+import yaml
+
+from portico.api import validation
+from portico.api.model import Portal, PortalInstance, parse_instance, parse_portal
+from portico.core import render
+from portico.core.children import Renders, covers, up_to_date, with_hash
+from portico.core.render import Facts
+from portico.settings import Settings
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 DESIRED = {
     "apiVersion": "v1",
@@ -51,3 +62,49 @@ def test_covers_is_lenient_on_int_or_string_and_strict_on_lists() -> None:
     assert not covers({"name": "http"}, {"name": "https"})
     assert not covers({"l": [1, 2]}, {"l": [1]})
     assert not covers({"b": "true"}, {"b": True})
+
+
+def _portal(name: str) -> Portal:
+    raw = yaml.safe_load((EXAMPLES / "customer-customerselfservice.yaml").read_text())
+    raw["metadata"]["name"] = name
+    return parse_portal(validation.admit("Portal", raw)[0])
+
+
+def _instance() -> PortalInstance:
+    raw = yaml.safe_load((EXAMPLES / "contoso-instance.yaml").read_text())
+    return parse_instance(validation.admit("PortalInstance", raw)[0])
+
+
+def test_equal_inputs_reuse_the_last_render_as_fresh_copies() -> None:
+    renders, settings = Renders(), Settings(base_domain="portals.example.com")
+    portal, instance = _portal("p"), _instance()
+    first = renders.desired(portal, instance, settings, Facts())
+    assert first == [with_hash(m) for m in render.children(portal, instance, settings)]
+    first[0]["metadata"]["name"] = "changed by the caller"
+    again = renders.desired(_portal("p"), _instance(), settings, Facts())  # equal, not the same
+    assert renders.rendered == 1
+    assert again[0]["metadata"]["name"] != "changed by the caller"
+    assert again == [with_hash(m) for m in render.children(portal, instance, settings)]
+
+
+def test_any_changed_input_renders_again() -> None:
+    renders, settings = Renders(), Settings(base_domain="portals.example.com")
+    portal, instance = _portal("p"), _instance()
+    before = renders.desired(portal, instance, settings, Facts())
+    after = renders.desired(portal, instance, settings, Facts(attempt=2))
+    image = replace(settings, runtime_image="registry.example.com/other:1")
+    other = renders.desired(portal, instance, image, Facts())
+    assert renders.rendered == 3
+    assert after != before and other != before
+
+
+def test_the_least_recently_used_render_goes_first() -> None:
+    renders, settings, instance = Renders(size=2), Settings(), _instance()
+    a, b, c = _portal("a"), _portal("b"), _portal("c")
+    for portal in (a, b, a, c):  # c pushes out b, the least recently used
+        renders.desired(portal, instance, settings, Facts())
+    assert renders.rendered == 3
+    renders.desired(a, instance, settings, Facts())
+    assert renders.rendered == 3
+    renders.desired(b, instance, settings, Facts())
+    assert renders.rendered == 4

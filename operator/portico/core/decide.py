@@ -35,7 +35,7 @@ from portico.core import (
     site,
     token,
 )
-from portico.core.children import Changes, Write, changes, up_to_date, with_hash
+from portico.core.children import Changes, Write, changes, desired_children, up_to_date, with_hash
 from portico.core.conditions import Condition, false, reason_of, summarize, to_status, true
 from portico.core.observed import Key, Observed
 from portico.core.reasons import RECONCILE_ERROR, RECONCILE_SUCCESS, WITHDRAWN, Failure
@@ -298,7 +298,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
         if run.token and run.token.renew_in is not None:
             requeue = min(requeue or run.token.renew_in, run.token.renew_in)
         new.update(run.status)
-        desired, keep = render.children(portal, o.instance, settings, run.facts), run.keep
+        desired, keep = desired_children(portal, o.instance, settings, run.facts), run.keep
         conditions += run.conditions + domain.conditions
         analytics, runtime_problems = entitlement.mounted_secrets(o)
         if runtime_problems:
@@ -318,7 +318,7 @@ def decide(o: Observed, settings: Settings, now: datetime.datetime) -> Plan:
             conditions.append(mode.condition)
             new["maintenance"] = mode.status
             if mode.page is not None:
-                desired.append(maintenance.config_map(portal, mode.page))
+                desired.append(with_hash(maintenance.config_map(portal, mode.page)))
     conflicts = [k for k in _keys(desired or ()) if k in o.foreign]
     if conflicts:
         blocker = blocker or _conflict(tuple(conflicts), portal.name)
@@ -432,7 +432,7 @@ def _deprovisioned(
     wanted = site.kept(portal.name)
     desired = [
         m
-        for m in render.children(portal, o.instance, settings, facts)
+        for m in desired_children(portal, o.instance, settings, facts)
         if (m["kind"], m["metadata"]["name"]) in wanted
     ]
     diff = changes(desired, o.children, o.foreign, wanted)
@@ -500,7 +500,7 @@ def _runtime(o: Observed, desired: list[dict[str, Any]]) -> Condition:
     key = ("Deployment", names.runtime_name(o.portal.name))
     manifest = next(m for m in desired if (m["kind"], m["metadata"]["name"]) == key)
     current = o.child(*key)
-    return runtime_condition(current, not up_to_date(with_hash(manifest), current))
+    return runtime_condition(current, not up_to_date(manifest, current))
 
 
 def _withdrawn(
@@ -523,7 +523,7 @@ def _withdrawn(
         }
     else:  # the subdomain is another portal's: no routing at all
         keep.add(("ConfigMap", names.config_name(o.portal.name)))
-    children = render.children(o.portal, o.instance, settings, facts)
+    children = desired_children(o.portal, o.instance, settings, facts)
     return [m for m in children if (m["kind"], m["metadata"]["name"]) in kept], keep
 
 
