@@ -32,8 +32,9 @@ from portico.core.observed import Key
 from portico.core.render import Facts, checksum
 from portico.settings import Settings
 
-# Portals whose last render is kept: a converge's worth (compressed, a few KiB each).
-RENDERS_KEPT = 1024
+# Portals whose last render is kept (about 5 KiB each, inputs included): the portals
+# a converge is busy with at once; the others render again when next reconciled.
+RENDERS_KEPT = 512
 
 
 @dataclass(frozen=True)
