@@ -5,13 +5,15 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from portico.api import validation
 from portico.api.model import Portal, PortalInstance, parse_instance, parse_portal
 from portico.core import render
-from portico.core.children import Renders, covers, up_to_date, with_hash
+from portico.core.children import RENDERS_KEPT, Renders, covers, up_to_date, with_hash
 from portico.core.render import Facts
 from portico.settings import Settings
 
@@ -75,20 +77,42 @@ def _instance() -> PortalInstance:
     return parse_instance(validation.admit("PortalInstance", raw)[0])
 
 
-def test_equal_inputs_reuse_the_last_render_as_fresh_copies() -> None:
-    renders, settings = Renders(), Settings(base_domain="portals.example.com")
-    portal, instance = _portal("p"), _instance()
+class Counted(Renders):
+    """Renders that counts the renders it makes (not handed out again)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, size: int = RENDERS_KEPT) -> None:
+        super().__init__(size)
+        self.rendered = 0
+        made = render.children
+
+        def counted(*args: Any) -> list[dict[str, Any]]:
+            self.rendered += 1
+            return made(*args)
+
+        monkeypatch.setattr(render, "children", counted)
+
+
+def test_equal_inputs_reuse_the_last_render_as_fresh_copies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, portal, instance = (
+        Settings(base_domain="portals.example.com"),
+        _portal("p"),
+        _instance(),
+    )
+    expected = [with_hash(m) for m in render.children(portal, instance, settings, Facts())]
+    renders = Counted(monkeypatch)
     first = renders.desired(portal, instance, settings, Facts())
-    assert first == [with_hash(m) for m in render.children(portal, instance, settings)]
+    assert first == expected
     first[0]["metadata"]["name"] = "changed by the caller"
     again = renders.desired(_portal("p"), _instance(), settings, Facts())  # equal, not the same
     assert renders.rendered == 1
     assert again[0]["metadata"]["name"] != "changed by the caller"
-    assert again == [with_hash(m) for m in render.children(portal, instance, settings)]
+    assert again == expected
 
 
-def test_any_changed_input_renders_again() -> None:
-    renders, settings = Renders(), Settings(base_domain="portals.example.com")
+def test_any_changed_input_renders_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    renders, settings = Counted(monkeypatch), Settings(base_domain="portals.example.com")
     portal, instance = _portal("p"), _instance()
     before = renders.desired(portal, instance, settings, Facts())
     after = renders.desired(portal, instance, settings, Facts(attempt=2))
@@ -98,8 +122,8 @@ def test_any_changed_input_renders_again() -> None:
     assert after != before and other != before
 
 
-def test_the_least_recently_used_render_goes_first() -> None:
-    renders, settings, instance = Renders(size=2), Settings(), _instance()
+def test_the_least_recently_used_render_goes_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    renders, settings, instance = Counted(monkeypatch, size=2), Settings(), _instance()
     a, b, c = _portal("a"), _portal("b"), _portal("c")
     for portal in (a, b, a, c):  # c pushes out b, the least recently used
         renders.desired(portal, instance, settings, Facts())

@@ -104,7 +104,6 @@ class Renders:
         self.size = size
         self._kept: OrderedDict[tuple[str, str], tuple[tuple[Any, ...], bytes]] = OrderedDict()
         self._lock = threading.Lock()
-        self.rendered = 0  # renders made (not handed out again): for tests
 
     def desired(
         self, portal: Portal, instance: PortalInstance | None, settings: Settings, facts: Facts
@@ -120,7 +119,6 @@ class Renders:
         made = [with_hash(m) for m in render.children(portal, instance, settings, facts)]
         blob = zlib.compress(json.dumps(made, separators=(",", ":")).encode(), 1)
         with self._lock:
-            self.rendered += 1
             self._kept[key] = (inputs, blob)
             self._kept.move_to_end(key)
             while len(self._kept) > self.size:
@@ -131,15 +129,8 @@ class Renders:
 RENDERS = Renders()
 
 
-def desired_children(
-    portal: Portal,
-    instance: PortalInstance | None,
-    settings: Settings,
-    facts: Facts | None = None,
-) -> list[dict[str, Any]]:
-    """`render.children`, each with its applied hash (`with_hash`): fresh copies, the
-    caller's to change."""
-    return RENDERS.desired(portal, instance, settings, facts or Facts())
+# `render.children`, each with its applied hash (`with_hash`): fresh copies, the caller's.
+desired_children = RENDERS.desired
 
 
 def changes(
