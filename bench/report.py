@@ -59,6 +59,7 @@ REQUIRED = (
     "converge.*.portico.ready.p99_s",
     "converge.*.floor.applied_s",
     "converge.*.floor.available_s",
+    "converge.*.floor.removed_s",
     "converge.*.ratio_applied_to_floor",
     "converge.*.ratio_ready_to_floor",
     "converge.*.portico.api_per_new_portal.reads",

@@ -151,6 +151,7 @@ class Bench:
         await asyncio.gather(*(self.api.apply(m, "bench-floor") for m in manifests))
         written = time.monotonic() - t0
         available = await self._available(namespace, manifests, t0, timeout)
+        removed = await self.remove_namespace(namespace, timeout)
         return {
             "n": n,
             "applied_s": round(written, 3),
@@ -158,7 +159,22 @@ class Bench:
             "writes": len(manifests),
             "in_flight": self.api.limit,
             "retried": self.api.retries - retries,
+            "removed_s": round(removed, 3),
         }
+
+    async def remove_namespace(self, name: str, timeout: float) -> float:
+        """Delete a namespace and wait until it is gone; returns the seconds it took.
+
+        The floor leaves the cluster as it found it, so Portico is measured on the same
+        cluster the floor was (not on one that also holds the floor's N Deployments, pods,
+        Jobs and Services)."""
+        path, t0 = f"/api/v1/namespaces/{name}", time.monotonic()
+        await self.api.request("DELETE", path, {"propagationPolicy": "Background"}, ok=(404,))
+        while time.monotonic() - t0 < timeout:
+            if await self.api.request("GET", path, ok=(404,)) is None:
+                return time.monotonic() - t0
+            await asyncio.sleep(1)
+        raise TimeoutError(f"namespace {name} was not gone after {timeout:.0f}s")
 
     async def _available(
         self, namespace: str, manifests: list[dict[str, Any]], t0: float, timeout: float
