@@ -69,6 +69,7 @@ REQUIRED = (
     "helm_wait.available_s",
     "scaling.grow.applied.total_s",
     "scaling.drain.window_s",
+    "scaling.drain.held_up_to_s",
     "api_cost.spec_change.api_per_change.reads",
     "api_cost.spec_change.api_per_change.writes",
     "api_cost.idle.window_s",
@@ -184,8 +185,8 @@ def table(result: dict[str, Any]) -> str:
         quiet = "quiet" if drain["quiet"] else "never quiet"
         rows.append(
             (
-                f"after the restart at scale: s until {quiet} / API per portal",
-                f"{drain['window_s']} / {_cost(drain['api_per_portal'])}",
+                f"after the restart at scale: s until {quiet} (held up to) / API per portal",
+                f"{drain['window_s']} ({drain['held_up_to_s']}) / {_cost(drain['api_per_portal'])}",
             )
         )
     for usage in result["scaling"]["usage"]:

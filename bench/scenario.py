@@ -15,6 +15,7 @@ from bench import fleet
 from bench.audit import AuditLog, breakdown
 from bench.kubeapi import Api, Tracker
 from bench.operator import OperatorProcess
+from portico.core import pacing
 from portico.settings import Settings
 
 CHART = Path(__file__).parent / "chart"
@@ -333,17 +334,24 @@ class Bench:
         }
 
     async def drain(self, gap: float, limit: float) -> dict[str, Any]:
-        """Until the operator made no read or write for GAP seconds (at most LIMIT seconds).
+        """Until no held status write can still be owed, then GAP seconds without a read or
+        write (at most LIMIT seconds).
 
         A fleet that has just grown still owes status writes: while many portals configure
-        at once their progress is spread over up to `pacing.PROGRESS_CAP` seconds, and a
-        restart keeps that pace. An idle window that should find the fleet at rest starts
-        after them; what they cost is reported here.
+        at once their progress waits up to `pacing.progress_hold` after each portal's last
+        status write (ten minutes at 5,000), and a restart keeps that pace. A quiet gap
+        alone cannot see a write held that long, so the drain first waits until that hold
+        has passed since the last status write it saw. An idle window that should find the
+        fleet at rest starts after them; what they cost is reported here.
         """
         since = time.time()
-        end = await self._quiet(since, gap, limit)
+        hold = pacing.progress_hold(self.settings.status_hold_seconds, self.present)
+        written = [r.at for r in self.audit.between(0, since) if r.resource == "portals/status"]
+        owed_until = max(written, default=since) + hold
+        end = await self._quiet(since, gap, limit, lambda: time.time() >= owed_until)
         return {
             "window_s": round(end - since, 1),
+            "held_up_to_s": round(max(owed_until - since, 0.0), 1),
             "quiet": end - since < limit,
             "api_per_portal": breakdown(self.audit.between(since, end), self.present),
         }
