@@ -33,7 +33,7 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=420,
         check=False,
     )
     elapsed = time.monotonic() - started
@@ -50,5 +50,6 @@ def test_bench_smoke_produces_every_figure(tmp_path: Path) -> None:
     assert len(result["scaling"]["startup"]) == 3
     off = [p for p in result["scaling"]["probes"] if p.get("pods") == "off"]
     assert len(off) == 2 and off[-1]["present"] >= result["settings"]["scale"] - 1
-    # Its duration is reported (budget: 3 minutes), never asserted: a busy machine is slow.
+    # Its duration is reported (budget: 4 minutes, a minute of it the drain at --scale
+    # waiting out the pacing hold), never asserted: a busy machine is slow.
     print(f"smoke bench: {elapsed:.0f}s")
